@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Build the edge images for the containerized test suite and for users:
+#   media-edge:bookworm  (Debian 12: nginx 1.22.1 + njs 0.7.9)
+#   media-edge:trixie    (Debian 13: nginx 1.26.3 + njs 0.8.9)
+# No registry is reachable here, so base images are made from Debian packages
+# with debootstrap and `docker import`d; the rootfs tarballs are cached in
+# $MEDIA_EDGE_IMAGE_CACHE so that a machine builds each only once.
+# Usage: docker/build-images.sh [bookworm] [trixie]
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+cache=${MEDIA_EDGE_IMAGE_CACHE:-/var/cache/media-edge}
+suites=${*:-bookworm trixie}
+mkdir -p "$cache"
+[ -d "$repo/dist" ] || { echo "run 'npm run build' first" >&2; exit 1; }
+
+for suite in $suites; do
+  base="media-edge-base:$suite"
+  if ! docker image inspect "$base" >/dev/null 2>&1; then
+    tarball="$cache/rootfs-$suite.tar"
+    if [ ! -s "$tarball" ]; then
+      command -v debootstrap >/dev/null || { echo "debootstrap missing: apt-get install debootstrap" >&2; exit 1; }
+      root=$(mktemp -d "$cache/rootfs-$suite.XXXX")
+      echo "debootstrap $suite (about a minute)..."
+      debootstrap --variant=minbase "$suite" "$root" http://deb.debian.org/debian >"$cache/debootstrap-$suite.log" 2>&1 \
+        || { tail -n 20 "$cache/debootstrap-$suite.log" >&2; exit 1; }
+      tar -C "$root" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+      rm -rf "$root"
+    fi
+    docker import "$tarball" "$base" >/dev/null
+  fi
+  echo "building media-edge:$suite"
+  docker build --network host --build-arg "BASE=$base" -t "media-edge:$suite" -f "$here/Dockerfile" "$repo" >/dev/null
+done

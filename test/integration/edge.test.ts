@@ -1,0 +1,228 @@
+/**
+ * The caching edge against real nginx, on every target (local nginx and the
+ * Debian 12 / Debian 13 containers), with the Wowza-like test origin.
+ */
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
+import { get, rawStatus, sleep } from '../support/http.ts';
+import { targets } from '../support/targets.ts';
+import { WowzaOrigin } from '../support/wowza-origin.ts';
+import { freePort } from '../../tools/demo.ts';
+
+const { targets: list, skipped } = targets();
+if (skipped) console.warn(`containerized suite skipped: ${skipped}`);
+
+const EXPECTED_NJS: Record<string, string> = {
+  'debian12-nginx1.22-njs0.7.9': '0.7.9',
+  'debian13-nginx1.26-njs0.8.9': '0.8.9',
+};
+
+describe.each(list)('edge on $name', (target) => {
+  let origin: WowzaOrigin;
+  let edge: Edge;
+  const live = '/live/_definst_/cam1';
+
+  beforeAll(async () => {
+    origin = await new WowzaOrigin({ segmentSeconds: 2, window: 4 }).start();
+    edge = await startEdge(target, {
+      origins: [{ name: 'wowza', http: origin.address }],
+      playlist_ttl: '1s',
+      segment_ttl: '1d',
+      not_found_ttl: '1s',
+    });
+  });
+  afterAll(async () => {
+    const bad = edge?.badLogLines([/connect\(\) failed|upstream prematurely closed/]);
+    await edge?.stop();
+    await origin?.stop();
+    expect(bad ?? []).toEqual([]);
+  });
+  const logsOnFailure = () => onTestFailed(() => console.error(dumpLogs(edge)));
+
+  it('answers /health from njs', async () => {
+    logsOnFailure();
+    const r = await get(`${edge.url}/health`);
+    expect(r.status).toBe(200);
+    const body = JSON.parse(r.body.toString());
+    expect(body.status).toBe('ok');
+    if (EXPECTED_NJS[target.name]) expect(body.njs).toBe(EXPECTED_NJS[target.name]);
+  });
+
+  it('caches a segment long and serves the origin bytes', async () => {
+    logsOnFailure();
+    const n = origin.liveEdge();
+    const path = `${live}/media_w1_b800000_${n}.ts`;
+    const a = await get(edge.url + path);
+    const b = await get(edge.url + path);
+    expect(a.status).toBe(200);
+    expect(a.headers['x-cache-status']).toBe('MISS');
+    expect(b.headers['x-cache-status']).toBe('HIT');
+    expect(b.body.equals(WowzaOrigin.segmentBody('cam1', 800000, n, origin.opts.segmentBytes))).toBe(true);
+    expect(b.headers['cache-control']).toBe('public, max-age=86400, immutable');
+    expect(origin.count(path)).toBe(1);
+  });
+
+  it('caches a playlist briefly, then refreshes it while serving the cached copy', async () => {
+    logsOnFailure();
+    const path = `${live}/chunklist_w5_b400000.m3u8`;
+    const a = await get(edge.url + path);
+    const b = await get(edge.url + path);
+    expect(a.headers['x-cache-status']).toBe('MISS');
+    expect(b.headers['x-cache-status']).toBe('HIT');
+    expect(b.headers['cache-control']).toBe('public, max-age=1');
+    expect(b.body.toString()).toContain('#EXT-X-TARGETDURATION:2');
+    expect(origin.count(path)).toBe(1);
+    await sleep(2100); // nginx cache validity has whole-second granularity
+    const c = await get(edge.url + path);
+    // Expired: served from cache while one background request refreshes it.
+    expect(c.status).toBe(200);
+    expect(['STALE', 'UPDATING', 'EXPIRED']).toContain(c.headers['x-cache-status']);
+    await sleep(300);
+    expect(origin.count(path)).toBe(2);
+  });
+
+  it('collapses 100 concurrent misses for a new segment into one origin request', async () => {
+    logsOnFailure();
+    const n = origin.liveEdge();
+    const path = `${live}/media_w9_b400000_${n}.ts`;
+    origin.faults = [{ match: /_b400000_\d+\.ts$/, delayMs: 400 }];
+    const all = await Promise.all(Array.from({ length: 100 }, () => get(edge.url + path)));
+    origin.faults = [];
+    expect(all.every((r) => r.status === 200 && r.body.length === origin.opts.segmentBytes)).toBe(true);
+    expect(origin.count(path)).toBe(1);
+  });
+
+  it('caches a 404 for a second at most, so a late segment appears at once', async () => {
+    logsOnFailure();
+    const path = `${live}/media_w1_b800000_${origin.liveEdge() + 50}.ts`;
+    expect((await get(edge.url + path)).status).toBe(404);
+    const again = await get(edge.url + path);
+    expect(again.status).toBe(404);
+    expect(again.headers['x-cache-status']).toBe('HIT');
+    expect(again.headers['cache-control']).toBe('max-age=1');
+    expect(origin.count(path)).toBe(1);
+    await sleep(2100);
+    await get(edge.url + path);
+    expect(origin.count(path)).toBe(2);
+  });
+
+  it('serves VOD playlists and DASH manifests with CORS and X-Cache-Status', async () => {
+    logsOnFailure();
+    const vod = await get(`${edge.url}/vod/mp4:sample.mp4/chunklist_b800000.m3u8`);
+    expect(vod.status).toBe(200);
+    expect(vod.body.toString()).toContain('#EXT-X-ENDLIST');
+    const mpd = await get(`${edge.url}/live/cam1/manifest.mpd`, { headers: { Origin: 'https://player.example' } });
+    expect(mpd.status).toBe(200);
+    expect(mpd.headers['access-control-allow-origin']).toBe('*');
+    expect(mpd.headers['access-control-expose-headers']).toContain('X-Cache-Status');
+    expect(mpd.headers['x-cache-status']).toBe('MISS');
+  });
+
+  it('answers a CORS preflight without asking the origin', async () => {
+    logsOnFailure();
+    const before = origin.requests.length;
+    const r = await get(`${edge.url}${live}/playlist.m3u8`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://player.example', 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'range' },
+    });
+    expect(r.status).toBe(204);
+    expect(r.headers['access-control-allow-methods']).toBe('GET, HEAD, OPTIONS');
+    expect(r.headers['access-control-allow-headers']).toContain('Range');
+    expect(origin.requests.length).toBe(before);
+  });
+
+  describe('bad input never reaches the origin', () => {
+    // nginx's parser itself refuses some of these (%00, bad escapes): the
+    // reason is then malformed-request; either way nothing reaches the origin.
+    const cases: [string, number, RegExp | null][] = [
+      ['GET /live/cam1/%2e%2e/%2e%2e/etc/passwd.ts HTTP/1.1', 400, /dot-segment/],
+      ['GET /live/cam1/%2E%2e/x.m3u8 HTTP/1.1', 400, /dot-segment/],
+      ['GET /live/cam1/./x.ts HTTP/1.1', 400, /dot-segment/],
+      ['GET /live/cam1/a%00.ts HTTP/1.1', 400, /nul-byte|malformed-request/],
+      ['GET /live/cam1/a%2f..%2fb.ts HTTP/1.1', 400, /encoded-separator/],
+      ['GET /live/cam1/a%5cb.ts HTTP/1.1', 400, /encoded-separator/],
+      ['GET /live//cam1/a.ts HTTP/1.1', 400, /empty-segment/],
+      ['GET /live/cam1/%zz.ts HTTP/1.1', 400, /bad-percent-encoding|malformed-request/],
+      ['GET /live/cam1/%0a.ts HTTP/1.1', 400, /control-char/],
+      ['GET /etc/passwd HTTP/1.1', 404, null],
+      ['GET / HTTP/1.1', 404, null],
+      ['GET /live/cam1/index.php HTTP/1.1', 404, null],
+      ['POST /live/cam1/playlist.m3u8 HTTP/1.1', 405, null],
+      ['PUT /live/cam1/media_1.ts HTTP/1.1', 405, null],
+      ['DELETE /live/cam1/media_1.ts HTTP/1.1', 405, null],
+    ];
+    it.each(cases)('%s -> %i', async (line, status, reason) => {
+      logsOnFailure();
+      const before = origin.requests.length;
+      const r = await rawStatus(edge.httpPort, line);
+      expect(r.status).toBe(status);
+      if (reason) expect(/X-Media-Edge-Reject: (\S+)/.exec(r.head)?.[1]).toMatch(reason);
+      if (status === 405) expect(r.head).toContain('Allow: GET, HEAD, OPTIONS');
+      expect(origin.requests.length).toBe(before);
+    });
+  });
+
+  it('serves stale playlists and segments when the origin fails', async () => {
+    logsOnFailure();
+    const seg = `${live}/media_w2_b800000_${origin.liveEdge()}.ts`;
+    const pl = `${live}/chunklist_w2_b800000.m3u8`;
+    expect((await get(edge.url + seg)).status).toBe(200);
+    expect((await get(edge.url + pl)).status).toBe(200);
+    origin.faults = [{ match: /./, status: 503 }];
+    await sleep(2100); // expired (nginx cache validity has whole-second granularity)
+    const p = await get(edge.url + pl);
+    const s = await get(edge.url + seg);
+    origin.faults = [];
+    expect(p.status).toBe(200);
+    expect(p.headers['x-cache-status']).toMatch(/STALE|UPDATING/);
+    expect(s.status).toBe(200);
+    expect(s.headers['x-cache-status']).toBe('HIT');
+  });
+});
+
+describe.each(list)('edge on $name with its origin failing', (target) => {
+  let edge: Edge;
+  let origin: WowzaOrigin;
+  beforeAll(async () => {
+    origin = await new WowzaOrigin().start();
+    edge = await startEdge(target, {
+      origins: [{ name: 'wowza', http: origin.address }],
+      origin_connect_timeout: '1s',
+      origin_read_timeout: '1s',
+    });
+  });
+  afterAll(async () => {
+    await edge?.stop();
+    await origin?.stop();
+  });
+  const logsOnFailure = () => onTestFailed(() => console.error(dumpLogs(edge)));
+
+  it('gives 502 when the origin drops the connection and nothing is cached', async () => {
+    logsOnFailure();
+    origin.faults = [{ match: /./, drop: true }];
+    const r = await get(`${edge.url}/live/cam1/media_b400000_1.ts`);
+    expect(r.status).toBe(502);
+    expect(r.headers['cache-control']).toBe('no-store');
+    expect(r.ms).toBeLessThan(5000);
+  });
+
+  it('gives 504 within the read timeout when the origin hangs', async () => {
+    logsOnFailure();
+    origin.faults = [{ match: /./, delayMs: 3000 }];
+    const r = await get(`${edge.url}/live/cam1/media_b400000_2.ts`);
+    expect(r.status).toBe(504);
+    expect(r.ms).toBeLessThan(5000);
+  });
+
+  it('gives 502 at once when the origin refuses connections, and never caches it', async () => {
+    logsOnFailure();
+    origin.faults = [];
+    await origin.stop();
+    const r = await get(`${edge.url}/live/cam1/chunklist_b400000.m3u8`);
+    expect(r.status).toBe(502);
+    expect(r.ms).toBeLessThan(2000);
+    await origin.start(origin.port);
+    const back = await get(`${edge.url}/live/cam1/chunklist_b400000.m3u8`);
+    expect(back.status).toBe(200);
+  });
+});

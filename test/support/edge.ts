@@ -1,0 +1,106 @@
+/**
+ * Starts an edge under test: renders the real templates from settings (the
+ * same path `media-edge render` takes), runs nginx on the chosen target with
+ * free loopback ports, and gives the test the logs.
+ */
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
+import { freePort } from '../../tools/demo.ts';
+import { startNginx, waitHealthy, type NginxProcess } from '../../tools/nginx.ts';
+import { PACKAGE_ROOT, render, writeRendered } from '../../tools/render.ts';
+import { validate, type Settings } from '../../tools/settings.ts';
+import { imageModuleFiles, type Target } from './targets.ts';
+
+export interface Edge {
+  target: Target;
+  url: string;
+  httpPort: number;
+  rtmpPort: number;
+  dir: string;
+  confDir: string;
+  errorLog(): string;
+  accessLog(): string;
+  /** Error-log lines at [alert]/[crit]/[emerg], and njs exceptions not matching `expected`. */
+  badLogLines(expected?: RegExp[]): string[];
+  stop(): Promise<void>;
+}
+
+const BAD = /\[(alert|crit|emerg)\]|js exception|SyntaxError|ReferenceError|TypeError/;
+
+export async function startEdge(target: Target, overrides: Partial<Settings>): Promise<Edge> {
+  const dir = mkdtempSync(join(tmpdir(), 'media-edge-test-'));
+  chmodSync(dir, 0o755);
+  const httpPort = await freePort();
+  const rtmpPort = await freePort();
+  const input: Partial<Settings> = {
+    listen_http: `127.0.0.1:${httpPort}`,
+    listen_rtmp: `127.0.0.1:${rtmpPort}`,
+    state_dir: 'state',
+    cache_dir: 'state/cache',
+    worker_processes: '2',
+    ...(process.getuid?.() === 0 || target.image ? { user: 'root' } : {}),
+    ...overrides,
+  };
+  const v = validate(input);
+  if (!v.ok) throw new Error(v.errors.join('\n'));
+  const confDir = join(dir, 'conf');
+  const moduleFiles = target.image ? imageModuleFiles(target.image) : undefined;
+  writeRendered(render(v.value, { baseDir: dir, confDir, moduleFiles }), confDir, v.value, dir);
+  const stateDir = join(dir, 'state');
+  const errorLog = join(stateDir, 'logs', 'error.log');
+  const conf = join(confDir, 'nginx.conf');
+  const url = `http://127.0.0.1:${httpPort}`;
+
+  let local: NginxProcess | null = null;
+  let container: StartedTestContainer | null = null;
+  if (target.image) {
+    const dist = join(PACKAGE_ROOT, 'dist');
+    container = await new GenericContainer(target.image)
+      .withNetworkMode('host')
+      .withBindMounts([
+        { source: dir, target: dir, mode: 'rw' },
+        { source: dist, target: dist, mode: 'ro' },
+      ])
+      .withCommand(['nginx', '-p', stateDir, '-e', errorLog, '-c', conf, '-g', 'daemon off;'])
+      .withWaitStrategy(Wait.forSuccessfulCommand(`curl -fsS ${url}/health`))
+      .withStartupTimeout(30000)
+      .start()
+      .catch((e: Error) => {
+        const log = existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : '';
+        throw new Error(`${target.name}: nginx container did not start: ${e.message}\n${log}`);
+      });
+  } else {
+    local = startNginx(conf, stateDir, errorLog);
+    await waitHealthy(`${url}/health`, local, errorLog);
+  }
+
+  const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
+  return {
+    target,
+    url,
+    httpPort,
+    rtmpPort,
+    dir,
+    confDir,
+    errorLog: () => read(errorLog),
+    accessLog: () => read(join(stateDir, 'logs', 'access.log')),
+    badLogLines(expected = []) {
+      return read(errorLog)
+        .split('\n')
+        .filter((l) => BAD.test(l) && !expected.some((e) => e.test(l)));
+    },
+    async stop() {
+      if (local) await local.stop();
+      if (container) await container.stop({ timeout: 5 });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Prints the nginx logs of a failed test (call from afterEach with the test's state). */
+export function dumpLogs(edge: Edge | undefined): string {
+  if (!edge) return '';
+  return `--- ${edge.target.name} error.log ---\n${edge.errorLog().slice(-6000)}\n--- access.log ---\n${edge.accessLog().slice(-4000)}`;
+}

@@ -1,0 +1,212 @@
+/**
+ * A test origin that imitates Wowza Streaming Engine's URL behaviour (see
+ * shared/reference/media.md), counts every request, and can be told to be
+ * slow, to fail, or to drop connections.
+ *
+ *   /{app}[/_definst_]/{stream}/playlist.m3u8        ABR master (2 renditions)
+ *   .../chunklist_w{sid}_b{bps}.m3u8                 session-app media playlist
+ *   .../media_w{sid}_b{bps}_{n}.ts                   segment n
+ *   .../chunklist_b{bps}.m3u8, media_b{bps}_{n}.ts   HTTP-origin mode (no sid)
+ *   .../manifest.mpd                                 static DASH manifest
+ *   app "vod": fixed playlists with EXT-X-ENDLIST
+ *
+ * Live streams advance one segment every `segmentSeconds` from the moment the
+ * origin starts (or from `clock()` when a test drives time itself).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createHash } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+
+export interface OriginOptions {
+  /** Seconds per live segment (EXT-X-TARGETDURATION). */
+  segmentSeconds?: number;
+  /** Segments in the live window. */
+  window?: number;
+  /** Bytes per segment. */
+  segmentBytes?: number;
+  /** Session app (chunklist_w{sid}) or HTTP-origin mode (no sids). */
+  sessions?: boolean;
+  /** Milliseconds, now; tests may drive time. */
+  clock?: () => number;
+}
+
+export interface Fault {
+  /** Requests whose path matches are affected. */
+  match: RegExp;
+  /** Wait this long before answering. */
+  delayMs?: number;
+  /** Answer with this status instead. */
+  status?: number;
+  /** Close the connection without answering. */
+  drop?: boolean;
+}
+
+export interface RequestRecord {
+  method: string;
+  url: string;
+  time: number;
+}
+
+export const BITRATES = [800000, 400000];
+
+export class WowzaOrigin {
+  readonly opts: Required<OriginOptions>;
+  readonly requests: RequestRecord[] = [];
+  faults: Fault[] = [];
+  private server: Server | null = null;
+  private readonly t0: number;
+  private sidCounter = 1000;
+  port = 0;
+
+  constructor(opts: OriginOptions = {}) {
+    this.opts = {
+      segmentSeconds: opts.segmentSeconds ?? 2,
+      window: opts.window ?? 4,
+      segmentBytes: opts.segmentBytes ?? 200 * 1024,
+      sessions: opts.sessions ?? true,
+      clock: opts.clock ?? Date.now,
+    };
+    this.t0 = this.opts.clock();
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async start(port = 0): Promise<this> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.keepAliveTimeout = 30000;
+    await new Promise<void>((res) => this.server!.listen(port, '127.0.0.1', () => res()));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise<void>((res) => this.server!.close(() => res()));
+    this.server = null;
+  }
+
+  /** Requests whose path (without query) matches. */
+  count(match: RegExp | string): number {
+    const re = typeof match === 'string' ? new RegExp(`^${match.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) : match;
+    return this.requests.filter((r) => re.test(r.url.split('?')[0])).length;
+  }
+
+  reset(): void {
+    this.requests.length = 0;
+    this.faults = [];
+  }
+
+  /** Newest segment number available in the live window. */
+  liveEdge(): number {
+    return Math.floor((this.opts.clock() - this.t0) / (this.opts.segmentSeconds * 1000)) + this.opts.window - 1;
+  }
+
+  /** Deterministic segment bytes, so a test can tell which segment it got. */
+  static segmentBody(stream: string, bps: number, n: number, size: number): Buffer {
+    const out = Buffer.alloc(size);
+    let block = createHash('sha256').update(`${stream}/${bps}/${n}`).digest();
+    for (let off = 0; off < size; off += block.length) {
+      block.copy(out, off);
+      block = createHash('sha256').update(block).digest();
+    }
+    out[0] = 0x47; // MPEG-TS sync byte
+    return out;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    this.requests.push({ method: req.method ?? 'GET', url, time: Date.now() });
+    const path = url.split('?')[0];
+    const fault = this.faults.find((f) => f.match.test(path));
+    if (fault?.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
+    if (fault?.drop) {
+      req.socket.destroy();
+      return;
+    }
+    if (fault?.status) return this.send(res, fault.status, 'text/plain', `fault ${fault.status}\n`);
+    this.route(path, url, res);
+  }
+
+  private send(res: ServerResponse, status: number, type: string, body: string | Buffer, cacheControl = 'no-cache'): void {
+    res.writeHead(status, {
+      'Content-Type': type,
+      'Content-Length': Buffer.byteLength(body),
+      'Cache-Control': cacheControl,
+      'Access-Control-Allow-Origin': '*',
+      Server: 'WowzaStreamingEngine/4.8.x (test origin)',
+    });
+    res.end(body);
+  }
+
+  private route(path: string, url: string, res: ServerResponse): void {
+    // /{app}[/{instance}]/{stream}/{file}
+    const m = /^\/([A-Za-z0-9_-]+)(?:\/(_definst_))?\/((?:(?:mp4|smil|ngrp|amlst):)?[A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/.exec(path);
+    if (!m) return this.send(res, 404, 'text/plain', 'not found\n');
+    const [, app, , stream, file] = m;
+    const vod = app === 'vod';
+    const sidQuery = /[?&]wowzasessionid=(\d+)/.exec(url)?.[1];
+    if (file === 'playlist.m3u8') return this.send(res, 200, 'application/vnd.apple.mpegurl', this.master(vod));
+    if (file === 'manifest.mpd') return this.send(res, 200, 'application/dash+xml', this.mpd(stream), 'max-age=1');
+    const cl = /^chunklist(?:_w(\d+))?_b(\d+)\.m3u8$/.exec(file);
+    if (cl) {
+      const bps = Number(cl[2]);
+      if (!BITRATES.includes(bps)) return this.send(res, 404, 'text/plain', 'no such rendition\n');
+      return this.send(res, 200, 'application/vnd.apple.mpegurl', this.chunklist(vod, bps, cl[1] ?? sidQuery));
+    }
+    const seg = /^media(?:_w(\d+))?_b(\d+)_(\d+)\.ts$/.exec(file);
+    if (seg) {
+      const bps = Number(seg[2]);
+      const n = Number(seg[3]);
+      const available = vod ? n < 5 : n <= this.liveEdge() && n > this.liveEdge() - this.opts.window - 3;
+      if (!BITRATES.includes(bps) || !available) return this.send(res, 404, 'text/plain', 'no such segment\n');
+      return this.send(res, 200, 'video/MP2T', WowzaOrigin.segmentBody(stream, bps, n, this.opts.segmentBytes));
+    }
+    return this.send(res, 404, 'text/plain', 'not found\n');
+  }
+
+  private newSid(): string {
+    return String(this.sidCounter++);
+  }
+
+  private master(vod: boolean): string {
+    const sid = this.opts.sessions ? this.newSid() : null;
+    const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-INDEPENDENT-SEGMENTS'];
+    for (const bps of BITRATES) {
+      lines.push(`#EXT-X-STREAM-INF:BANDWIDTH=${bps},CODECS="avc1.42c01e,mp4a.40.2",RESOLUTION=${bps > 500000 ? '640x360' : '320x180'}`);
+      lines.push(sid ? `chunklist_w${sid}_b${bps}.m3u8` : `chunklist_b${bps}.m3u8`);
+    }
+    void vod;
+    return lines.join('\n') + '\n';
+  }
+
+  private chunklist(vod: boolean, bps: number, sid: string | undefined): string {
+    const d = this.opts.segmentSeconds;
+    const edge = vod ? 4 : this.liveEdge();
+    const first = vod ? 0 : Math.max(0, edge - this.opts.window + 1);
+    const lines = ['#EXTM3U', '#EXT-X-VERSION:3', `#EXT-X-TARGETDURATION:${d}`, `#EXT-X-MEDIA-SEQUENCE:${first}`];
+    if (vod) lines.push('#EXT-X-PLAYLIST-TYPE:VOD');
+    for (let n = first; n <= edge; n++) {
+      lines.push(`#EXTINF:${d.toFixed(3)},`);
+      lines.push(sid && this.opts.sessions ? `media_w${sid}_b${bps}_${n}.ts` : `media_b${bps}_${n}.ts`);
+    }
+    if (vod) lines.push('#EXT-X-ENDLIST');
+    return lines.join('\n') + '\n';
+  }
+
+  private mpd(stream: string): string {
+    return `<?xml version="1.0" encoding="UTF-8"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT10S" minBufferTime="PT2S" profiles="urn:mpeg:dash:profile:isoff-live:2011">
+  <Period id="0" start="PT0S">
+    <AdaptationSet mimeType="video/mp4" segmentAlignment="true">
+      <SegmentTemplate initialization="chunk_ctvideo_ridp0va0br800000_cinit_mpd.m4s" media="chunk_ctvideo_ridp0va0br800000_cn$Number$_mpd.m4s" startNumber="1" duration="2" timescale="1"/>
+      <Representation id="p0va0" bandwidth="800000" codecs="avc1.42c01e" width="640" height="360"/>
+    </AdaptationSet>
+  </Period>
+</MPD>
+<!-- ${stream} -->
+`;
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The `media-edge` command.
+ *
+ *   media-edge render --settings FILE --out DIR   validate, render the nginx
+ *                                                 config into DIR, run nginx -t
+ *   media-edge check  --settings FILE             validate only
+ *   media-edge docs                               print the settings reference
+ *   media-edge deps                               check (and as root install) packages
+ *   media-edge demo   [--dir DIR] [--http-port N] [--rtmp-port N]
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEMO_REQUIREMENTS, ensureDeps, EDGE_REQUIREMENTS, missing } from './deps.ts';
+import { runDemo } from './demo.ts';
+import { testConfig } from './nginx.ts';
+import { render, writeRendered } from './render.ts';
+import { settingsTable, validate, type Settings } from './settings.ts';
+
+const USAGE = `usage:
+  media-edge render --settings FILE --out DIR [--no-test]
+  media-edge check --settings FILE
+  media-edge docs
+  media-edge deps [--demo]
+  media-edge demo [--dir DIR] [--http-port N] [--rtmp-port N]`;
+
+/** Read and validate a settings file; errors name the setting. */
+export function loadSettings(file: string): { settings: Settings; baseDir: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: ${(e as Error).message}`);
+  }
+  const v = validate(json);
+  if (!v.ok) throw new Error(`${file}: invalid settings:\n  ${v.errors.join('\n  ')}`);
+  return { settings: v.value, baseDir: dirname(resolve(file)) };
+}
+
+function main(argv: string[]): number {
+  const [cmd, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      settings: { type: 'string' },
+      out: { type: 'string' },
+      'no-test': { type: 'boolean' },
+      demo: { type: 'boolean' },
+      dir: { type: 'string' },
+      'http-port': { type: 'string' },
+      'rtmp-port': { type: 'string' },
+    },
+  });
+  switch (cmd) {
+    case 'check':
+    case 'render': {
+      if (!values.settings) throw new Error(`--settings FILE is required\n${USAGE}`);
+      const { settings, baseDir } = loadSettings(values.settings);
+      if (cmd === 'check') {
+        console.log(`${values.settings}: ok`);
+        return 0;
+      }
+      if (!values.out) throw new Error(`--out DIR is required\n${USAGE}`);
+      const out = resolve(values.out);
+      writeRendered(render(settings, { baseDir, confDir: out }), out, settings, baseDir);
+      console.log(`rendered ${out}/{nginx.conf,media-edge-http.conf,media-edge-server.conf${settings.listen_rtmp ? ',media-edge-stream.conf' : ''}}`);
+      if (values['no-test'] || missing(EDGE_REQUIREMENTS).length) return 0;
+      const stateDir = resolve(baseDir, settings.state_dir);
+      const t = testConfig(join(out, 'nginx.conf'), stateDir, join(stateDir, 'logs', 'error.log'));
+      if (!t.ok) {
+        console.error(`nginx -t rejected ${join(out, 'nginx.conf')}:\n${t.output}`);
+        return 1;
+      }
+      console.log('nginx -t: ok');
+      return 0;
+    }
+    case 'docs':
+      console.log(settingsTable());
+      return 0;
+    case 'deps':
+      ensureDeps(values.demo ? DEMO_REQUIREMENTS : EDGE_REQUIREMENTS, (s) => console.log(s));
+      console.log('all required packages are present');
+      return 0;
+    case 'demo':
+      void runDemo({
+        dir: values.dir ?? join(process.cwd(), '.demo'),
+        httpPort: Number(values['http-port'] ?? 8080),
+        rtmpPort: Number(values['rtmp-port'] ?? 1935),
+      });
+      return -1; // keeps running
+    default:
+      console.error(USAGE);
+      return cmd ? 2 : 0;
+  }
+}
+
+try {
+  const code = main(process.argv.slice(2));
+  if (code >= 0) process.exitCode = code;
+} catch (e) {
+  console.error(`media-edge: ${(e as Error).message}`);
+  process.exitCode = 1;
+}

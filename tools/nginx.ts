@@ -1,0 +1,71 @@
+/**
+ * Running a local nginx in the foreground, for the demo, the tests and the
+ * benchmarks (one way to do it). nginx runs with `-p` (prefix) and `-e`
+ * (error log) so that nothing outside its state directory is touched.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
+
+export interface NginxProcess {
+  readonly proc: ChildProcess;
+  /** Graceful stop (SIGQUIT), then SIGKILL after a bound. */
+  stop(): Promise<void>;
+  readonly exited: Promise<number | null>;
+}
+
+export const NGINX_BIN = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
+
+/** `nginx -t`: returns nginx's own output and whether it accepted the config. */
+export function testConfig(conf: string, prefix: string, errorLog: string): { ok: boolean; output: string } {
+  const r = spawnSync(NGINX_BIN, ['-t', '-q', '-p', prefix, '-e', errorLog, '-c', conf], { encoding: 'utf8' });
+  return { ok: r.status === 0, output: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() };
+}
+
+export function startNginx(conf: string, prefix: string, errorLog: string): NginxProcess {
+  const proc = spawn(NGINX_BIN, ['-p', prefix, '-e', errorLog, '-c', conf, '-g', 'daemon off;'], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
+  return {
+    proc,
+    exited,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGQUIT');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** GET a URL once; resolves with the status, or 0 when nothing answered. */
+export function probe(url: string, timeoutMs = 1000): Promise<number> {
+  return new Promise((res) => {
+    const req = request(url, { timeout: timeoutMs }, (resp) => {
+      resp.resume();
+      resp.on('end', () => res(resp.statusCode ?? 0));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => res(0));
+    req.end();
+  });
+}
+
+/**
+ * Wait until `url` answers 200, or fail with the error log when nginx exits
+ * first or the deadline passes.
+ */
+export async function waitHealthy(url: string, nginx: NginxProcess | null, errorLog: string, timeoutMs = 15000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exitedCode: number | null | undefined;
+  nginx?.exited.then((c) => (exitedCode = c));
+  while (Date.now() < deadline) {
+    if (exitedCode !== undefined) break;
+    if ((await probe(url)) === 200) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const log = existsSync(errorLog) ? readFileSync(errorLog, 'utf8').split('\n').slice(-30).join('\n') : '(no error log)';
+  throw new Error(`nginx did not become healthy at ${url}${exitedCode !== undefined ? ` (exited with ${exitedCode})` : ''}\n${log}`);
+}

@@ -1,0 +1,114 @@
+/**
+ * Renders the nginx templates in nginx/ from validated settings. Templates use
+ * `{{name}}` placeholders only; anything conditional or repeated is computed
+ * here, so the templates stay plain nginx that a person can read and copy.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Settings } from './settings.ts';
+
+export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const TEMPLATE_DIR = join(PACKAGE_ROOT, 'nginx');
+export const TEMPLATES = ['nginx.conf', 'media-edge-http.conf', 'media-edge-server.conf', 'media-edge-stream.conf'];
+
+/** Where distributions put nginx's dynamic modules, most common first. */
+export const MODULE_DIRS = ['/usr/lib/nginx/modules', '/etc/nginx/modules', '/usr/lib64/nginx/modules', '/usr/local/nginx/modules'];
+
+export interface RenderContext {
+  /** Directory the settings file is in; relative paths resolve against it. */
+  baseDir: string;
+  /** Directory the rendered files will be written to (nginx.conf includes from there). */
+  confDir: string;
+  /**
+   * The module files present in the nginx that will run the config (for
+   * load_module). Default: read from the first of MODULE_DIRS that exists here.
+   */
+  moduleFiles?: string[];
+}
+
+export type Rendered = Record<string, string>;
+
+/** Seconds in an nginx time value ("1h30m", "500ms", "2s"); rounds down, min 0. */
+export function nginxSeconds(t: string): number {
+  const unit: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800, M: 2592000, y: 31536000 };
+  let total = 0;
+  for (const m of t.matchAll(/(\d+)(ms|s|m|h|d|w|M|y)?/g)) total += Number(m[1]) * unit[m[2] ?? 's'];
+  return Math.floor(total);
+}
+
+export function findModulesDir(): string | null {
+  return MODULE_DIRS.find((d) => existsSync(join(d, 'ngx_http_js_module.so'))) ?? null;
+}
+
+/**
+ * load_module lines for what the edge needs that is not built in. The stream
+ * core module is dynamic on Debian (ngx_stream_module.so) and must load before
+ * ngx_stream_js_module; on builds where it is static the file does not exist.
+ */
+export function loadModules(dir: string, files: string[], withStream: boolean): string {
+  const wanted = ['ngx_http_js_module.so'];
+  if (withStream) wanted.unshift('ngx_stream_module.so'), wanted.push('ngx_stream_js_module.so');
+  return wanted.filter((f) => files.includes(f)).map((f) => `load_module ${join(dir, f)};`).join('\n');
+}
+
+function abs(base: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(base, p);
+}
+
+function upstreamServers(s: Settings, key: 'http' | 'rtmp'): string {
+  return s.origins
+    .filter((o) => o[key])
+    .map((o) => {
+      const flags = [o.weight && o.weight !== 1 ? `weight=${o.weight}` : '', o.backup ? 'backup' : ''].filter(Boolean).join(' ');
+      return `    server ${o[key]}${flags ? ' ' + flags : ''};  # ${o.name}`;
+    })
+    .join('\n');
+}
+
+/** Fill `{{name}}` placeholders; an unknown placeholder is a bug in a template. */
+export function fill(template: string, vars: Record<string, string>, name: string): string {
+  return template.replace(/\{\{([a-z_]+)\}\}/g, (_, k: string) => {
+    if (!(k in vars)) throw new Error(`${name}: unknown placeholder {{${k}}}`);
+    return vars[k];
+  });
+}
+
+export function render(s: Settings, ctx: RenderContext): Rendered {
+  const stateDir = abs(ctx.baseDir, s.state_dir);
+  const withStream = s.listen_rtmp !== '' && s.origins.some((o) => o.rtmp);
+  const modulesDir = s.modules_dir ? s.modules_dir : findModulesDir() ?? MODULE_DIRS[0];
+  const moduleFiles = ctx.moduleFiles ?? (existsSync(modulesDir) ? readdirSync(modulesDir) : []);
+  const vars: Record<string, string> = {
+    ...Object.fromEntries(Object.entries(s).filter(([, v]) => typeof v === 'string')),
+    state_dir: stateDir,
+    cache_dir: abs(ctx.baseDir, s.cache_dir),
+    njs_dir: s.njs_dir ? abs(ctx.baseDir, s.njs_dir) : join(PACKAGE_ROOT, 'dist'),
+    conf_dir: ctx.confDir,
+    error_log: join(stateDir, 'logs', 'error.log'),
+    access_log: join(stateDir, 'logs', 'access.log'),
+    rtmp_access_log: join(stateDir, 'logs', 'rtmp-access.log'),
+    origin_http_servers: upstreamServers(s, 'http'),
+    origin_rtmp_servers: upstreamServers(s, 'rtmp'),
+    playlist_max_age: String(nginxSeconds(s.playlist_ttl)),
+    segment_max_age: String(nginxSeconds(s.segment_ttl)),
+    not_found_max_age: String(nginxSeconds(s.not_found_ttl)),
+    load_modules: loadModules(modulesDir, moduleFiles, withStream),
+    user_directive: s.user ? `user ${s.user};` : '',
+    stream_block: withStream ? `\nstream {\n    include ${ctx.confDir}/media-edge-stream.conf;\n}` : '',
+  };
+  const out: Rendered = {};
+  for (const t of TEMPLATES) {
+    if (t === 'media-edge-stream.conf' && !withStream) continue;
+    out[t] = fill(readFileSync(join(TEMPLATE_DIR, t), 'utf8'), vars, t);
+  }
+  return out;
+}
+
+/** Write rendered files and create the directories nginx expects to exist. */
+export function writeRendered(files: Rendered, confDir: string, s: Settings, baseDir: string): void {
+  mkdirSync(confDir, { recursive: true });
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(confDir, name), text);
+  const stateDir = abs(baseDir, s.state_dir);
+  for (const d of ['logs', 'tmp']) mkdirSync(join(stateDir, d), { recursive: true });
+}

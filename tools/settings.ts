@@ -1,0 +1,214 @@
+/**
+ * The settings file: one schema that validates, renders the nginx includes
+ * (see render.ts) and generates the README's configuration reference, so the
+ * three can never disagree.
+ *
+ * The file is JSON. Relative paths are resolved against the settings file's
+ * directory. Every field is optional; defaults describe a loopback demo edge.
+ */
+
+export interface Origin {
+  /** Unique name, used in logs and (later) the status endpoint. */
+  name: string;
+  /** host:port (or unix:/path) of the origin's HTTP (HLS/DASH) service. */
+  http: string;
+  /** host:port of the origin's RTMP service; omit for playback-only origins. */
+  rtmp?: string;
+  /** nginx upstream weight, 1..1000. */
+  weight?: number;
+  /** Used only when every non-backup origin is down. */
+  backup?: boolean;
+}
+
+export interface Settings {
+  listen_http: string;
+  listen_rtmp: string;
+  origins: Origin[];
+  state_dir: string;
+  cache_dir: string;
+  cache_max_size: string;
+  cache_inactive: string;
+  cache_keys_zone_size: string;
+  playlist_ttl: string;
+  segment_ttl: string;
+  not_found_ttl: string;
+  origin_connect_timeout: string;
+  origin_read_timeout: string;
+  cors_allow_origin: string;
+  njs_dir: string;
+  modules_dir: string;
+  worker_processes: string;
+  user: string;
+}
+
+type Check = (value: unknown, path: string) => string | null;
+
+export interface SettingDef {
+  name: keyof Settings;
+  syntax: string;
+  default: Settings[keyof Settings];
+  /** The nginx context the setting ends up in. */
+  context: string;
+  doc: string;
+  check: Check;
+}
+
+// ---- value checks: each returns an error message naming the field, or null.
+
+const TIME = /^(\d+(ms|s|m|h|d|w|M|y)?)+$/;
+const SIZE = /^\d+[kKmMgG]?$/;
+const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)$/;
+
+function isStr(v: unknown): v is string {
+  return typeof v === 'string';
+}
+
+const time: Check = (v, p) =>
+  isStr(v) && TIME.test(v) ? null : `${p}: expected an nginx time such as "500ms", "2s", "10m", "1d" (got ${show(v)})`;
+const size: Check = (v, p) =>
+  isStr(v) && SIZE.test(v) ? null : `${p}: expected an nginx size such as "512k", "10m", "1g" (got ${show(v)})`;
+const path: Check = (v, p) =>
+  isStr(v) && v.length > 0 && !/[\s;{}"']/.test(v)
+    ? null
+    : `${p}: expected a file system path without spaces, quotes, ';' or braces (got ${show(v)})`;
+const text = (re: RegExp, what: string): Check => (v, p) =>
+  isStr(v) && re.test(v) ? null : `${p}: expected ${what} (got ${show(v)})`;
+
+function port(s: string): boolean {
+  if (!/^\d{1,5}$/.test(s)) return false;
+  const n = Number(s);
+  return n >= 1 && n <= 65535;
+}
+
+/** host:port, [v6]:port or unix:/path: an upstream `server` address. */
+export const address: Check = (v, p) => {
+  const msg = `${p}: expected "host:port", "[ipv6]:port" or "unix:/path" (got ${show(v)})`;
+  if (!isStr(v)) return msg;
+  if (v.startsWith('unix:/')) return path(v.slice(5), p) === null ? null : msg;
+  const i = v.lastIndexOf(':');
+  if (i <= 0) return msg;
+  return HOST.test(v.slice(0, i)) && port(v.slice(i + 1)) ? null : msg;
+};
+
+/** A `listen` address: port, host:port or [v6]:port. */
+const listen: Check = (v, p) => {
+  if (isStr(v) && port(v)) return null;
+  return address(v, p) === null && isStr(v) && !v.startsWith('unix:') ? null
+    : `${p}: expected "port", "host:port" or "[ipv6]:port" (got ${show(v)})`;
+};
+
+const optionalListen: Check = (v, p) => (v === '' ? null : listen(v, p));
+
+const origins: Check = (v, p) => {
+  if (!Array.isArray(v) || v.length === 0) return `${p}: expected a non-empty list of origins`;
+  const seen = new Set<string>();
+  for (let i = 0; i < v.length; i++) {
+    const o = v[i] as Record<string, unknown>;
+    const at = `${p}[${i}]`;
+    if (o === null || typeof o !== 'object' || Array.isArray(o)) return `${at}: expected an object`;
+    for (const k of Object.keys(o)) {
+      if (!['name', 'http', 'rtmp', 'weight', 'backup'].includes(k)) return `${at}.${k}: unknown field (accepted: name, http, rtmp, weight, backup)`;
+    }
+    if (!isStr(o.name) || !/^[A-Za-z0-9_-]{1,64}$/.test(o.name)) return `${at}.name: expected 1-64 letters, digits, '_' or '-' (got ${show(o.name)})`;
+    if (seen.has(o.name)) return `${at}.name: duplicate origin name "${o.name}"`;
+    seen.add(o.name);
+    const h = address(o.http, `${at}.http`);
+    if (h) return h;
+    if (o.rtmp !== undefined) {
+      const r = address(o.rtmp, `${at}.rtmp`);
+      if (r) return r;
+    }
+    if (o.weight !== undefined && !(Number.isInteger(o.weight) && (o.weight as number) >= 1 && (o.weight as number) <= 1000)) {
+      return `${at}.weight: expected a whole number from 1 to 1000 (got ${show(o.weight)})`;
+    }
+    if (o.backup !== undefined && typeof o.backup !== 'boolean') return `${at}.backup: expected true or false (got ${show(o.backup)})`;
+  }
+  if (v.every((o) => (o as Origin).backup)) return `${p}: at least one origin must not be a backup`;
+  return null;
+};
+
+function show(v: unknown): string {
+  return v === undefined ? 'nothing' : JSON.stringify(v);
+}
+
+export const SCHEMA: SettingDef[] = [
+  { name: 'listen_http', syntax: '"[host:]port"', default: '127.0.0.1:8080', context: 'server', check: listen,
+    doc: 'Where viewers fetch HLS/DASH (the `listen` of the example server).' },
+  { name: 'listen_rtmp', syntax: '"[host:]port" or ""', default: '127.0.0.1:1935', context: 'stream', check: optionalListen,
+    doc: 'Where encoders publish RTMP; `""` leaves the stream section out.' },
+  { name: 'origins', syntax: '[{"name", "http", "rtmp"?, "weight"?, "backup"?}]',
+    default: [{ name: 'origin', http: '127.0.0.1:8088', rtmp: '127.0.0.1:1936' }], context: 'http, stream', check: origins,
+    doc: 'The Wowza origins: `http` and `rtmp` are `host:port`; `weight` 1-1000 (default 1); `backup` true keeps an origin for when the others are down. Names are unique.' },
+  { name: 'state_dir', syntax: 'path', default: 'state', context: 'main', check: path,
+    doc: 'Directory for the pid file, logs and temp files of the example `nginx.conf`.' },
+  { name: 'cache_dir', syntax: 'path', default: 'state/cache', context: 'http', check: path,
+    doc: 'The `proxy_cache_path` directory.' },
+  { name: 'cache_max_size', syntax: 'size', default: '1g', context: 'http', check: size,
+    doc: 'Largest size of the cache on disk (`max_size`); least recently used objects go first.' },
+  { name: 'cache_inactive', syntax: 'time', default: '10m', context: 'http', check: time,
+    doc: 'Objects not requested for this long are removed, fresh or not (`inactive`); also bounds how long stale copies can be served.' },
+  { name: 'cache_keys_zone_size', syntax: 'size', default: '10m', context: 'http', check: size,
+    doc: 'Shared memory for cache keys (`keys_zone`); 1m holds about 8000 objects.' },
+  { name: 'playlist_ttl', syntax: 'time', default: '1s', context: 'location', check: time,
+    doc: 'How long a 200 playlist or MPD is fresh in the cache; viewers get `max-age` of the same.' },
+  { name: 'segment_ttl', syntax: 'time', default: '1d', context: 'location', check: time,
+    doc: 'How long a 200/206 segment, init segment or key is fresh (they are immutable).' },
+  { name: 'not_found_ttl', syntax: 'time', default: '1s', context: 'server', check: time,
+    doc: 'How long a 404 from the origin is cached; keep it short so that a restarted stream comes back at once.' },
+  { name: 'origin_connect_timeout', syntax: 'time', default: '2s', context: 'server, stream', check: time,
+    doc: 'Time to connect to an origin (HTTP and RTMP) before it counts as failed.' },
+  { name: 'origin_read_timeout', syntax: 'time', default: '10s', context: 'server', check: time,
+    doc: 'Longest wait for an origin response (between two reads), and for a collapsed request behind the cache lock.' },
+  { name: 'cors_allow_origin', syntax: 'string', default: '*', context: 'server', check: text(/^[^"\\\r\n;{}]{1,256}$/, 'an Origin value or "*"'),
+    doc: 'The `Access-Control-Allow-Origin` sent with every response.' },
+  { name: 'njs_dir', syntax: 'path', default: '', context: 'http, stream', check: (v, p) => (v === '' ? null : path(v, p)),
+    doc: 'Directory holding `media-edge-http.js` and `media-edge-stream.js` (`js_path`); `""` means this package\'s `dist/`.' },
+  { name: 'modules_dir', syntax: 'path', default: '', context: 'main', check: (v, p) => (v === '' ? null : path(v, p)),
+    doc: 'Where the nginx dynamic modules are, for the `load_module` lines of the example `nginx.conf`; `""` finds them (`/usr/lib/nginx/modules`, `/etc/nginx/modules`, ...).' },
+  { name: 'worker_processes', syntax: '"auto" or number', default: 'auto', context: 'main', check: text(/^(auto|[1-9]\d{0,2})$/, '"auto" or a number of workers'),
+    doc: 'nginx `worker_processes` in the example `nginx.conf`.' },
+  { name: 'user', syntax: 'string', default: '', context: 'main', check: text(/^([a-z_][a-z0-9_-]{0,31}( [a-z_][a-z0-9_-]{0,31})?)?$/, 'a user name (and group), or ""'),
+    doc: 'nginx `user` for workers when started as root; `""` leaves nginx\'s default.' },
+];
+
+export type Result<T> = { ok: true; value: T } | { ok: false; errors: string[] };
+
+/** Defaults for every field. */
+export function defaults(): Settings {
+  const s: Record<string, unknown> = {};
+  for (const d of SCHEMA) s[d.name] = structuredClone(d.default);
+  return s as unknown as Settings;
+}
+
+/**
+ * Validate parsed JSON: unknown fields and wrong values are errors that name
+ * the field and the accepted values. Missing fields take their defaults.
+ */
+export function validate(input: unknown): Result<Settings> {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    return { ok: false, errors: ['settings: expected a JSON object'] };
+  }
+  const errors: string[] = [];
+  const known = new Set(SCHEMA.map((d) => d.name as string));
+  for (const k of Object.keys(input)) {
+    if (!known.has(k)) errors.push(`${k}: unknown setting (known: ${[...known].join(', ')})`);
+  }
+  const out = defaults() as unknown as Record<string, unknown>;
+  for (const d of SCHEMA) {
+    const v = (input as Record<string, unknown>)[d.name];
+    if (v === undefined) continue;
+    const e = d.check(v, d.name);
+    if (e) errors.push(e);
+    else out[d.name] = v;
+  }
+  return errors.length ? { ok: false, errors } : { ok: true, value: out as unknown as Settings };
+}
+
+/** The README's configuration reference, generated from SCHEMA. */
+export function settingsTable(): string {
+  const rows = SCHEMA.map((d) => {
+    const def = '`' + JSON.stringify(d.default) + '`';
+    return `| \`${d.name}\` | ${d.syntax.replace(/\|/g, '\\|')} | ${def} | ${d.context} | ${d.doc} |`;
+  });
+  return ['| Setting | Syntax | Default | Context | Meaning |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
+}
