@@ -30,5 +30,5 @@ for suite in $suites; do
     docker import "$tarball" "$base" >/dev/null
   fi
   echo "building media-edge:$suite"
-  docker build --network host --build-arg "BASE=$base" -t "media-edge:$suite" -f "$here/Dockerfile" "$repo" >/dev/null
+  docker build -q --network host --build-arg "BASE=$base" -t "media-edge:$suite" -f "$here/Dockerfile" "$repo" >/dev/null
 done

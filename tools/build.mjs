@@ -36,8 +36,8 @@ const BANNED = [
 
 export const NJS_ENTRIES = { 'media-edge-http': 'njs/http.ts', 'media-edge-stream': 'njs/stream.ts' };
 
-async function buildNjs(name, entry) {
-  const outfile = join(dist, `${name}.js`);
+/** Bundle one njs entry to outfile; throws (with file:line) on what njs cannot run. */
+export async function buildNjs(entry, outfile) {
   await esbuild.build({
     absWorkingDir: root,
     entryPoints: [entry],
@@ -48,7 +48,7 @@ async function buildNjs(name, entry) {
     supported: Object.fromEntries(NJS_UNSUPPORTED.map((f) => [f, false])),
     external: ['crypto', 'fs', 'querystring', 'buffer', 'xml', 'zlib'],
     legalComments: 'none',
-    logLevel: 'warning',
+    logLevel: 'silent',
   });
   let code = readFileSync(outfile, 'utf8');
   // njs < 0.7.12 rejects `export { x as default }`; esbuild emits exactly that.
@@ -75,12 +75,13 @@ async function buildNode(name, entry) {
   });
 }
 
-try {
-  for (const [name, entry] of Object.entries(NJS_ENTRIES)) await buildNjs(name, entry);
-  await buildNode('cli', 'tools/cli.ts');
-  await buildNode('bench', 'test/bench/bench.ts');
-} catch (err) {
-  // esbuild already printed file:line diagnostics for syntax errors.
-  if (!err.errors) console.error(err.message);
-  process.exit(1);
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  try {
+    for (const [name, entry] of Object.entries(NJS_ENTRIES)) await buildNjs(entry, join(dist, `${name}.js`));
+    await buildNode('cli', 'tools/cli.ts');
+    await buildNode('bench', 'test/bench/bench.ts');
+  } catch (err) {
+    console.error(err.message); // esbuild names file:line:column
+    process.exit(1);
+  }
 }

@@ -7,13 +7,12 @@
  * Everything lives in one state directory; Ctrl-C stops it all.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { DEMO_REQUIREMENTS, ensureDeps } from './deps.ts';
 import { startNginx, testConfig, waitHealthy, probe, type NginxProcess } from './nginx.ts';
 import { fill, findModulesDir, MODULE_DIRS, PACKAGE_ROOT, render, writeRendered } from './render.ts';
-import { readdirSync } from 'node:fs';
 import { validate, type Settings } from './settings.ts';
 
 /** A port that was free a moment ago on 127.0.0.1 (or the preferred one, if free). */
@@ -63,10 +62,10 @@ export async function startDemoOrigin(stateDir: string, httpPort: number, rtmpPo
 }
 
 /** ffmpeg publishing a generated test pattern with a tone, in real time. */
-export function publishTestPattern(rtmpUrl: string, opts: { seconds?: number; quiet?: boolean } = {}): ChildProcess {
+export function publishTestPattern(rtmpUrl: string, opts: { seconds?: number; quiet?: boolean; size?: string } = {}): ChildProcess {
   const args = [
     '-hide_banner', '-loglevel', opts.quiet === false ? 'info' : 'error', '-nostdin', '-re',
-    '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25',
+    '-f', 'lavfi', '-i', `testsrc2=size=${opts.size ?? '640x360'}:rate=25`,
     '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
     ...(opts.seconds ? ['-t', String(opts.seconds)] : []),
     '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '50', '-pix_fmt', 'yuv420p',

@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { KIND_RULES, REJECT_RULES, type Rule } from '../njs/rules.ts';
 import type { Settings } from './settings.ts';
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -66,6 +67,18 @@ function upstreamServers(s: Settings, key: 'http' | 'rtmp'): string {
     .join('\n');
 }
 
+/**
+ * An nginx `map` from a rule table (njs/rules.ts): regexes are checked in the
+ * order they appear, first match wins, as in the table.
+ */
+export function nginxMap(source: string, variable: string, rules: Rule[], fallback: string): string {
+  const lines = rules.map((r) => {
+    if (/["\n]/.test(r.re) || r.re.endsWith('\\')) throw new Error(`rule ${r.value}: pattern cannot be quoted for nginx`);
+    return `    "${r.ci ? '~*' : '~'}${r.re}" "${r.value}";`;
+  });
+  return [`map ${source} ${variable} {`, `    default "${fallback}";`, ...lines, '}'].join('\n');
+}
+
 /** Fill `{{name}}` placeholders; an unknown placeholder is a bug in a template. */
 export function fill(template: string, vars: Record<string, string>, name: string): string {
   return template.replace(/\{\{([a-z_]+)\}\}/g, (_, k: string) => {
@@ -93,6 +106,8 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     playlist_max_age: String(nginxSeconds(s.playlist_ttl)),
     segment_max_age: String(nginxSeconds(s.segment_ttl)),
     not_found_max_age: String(nginxSeconds(s.not_found_ttl)),
+    reject_map: nginxMap('$request_uri', '$media_edge_reject', REJECT_RULES, ''),
+    kind_map: nginxMap('$uri', '$media_edge_kind', KIND_RULES, 'other'),
     load_modules: loadModules(modulesDir, moduleFiles, withStream),
     user_directive: s.user ? `user ${s.user};` : '',
     stream_block: withStream ? `\nstream {\n    include ${ctx.confDir}/media-edge-stream.conf;\n}` : '',

@@ -132,17 +132,18 @@ describe.each(list)('edge on $name', (target) => {
   });
 
   describe('bad input never reaches the origin', () => {
-    // nginx's parser itself refuses some of these (%00, bad escapes): the
-    // reason is then malformed-request; either way nothing reaches the origin.
+    // nginx's own parser refuses %00 and malformed escapes before any rule
+    // runs (no reason header then); the rules refuse them too where nginx
+    // would not (see test/unit/rules.test.ts). Nothing reaches the origin.
     const cases: [string, number, RegExp | null][] = [
       ['GET /live/cam1/%2e%2e/%2e%2e/etc/passwd.ts HTTP/1.1', 400, /dot-segment/],
       ['GET /live/cam1/%2E%2e/x.m3u8 HTTP/1.1', 400, /dot-segment/],
       ['GET /live/cam1/./x.ts HTTP/1.1', 400, /dot-segment/],
-      ['GET /live/cam1/a%00.ts HTTP/1.1', 400, /nul-byte|malformed-request/],
+      ['GET /live/cam1/a%00.ts HTTP/1.1', 400, null],
       ['GET /live/cam1/a%2f..%2fb.ts HTTP/1.1', 400, /encoded-separator/],
       ['GET /live/cam1/a%5cb.ts HTTP/1.1', 400, /encoded-separator/],
       ['GET /live//cam1/a.ts HTTP/1.1', 400, /empty-segment/],
-      ['GET /live/cam1/%zz.ts HTTP/1.1', 400, /bad-percent-encoding|malformed-request/],
+      ['GET /live/cam1/%zz.ts HTTP/1.1', 400, null],
       ['GET /live/cam1/%0a.ts HTTP/1.1', 400, /control-char/],
       ['GET /etc/passwd HTTP/1.1', 404, null],
       ['GET / HTTP/1.1', 404, null],

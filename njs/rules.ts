@@ -1,0 +1,93 @@
+/**
+ * URL rules of the HTTP edge, as data: an ordered list of regular expressions
+ * per question, first match wins.
+ *
+ * One table, three users:
+ *   - tools/render.ts renders each table into an nginx `map` (PCRE), which is
+ *     what runs per request: a map costs nothing, while any njs handler on
+ *     the hot path costs a VM per request (about a quarter of the playlist
+ *     cache-hit rate, measured by `npm run bench`);
+ *   - njs code (the playlist producer) classifies with the same table;
+ *   - unit tests run it in Node, and test/njs runs it in the real njs CLI.
+ * Patterns therefore stay in the subset where PCRE, V8 and njs agree: no
+ * lookaround, no backreferences, `\x5c` for a backslash (an nginx quoted
+ * string would eat `\\`).
+ *
+ * Raw request-target rules judge `$request_uri`, the bytes the origin would
+ * see: nginx normalizes `$uri` (decodes %XX, merges dot segments), but
+ * `proxy_pass` without a URI part forwards the raw target.
+ * RFC 3986 sections 2.1 (percent-encoding), 3.3 (path), 5.2.4 (dot segments).
+ */
+
+export interface Rule {
+  /** Regular expression source (PCRE/JS common subset). */
+  re: string;
+  /** Case-insensitive (`~*` in nginx, flag `i` in JS). */
+  ci: boolean;
+  value: string;
+}
+
+/** Longest raw request target we accept; Wowza URLs are far shorter. */
+export const MAX_REQUEST_URI = 4096;
+
+/** Every rule looks only at the path, the part before the first `?`. */
+const PATH = '^[^?]*';
+
+/**
+ * Why a raw request target is refused (value of X-Media-Edge-Reject), or no
+ * match when it is acceptable.
+ */
+export const REJECT_RULES: Rule[] = [
+  // Absolute-form (GET http://host/x) and `*` targets are for proxies.
+  { re: '^[^/]', ci: false, value: 'not-origin-form' },
+  { re: `^.{${MAX_REQUEST_URI + 1}}`, ci: false, value: 'uri-too-long' },
+  // Fast path: a path of plain segments (no %, no backslash, no segment that
+  // is empty or starts with a dot) is acceptable; ordinary Wowza URLs stop
+  // here after one regex instead of trying every rule below.
+  { re: '^(/[A-Za-z0-9_:~+=,@!-][A-Za-z0-9_.:~+=,@!-]*)+(\\?|$)', ci: false, value: '' },
+  { re: `${PATH}%00`, ci: false, value: 'nul-byte' },
+  // CR/LF and other controls: header injection at origins that decode.
+  { re: `${PATH}%(0[1-9a-f]|1[0-9a-f]|7f)`, ci: true, value: 'control-char' },
+  // An encoded slash or backslash hides a segment boundary from us but not
+  // from every origin; a raw backslash is a separator on some.
+  { re: `${PATH}(%2f|%5c|\\x5c)`, ci: true, value: 'encoded-separator' },
+  { re: `${PATH}/(\\.|%2e){1,2}(/|\\?|$)`, ci: true, value: 'dot-segment' },
+  // Path scopes (tokens) must see one spelling of every path.
+  { re: `${PATH}//`, ci: false, value: 'empty-segment' },
+  { re: `${PATH}%([0-9a-f]?)([^0-9a-f]|$)`, ci: true, value: 'bad-percent-encoding' },
+];
+
+export type MediaKind = 'master' | 'media' | 'mpd' | 'init' | 'segment' | 'key' | 'other';
+
+/**
+ * What a (normalized) path is for; decides cache lifetime and Cache-Control.
+ * Wowza names: playlist.m3u8 (or playlist_sfm4s.m3u8) is the multivariant
+ * playlist, chunklist*.m3u8 the media playlists; DASH init chunks carry
+ * `_cinit_`. The playlist producer refines this from the body.
+ */
+export const KIND_RULES: Rule[] = [
+  { re: '/playlist(_[a-z0-9]+)?\\.m3u8$', ci: true, value: 'master' },
+  { re: '\\.m3u8$', ci: true, value: 'media' },
+  { re: '\\.mpd$', ci: true, value: 'mpd' },
+  { re: '\\.key$', ci: true, value: 'key' },
+  { re: '(_cinit_[^/]*|/init[^/]*)\\.(mp4|m4s|cmfv|cmfa)$', ci: true, value: 'init' },
+  { re: '\\.(ts|aac|ac3|ec3|mp3|m4s|m4a|m4v|mp4|cmfv|cmfa|cmft|vtt|webvtt)$', ci: true, value: 'segment' },
+];
+
+/** The value of the first rule matching s, or `fallback`. */
+export function firstMatch(rules: Rule[], s: string, fallback: string): string {
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i];
+    if (new RegExp(r.re, r.ci ? 'i' : '').test(s)) return r.value;
+  }
+  return fallback;
+}
+
+/** "" when the raw request target may proceed, else the reason it may not. */
+export function rejectReason(requestUri: string): string {
+  return firstMatch(REJECT_RULES, requestUri, '');
+}
+
+export function classifyPath(path: string): MediaKind {
+  return firstMatch(KIND_RULES, path, 'other') as MediaKind;
+}

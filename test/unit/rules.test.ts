@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { classifyPath, KIND_RULES, MAX_REQUEST_URI, REJECT_RULES, rejectReason } from '../../njs/rules.ts';
+import { nginxMap } from '../../tools/render.ts';
+
+describe('rejectReason (raw request target)', () => {
+  it.each([
+    '/live/_definst_/cam1/playlist.m3u8',
+    '/live/cam1/chunklist_w1234_b800000.m3u8?wowzasessionid=1234',
+    '/vod/mp4:sample.mp4/media_b400000_3.ts',
+    '/live/smil:cam1.smil/playlist.m3u8',
+    '/live/cam%20one/playlist.m3u8',
+    '/live/caf%C3%A9/playlist.m3u8',
+    '/live/cam1/..hidden.ts', // not a dot segment
+    '/live/cam1/a.ts?x=../../etc//%00', // the query is not the path
+    '/',
+  ])('accepts %s', (uri) => {
+    expect(rejectReason(uri)).toBe('');
+  });
+
+  it.each([
+    ['http://evil/x.ts', 'not-origin-form'],
+    ['*', 'not-origin-form'],
+    ['/live/../etc/passwd', 'dot-segment'],
+    ['/live/%2e%2e/etc/passwd', 'dot-segment'],
+    ['/live/%2E%2e/x', 'dot-segment'],
+    ['/live/.%2e/x', 'dot-segment'],
+    ['/live/./x', 'dot-segment'],
+    ['/live/cam1/..', 'dot-segment'],
+    ['/live/cam1/..?a=1', 'dot-segment'],
+    ['/live/a%00.ts', 'nul-byte'],
+    ['/live/a%0d%0aSet-Cookie:x.ts', 'control-char'],
+    ['/live/a%7F.ts', 'control-char'],
+    ['/live/a%2fb.ts', 'encoded-separator'],
+    ['/live/a%2Fb.ts', 'encoded-separator'],
+    ['/live/a%5cb.ts', 'encoded-separator'],
+    ['/live/a\\b.ts', 'encoded-separator'],
+    ['/live//a.ts', 'empty-segment'],
+    ['/live/%zz.ts', 'bad-percent-encoding'],
+    ['/live/%4.ts', 'bad-percent-encoding'],
+    ['/live/a%', 'bad-percent-encoding'],
+    ['/live/a%4?x', 'bad-percent-encoding'],
+  ])('refuses %s (%s)', (uri, reason) => {
+    expect(rejectReason(uri)).toBe(reason);
+  });
+
+  it(`refuses a target longer than ${MAX_REQUEST_URI} bytes`, () => {
+    expect(rejectReason('/' + 'a'.repeat(MAX_REQUEST_URI))).toBe('uri-too-long');
+    expect(rejectReason('/' + 'a'.repeat(MAX_REQUEST_URI - 1))).toBe('');
+  });
+
+  it('refuses exactly the paths whose decoded segments hold NUL, controls, separators or dot segments', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: 'binary', maxLength: 12 }), { maxLength: 6 }), fc.boolean(), (segs, encodeDots) => {
+        const enc = (s: string) => {
+          const e = encodeURIComponent(s);
+          return encodeDots ? e.replace(/\./g, '%2e') : e;
+        };
+        const raw = '/' + segs.map(enc).join('/');
+        const hostile = segs.some(
+          (s, i) => s === '.' || s === '..' || (s === '' && i < segs.length - 1) || /[\u0000-\u001f\u007f/\\]/.test(s),
+        );
+        expect(rejectReason(raw) !== '').toBe(hostile);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe('classifyPath', () => {
+  it.each([
+    ['/live/_definst_/cam1/playlist.m3u8', 'master'],
+    ['/live/cam1/playlist_sfm4s.m3u8', 'master'],
+    ['/live/cam1/chunklist_w1_b800000.m3u8', 'media'],
+    ['/live/cam1/index.m3u8', 'media'],
+    ['/live/cam1/manifest.mpd', 'mpd'],
+    ['/live/cam1/media_w1_b800000_12.ts', 'segment'],
+    ['/live/cam1/media_w1_b800000_12.aac', 'segment'],
+    ['/live/cam1/chunk_ctvideo_ridp0va0br994339_cinit_w1146251977_mpd.m4s', 'init'],
+    ['/live/cam1/chunk_ctvideo_ridp0va0br994339_cn1_w1146251977_mpd.m4s', 'segment'],
+    ['/live/cam1/init.mp4', 'init'],
+    ['/live/cam1/key_w1.key', 'key'],
+    ['/live/cam1/index.php', 'other'],
+    ['/', 'other'],
+  ])('%s is %s', (path, kind) => {
+    expect(classifyPath(path)).toBe(kind);
+  });
+});
+
+describe('rendering rule tables as nginx maps', () => {
+  it('keeps the order and the case flag', () => {
+    const m = nginxMap('$uri', '$k', KIND_RULES, 'other');
+    expect(m.split('\n')[0]).toBe('map $uri $k {');
+    expect(m).toContain('    default "other";');
+    expect(m).toContain('    "~*\\.mpd$" "mpd";');
+    expect(m.indexOf(' "master";')).toBeLessThan(m.indexOf(' "media";'));
+  });
+
+  it('every pattern can be written in an nginx quoted string', () => {
+    expect(() => nginxMap('$request_uri', '$r', REJECT_RULES, '')).not.toThrow();
+    expect(() => nginxMap('$uri', '$r', [{ re: 'a"b', ci: false, value: 'x' }], '')).toThrow('cannot be quoted');
+  });
+});

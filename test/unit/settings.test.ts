@@ -1,0 +1,88 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { defaults, settingsTable, validate } from '../../tools/settings.ts';
+import { fill, loadModules, nginxSeconds, PACKAGE_ROOT, render } from '../../tools/render.ts';
+
+describe('settings validation', () => {
+  it('takes defaults for missing fields', () => {
+    const v = validate({});
+    expect(v.ok && v.value).toEqual(defaults());
+  });
+
+  it.each([
+    [{ listen_http: 'localhost' }, 'listen_http: expected "port", "host:port" or "[ipv6]:port"'],
+    [{ listen_http: '127.0.0.1:70000' }, 'listen_http: expected'],
+    [{ listen_rtmp: 'unix:/x' }, 'listen_rtmp: expected'],
+    [{ origins: [] }, 'origins: expected a non-empty list of origins'],
+    [{ origins: [{ name: 'a', http: 'nohost' }] }, 'origins[0].http: expected "host:port"'],
+    [{ origins: [{ name: 'a', http: '127.0.0.1:1' }, { name: 'a', http: '127.0.0.1:2' }] }, 'origins[1].name: duplicate origin name "a"'],
+    [{ origins: [{ name: 'a', http: '127.0.0.1:1', weight: 0 }] }, 'origins[0].weight: expected a whole number from 1 to 1000 (got 0)'],
+    [{ origins: [{ name: 'a', http: '127.0.0.1:1', weight: -3 }] }, 'origins[0].weight: expected a whole number from 1 to 1000'],
+    [{ origins: [{ name: 'a', http: '127.0.0.1:1', backup: true }] }, 'origins: at least one origin must not be a backup'],
+    [{ origins: [{ name: 'a b', http: '127.0.0.1:1' }] }, 'origins[0].name: expected 1-64 letters'],
+    [{ origins: [{ name: 'a', http: '127.0.0.1:1', port: 3 }] }, 'origins[0].port: unknown field'],
+    [{ playlist_ttl: 'soon' }, 'playlist_ttl: expected an nginx time'],
+    [{ cache_max_size: '1 tb' }, 'cache_max_size: expected an nginx size'],
+    [{ cache_dir: '/tmp/x; evil' }, 'cache_dir: expected a file system path'],
+    [{ cors_allow_origin: 'a"b' }, 'cors_allow_origin: expected an Origin value'],
+    [{ worker_processes: 'many' }, 'worker_processes: expected "auto" or a number'],
+    [{ cache_sise: '1g' }, 'cache_sise: unknown setting (known: '],
+  ])('refuses %j naming the field', (input, message) => {
+    const v = validate(input);
+    expect(v.ok).toBe(false);
+    if (!v.ok) expect(v.errors.join('\n')).toContain(message);
+  });
+
+  it('refuses a non-object', () => {
+    expect(validate([])).toEqual({ ok: false, errors: ['settings: expected a JSON object'] });
+  });
+});
+
+describe('rendering', () => {
+  it('converts nginx times to seconds', () => {
+    expect(nginxSeconds('1s')).toBe(1);
+    expect(nginxSeconds('1d')).toBe(86400);
+    expect(nginxSeconds('1h30m')).toBe(5400);
+    expect(nginxSeconds('500ms')).toBe(0);
+    expect(nginxSeconds('90')).toBe(90);
+  });
+
+  it('refuses unknown placeholders', () => {
+    expect(() => fill('a {{nope}}', {}, 't.conf')).toThrow('t.conf: unknown placeholder {{nope}}');
+  });
+
+  it('loads the stream core module first, and only modules that exist', () => {
+    expect(loadModules('/m', ['ngx_stream_module.so', 'ngx_http_js_module.so', 'ngx_stream_js_module.so'], true)).toBe(
+      'load_module /m/ngx_stream_module.so;\nload_module /m/ngx_http_js_module.so;\nload_module /m/ngx_stream_js_module.so;',
+    );
+    expect(loadModules('/m', ['ngx_http_js_module.so'], false)).toBe('load_module /m/ngx_http_js_module.so;');
+  });
+
+  it('renders every origin with its weight and backup flag, and leaves stream out without RTMP', () => {
+    const v = validate({
+      listen_rtmp: '',
+      origins: [
+        { name: 'big', http: '10.0.0.1:80', weight: 3 },
+        { name: 'spare', http: '10.0.0.2:80', backup: true },
+      ],
+    });
+    if (!v.ok) throw new Error(v.errors.join());
+    const out = render(v.value, { baseDir: '/srv/edge', confDir: '/srv/edge/conf', moduleFiles: [] });
+    expect(out['media-edge-http.conf']).toContain('server 10.0.0.1:80 weight=3;  # big');
+    expect(out['media-edge-http.conf']).toContain('server 10.0.0.2:80 backup;  # spare');
+    expect(out['media-edge-stream.conf']).toBeUndefined();
+    expect(out['nginx.conf']).not.toContain('stream {');
+    expect(out['nginx.conf']).toContain('pid /srv/edge/state/nginx.pid;');
+    expect(out['media-edge-http.conf']).toContain('proxy_cache_path /srv/edge/state/cache ');
+  });
+});
+
+describe('README', () => {
+  it('holds the configuration reference generated from the schema', () => {
+    const readme = readFileSync(join(PACKAGE_ROOT, 'README.md'), 'utf8');
+    const m = /<!-- settings:begin -->\n([\s\S]*?)\n<!-- settings:end -->/.exec(readme);
+    expect(m, 'README lacks the settings markers').not.toBeNull();
+    expect(m![1]).toBe(settingsTable());
+  });
+});
