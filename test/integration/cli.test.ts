@@ -1,0 +1,68 @@
+/** The `media-edge` command as a user runs it (the built bin, real nginx -t). */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PACKAGE_ROOT } from '../../tools/render.ts';
+import { settingsTable } from '../../tools/settings.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'media-edge-cli-'));
+chmodSync(dir, 0o755);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function cli(args: string[]) {
+  const r = spawnSync('node', [join(PACKAGE_ROOT, 'bin/media-edge.mjs'), ...args], { encoding: 'utf8', cwd: dir });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function settings(name: string, value: unknown): string {
+  const f = join(dir, name);
+  writeFileSync(f, typeof value === 'string' ? value : JSON.stringify(value));
+  return f;
+}
+
+describe('media-edge', () => {
+  it('renders a valid settings file and runs nginx -t on it', () => {
+    const f = settings('ok.json', { listen_http: '127.0.0.1:1', listen_rtmp: '127.0.0.1:2', user: process.getuid?.() === 0 ? 'root' : '' });
+    const r = cli(['render', '--settings', f, '--out', join(dir, 'out')]);
+    expect(r.err).toBe('');
+    expect(r.out).toContain('nginx -t: ok');
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(dir, 'out/nginx.conf'), 'utf8')).toContain(`include ${join(dir, 'out')}/media-edge-http.conf;`);
+  });
+
+  it('names the wrong setting and the accepted values', () => {
+    const f = settings('bad.json', { playlist_ttl: 'soon', origins: [{ name: 'a', http: '127.0.0.1:1', weight: 0 }] });
+    const r = cli(['render', '--settings', f, '--out', join(dir, 'bad')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('playlist_ttl: expected an nginx time such as "500ms", "2s", "10m", "1d" (got "soon")');
+    expect(r.err).toContain('origins[0].weight: expected a whole number from 1 to 1000 (got 0)');
+  });
+
+  it('says where a settings file is not JSON', () => {
+    const r = cli(['check', '--settings', settings('broken.json', '{"listen_http": ')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/broken\.json: .*JSON/);
+  });
+
+  it("shows nginx's own message when nginx refuses the rendered config", () => {
+    // Valid to the schema, refused by nginx: two listeners on one address.
+    const f = settings('clash.json', { listen_http: '127.0.0.1:9', listen_rtmp: '127.0.0.1:9', cache_keys_zone_size: '0', user: process.getuid?.() === 0 ? 'root' : '' });
+    const r = cli(['render', '--settings', f, '--out', join(dir, 'clash')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('nginx -t rejected');
+    expect(r.err).toMatch(/nginx: \[emerg\]/);
+  });
+
+  it('prints the configuration reference', () => {
+    const r = cli(['docs']);
+    expect(r.out.trim()).toBe(settingsTable());
+  });
+
+  it('prints usage for an unknown command', () => {
+    const r = cli(['frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('usage:');
+  });
+});
