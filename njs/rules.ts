@@ -24,6 +24,7 @@ export interface Rule {
   re: string;
   /** Case-insensitive (`~*` in nginx, flag `i` in JS). */
   ci: boolean;
+  /** The result; `$1`..`$9` are replaced by the pattern's captures, as nginx does. */
   value: string;
 }
 
@@ -74,11 +75,28 @@ export const KIND_RULES: Rule[] = [
   { re: '\\.(ts|aac|ac3|ec3|mp3|m4s|m4a|m4v|mp4|cmfv|cmfa|cmft|vtt|webvtt)$', ci: true, value: 'segment' },
 ];
 
-/** The value of the first rule matching s, or `fallback`. */
+/**
+ * The stream a path belongs to, the unit of origin choice: every playlist,
+ * segment and key of one stream goes to the same origin. Wowza's layout is
+ * `/{app}[/{instance}]/[{prefix}:]{stream}/{file}`, where the instance
+ * `_definst_` may be omitted (the same stream either way) and a prefixed name
+ * (`mp4:`, `smil:`, `ngrp:`...) may contain slashes (VOD folders). Paths that
+ * fit none of these are their own stream.
+ */
+export const STREAM_RULES: Rule[] = [
+  { re: '^/([^/]+)/_definst_/(.+)/[^/]+$', ci: false, value: '$1/$2' },
+  { re: '^/([^/]+)/((mp4|mp3|smil|ngrp|amlst|id3):.+)/[^/]+$', ci: false, value: '$1/$2' },
+  { re: '^/([^/]+)/([^/]+)/((mp4|mp3|smil|ngrp|amlst|id3):.+)/[^/]+$', ci: false, value: '$1/$2/$3' },
+  { re: '^/([^/]+)/([^/]+)/([^/]+)/[^/]+$', ci: false, value: '$1/$2/$3' },
+  { re: '^/([^/]+)/([^/]+)/[^/]+$', ci: false, value: '$1/$2' },
+];
+
+/** The value of the first rule matching s (captures expanded), or `fallback`. */
 export function firstMatch(rules: Rule[], s: string, fallback: string): string {
   for (let i = 0; i < rules.length; i++) {
     const r = rules[i];
-    if (new RegExp(r.re, r.ci ? 'i' : '').test(s)) return r.value;
+    const m = new RegExp(r.re, r.ci ? 'i' : '').exec(s);
+    if (m) return r.value.replace(/\$([1-9])/g, (_all: string, n: string) => m[Number(n)] || '');
   }
   return fallback;
 }
@@ -86,6 +104,11 @@ export function firstMatch(rules: Rule[], s: string, fallback: string): string {
 /** "" when the raw request target may proceed, else the reason it may not. */
 export function rejectReason(requestUri: string): string {
   return firstMatch(REJECT_RULES, requestUri, '');
+}
+
+/** The stream identity of a normalized path (see STREAM_RULES). */
+export function streamOf(path: string): string {
+  return firstMatch(STREAM_RULES, path, path);
 }
 
 export function classifyPath(path: string): MediaKind {

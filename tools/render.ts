@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KIND_RULES, REJECT_RULES, type Rule } from '../njs/rules.ts';
+import { KIND_RULES, REJECT_RULES, STREAM_RULES, type Rule } from '../njs/rules.ts';
 import type { Settings } from './settings.ts';
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -57,14 +57,52 @@ function abs(base: string, p: string): string {
   return isAbsolute(p) ? p : resolve(base, p);
 }
 
-function upstreamServers(s: Settings, key: 'http' | 'rtmp'): string {
+/**
+ * `server` lines of an upstream. HTTP origins go to a consistent-hash group,
+ * which cannot hold backup servers (nginx refuses `backup` with `hash`), so
+ * backups get a group of their own behind an error_page fallback; the RTMP
+ * group is weighted round robin, where `backup` works natively.
+ */
+function upstreamServers(s: Settings, key: 'http' | 'rtmp', which: 'primary' | 'backup' | 'all'): string {
   return s.origins
-    .filter((o) => o[key])
+    .filter((o) => o[key] && (which === 'all' || (which === 'backup') === Boolean(o.backup)))
     .map((o) => {
-      const flags = [o.weight && o.weight !== 1 ? `weight=${o.weight}` : '', o.backup ? 'backup' : ''].filter(Boolean).join(' ');
-      return `    server ${o[key]}${flags ? ' ' + flags : ''};  # ${o.name}`;
+      const flags = [
+        o.weight && o.weight !== 1 ? `weight=${o.weight}` : '',
+        `max_fails=${s.origin_max_fails}`,
+        `fail_timeout=${s.origin_cooldown}`,
+        which === 'all' && o.backup ? 'backup' : '',
+      ].filter(Boolean).join(' ');
+      return `    server ${o[key]} ${flags};  # ${o.name}`;
     })
     .join('\n');
+}
+
+/** The part of the http include and server include that depends on backups. */
+function backupParts(s: Settings): { upstream: string; playlist: string; segment: string; locations: string } {
+  const backups = upstreamServers(s, 'http', 'backup');
+  if (!backups) return { upstream: '', playlist: '', segment: '', locations: '' };
+  const loc = (name: string, valid: string) => [
+    `location @media_edge_backup_${name} {`,
+    `    ${valid}`,
+    `    proxy_cache_valid 404 ${s.not_found_ttl};`,
+    '    proxy_pass http://media_edge_origin_backup;',
+    '}',
+  ].join('\n');
+  return {
+    upstream: ['# Used only when every primary origin failed (error_page fallback).', 'upstream media_edge_origin_backup {', '    zone media_edge_origin_backup 64k;', backups, '    keepalive 8;', '}'].join('\n'),
+    playlist: 'error_page 502 504 = @media_edge_backup_playlist;',
+    segment: 'error_page 502 504 = @media_edge_backup_segment;',
+    locations: [loc('playlist', `proxy_cache_valid 200 ${s.playlist_ttl};`), loc('segment', `proxy_cache_valid 200 206 ${s.segment_ttl};`)].join('\n\n'),
+  };
+}
+
+/** What the status endpoint reports, handed to njs through js_var. */
+export function originsJson(s: Settings): string {
+  return JSON.stringify({
+    balance: s.balance,
+    origins: s.origins.map((o) => ({ name: o.name, http: o.http, rtmp: o.rtmp ?? null, weight: o.weight ?? 1, backup: Boolean(o.backup) })),
+  });
 }
 
 /**
@@ -92,6 +130,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
   const withStream = s.listen_rtmp !== '' && s.origins.some((o) => o.rtmp);
   const modulesDir = s.modules_dir ? s.modules_dir : findModulesDir() ?? MODULE_DIRS[0];
   const moduleFiles = ctx.moduleFiles ?? (existsSync(modulesDir) ? readdirSync(modulesDir) : []);
+  const backup = backupParts(s);
   const vars: Record<string, string> = {
     ...Object.fromEntries(Object.entries(s).filter(([, v]) => typeof v === 'string')),
     state_dir: stateDir,
@@ -101,8 +140,21 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     error_log: join(stateDir, 'logs', 'error.log'),
     access_log: join(stateDir, 'logs', 'access.log'),
     rtmp_access_log: join(stateDir, 'logs', 'rtmp-access.log'),
-    origin_http_servers: upstreamServers(s, 'http'),
-    origin_rtmp_servers: upstreamServers(s, 'rtmp'),
+    origin_balance: s.balance === 'stream' ? 'hash $media_edge_stream consistent;' : 'hash $request_uri consistent;',
+    origin_http_servers: upstreamServers(s, 'http', 'primary'),
+    origin_rtmp_servers: upstreamServers(s, 'rtmp', 'all'),
+    origin_backup_upstream: backup.upstream,
+    backup_fallback_playlist: backup.playlist,
+    backup_fallback_segment: backup.segment,
+    backup_locations: backup.locations,
+    origin_tries: String(s.origins.filter((o) => !o.backup).length),
+    rtmp_tries: String(s.origins.filter((o) => o.rtmp).length),
+    origin_headers: s.expose_origin
+      ? 'add_header X-Media-Edge-Origin $upstream_addr always;\nadd_header X-Media-Edge-Origin-Status $upstream_status always;'
+      : '',
+    status_allow: [...s.status_allow.map((a) => `    allow ${a};`), '    deny all;'].join('\n'),
+    origins_json: originsJson(s),
+    stream_map: nginxMap('$uri', '$media_edge_stream', STREAM_RULES, '$uri'),
     playlist_max_age: String(nginxSeconds(s.playlist_ttl)),
     segment_max_age: String(nginxSeconds(s.segment_ttl)),
     not_found_max_age: String(nginxSeconds(s.not_found_ttl)),

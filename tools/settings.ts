@@ -24,6 +24,12 @@ export interface Settings {
   listen_http: string;
   listen_rtmp: string;
   origins: Origin[];
+  balance: 'stream' | 'object';
+  origin_max_fails: number;
+  origin_cooldown: string;
+  origin_failover_timeout: string;
+  expose_origin: boolean;
+  status_allow: string[];
   state_dir: string;
   cache_dir: string;
   cache_max_size: string;
@@ -97,6 +103,25 @@ const listen: Check = (v, p) => {
     : `${p}: expected "port", "host:port" or "[ipv6]:port" (got ${show(v)})`;
 };
 
+const boolean: Check = (v, p) => (typeof v === 'boolean' ? null : `${p}: expected true or false (got ${show(v)})`);
+
+const wholeNumber = (min: number, max: number): Check => (v, p) =>
+  Number.isInteger(v) && (v as number) >= min && (v as number) <= max ? null : `${p}: expected a whole number from ${min} to ${max} (got ${show(v)})`;
+
+const oneOf = (...values: string[]): Check => (v, p) =>
+  isStr(v) && values.includes(v) ? null : `${p}: expected one of ${values.map((x) => JSON.stringify(x)).join(', ')} (got ${show(v)})`;
+
+/** Addresses or CIDR ranges for nginx `allow`, e.g. "127.0.0.1", "10.0.0.0/8", "::1". */
+const cidrList: Check = (v, p) => {
+  if (!Array.isArray(v)) return `${p}: expected a list of addresses or CIDR ranges such as ["127.0.0.1", "10.0.0.0/8"]`;
+  for (let i = 0; i < v.length; i++) {
+    if (!isStr(v[i]) || !/^([0-9.]{7,15}|[0-9A-Fa-f:]{2,39})(\/\d{1,3})?$/.test(v[i])) {
+      return `${p}[${i}]: expected an IPv4/IPv6 address or CIDR range (got ${show(v[i])})`;
+    }
+  }
+  return null;
+};
+
 const optionalListen: Check = (v, p) => (v === '' ? null : listen(v, p));
 
 const origins: Check = (v, p) => {
@@ -139,6 +164,18 @@ export const SCHEMA: SettingDef[] = [
   { name: 'origins', syntax: '[{"name", "http", "rtmp"?, "weight"?, "backup"?}]',
     default: [{ name: 'origin', http: '127.0.0.1:8088', rtmp: '127.0.0.1:1936' }], context: 'http, stream', check: origins,
     doc: 'The Wowza origins: `http` and `rtmp` are `host:port`; `weight` 1-1000 (default 1); `backup` true keeps an origin for when the others are down. Names are unique.' },
+  { name: 'balance', syntax: '"stream" or "object"', default: 'stream', context: 'upstream', check: oneOf('stream', 'object'),
+    doc: 'How requests choose an origin: `"stream"` hashes the stream identity (app, instance, stream name; every playlist, segment and key of a stream on one origin), `"object"` hashes the URL (for edges in front of shields: each object cached once in the shield tier). Weighted consistent hashing either way.' },
+  { name: 'origin_max_fails', syntax: 'number', default: 1, context: 'upstream', check: wholeNumber(1, 100),
+    doc: 'Failed attempts (connect error, timeout, 5xx) within `origin_cooldown` after which an origin is avoided for `origin_cooldown` (`max_fails`).' },
+  { name: 'origin_cooldown', syntax: 'time', default: '10s', context: 'upstream', check: time,
+    doc: 'How long a failed origin is avoided before it is tried again by itself (`fail_timeout`).' },
+  { name: 'origin_failover_timeout', syntax: 'time', default: '5s', context: 'server, stream', check: time,
+    doc: 'Longest total time one viewer request (or one RTMP connect) spends trying origins in turn before the edge answers 502/504.' },
+  { name: 'expose_origin', syntax: 'true or false', default: false, context: 'server', check: boolean,
+    doc: 'Send `X-Media-Edge-Origin` (the origin addresses tried, `$upstream_addr`) and `X-Media-Edge-Origin-Status` (their statuses) to viewers. The access log always has both.' },
+  { name: 'status_allow', syntax: '["address or CIDR", ...]', default: ['127.0.0.1', '::1'], context: 'location', check: cidrList,
+    doc: 'Who may read `GET /media-edge/status` (origins, weights, live state); everyone else gets 403.' },
   { name: 'state_dir', syntax: 'path', default: 'state', context: 'main', check: path,
     doc: 'Directory for the pid file, logs and temp files of the example `nginx.conf`.' },
   { name: 'cache_dir', syntax: 'path', default: 'state/cache', context: 'http', check: path,

@@ -53,6 +53,8 @@ export class WowzaOrigin {
   readonly opts: Required<OriginOptions>;
   readonly requests: RequestRecord[] = [];
   faults: Fault[] = [];
+  /** When set, only streams whose name matches exist here (others 404), as on a Wowza origin that has not got the stream. */
+  streams: RegExp | null = null;
   private server: Server | null = null;
   private readonly t0: number;
   private sidCounter = 1000;
@@ -97,6 +99,11 @@ export class WowzaOrigin {
   reset(): void {
     this.requests.length = 0;
     this.faults = [];
+    this.streams = null;
+  }
+
+  get running(): boolean {
+    return this.server !== null;
   }
 
   /** Newest segment number available in the live window. */
@@ -146,6 +153,7 @@ export class WowzaOrigin {
     const m = /^\/([A-Za-z0-9_-]+)(?:\/(_definst_))?\/((?:(?:mp4|smil|ngrp|amlst):)?[A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/.exec(path);
     if (!m) return this.send(res, 404, 'text/plain', 'not found\n');
     const [, app, , stream, file] = m;
+    if (this.streams && !this.streams.test(stream)) return this.send(res, 404, 'text/plain', 'stream not found\n');
     const vod = app === 'vod';
     const sidQuery = /[?&]wowzasessionid=(\d+)/.exec(url)?.[1];
     if (file === 'playlist.m3u8') return this.send(res, 200, 'application/vnd.apple.mpegurl', this.master(vod));

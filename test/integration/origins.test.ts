@@ -1,0 +1,217 @@
+/**
+ * Weighted origin selection against real nginx and several real origins:
+ * the split follows the weights, streams stay on one origin, adding/removing
+ * an origin moves only its streams, failover happens inside the request, a
+ * failed origin cools down and comes back by itself, backups and the status
+ * endpoint work.
+ */
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
+import { get, sleep } from '../support/http.ts';
+import { targets } from '../support/targets.ts';
+import { WowzaOrigin } from '../support/wowza-origin.ts';
+import { freePort } from '../../tools/demo.ts';
+
+const { targets: list } = targets();
+
+/** Fetch many URLs, `batch` at a time. */
+async function fetchAll(urls: string[], batch = 50) {
+  const out = [];
+  for (let i = 0; i < urls.length; i += batch) out.push(...(await Promise.all(urls.slice(i, i + batch).map((u) => get(u)))));
+  return out;
+}
+
+describe.each(list)('origin selection on $name', (target) => {
+  const WEIGHTS = [1, 2, 3];
+  let origins: WowzaOrigin[];
+  let edge: Edge;
+  let fewer: Edge; // the same edge without the third origin
+  const originOf = (addr: string | string[] | undefined) => origins.findIndex((o) => String(addr).split(', ').pop() === o.address);
+
+  beforeAll(async () => {
+    origins = await Promise.all(WEIGHTS.map(() => new WowzaOrigin({ sessions: false }).start()));
+    const list = origins.map((o, i) => ({ name: `o${i}`, http: o.address, weight: WEIGHTS[i] }));
+    edge = await startEdge(target, { origins: list, expose_origin: true, origin_cooldown: '3s', origin_connect_timeout: '1s' });
+    fewer = await startEdge(target, { origins: list.slice(0, 2), expose_origin: true });
+  });
+  afterAll(async () => {
+    const bad = [...(edge?.badLogLines() ?? []), ...(fewer?.badLogLines() ?? [])];
+    await edge?.stop();
+    await fewer?.stop();
+    await Promise.all((origins ?? []).map((o) => o.stop()));
+    expect(bad).toEqual([]);
+  });
+  const logsOnFailure = () => onTestFailed(() => console.error(dumpLogs(edge)));
+
+  it('splits 3000 streams by weight (1:2:3) within a few percent', async () => {
+    logsOnFailure();
+    origins.forEach((o) => o.reset());
+    const urls = Array.from({ length: 3000 }, (_, i) => `${edge.url}/live/split${i}/chunklist_b400000.m3u8`);
+    const res = await fetchAll(urls);
+    expect(res.every((r) => r.status === 200)).toBe(true);
+    const counts = origins.map((o) => o.count(/chunklist/));
+    expect(counts.reduce((a, b) => a + b)).toBe(3000);
+    const total = WEIGHTS.reduce((a, b) => a + b);
+    counts.forEach((c, i) => expect(Math.abs(c / 3000 - WEIGHTS[i] / total)).toBeLessThan(0.05));
+  });
+
+  it("keeps every playlist, segment and key of a stream on the stream's origin", async () => {
+    logsOnFailure();
+    for (let s = 0; s < 20; s++) {
+      const base = `${edge.url}/live/_definst_/sticky${s}`;
+      const n = origins[0].liveEdge();
+      const paths = ['playlist.m3u8', 'chunklist_b800000.m3u8', 'chunklist_b400000.m3u8', `media_b800000_${n}.ts`, `media_b400000_${n - 1}.ts`];
+      const res = await Promise.all(paths.map((p) => get(`${base}/${p}`)));
+      // Without the default instance name it is the same stream.
+      res.push(await get(`${edge.url}/live/sticky${s}/media_b800000_${n - 2}.ts`));
+      expect(res.map((r) => r.status)).toEqual(res.map(() => 200));
+      expect(new Set(res.map((r) => originOf(r.headers['x-media-edge-origin']))).size).toBe(1);
+    }
+  });
+
+  it('removing an origin moves only the streams that were on it', async () => {
+    logsOnFailure();
+    const names = Array.from({ length: 600 }, (_, i) => `/live/move${i}/chunklist_b400000.m3u8`);
+    const before = await fetchAll(names.map((p) => edge.url + p));
+    const after = await fetchAll(names.map((p) => fewer.url + p));
+    let moved = 0;
+    before.forEach((b, i) => {
+      const was = originOf(b.headers['x-media-edge-origin']);
+      const now = originOf(after[i].headers['x-media-edge-origin']);
+      if (was !== 2) expect(now).toBe(was); // streams of the remaining origins stay put
+      else moved++;
+    });
+    expect(moved).toBeGreaterThan(200); // about half of 600 were on the weight-3 origin
+  });
+
+  it('finds a live stream that exists on one origin only', async () => {
+    logsOnFailure();
+    origins[0].streams = /^onlyhere$/;
+    origins[1].streams = /^onlyhere$/;
+    origins[2].streams = /^nowhere$/;
+    try {
+      const r = await get(`${edge.url}/live/onlyhere/chunklist_b400000.m3u8`);
+      expect(r.status).toBe(200);
+      expect([0, 1]).toContain(originOf(r.headers['x-media-edge-origin']));
+      // Streams that exist only on origin 2, whatever their hash says.
+      origins[0].streams = /^nowhere$/;
+      origins[1].streams = /^nowhere$/;
+      origins[2].streams = /^lonely/;
+      const res = await fetchAll(Array.from({ length: 30 }, (_, i) => `${edge.url}/live/lonely${i}/chunklist_b800000.m3u8`));
+      expect(res.map((x) => x.status)).toEqual(res.map(() => 200));
+      expect(res.every((x) => originOf(x.headers['x-media-edge-origin']) === 2)).toBe(true);
+      // A stream that is nowhere is a (briefly cached) 404 after asking each origin once.
+      const gone = await get(`${edge.url}/live/ghost/chunklist_b800000.m3u8`);
+      expect(gone.status).toBe(404);
+    } finally {
+      origins.forEach((o) => (o.streams = null));
+    }
+  });
+
+  it('fails over inside the request, avoids the failed origin for the cooldown, then takes it back', async () => {
+    logsOnFailure();
+    // A stream whose origin is origin 1.
+    let stream = '';
+    for (let i = 0; !stream; i++) {
+      const r = await get(`${edge.url}/live/fo${i}/chunklist_b400000.m3u8`);
+      if (originOf(r.headers['x-media-edge-origin']) === 1) stream = `fo${i}`;
+    }
+    const port = origins[1].port;
+    await origins[1].stop();
+    const n = origins[0].liveEdge();
+    const r = await get(`${edge.url}/live/${stream}/media_b400000_${n}.ts`);
+    expect(r.status).toBe(200);
+    expect(r.ms).toBeLessThan(2000);
+    expect(String(r.headers['x-media-edge-origin'])).toContain(', '); // two attempts in one request
+    expect(originOf(r.headers['x-media-edge-origin'])).not.toBe(1);
+
+    // Back up at once, but still cooling down: new objects of the stream avoid it.
+    await origins[1].start(port);
+    origins[1].reset();
+    const during = await get(`${edge.url}/live/${stream}/media_b400000_${n - 1}.ts`);
+    expect(during.status).toBe(200);
+    expect(origins[1].requests.length).toBe(0);
+
+    // After the cooldown (3 s here) it gets its streams back by itself.
+    await sleep(3500);
+    const later = await get(`${edge.url}/live/${stream}/media_b800000_${origins[0].liveEdge()}.ts`);
+    expect(later.status).toBe(200);
+    expect(originOf(later.headers['x-media-edge-origin'])).toBe(1);
+  });
+
+  it('all origins down: 502 quickly, and cached objects are still served', async () => {
+    logsOnFailure();
+    const n = origins[0].liveEdge();
+    const cached = `${edge.url}/live/alldown/media_b400000_${n}.ts`;
+    expect((await get(cached)).status).toBe(200);
+    const ports = origins.map((o) => o.port);
+    await Promise.all(origins.map((o) => o.stop()));
+    try {
+      const miss = await get(`${edge.url}/live/alldown/media_b400000_${n - 1}.ts`);
+      expect(miss.status).toBe(502);
+      expect(miss.ms).toBeLessThan(3000);
+      const hit = await get(cached);
+      expect(hit.status).toBe(200);
+      expect(hit.headers['x-cache-status']).toBe('HIT');
+    } finally {
+      await Promise.all(origins.map((o, i) => o.start(ports[i])));
+    }
+  });
+
+  it('reports origins, weights, shares and live state on /media-edge/status', async () => {
+    logsOnFailure();
+    const port = origins[2].port;
+    await origins[2].stop();
+    try {
+      const r = await get(`${edge.url}/media-edge/status`);
+      expect(r.status).toBe(200);
+      const body = JSON.parse(r.body.toString());
+      expect(body.balance).toBe('stream');
+      expect(body.origins.map((o: any) => [o.name, o.weight, o.share, o.state])).toEqual([
+        ['o0', 1, 0.167, 'up'],
+        ['o1', 2, 0.333, 'up'],
+        ['o2', 3, 0.5, 'down'],
+      ]);
+    } finally {
+      await origins[2].start(port);
+    }
+  });
+});
+
+describe.each(list)('backup origins and status access on $name', (target) => {
+  let backup: WowzaOrigin;
+  let edge: Edge;
+  beforeAll(async () => {
+    backup = await new WowzaOrigin({ sessions: false }).start();
+    const dead1 = await freePort();
+    const dead2 = await freePort();
+    edge = await startEdge(target, {
+      origins: [
+        { name: 'dead-a', http: `127.0.0.1:${dead1}` },
+        { name: 'dead-b', http: `127.0.0.1:${dead2}`, weight: 2 },
+        { name: 'spare', http: backup.address, backup: true },
+      ],
+      status_allow: ['192.0.2.1'],
+    });
+  });
+  afterAll(async () => {
+    await edge?.stop();
+    await backup?.stop();
+  });
+
+  it('serves from the backup when every primary origin fails', async () => {
+    onTestFailed(() => console.error(dumpLogs(edge)));
+    const pl = await get(`${edge.url}/live/b1/chunklist_b400000.m3u8`);
+    expect(pl.status).toBe(200);
+    const seg = await get(`${edge.url}/live/b1/media_b400000_${backup.liveEdge()}.ts`);
+    expect(seg.status).toBe(200);
+    expect(backup.count(/chunklist/)).toBe(1);
+    // Cached like any other object.
+    expect((await get(`${edge.url}/live/b1/chunklist_b400000.m3u8`)).headers['x-cache-status']).toBe('HIT');
+  });
+
+  it('refuses the status endpoint to addresses outside status_allow', async () => {
+    const r = await get(`${edge.url}/media-edge/status`);
+    expect(r.status).toBe(403);
+  });
+});
