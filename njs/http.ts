@@ -3,14 +3,51 @@
  * in small modules with named exports.
  *
  * Per-request decisions that nginx can express (URL checks, classification,
- * cache keys) are rendered into nginx maps from ./rules.ts instead of running
- * here: an njs handler costs a VM per request. njs does what nginx cannot.
+ * cache keys, origin choice) are nginx maps and upstream directives rendered
+ * from ./rules.ts; an njs handler costs a VM per request, so njs runs only
+ * where nginx cannot: /health, /media-edge/status, and on njs >= 0.8.1 the
+ * router, which nginx consults on cache misses only.
  *
  * njs 0.7.9 accepts only `export default`; tools/build.mjs rewrites esbuild's
  * `export { x as default }` for it.
  */
+import fs from 'fs';
+import {
+  parseOriginsConfig,
+  probeFromError,
+  probeFromResponse,
+  probeUrl,
+  statusReport,
+  type OriginsConfig,
+  type Probe,
+  type SharedView,
+} from './origins';
+import { ringOrder } from './ring';
+import { chooseOrigin, memoryUpdate, routeKey } from './routing';
 
-import { parseOriginsConfig, probeFromError, probeFromResponse, probeUrl, statusReport, type Probe } from './origins';
+/** The origins file the renderer wrote next to the config (too big for a js_var). */
+function loadConfig(v: NginxHTTPRequest['variables'] | NginxPeriodicSession['variables']): OriginsConfig | { error: string } {
+  const path = v.media_edge_origins_file || '';
+  let text = '';
+  try {
+    text = fs.readFileSync(path, 'utf8') as string;
+  } catch (e) {
+    return { error: 'cannot read ' + path };
+  }
+  return parseOriginsConfig(text);
+}
+
+/** The shared dictionary, where njs has one (0.8.0+) and the config declares it. */
+function dict(): NgxSharedDict<string> | null {
+  const shared = (ngx as unknown as { shared?: { [name: string]: NgxSharedDict<string> } }).shared;
+  return shared && shared.media_edge_state ? shared.media_edge_state : null;
+}
+
+function probedDown(d: NgxSharedDict<string>, cfg: OriginsConfig): boolean[] {
+  const down: boolean[] = [];
+  for (let i = 0; i < cfg.primaries.length; i++) down.push(d.get('down:' + cfg.primaries[i]) !== undefined);
+  return down;
+}
 
 /** js_content for /health: proves the module is loaded and says which engine. */
 function health(r: NginxHTTPRequest): void {
@@ -30,9 +67,49 @@ function engineName(): string {
   return typeof e === 'string' ? e : 'njs';
 }
 
+/**
+ * js_set $media_edge_route: the key of `hash ... consistent`, evaluated by
+ * nginx only when a request goes to an origin (never on a cache hit).
+ */
+function route(r: NginxHTTPRequest): string {
+  const stream = r.variables.media_edge_stream || '';
+  const d = dict();
+  if (!d) return stream;
+  const cfg = loadConfig(r.variables);
+  if ('error' in cfg) return stream;
+  const order = ringOrder({ data: cfg.ring, servers: cfg.primaries.length }, r.rawVariables.media_edge_stream || []);
+  const at = d.get('at:' + stream);
+  const choice = chooseOrigin(order, at === undefined ? null : Number(at), probedDown(d, cfg));
+  return routeKey(stream, order, choice, cfg.steer);
+}
+
+/**
+ * js_set $media_edge_remember, evaluated in the log phase of requests that
+ * found their stream only after a 404 (see the access_log that uses it):
+ * remembers the origin that had it. Returns the line for origin-memory.log.
+ */
+function remember(r: NginxHTTPRequest): string {
+  const d = dict();
+  const stream = r.variables.media_edge_stream || '';
+  if (!d) return '';
+  const cfg = loadConfig(r.variables);
+  if ('error' in cfg) return stream + ' error: ' + cfg.error;
+  const order = ringOrder({ data: cfg.ring, servers: cfg.primaries.length }, r.rawVariables.media_edge_stream || []);
+  const primaries: string[] = [];
+  for (let i = 0; i < cfg.primaries.length; i++) primaries.push(cfg.origins[cfg.primaries[i]].http);
+  const u = memoryUpdate(order, r.variables.upstream_addr || '', r.variables.upstream_status || '', primaries);
+  if (u === null) return stream + ' unchanged';
+  if ('forget' in u) {
+    d.delete('at:' + stream);
+    return stream + ' on its ring origin ' + cfg.origins[cfg.primaries[order[0]]].name;
+  }
+  d.set('at:' + stream, String(u.set));
+  return stream + ' remembered on ' + cfg.origins[cfg.primaries[u.set]].name;
+}
+
 /** Probe one origin now; never rejects (a failure is a value). */
-function probe(address: string): Promise<Probe> {
-  const url = probeUrl(address);
+function probeOne(address: string, path: string): Promise<Probe> {
+  const url = probeUrl(address, path);
   if (url === null) return Promise.resolve({ state: 'unknown', status: null, error: 'unix socket: not probed', ms: 0 } as Probe);
   const t0 = Date.now();
   return ngx.fetch(url).then(
@@ -41,19 +118,57 @@ function probe(address: string): Promise<Probe> {
   );
 }
 
+function probeAll(cfg: OriginsConfig, path: string): Promise<Probe[]> {
+  const pending: Promise<Probe>[] = [];
+  for (let i = 0; i < cfg.origins.length; i++) pending.push(probeOne(cfg.origins[i].http, path));
+  return Promise.all(pending);
+}
+
+/** js_periodic (njs >= 0.8.1): probe every origin, record the ones that are down. */
+async function probe(s: NginxPeriodicSession): Promise<void> {
+  // One worker probes for all: the dictionary is shared.
+  if (ngx.worker_id !== 0) return;
+  const d = dict();
+  if (!d) return;
+  const cfg = loadConfig(s.variables);
+  if ('error' in cfg) {
+    ngx.log(ngx.ERR, 'media-edge probe: ' + cfg.error);
+    return;
+  }
+  const results = await probeAll(cfg, s.variables.media_edge_probe_path || '/');
+  for (let i = 0; i < results.length; i++) {
+    const was = d.get('down:' + i) !== undefined;
+    if (results[i].state === 'down') {
+      d.set('down:' + i, results[i].error || 'down');
+      if (!was) ngx.log(ngx.WARN, 'media-edge: origin ' + cfg.origins[i].name + ' failed its probe: ' + results[i].error);
+    } else if (results[i].state === 'up') {
+      d.delete('down:' + i);
+      if (was) ngx.log(ngx.WARN, 'media-edge: origin ' + cfg.origins[i].name + ' is back');
+    }
+  }
+}
+
 /** js_content for /media-edge/status: origins, weights, and their state now. */
 async function status(r: NginxHTTPRequest): Promise<void> {
-  const cfg = parseOriginsConfig(r.variables.media_edge_origins || '');
+  const cfg = loadConfig(r.variables);
   if ('error' in cfg) {
     r.error('media-edge status: ' + cfg.error);
     r.return(500, JSON.stringify({ error: cfg.error }) + '\n');
     return;
   }
-  const pending: Promise<Probe>[] = [];
-  for (let i = 0; i < cfg.origins.length; i++) pending.push(probe(cfg.origins[i].http));
-  const probes = await Promise.all(pending);
+  const probes = await probeAll(cfg, r.variables.media_edge_probe_path || '/');
+  const d = dict();
+  let shared: SharedView | null = null;
+  if (d) {
+    const down: boolean[] = [];
+    for (let i = 0; i < cfg.origins.length; i++) down.push(d.get('down:' + i) !== undefined);
+    const keys = d.keys(100000);
+    let remembered = 0;
+    for (let i = 0; i < keys.length; i++) if (keys[i].indexOf('at:') === 0) remembered++;
+    shared = { probedDown: down, rememberedStreams: remembered };
+  }
   r.headersOut['Content-Type'] = 'application/json';
-  r.return(200, JSON.stringify(statusReport(cfg, probes, Date.now())) + '\n');
+  r.return(200, JSON.stringify(statusReport(cfg, probes, Date.now(), shared)) + '\n');
 }
 
-export default { health, status };
+export default { health, status, route, remember, probe };

@@ -15,6 +15,12 @@ export interface OriginInfo {
 export interface OriginsConfig {
   balance: string;
   origins: OriginInfo[];
+  /** The primary origins' ring (njs/ring.ts encoding): index i is primaries[i]. */
+  ring: string;
+  /** Indexes into `origins` of the primary (hashed) origins, in upstream order. */
+  primaries: number[];
+  /** Per primary, the hash key nginx sends to it first. */
+  steer: string[];
 }
 
 export interface Probe {
@@ -39,8 +45,8 @@ export function parseOriginsConfig(json: string): OriginsConfig | { error: strin
 }
 
 /** The URL a probe fetches, or null when ngx.fetch cannot reach the address (unix sockets). */
-export function probeUrl(address: string): string | null {
-  return address.indexOf('unix:') === 0 ? null : 'http://' + address + '/';
+export function probeUrl(address: string, path: string): string | null {
+  return address.indexOf('unix:') === 0 ? null : 'http://' + address + path;
 }
 
 /**
@@ -55,7 +61,14 @@ export function probeFromError(message: string, ms: number): Probe {
   return { state: 'down', status: null, error: message, ms: ms };
 }
 
-export function statusReport(cfg: OriginsConfig, probes: Probe[], now: number): object {
+/** What the shared dictionary knows (njs >= 0.8), for the status report. */
+export interface SharedView {
+  /** Per origin index: failed its last periodic probe. */
+  probedDown: boolean[];
+  rememberedStreams: number;
+}
+
+export function statusReport(cfg: OriginsConfig, probes: Probe[], now: number, shared: SharedView | null): object {
   const origins = [];
   let totalWeight = 0;
   for (let i = 0; i < cfg.origins.length; i++) if (!cfg.origins[i].backup) totalWeight += cfg.origins[i].weight;
@@ -74,7 +87,13 @@ export function statusReport(cfg: OriginsConfig, probes: Probe[], now: number): 
       status: p.status,
       error: p.error,
       probe_ms: p.ms,
+      periodic_probe: shared ? (shared.probedDown[i] ? 'down' : 'up') : 'unavailable (njs < 0.8.1)',
     });
   }
-  return { time: new Date(now).toISOString(), balance: cfg.balance, origins: origins };
+  return {
+    time: new Date(now).toISOString(),
+    balance: cfg.balance,
+    remembered_streams: shared ? shared.rememberedStreams : null,
+    origins: origins,
+  };
 }

@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEMO_REQUIREMENTS, ensureDeps, EDGE_REQUIREMENTS, missing } from './deps.ts';
 import { runDemo } from './demo.ts';
-import { testConfig } from './nginx.ts';
+import { detectNjsShared, testConfig } from './nginx.ts';
 import { render, writeRendered } from './render.ts';
 import { settingsTable, validate, type Settings } from './settings.ts';
 
@@ -62,7 +62,8 @@ function main(argv: string[]): number {
       }
       if (!values.out) throw new Error(`--out DIR is required\n${USAGE}`);
       const out = resolve(values.out);
-      writeRendered(render(settings, { baseDir, confDir: out }), out, settings, baseDir);
+      const njsShared = missing(EDGE_REQUIREMENTS).length === 0 && detectNjsShared();
+      writeRendered(render(settings, { baseDir, confDir: out, njsShared }), out, settings, baseDir);
       console.log(`rendered ${out}/{nginx.conf,media-edge-http.conf,media-edge-server.conf${settings.listen_rtmp ? ',media-edge-stream.conf' : ''}}`);
       if (values['no-test'] || missing(EDGE_REQUIREMENTS).length) return 0;
       const stateDir = resolve(baseDir, settings.state_dir);

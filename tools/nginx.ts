@@ -4,7 +4,10 @@
  * (error log) so that nothing outside its state directory is touched.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findModulesDir } from './render.ts';
 import { request } from 'node:http';
 
 export interface NginxProcess {
@@ -68,4 +71,35 @@ export async function waitHealthy(url: string, nginx: NginxProcess | null, error
   }
   const log = existsSync(errorLog) ? readFileSync(errorLog, 'utf8').split('\n').slice(-30).join('\n') : '(no error log)';
   throw new Error(`nginx did not become healthy at ${url}${exitedCode !== undefined ? ` (exited with ${exitedCode})` : ''}\n${log}`);
+}
+
+let njsSharedCache: boolean | undefined;
+
+/**
+ * Whether the local nginx's njs has shared dictionaries and js_periodic
+ * (njs >= 0.8.1): asks nginx itself with `nginx -t` on a tiny config.
+ */
+export function detectNjsShared(): boolean {
+  if (njsSharedCache !== undefined) return njsSharedCache;
+  const modules = findModulesDir();
+  const dir = mkdtempSync(join(tmpdir(), 'media-edge-detect-'));
+  try {
+    writeFileSync(join(dir, 'm.js'), 'function f() {}\nexport default { f };\n');
+    writeFileSync(
+      join(dir, 'nginx.conf'),
+      `${modules ? `load_module ${modules}/ngx_http_js_module.so;` : ''}
+pid ${dir}/nginx.pid;
+events {}
+http {
+    js_import m from ${dir}/m.js;
+    js_shared_dict_zone zone=detect:64k;
+    server { listen 127.0.0.1:1; location @p { js_periodic m.f interval=1s; } }
+}
+`,
+    );
+    njsSharedCache = testConfig(join(dir, 'nginx.conf'), dir, join(dir, 'error.log')).ok;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return njsSharedCache;
 }

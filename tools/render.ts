@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KIND_RULES, REJECT_RULES, STREAM_RULES, type Rule } from '../njs/rules.ts';
+import { buildRing, encodeRing, steeringKeys } from '../njs/ring.ts';
 import type { Settings } from './settings.ts';
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -26,7 +27,18 @@ export interface RenderContext {
    * load_module). Default: read from the first of MODULE_DIRS that exists here.
    */
   moduleFiles?: string[];
+  /**
+   * Whether the nginx that will run the config has njs >= 0.8.1 (shared
+   * dictionaries, js_periodic); decides `njs_shared_state: "auto"`.
+   * Default false. See detectNjsShared() in tools/nginx.ts.
+   */
+  njsShared?: boolean;
 }
+
+export const ORIGINS_FILE = 'media-edge-origins.json';
+
+/** Above this many ring points the router is not used (the ring file would be large). */
+export const MAX_ROUTER_POINTS = 16000;
 
 export type Rendered = Record<string, string>;
 
@@ -97,12 +109,58 @@ function backupParts(s: Settings): { upstream: string; playlist: string; segment
   };
 }
 
-/** What the status endpoint reports, handed to njs through js_var. */
-export function originsJson(s: Settings): string {
+/**
+ * What njs reads at run time (status endpoint, router): the origins, and the
+ * ring nginx builds over the primary origins with a steering key per origin.
+ * A file, not a js_var: nginx caps one configuration token at 4 KB.
+ */
+export function originsFile(s: Settings): string {
+  const primaries: number[] = [];
+  s.origins.forEach((o, i) => { if (!o.backup) primaries.push(i); });
+  const points = buildRing(primaries.map((i) => ({ address: s.origins[i].http, weight: s.origins[i].weight ?? 1 })));
+  const ring = points.length <= MAX_ROUTER_POINTS ? encodeRing(points) : '';
   return JSON.stringify({
     balance: s.balance,
     origins: s.origins.map((o) => ({ name: o.name, http: o.http, rtmp: o.rtmp ?? null, weight: o.weight ?? 1, backup: Boolean(o.backup) })),
-  });
+    ring,
+    primaries,
+    steer: ring ? steeringKeys({ data: ring, servers: primaries.length }, primaries.map((i) => s.origins[i].name)) : [],
+  }) + '\n';
+}
+
+/** Whether the router (origin memory, probes) is rendered. */
+export function routerEnabled(s: Settings, ctx: RenderContext): boolean {
+  const shared = s.njs_shared_state === 'on' || (s.njs_shared_state === 'auto' && Boolean(ctx.njsShared));
+  const points = s.origins.filter((o) => !o.backup).reduce((n, o) => n + (o.weight ?? 1) * 160, 0);
+  return shared && s.balance === 'stream' && points <= MAX_ROUTER_POINTS;
+}
+
+function routerParts(s: Settings, ctx: RenderContext, stateDir: string): { http: string; server: string } {
+  if (!routerEnabled(s, ctx)) return { http: '', server: '' };
+  return {
+    http: [
+      '# Origin memory and probe results, shared by all workers (njs >= 0.8.1).',
+      `js_shared_dict_zone zone=media_edge_state:1m timeout=${s.origin_memory_ttl} evict;`,
+      '# The hash key: the stream, or a key that steers it to a remembered origin',
+      '# or around one that failed its probe. nginx evaluates it on misses only.',
+      'js_set $media_edge_route media_edge.route;',
+      'js_set $media_edge_remember media_edge.remember;',
+      '# Requests that found their stream only after some origin said 404.',
+      'map $upstream_status $media_edge_after_404 {',
+      '    default "";',
+      '    "~(^|, )404, " 1;',
+      '}',
+      "log_format media_edge_memory '$time_local $media_edge_remember';",
+    ].join('\n'),
+    server: [
+      `access_log ${join(stateDir, 'logs', 'origin-memory.log')} media_edge_memory if=$media_edge_after_404;`,
+      '',
+      'location @media_edge_probe {',
+      `    js_periodic media_edge.probe interval=${s.probe_interval};`,
+      `    js_fetch_timeout ${s.origin_connect_timeout};`,
+      '}',
+    ].join('\n'),
+  };
 }
 
 /**
@@ -131,6 +189,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
   const modulesDir = s.modules_dir ? s.modules_dir : findModulesDir() ?? MODULE_DIRS[0];
   const moduleFiles = ctx.moduleFiles ?? (existsSync(modulesDir) ? readdirSync(modulesDir) : []);
   const backup = backupParts(s);
+  const router = routerParts(s, ctx, stateDir);
   const vars: Record<string, string> = {
     ...Object.fromEntries(Object.entries(s).filter(([, v]) => typeof v === 'string')),
     state_dir: stateDir,
@@ -140,7 +199,11 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     error_log: join(stateDir, 'logs', 'error.log'),
     access_log: join(stateDir, 'logs', 'access.log'),
     rtmp_access_log: join(stateDir, 'logs', 'rtmp-access.log'),
-    origin_balance: s.balance === 'stream' ? 'hash $media_edge_stream consistent;' : 'hash $request_uri consistent;',
+    origin_balance: s.balance === 'object' ? 'hash $request_uri consistent;'
+      : routerEnabled(s, ctx) ? 'hash $media_edge_route consistent;' : 'hash $media_edge_stream consistent;',
+    router_http: router.http,
+    router_server: router.server,
+    origins_file: join(ctx.confDir, ORIGINS_FILE),
     origin_http_servers: upstreamServers(s, 'http', 'primary'),
     origin_rtmp_servers: upstreamServers(s, 'rtmp', 'all'),
     origin_backup_upstream: backup.upstream,
@@ -153,7 +216,6 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
       ? 'add_header X-Media-Edge-Origin $upstream_addr always;\nadd_header X-Media-Edge-Origin-Status $upstream_status always;'
       : '',
     status_allow: [...s.status_allow.map((a) => `    allow ${a};`), '    deny all;'].join('\n'),
-    origins_json: originsJson(s),
     stream_map: nginxMap('$uri', '$media_edge_stream', STREAM_RULES, '$uri'),
     playlist_max_age: String(nginxSeconds(s.playlist_ttl)),
     segment_max_age: String(nginxSeconds(s.segment_ttl)),
@@ -169,6 +231,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     if (t === 'media-edge-stream.conf' && !withStream) continue;
     out[t] = fill(readFileSync(join(TEMPLATE_DIR, t), 'utf8'), vars, t);
   }
+  out[ORIGINS_FILE] = originsFile(s);
   return out;
 }
 

@@ -30,6 +30,10 @@ export interface Settings {
   origin_failover_timeout: string;
   expose_origin: boolean;
   status_allow: string[];
+  njs_shared_state: 'auto' | 'on' | 'off';
+  origin_memory_ttl: string;
+  probe_interval: string;
+  probe_path: string;
   state_dir: string;
   cache_dir: string;
   cache_max_size: string;
@@ -176,6 +180,14 @@ export const SCHEMA: SettingDef[] = [
     doc: 'Send `X-Media-Edge-Origin` (the origin addresses tried, `$upstream_addr`) and `X-Media-Edge-Origin-Status` (their statuses) to viewers. The access log always has both.' },
   { name: 'status_allow', syntax: '["address or CIDR", ...]', default: ['127.0.0.1', '::1'], context: 'location', check: cidrList,
     doc: 'Who may read `GET /media-edge/status` (origins, weights, live state); everyone else gets 403.' },
+  { name: 'njs_shared_state', syntax: '"auto", "on" or "off"', default: 'auto', context: 'http', check: oneOf('auto', 'on', 'off'),
+    doc: 'Origin memory and periodic probes, which need njs >= 0.8.1 (`js_shared_dict_zone`, `js_periodic`). `"auto"`: on when the nginx that `media-edge render` finds accepts them. Off, nginx alone balances and fails over (every miss for a stream that lives on one origin only asks its ring origin first).' },
+  { name: 'origin_memory_ttl', syntax: 'time', default: '1h', context: 'http', check: time,
+    doc: 'How long the edge remembers on which origin a stream was found after its ring origin said 404 (njs >= 0.8.1).' },
+  { name: 'probe_interval', syntax: 'time', default: '2s', context: 'location', check: time,
+    doc: 'How often one worker probes every origin (njs >= 0.8.1); misses avoid origins that failed the last probe.' },
+  { name: 'probe_path', syntax: 'URL path', default: '/', context: 'location', check: text(/^\/[A-Za-z0-9._~!$&()*+,=:@%\/-]{0,200}$/, 'a URL path starting with "/"'),
+    doc: 'What probes and the status endpoint request from each origin; any HTTP answer counts as up (Wowza answers `/` with its version).' },
   { name: 'state_dir', syntax: 'path', default: 'state', context: 'main', check: path,
     doc: 'Directory for the pid file, logs and temp files of the example `nginx.conf`.' },
   { name: 'cache_dir', syntax: 'path', default: 'state/cache', context: 'http', check: path,

@@ -11,6 +11,7 @@ import { get, sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
 import { WowzaOrigin } from '../support/wowza-origin.ts';
 import { freePort } from '../../tools/demo.ts';
+import { buildRing, encodeRing, ringOrder } from '../../njs/ring.ts';
 
 const { targets: list } = targets();
 
@@ -51,6 +52,10 @@ describe.each(list)('origin selection on $name', (target) => {
     expect(res.every((r) => r.status === 200)).toBe(true);
     const counts = origins.map((o) => o.count(/chunklist/));
     expect(counts.reduce((a, b) => a + b)).toBe(3000);
+    // Our replica of nginx's ring (njs/ring.ts) predicts every choice nginx made.
+    const ring = { data: encodeRing(buildRing(origins.map((o, i) => ({ address: o.address, weight: WEIGHTS[i] })))), servers: 3 };
+    const wrong = res.filter((r, i) => ringOrder(ring, Buffer.from(`live/split${i}`))[0] !== originOf(r.headers['x-media-edge-origin']));
+    expect(wrong.length).toBe(0);
     const total = WEIGHTS.reduce((a, b) => a + b);
     counts.forEach((c, i) => expect(Math.abs(c / 3000 - WEIGHTS[i] / total)).toBeLessThan(0.05));
   });
@@ -132,8 +137,9 @@ describe.each(list)('origin selection on $name', (target) => {
     expect(during.status).toBe(200);
     expect(origins[1].requests.length).toBe(0);
 
-    // After the cooldown (3 s here) it gets its streams back by itself.
-    await sleep(3500);
+    // After the cooldown (3 s here) it gets its streams back by itself. nginx
+    // compares fail_timeout in whole seconds, so the cooldown ends within 4 s.
+    await sleep(4500);
     const later = await get(`${edge.url}/live/${stream}/media_b800000_${origins[0].liveEdge()}.ts`);
     expect(later.status).toBe(200);
     expect(originOf(later.headers['x-media-edge-origin'])).toBe(1);
@@ -213,5 +219,78 @@ describe.each(list)('backup origins and status access on $name', (target) => {
   it('refuses the status endpoint to addresses outside status_allow', async () => {
     const r = await get(`${edge.url}/media-edge/status`);
     expect(r.status).toBe(403);
+  });
+});
+
+describe.each(list)('origin memory and probes on $name', (target) => {
+  let origins: WowzaOrigin[];
+  let edge: Edge;
+  let ring: { data: string; servers: number };
+  const attemptsOf = (r: { headers: Record<string, unknown> }) => String(r.headers['x-media-edge-origin']).split(', ').length;
+
+  beforeAll(async () => {
+    origins = await Promise.all([0, 1, 2].map(() => new WowzaOrigin({ sessions: false }).start()));
+    ring = { data: encodeRing(buildRing(origins.map((o) => ({ address: o.address, weight: 1 })))), servers: 3 };
+    edge = await startEdge(target, {
+      origins: origins.map((o, i) => ({ name: `m${i}`, http: o.address })),
+      expose_origin: true,
+      probe_interval: '500ms',
+    });
+  });
+  afterAll(async () => {
+    const bad = edge?.badLogLines();
+    await edge?.stop();
+    await Promise.all((origins ?? []).map((o) => o.stop()));
+    expect(bad ?? []).toEqual([]);
+  });
+
+  it(target.njsShared
+    ? 'remembers where a stream was found: later misses go there in one attempt'
+    : 'without njs >= 0.8.1, every miss asks the ring origin first (documented fallback)', async () => {
+    onTestFailed(() => console.error(dumpLogs(edge)));
+    // A stream whose ring origin is 0 lives only on origin 2.
+    let stream = '';
+    for (let i = 0; !stream; i++) if (ringOrder(ring, Buffer.from(`live/mem${i}`))[0] === 0) stream = `mem${i}`;
+    origins[0].streams = origins[1].streams = /^none$/;
+    origins[2].streams = new RegExp(`^${stream}$`);
+    try {
+      const first = await get(`${edge.url}/live/${stream}/chunklist_b400000.m3u8`);
+      expect(first.status).toBe(200);
+      expect(attemptsOf(first)).toBeGreaterThan(1);
+      await sleep(200); // the log phase has run
+      const n = origins[2].liveEdge();
+      const later = await get(`${edge.url}/live/${stream}/media_b400000_${n}.ts`);
+      expect(later.status).toBe(200);
+      if (target.njsShared) {
+        expect(attemptsOf(later)).toBe(1);
+        expect(edge.dir && (await import('node:fs')).readFileSync(`${edge.dir}/state/logs/origin-memory.log`, 'utf8')).toContain(`live/${stream} remembered on m2`);
+      } else {
+        expect(attemptsOf(later)).toBeGreaterThan(1);
+      }
+    } finally {
+      origins.forEach((o) => (o.streams = null));
+    }
+  });
+
+  it(target.njsShared
+    ? 'avoids an origin that failed its periodic probe before any viewer request fails on it'
+    : 'without njs >= 0.8.1, the first miss after an origin dies fails over inside the request', async () => {
+    onTestFailed(() => console.error(dumpLogs(edge)));
+    let stream = '';
+    for (let i = 0; !stream; i++) if (ringOrder(ring, Buffer.from(`live/probe${i}`))[0] === 1) stream = `probe${i}`;
+    const port = origins[1].port;
+    await origins[1].stop();
+    try {
+      await sleep(1500); // three probe intervals
+      if (target.njsShared) {
+        const st = JSON.parse((await get(`${edge.url}/media-edge/status`)).body.toString());
+        expect(st.origins[1].periodic_probe).toBe('down');
+      }
+      const r = await get(`${edge.url}/live/${stream}/chunklist_b800000.m3u8`);
+      expect(r.status).toBe(200);
+      expect(attemptsOf(r)).toBe(target.njsShared ? 1 : 2);
+    } finally {
+      await origins[1].start(port);
+    }
   });
 });

@@ -47,7 +47,7 @@ export async function startEdge(target: Target, overrides: Partial<Settings>): P
   if (!v.ok) throw new Error(v.errors.join('\n'));
   const confDir = join(dir, 'conf');
   const moduleFiles = target.image ? imageModuleFiles(target.image) : undefined;
-  writeRendered(render(v.value, { baseDir: dir, confDir, moduleFiles }), confDir, v.value, dir);
+  writeRendered(render(v.value, { baseDir: dir, confDir, moduleFiles, njsShared: target.njsShared }), confDir, v.value, dir);
   const stateDir = join(dir, 'state');
   const errorLog = join(stateDir, 'logs', 'error.log');
   const conf = join(confDir, 'nginx.conf');

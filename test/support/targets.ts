@@ -8,16 +8,19 @@
  * or image into a failure instead of a skip.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { detectNjsShared } from '../../tools/nginx.ts';
 
 export interface Target {
   name: string;
   /** Docker image, or null for the local nginx. */
   image: string | null;
+  /** njs >= 0.8.1 (shared dictionaries, js_periodic): the router is rendered. */
+  njsShared: boolean;
 }
 
 export const CONTAINER_TARGETS: Target[] = [
-  { name: 'debian12-nginx1.22-njs0.7.9', image: 'media-edge:bookworm' },
-  { name: 'debian13-nginx1.26-njs0.8.9', image: 'media-edge:trixie' },
+  { name: 'debian12-nginx1.22-njs0.7.9', image: 'media-edge:bookworm', njsShared: false },
+  { name: 'debian13-nginx1.26-njs0.8.9', image: 'media-edge:trixie', njsShared: true },
 ];
 
 let cached: { targets: Target[]; skipped: string | null } | null = null;
@@ -37,7 +40,7 @@ export function targets(): { targets: Target[]; skipped: string | null } {
   const wanted = (process.env.MEDIA_EDGE_TARGETS ?? 'local,containers').split(',');
   const list: Target[] = [];
   let skipped: string | null = null;
-  if (wanted.includes('local')) list.push({ name: 'local', image: null });
+  if (wanted.includes('local')) list.push({ name: 'local', image: null, njsShared: detectNjsShared() });
   if (wanted.includes('containers')) {
     const problem = dockerProblem();
     if (problem && process.env.MEDIA_EDGE_REQUIRE_DOCKER === '1') throw new Error(`containerized suite required: ${problem}`);

@@ -69,12 +69,48 @@ describe('rendering', () => {
     });
     if (!v.ok) throw new Error(v.errors.join());
     const out = render(v.value, { baseDir: '/srv/edge', confDir: '/srv/edge/conf', moduleFiles: [] });
-    expect(out['media-edge-http.conf']).toContain('server 10.0.0.1:80 weight=3;  # big');
-    expect(out['media-edge-http.conf']).toContain('server 10.0.0.2:80 backup;  # spare');
+    const http = out['media-edge-http.conf'];
+    expect(http).toContain('server 10.0.0.1:80 weight=3 max_fails=1 fail_timeout=10s;  # big');
+    // nginx's hash balancer refuses `backup`: backups get their own group behind error_page.
+    expect(http).toMatch(/upstream media_edge_origin_backup \{[^}]*server 10\.0\.0\.2:80 max_fails=1 fail_timeout=10s;  # spare/);
+    expect(http).not.toContain('backup;');
+    expect(out['media-edge-server.conf']).toContain('error_page 502 504 = @media_edge_backup_segment;');
+    expect(http).toContain('hash $media_edge_stream consistent;');
+    expect(http).not.toContain('js_shared_dict_zone'); // no router unless njs >= 0.8.1
     expect(out['media-edge-stream.conf']).toBeUndefined();
     expect(out['nginx.conf']).not.toContain('stream {');
     expect(out['nginx.conf']).toContain('pid /srv/edge/state/nginx.pid;');
     expect(out['media-edge-http.conf']).toContain('proxy_cache_path /srv/edge/state/cache ');
+  });
+});
+
+describe('the router', () => {
+  const base = { origins: [{ name: 'a', http: '10.0.0.1:80' }, { name: 'b', http: '10.0.0.2:80', weight: 2 }] };
+  it('is rendered when njs has shared dictionaries (auto) or when forced on', () => {
+    const v = validate(base);
+    if (!v.ok) throw new Error(v.errors.join());
+    const auto = render(v.value, { baseDir: '/e', confDir: '/e/conf', moduleFiles: [], njsShared: true });
+    expect(auto['media-edge-http.conf']).toContain('hash $media_edge_route consistent;');
+    expect(auto['media-edge-http.conf']).toContain('js_shared_dict_zone zone=media_edge_state:1m timeout=1h evict;');
+    expect(auto['media-edge-server.conf']).toContain('js_periodic media_edge.probe interval=2s;');
+    const off = validate({ ...base, njs_shared_state: 'off' });
+    if (!off.ok) throw new Error(off.errors.join());
+    expect(render(off.value, { baseDir: '/e', confDir: '/e/conf', moduleFiles: [], njsShared: true })['media-edge-http.conf']).not.toContain('$media_edge_route');
+  });
+
+  it('writes the ring and steering keys for njs', () => {
+    const v = validate(base);
+    if (!v.ok) throw new Error(v.errors.join());
+    const f = JSON.parse(render(v.value, { baseDir: '/e', confDir: '/e/conf', moduleFiles: [] })['media-edge-origins.json']);
+    expect(f.ring.length).toBe(480 * 10);
+    expect(f.primaries).toEqual([0, 1]);
+    expect(f.steer).toHaveLength(2);
+  });
+
+  it('hashes objects, not streams, for an edge in front of shields', () => {
+    const v = validate({ ...base, balance: 'object' });
+    if (!v.ok) throw new Error(v.errors.join());
+    expect(render(v.value, { baseDir: '/e', confDir: '/e/conf', moduleFiles: [], njsShared: true })['media-edge-http.conf']).toContain('hash $request_uri consistent;');
   });
 });
 

@@ -1,0 +1,55 @@
+/**
+ * A shield tier between edges and origins, built from the same modules:
+ * 3 edges (balance by object) -> 2 shields (balance by stream) -> 2 origins.
+ * Every object is fetched from the origins once, whichever edges ask.
+ */
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
+import { get } from '../support/http.ts';
+import { targets } from '../support/targets.ts';
+import { WowzaOrigin } from '../support/wowza-origin.ts';
+
+const { targets: list } = targets();
+
+describe.each(list)('3 edges -> 2 shields -> 2 origins on $name', (target) => {
+  let origins: WowzaOrigin[];
+  let shields: Edge[];
+  let edges: Edge[];
+
+  beforeAll(async () => {
+    origins = await Promise.all([0, 1].map(() => new WowzaOrigin({ sessions: false, segmentSeconds: 4 }).start()));
+    shields = await Promise.all(
+      [0, 1].map(() => startEdge(target, { listen_rtmp: '', balance: 'stream', origins: origins.map((o, i) => ({ name: `origin${i}`, http: o.address })) })),
+    );
+    edges = await Promise.all(
+      [0, 1, 2].map(() =>
+        startEdge(target, { listen_rtmp: '', balance: 'object', origins: shields.map((s, i) => ({ name: `shield${i}`, http: `127.0.0.1:${s.httpPort}` })) }),
+      ),
+    );
+  });
+  afterAll(async () => {
+    const bad = [...(edges ?? []), ...(shields ?? [])].flatMap((e) => e.badLogLines());
+    await Promise.all([...(edges ?? []), ...(shields ?? [])].map((e) => e.stop()));
+    await Promise.all((origins ?? []).map((o) => o.stop()));
+    expect(bad).toEqual([]);
+  });
+
+  it('fetches each segment from the origins once across all edges', async () => {
+    onTestFailed(() => console.error(edges.map(dumpLogs).join('\n') + shields.map(dumpLogs).join('\n')));
+    const n = origins[0].liveEdge();
+    const paths: string[] = [];
+    for (const stream of ['tierA', 'tierB', 'tierC']) {
+      paths.push(`/live/${stream}/playlist.m3u8`, `/live/${stream}/chunklist_b800000.m3u8`);
+      for (let k = 0; k < 4; k++) paths.push(`/live/${stream}/media_b800000_${n - k}.ts`, `/live/${stream}/media_b400000_${n - k}.ts`);
+    }
+    // Every edge asks for everything, all at once.
+    const res = await Promise.all(edges.flatMap((e) => paths.map((p) => get(e.url + p))));
+    expect(res.map((r) => r.status)).toEqual(res.map(() => 200));
+    for (const p of paths.filter((x) => x.endsWith('.ts'))) {
+      expect(origins.reduce((sum, o) => sum + o.count(p), 0), p).toBe(1);
+    }
+    // Both shields take part (objects are spread over them).
+    const shieldHits = shields.map((s) => s.accessLog().split('\n').filter((l) => l.includes('.ts')).length);
+    expect(shieldHits.every((h) => h > 0)).toBe(true);
+  });
+});

@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { ascii, buildRing, crc32, encodeRing, ringOrder, steeringKeys } from '../../njs/ring.ts';
+import { attempts, chooseOrigin, memoryUpdate, routeKey } from '../../njs/routing.ts';
+import { statusReport } from '../../njs/origins.ts';
+
+describe('crc32', () => {
+  it('matches the standard check value', () => {
+    expect(crc32(ascii('123456789'))).toBe(0xcbf43926);
+    expect(crc32([])).toBe(0);
+  });
+});
+
+describe('the ring replica', () => {
+  const servers = [
+    { address: '10.0.0.1:1935', weight: 1 },
+    { address: '10.0.0.2:1935', weight: 2 },
+    { address: '[::1]:8080', weight: 3 },
+  ];
+  const points = buildRing(servers);
+  const ring = { data: encodeRing(points), servers: 3 };
+
+  it('has 160 points per unit of weight, sorted', () => {
+    expect(points.length).toBe(960);
+    for (let i = 1; i < points.length; i++) expect(points[i].hash).toBeGreaterThan(points[i - 1].hash);
+  });
+
+  it('orders every server once for any key', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), (key) => {
+        expect(ringOrder(ring, Buffer.from(key)).sort()).toEqual([0, 1, 2]);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('gives each server a share close to its weight', () => {
+    const counts = [0, 0, 0];
+    for (let i = 0; i < 6000; i++) counts[ringOrder(ring, ascii(`live/s${i}`))[0]]++;
+    counts.forEach((c, i) => expect(Math.abs(c / 6000 - servers[i].weight / 6)).toBeLessThan(0.04));
+  });
+
+  it('steering keys land on their server', () => {
+    const keys = steeringKeys(ring, ['a', 'b', 'c']);
+    keys.forEach((k, i) => expect(ringOrder(ring, ascii(k))[0]).toBe(i));
+  });
+
+  it('is empty-safe', () => {
+    expect(ringOrder({ data: '', servers: 0 }, ascii('x'))).toEqual([]);
+  });
+});
+
+describe('routing decisions', () => {
+  it('prefers a remembered origin that is up, else the first up origin in ring order', () => {
+    expect(chooseOrigin([2, 0, 1], null, [false, false, false])).toBe(2);
+    expect(chooseOrigin([2, 0, 1], 1, [false, false, false])).toBe(1);
+    expect(chooseOrigin([2, 0, 1], 1, [false, true, false])).toBe(2);
+    expect(chooseOrigin([2, 0, 1], null, [false, false, true])).toBe(0);
+    expect(chooseOrigin([2, 0, 1], null, [true, true, true])).toBe(2);
+  });
+
+  it('steers only when the choice is not the ring origin', () => {
+    expect(routeKey('live/a', [2, 0, 1], 2, ['k0', 'k1', 'k2'])).toBe('live/a');
+    expect(routeKey('live/a', [2, 0, 1], 0, ['k0', 'k1', 'k2'])).toBe('k0');
+    expect(routeKey('live/a', [], 0, [])).toBe('live/a');
+  });
+
+  it('splits $upstream_addr into attempts, across the backup redirect too', () => {
+    expect(attempts('')).toEqual([]);
+    expect(attempts('127.0.0.1:1, 127.0.0.1:2 : 127.0.0.1:3')).toEqual(['127.0.0.1:1', '127.0.0.1:2', '127.0.0.1:3']);
+  });
+
+  it('remembers the origin that served after a 404, forgets when the ring origin serves', () => {
+    const http = ['127.0.0.1:1', '127.0.0.1:2', '127.0.0.1:3'];
+    expect(memoryUpdate([0, 1, 2], '127.0.0.1:1, 127.0.0.1:3', '404, 200', http)).toEqual({ set: 2 });
+    expect(memoryUpdate([2, 1, 0], '127.0.0.1:3', '200', http)).toEqual({ forget: true });
+    expect(memoryUpdate([0, 1, 2], '127.0.0.1:1, 127.0.0.1:2', '404, 404', http)).toBeNull();
+    expect(memoryUpdate([0, 1, 2], '127.0.0.1:1, 10.9.9.9:80', '404, 200', http)).toBeNull();
+    expect(memoryUpdate([0, 1, 2], '127.0.0.1:1', '404, 200', http)).toBeNull(); // malformed
+  });
+});
+
+describe('status report', () => {
+  it('gives shares by weight over the primary origins and says what it does not know', () => {
+    const cfg = {
+      balance: 'stream',
+      origins: [
+        { name: 'a', http: 'x:1', rtmp: null, weight: 1, backup: false },
+        { name: 'b', http: 'x:2', rtmp: null, weight: 3, backup: false },
+        { name: 'c', http: 'x:3', rtmp: null, weight: 5, backup: true },
+      ],
+      ring: '',
+      primaries: [0, 1],
+      steer: [],
+    };
+    const up = { state: 'up' as const, status: 200, error: null, ms: 1 };
+    const r = statusReport(cfg, [up, up, up], 0, null) as any;
+    expect(r.origins.map((o: any) => o.share)).toEqual([0.25, 0.75, 0]);
+    expect(r.origins[0].periodic_probe).toBe('unavailable (njs < 0.8.1)');
+    expect(r.remembered_streams).toBeNull();
+  });
+});
