@@ -4,11 +4,12 @@
  *   media-edge render --settings FILE --out DIR   validate, render the nginx
  *                                                 config into DIR, run nginx -t
  *   media-edge check  --settings FILE             validate only
- *   media-edge docs                               print the settings reference
+ *   media-edge docs [--readme FILE]               print the settings reference,
+ *                                                 or rewrite it in FILE
  *   media-edge deps                               check (and as root install) packages
  *   media-edge demo   [--dir DIR] [--http-port N] [--rtmp-port N]
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEMO_REQUIREMENTS, ensureDeps, EDGE_REQUIREMENTS, missing } from './deps.ts';
@@ -20,7 +21,7 @@ import { settingsTable, validate, type Settings } from './settings.ts';
 const USAGE = `usage:
   media-edge render --settings FILE --out DIR [--no-test]
   media-edge check --settings FILE
-  media-edge docs
+  media-edge docs [--readme FILE]
   media-edge deps [--demo]
   media-edge demo [--dir DIR] [--http-port N] [--rtmp-port N]`;
 
@@ -49,6 +50,7 @@ function main(argv: string[]): number {
       dir: { type: 'string' },
       'http-port': { type: 'string' },
       'rtmp-port': { type: 'string' },
+      readme: { type: 'string' },
     },
   });
   switch (cmd) {
@@ -75,9 +77,18 @@ function main(argv: string[]): number {
       console.log('nginx -t: ok');
       return 0;
     }
-    case 'docs':
-      console.log(settingsTable());
+    case 'docs': {
+      if (!values.readme) {
+        console.log(settingsTable());
+        return 0;
+      }
+      const text = readFileSync(values.readme, 'utf8');
+      const re = /(<!-- settings:begin -->\n)[\s\S]*?(\n<!-- settings:end -->)/;
+      if (!re.test(text)) throw new Error(`${values.readme}: no <!-- settings:begin --> ... <!-- settings:end --> section`);
+      writeFileSync(values.readme, text.replace(re, (_m, a: string, b: string) => a + settingsTable() + b));
+      console.log(`${values.readme}: configuration reference updated`);
       return 0;
+    }
     case 'deps':
       ensureDeps(values.demo ? DEMO_REQUIREMENTS : EDGE_REQUIREMENTS, (s) => console.log(s));
       console.log('all required packages are present');

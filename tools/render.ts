@@ -211,6 +211,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     backup_fallback_segment: backup.segment,
     backup_locations: backup.locations,
     origin_tries: String(s.origins.filter((o) => !o.backup).length),
+    origin_keepalive: String(Math.min(1024, 32 * s.origins.filter((o) => !o.backup).length)),
     rtmp_tries: String(s.origins.filter((o) => o.rtmp).length),
     origin_headers: s.expose_origin
       ? 'add_header X-Media-Edge-Origin $upstream_addr always;\nadd_header X-Media-Edge-Origin-Status $upstream_status always;'

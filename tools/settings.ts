@@ -75,6 +75,11 @@ function isStr(v: unknown): v is string {
 
 const time: Check = (v, p) =>
   isStr(v) && TIME.test(v) ? null : `${p}: expected an nginx time such as "500ms", "2s", "10m", "1d" (got ${show(v)})`;
+/** For directives that count in whole seconds (proxy_cache_valid, inactive, fail_timeout). */
+const seconds: Check = (v, p) =>
+  isStr(v) && /^(\d+(s|m|h|d|w|M|y)?)+$/.test(v) && !/^0+[smhdwMy]?$/.test(v)
+    ? null
+    : `${p}: expected an nginx time in whole seconds such as "1s", "10m", "1d" (no "ms"; nginx counts this one in seconds) (got ${show(v)})`;
 const size: Check = (v, p) =>
   isStr(v) && SIZE.test(v) ? null : `${p}: expected an nginx size such as "512k", "10m", "1g" (got ${show(v)})`;
 const path: Check = (v, p) =>
@@ -172,7 +177,7 @@ export const SCHEMA: SettingDef[] = [
     doc: 'How requests choose an origin: `"stream"` hashes the stream identity (app, instance, stream name; every playlist, segment and key of a stream on one origin), `"object"` hashes the URL (for edges in front of shields: each object cached once in the shield tier). Weighted consistent hashing either way.' },
   { name: 'origin_max_fails', syntax: 'number', default: 1, context: 'upstream', check: wholeNumber(1, 100),
     doc: 'Failed attempts (connect error, timeout, 5xx) within `origin_cooldown` after which an origin is avoided for `origin_cooldown` (`max_fails`).' },
-  { name: 'origin_cooldown', syntax: 'time', default: '10s', context: 'upstream', check: time,
+  { name: 'origin_cooldown', syntax: 'time (seconds)', default: '10s', context: 'upstream', check: seconds,
     doc: 'How long a failed origin is avoided before it is tried again by itself (`fail_timeout`).' },
   { name: 'origin_failover_timeout', syntax: 'time', default: '5s', context: 'server, stream', check: time,
     doc: 'Longest total time one viewer request (or one RTMP connect) spends trying origins in turn before the edge answers 502/504.' },
@@ -194,15 +199,15 @@ export const SCHEMA: SettingDef[] = [
     doc: 'The `proxy_cache_path` directory.' },
   { name: 'cache_max_size', syntax: 'size', default: '1g', context: 'http', check: size,
     doc: 'Largest size of the cache on disk (`max_size`); least recently used objects go first.' },
-  { name: 'cache_inactive', syntax: 'time', default: '10m', context: 'http', check: time,
+  { name: 'cache_inactive', syntax: 'time (seconds)', default: '10m', context: 'http', check: seconds,
     doc: 'Objects not requested for this long are removed, fresh or not (`inactive`); also bounds how long stale copies can be served.' },
   { name: 'cache_keys_zone_size', syntax: 'size', default: '10m', context: 'http', check: size,
     doc: 'Shared memory for cache keys (`keys_zone`); 1m holds about 8000 objects.' },
-  { name: 'playlist_ttl', syntax: 'time', default: '1s', context: 'location', check: time,
+  { name: 'playlist_ttl', syntax: 'time (seconds)', default: '1s', context: 'location', check: seconds,
     doc: 'How long a 200 playlist or MPD is fresh in the cache; viewers get `max-age` of the same.' },
-  { name: 'segment_ttl', syntax: 'time', default: '1d', context: 'location', check: time,
+  { name: 'segment_ttl', syntax: 'time (seconds)', default: '1d', context: 'location', check: seconds,
     doc: 'How long a 200/206 segment, init segment or key is fresh (they are immutable).' },
-  { name: 'not_found_ttl', syntax: 'time', default: '1s', context: 'server', check: time,
+  { name: 'not_found_ttl', syntax: 'time (seconds)', default: '1s', context: 'server', check: seconds,
     doc: 'How long a 404 from the origin is cached; keep it short so that a restarted stream comes back at once.' },
   { name: 'origin_connect_timeout', syntax: 'time', default: '2s', context: 'server, stream', check: time,
     doc: 'Time to connect to an origin (HTTP and RTMP) before it counts as failed.' },

@@ -1,39 +1,49 @@
 /**
- * `npm run bench`: the edge against a plain nginx proxy_cache, side by side in
- * one run and in the same nginx process (two servers, alternating rounds), so
- * the ratios are measured under the same machine load.
+ * `npm run bench`: every ratio is measured side by side in one run, under the
+ * same machine load (alternating rounds), and printed as one table.
  *
- *   - cache-hit segment (200 KB) and cache-hit playlist: requests/s and p99
- *     latency (wrk), target edge >= 90% of plain;
- *   - 200 concurrent clients fetching one new segment: origin requests,
- *     target exactly 1 for the edge.
+ *   cache   the edge vs a plain nginx proxy_cache server in the same nginx:
+ *           cache-hit segment (200 KB) and playlist requests/s and p99
+ *           (target >= 90%); origin requests when 200 clients fetch one new
+ *           segment at once (target exactly 1).
+ *   select  cache misses (the only requests that choose an origin) through
+ *           an edge with 8 weighted origins vs an edge with one upstream
+ *           (target >= 95%).
+ *   failover 200 simulated players on 3 origins while one is killed and
+ *           restarted: failed segment requests (target 0).
  *
- * Needs wrk (apt-get install wrk). Prints a table; never fails on numbers.
+ * Needs wrk (apt-get install wrk). Never fails on numbers; prints MISSED.
+ * BENCH_ROUNDS, BENCH_ROUND_SECONDS, BENCH_ONLY=cache,select,failover.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { promisify } from 'node:util';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { freePort } from '../../tools/demo.ts';
-import { startNginx, waitHealthy } from '../../tools/nginx.ts';
+import { startNginx, waitHealthy, type NginxProcess } from '../../tools/nginx.ts';
 import { render, writeRendered } from '../../tools/render.ts';
-import { validate } from '../../tools/settings.ts';
-import { get } from '../support/http.ts';
+import { validate, type Settings } from '../../tools/settings.ts';
+import { get, sleep } from '../support/http.ts';
 import { WowzaOrigin } from '../support/wowza-origin.ts';
 
 const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ONLY = (process.env.BENCH_ONLY ?? 'cache,select,failover').split(',');
 const CONNECTIONS = 32;
+
+type Row = [metric: string, ours: string, baseline: string, ratio: string, target: string, verdict: string];
 
 interface WrkResult {
   rps: number;
   p99ms: number;
 }
 
-/** wrk in a child process; async, because the test origin lives in this process. */
-async function wrk(url: string): Promise<WrkResult> {
-  const r = await promisify(execFile)('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${ROUND_SECONDS}s`, '--latency', url], { encoding: 'utf8' });
+/** wrk in a child process; async, because test origins live in this process. */
+async function wrk(url: string, script?: string): Promise<WrkResult> {
+  const args = ['-t2', `-c${CONNECTIONS}`, `-d${ROUND_SECONDS}s`, '--latency', ...(script ? ['-s', script] : []), url];
+  const r = await promisify(execFile)('wrk', args, { encoding: 'utf8' });
   if (process.env.BENCH_DEBUG) console.error(url, r.stdout);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1]);
   const m = /\s99%\s+([\d.]+)(us|ms|s)/.exec(r.stdout);
@@ -43,17 +53,62 @@ async function wrk(url: string): Promise<WrkResult> {
   return { rps, p99ms };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+interface Running {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
 }
 
-/** A plain proxy_cache server with no njs at all, in the same nginx. */
+/**
+ * Render the edge from settings (as `media-edge render` does) and run it, with
+ * optional extra http-level config (a plain server, fast fixture origins).
+ */
+async function startRendered(dir: string, settings: Partial<Settings>, extraHttp = '', extraServer = ''): Promise<Running> {
+  const port = await freePort();
+  const v = validate({
+    listen_http: `127.0.0.1:${port}`,
+    listen_rtmp: '',
+    worker_processes: '1',
+    ...(process.getuid?.() === 0 ? { user: 'root' } : {}),
+    ...settings,
+  });
+  if (!v.ok) throw new Error(v.errors.join('\n'));
+  const confDir = join(dir, 'conf');
+  const files = render(v.value, { baseDir: dir, confDir });
+  files['nginx.conf'] = files['nginx.conf'].replace(/(\n\s*include [^\n]*media-edge-http\.conf;\n)/, `$1${extraHttp}`);
+  // Logging costs the same on both sides only if both do it: turn ours off.
+  files['media-edge-server.conf'] = files['media-edge-server.conf'].replace(/access_log [^;]+ media_edge;/, `access_log off;\n${extraServer}`);
+  writeRendered(files, confDir, v.value, dir);
+  const errorLog = join(dir, 'state/logs/error.log');
+  const nginx: NginxProcess = startNginx(join(confDir, 'nginx.conf'), join(dir, 'state'), errorLog);
+  await waitHealthy(`http://127.0.0.1:${port}/health`, nginx, errorLog);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    async stop() {
+      await nginx.stop();
+      const bad = readFileSync(errorLog, 'utf8').split('\n').filter((l) => /\[(alert|crit|emerg)\]|js exception/.test(l));
+      if (bad.length) console.error(`nginx error log (${dir}):\n${bad.join('\n')}`);
+    },
+  };
+}
+
+function tmp(name: string): string {
+  const d = mkdtempSync(join(tmpdir(), `media-edge-bench-${name}-`));
+  chmodSync(d, 0o755);
+  return d;
+}
+
+// ---- cache: the edge vs a plain proxy_cache server, one nginx ----
+
 function plainServer(port: number, cacheDir: string): string {
   return `
     proxy_cache_path ${cacheDir} levels=1:2 keys_zone=plain:10m max_size=1g inactive=10m use_temp_path=off;
     server {
-        listen 127.0.0.1:${port} reuseport;
+        listen 127.0.0.1:${port};
         access_log off;
         proxy_http_version 1.1;
         proxy_set_header Connection "";
@@ -72,62 +127,35 @@ function plainServer(port: number, cacheDir: string): string {
 `;
 }
 
-async function main(): Promise<void> {
-  if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is missing: apt-get install wrk');
-  const dir = mkdtempSync(join(tmpdir(), 'media-edge-bench-'));
-  chmodSync(dir, 0o755);
+async function cacheBench(rows: Row[]): Promise<void> {
+  const dir = tmp('cache');
   const origin = await new WowzaOrigin({ segmentSeconds: 2, window: 4, segmentBytes: 200 * 1024, sessions: false }).start();
-  const edgePort = await freePort();
   const plainPort = await freePort();
-  const v = validate({
-    listen_http: `127.0.0.1:${edgePort}`,
-    listen_rtmp: '',
-    origins: [{ name: 'origin', http: origin.address }],
-    worker_processes: '1',
-    playlist_ttl: '1s',
-    ...(process.getuid?.() === 0 ? { user: 'root' } : {}),
-  });
-  if (!v.ok) throw new Error(v.errors.join('\n'));
-  const confDir = join(dir, 'conf');
-  const files = render(v.value, { baseDir: dir, confDir });
-  // Both servers share the process, the origin upstream and the workers.
-  files['nginx.conf'] = files['nginx.conf'].replace(/(\n\s*include [^\n]*media-edge-http\.conf;\n)/, `$1${plainServer(plainPort, join(dir, 'plain-cache'))}`);
-  // Access logging costs the same on both sides only if both do it: turn ours off.
-  files['media-edge-server.conf'] = files['media-edge-server.conf'].replace(/access_log [^;]+;/, 'access_log off;');
-  writeRendered(files, confDir, v.value, dir);
-  const errorLog = join(dir, 'state/logs/error.log');
-  const nginx = startNginx(join(confDir, 'nginx.conf'), join(dir, 'state'), errorLog);
-  const rows: string[][] = [];
+  const edge = await startRendered(dir, { origins: [{ name: 'origin', http: origin.address }], playlist_ttl: '1s' }, plainServer(plainPort, join(dir, 'plain-cache')));
+  const plain = `http://127.0.0.1:${plainPort}`;
   try {
-    await waitHealthy(`http://127.0.0.1:${edgePort}/health`, nginx, errorLog);
-    const edge = `http://127.0.0.1:${edgePort}`;
-    const plain = `http://127.0.0.1:${plainPort}`;
     const seg = `/live/bench/media_b800000_${origin.liveEdge()}.ts`;
     const pl = '/live/bench/chunklist_b800000.m3u8';
-    for (const base of [edge, plain]) for (const p of [seg, pl]) await get(base + p); // warm
-
+    for (const base of [edge.url, plain]) for (const p of [seg, pl]) await get(base + p); // warm
     for (const [label, path] of [['cache-hit segment (200 KB)', seg], ['cache-hit playlist', pl]] as const) {
       const e: WrkResult[] = [];
       const p: WrkResult[] = [];
       for (let i = 0; i < ROUNDS; i++) {
-        e.push(await wrk(edge + path));
+        e.push(await wrk(edge.url + path));
         p.push(await wrk(plain + path));
       }
-      const er = median(e.map((x) => x.rps));
-      const pr = median(p.map((x) => x.rps));
-      const ratio = er / pr;
-      rows.push([`${label}: requests/s`, er.toFixed(0), pr.toFixed(0), `${(ratio * 100).toFixed(1)}%`, '>= 90%', ratio >= 0.9 ? 'ok' : 'MISSED']);
+      const ratio = median(e.map((x) => x.rps)) / median(p.map((x) => x.rps));
+      rows.push([`${label}: requests/s (edge vs plain proxy_cache)`, median(e.map((x) => x.rps)).toFixed(0), median(p.map((x) => x.rps)).toFixed(0), pct(ratio), '>= 90%', ratio >= 0.9 ? 'ok' : 'MISSED']);
       const el = median(e.map((x) => x.p99ms));
       const pl99 = median(p.map((x) => x.p99ms));
-      rows.push([`${label}: p99 latency ms`, el.toFixed(2), pl99.toFixed(2), `${((el / pl99) * 100).toFixed(1)}%`, '', '']);
+      rows.push([`${label}: p99 ms (edge vs plain)`, el.toFixed(2), pl99.toFixed(2), pct(el / pl99), '', '']);
     }
-
     // 200 viewers miss on the same brand-new segment at once.
     const counts: number[] = [];
-    for (const base of [edge, plain]) {
+    for (const base of [edge.url, plain]) {
       const n = origin.liveEdge() + 1; // not published yet: wait until it is
-      while (origin.liveEdge() < n) await new Promise((r) => setTimeout(r, 50));
-      const path = `/live/bench/media_b400000_${n}.ts${base === plain ? '?plain' : ''}`;
+      while (origin.liveEdge() < n) await sleep(50);
+      const path = `/live/bench/media_b400000_${n}.ts`;
       origin.faults = [{ match: /\.ts$/, delayMs: 300 }];
       const before = origin.count(/\.ts$/);
       const res = await Promise.all(Array.from({ length: 200 }, () => get(base + path)));
@@ -135,19 +163,137 @@ async function main(): Promise<void> {
       if (res.some((r) => r.status !== 200)) throw new Error(`${base}: not every concurrent request got 200`);
       counts.push(origin.count(/\.ts$/) - before);
     }
-    rows.push(['origin requests, 200 clients on one new segment', String(counts[0]), String(counts[1]), '', '== 1', counts[0] === 1 ? 'ok' : 'MISSED']);
+    rows.push(['origin requests, 200 clients on one new segment (edge vs plain)', String(counts[0]), String(counts[1]), '', '== 1', counts[0] === 1 ? 'ok' : 'MISSED']);
   } finally {
-    await nginx.stop();
+    await edge.stop();
     await origin.stop();
-    const bad = readFileSync(errorLog, 'utf8').split('\n').filter((l) => /\[(alert|crit|emerg)\]|js exception/.test(l));
-    if (bad.length) console.error(`nginx error log:\n${bad.join('\n')}`);
     rmSync(dir, { recursive: true, force: true });
   }
+}
 
-  const head = ['metric', 'edge', 'plain proxy_cache', 'edge/plain', 'target', ''];
+// ---- select: cache misses through 8 weighted origins vs one upstream ----
+
+async function selectBench(rows: Row[]): Promise<void> {
+  // Fast fixture origins: nginx answering a small playlist on 8 ports, so the
+  // origins are not what is measured.
+  const originsDir = tmp('origins');
+  const ports: number[] = [];
+  for (let i = 0; i < 8; i++) ports.push(await freePort());
+  const originServers = ports
+    .map((p) => `    server { listen 127.0.0.1:${p}; access_log off; location / { return 200 "#EXTM3U\\n#EXT-X-TARGETDURATION:2\\n"; } }`)
+    .join('\n');
+  const fixture = await startRendered(originsDir, { origins: [{ name: 'x', http: `127.0.0.1:${ports[0]}` }] }, originServers);
+  const eightDir = tmp('eight');
+  const oneDir = tmp('one');
+  const weights = [1, 2, 3, 4, 1, 2, 3, 4];
+  // Both edges skip storing responses: a miss would otherwise write a cache
+  // file, and disk writes, not the choice of origin, would be measured.
+  const noStore = 'proxy_no_cache 1;';
+  const eight = await startRendered(eightDir, { origins: ports.map((p, i) => ({ name: `o${i}`, http: `127.0.0.1:${p}`, weight: weights[i] })) }, '', noStore);
+  const one = await startRendered(oneDir, { origins: [{ name: 'o0', http: `127.0.0.1:${ports[0]}` }] }, '', noStore);
+  // Every request a new stream: a cache miss, so every request selects.
+  const script = join(originsDir, 'unique.lua');
+  writeFileSync(script, `
+local n = 0
+function setup(thread) thread:set("tid", tostring(math.random(1, 1e9))) end
+function request()
+  n = n + 1
+  return wrk.format(nil, "/live/s" .. tid .. "_" .. n .. "/chunklist_b400000.m3u8")
+end
+`);
+  try {
+    const e: WrkResult[] = [];
+    const o: WrkResult[] = [];
+    // The miss path involves three nginx processes on two cores: more rounds.
+    for (let i = 0; i < Math.max(ROUNDS, 5); i++) {
+      e.push(await wrk(eight.url, script));
+      o.push(await wrk(one.url, script));
+    }
+    const ratio = median(e.map((x) => x.rps)) / median(o.map((x) => x.rps));
+    rows.push(['cache misses: requests/s (8 weighted origins vs 1 upstream)', median(e.map((x) => x.rps)).toFixed(0), median(o.map((x) => x.rps)).toFixed(0), pct(ratio), '>= 95%', ratio >= 0.95 ? 'ok' : 'MISSED']);
+  } finally {
+    for (const x of [eight, one, fixture]) await x.stop();
+    for (const d of [eightDir, oneDir, originsDir]) rmSync(d, { recursive: true, force: true });
+  }
+}
+
+// ---- failover: 200 players while one of three origins dies and returns ----
+
+async function failoverBench(rows: Row[]): Promise<void> {
+  const dir = tmp('failover');
+  const origins = await Promise.all([0, 1, 2].map(() => new WowzaOrigin({ segmentSeconds: 2, window: 4, segmentBytes: 64 * 1024, sessions: false }).start()));
+  const edge = await startRendered(dir, {
+    origins: origins.map((o, i) => ({ name: `o${i}`, http: o.address })),
+    origin_connect_timeout: '1s',
+    origin_cooldown: '3s',
+  });
+  const agent = new Agent({ keepAlive: true, maxSockets: 400 });
+  const fetchStatus = (path: string): Promise<{ status: number; body: string }> =>
+    new Promise((res) => {
+      const req = request(edge.url + path, { agent, timeout: 10000 }, (r) => {
+        let body = '';
+        r.setEncoding('latin1');
+        r.on('data', (c: string) => (body += c));
+        r.on('end', () => res({ status: r.statusCode ?? 0, body }));
+        r.on('error', () => res({ status: 0, body: '' }));
+      });
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => res({ status: 0, body: '' }));
+      req.end();
+    });
+  const stats = { playlists: 0, playlistFailures: 0, segments: 0, segmentFailures: 0 };
+  const seconds = 24;
+  const end = Date.now() + seconds * 1000;
+  // 200 players on 20 streams, each following its live playlist (RFC 8216:
+  // reload after a target duration, fetch what is new).
+  const player = async (i: number) => {
+    const base = `/live/fo${i % 20}`;
+    const seen = new Set<string>();
+    await sleep(Math.random() * 2000);
+    while (Date.now() < end) {
+      const pl = await fetchStatus(`${base}/chunklist_b400000.m3u8`);
+      stats.playlists++;
+      if (pl.status !== 200) stats.playlistFailures++;
+      const segs = pl.body.split('\n').filter((l) => l.endsWith('.ts'));
+      for (const s of segs.slice(-2)) {
+        if (seen.has(s)) continue;
+        seen.add(s);
+        const r = await fetchStatus(`${base}/${s}`);
+        stats.segments++;
+        if (r.status !== 200 || r.body.length !== 64 * 1024) stats.segmentFailures++;
+      }
+      await sleep(2000);
+    }
+  };
+  const chaos = (async () => {
+    await sleep(6000);
+    const port = origins[1].port;
+    await origins[1].stop(); // killed with its connections
+    await sleep(8000);
+    await origins[1].start(port);
+  })();
+  try {
+    await Promise.all([...Array.from({ length: 200 }, (_, i) => player(i)), chaos]);
+    rows.push([`failed segment requests, 200 players, 1 of 3 origins killed ${seconds}s run`, `${stats.segmentFailures} of ${stats.segments}`, '', '', '== 0', stats.segmentFailures === 0 ? 'ok' : 'MISSED']);
+    rows.push(['failed playlist requests, same run', `${stats.playlistFailures} of ${stats.playlists}`, '', '', '', '']);
+  } finally {
+    agent.destroy();
+    await edge.stop();
+    await Promise.all(origins.map((o) => o.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is missing: apt-get install wrk');
+  const rows: Row[] = [];
+  if (ONLY.includes('cache')) await cacheBench(rows);
+  if (ONLY.includes('select')) await selectBench(rows);
+  if (ONLY.includes('failover')) await failoverBench(rows);
+  const head: Row = ['metric', 'ours', 'baseline', 'ours/baseline', 'target', ''];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => '| ' + r.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
-  console.log(`\nnjs-media-edge benchmark (${ROUNDS} alternating rounds of ${ROUND_SECONDS}s, wrk -c${CONNECTIONS}, 1 worker; medians)`);
+  console.log(`\nnjs-media-edge benchmark (${ROUNDS} alternating rounds of ${ROUND_SECONDS}s, wrk -c${CONNECTIONS}, 1 nginx worker; medians)`);
   console.log(line(head));
   console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
   for (const r of rows) console.log(line(r));

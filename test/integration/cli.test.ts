@@ -36,7 +36,7 @@ describe('media-edge', () => {
     const f = settings('bad.json', { playlist_ttl: 'soon', origins: [{ name: 'a', http: '127.0.0.1:1', weight: 0 }] });
     const r = cli(['render', '--settings', f, '--out', join(dir, 'bad')]);
     expect(r.code).toBe(1);
-    expect(r.err).toContain('playlist_ttl: expected an nginx time such as "500ms", "2s", "10m", "1d" (got "soon")');
+    expect(r.err).toContain('playlist_ttl: expected an nginx time in whole seconds such as "1s", "10m", "1d" (no "ms"; nginx counts this one in seconds) (got "soon")');
     expect(r.err).toContain('origins[0].weight: expected a whole number from 1 to 1000 (got 0)');
   });
 

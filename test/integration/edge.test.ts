@@ -120,7 +120,7 @@ describe.each(list)('edge on $name', (target) => {
 
   it('answers a CORS preflight without asking the origin', async () => {
     logsOnFailure();
-    const before = origin.requests.length;
+    const before = origin.viewerRequests();
     const r = await get(`${edge.url}${live}/playlist.m3u8`, {
       method: 'OPTIONS',
       headers: { Origin: 'https://player.example', 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'range' },
@@ -128,7 +128,7 @@ describe.each(list)('edge on $name', (target) => {
     expect(r.status).toBe(204);
     expect(r.headers['access-control-allow-methods']).toBe('GET, HEAD, OPTIONS');
     expect(r.headers['access-control-allow-headers']).toContain('Range');
-    expect(origin.requests.length).toBe(before);
+    expect(origin.viewerRequests()).toBe(before);
   });
 
   describe('bad input never reaches the origin', () => {
@@ -154,12 +154,12 @@ describe.each(list)('edge on $name', (target) => {
     ];
     it.each(cases)('%s -> %i', async (line, status, reason) => {
       logsOnFailure();
-      const before = origin.requests.length;
+      const before = origin.viewerRequests();
       const r = await rawStatus(edge.httpPort, line);
       expect(r.status).toBe(status);
       if (reason) expect(/X-Media-Edge-Reject: (\S+)/.exec(r.head)?.[1]).toMatch(reason);
       if (status === 405) expect(r.head).toContain('Allow: GET, HEAD, OPTIONS');
-      expect(origin.requests.length).toBe(before);
+      expect(origin.viewerRequests()).toBe(before);
     });
   });
 

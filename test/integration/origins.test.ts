@@ -32,7 +32,7 @@ describe.each(list)('origin selection on $name', (target) => {
   beforeAll(async () => {
     origins = await Promise.all(WEIGHTS.map(() => new WowzaOrigin({ sessions: false }).start()));
     const list = origins.map((o, i) => ({ name: `o${i}`, http: o.address, weight: WEIGHTS[i] }));
-    edge = await startEdge(target, { origins: list, expose_origin: true, origin_cooldown: '3s', origin_connect_timeout: '1s' });
+    edge = await startEdge(target, { origins: list, expose_origin: true, origin_cooldown: '3s', origin_connect_timeout: '1s', origin_read_timeout: '1s' });
     fewer = await startEdge(target, { origins: list.slice(0, 2), expose_origin: true });
   });
   afterAll(async () => {
@@ -135,7 +135,7 @@ describe.each(list)('origin selection on $name', (target) => {
     origins[1].reset();
     const during = await get(`${edge.url}/live/${stream}/media_b400000_${n - 1}.ts`);
     expect(during.status).toBe(200);
-    expect(origins[1].requests.length).toBe(0);
+    expect(origins[1].viewerRequests()).toBe(0);
 
     // After the cooldown (3 s here) it gets its streams back by itself. nginx
     // compares fail_timeout in whole seconds, so the cooldown ends within 4 s.
@@ -143,6 +143,40 @@ describe.each(list)('origin selection on $name', (target) => {
     const later = await get(`${edge.url}/live/${stream}/media_b800000_${origins[0].liveEdge()}.ts`);
     expect(later.status).toBe(200);
     expect(originOf(later.headers['x-media-edge-origin'])).toBe(1);
+  });
+
+  // These two leave an origin cooling down: they run after the
+  // tests above, and before the ones that stop origins.
+  it('fails over inside the request when the origin answers 5xx', async () => {
+    logsOnFailure();
+    const ring = { data: encodeRing(buildRing(origins.map((o, i) => ({ address: o.address, weight: WEIGHTS[i] })))), servers: 3 };
+    let stream = '';
+    for (let i = 0; !stream; i++) if (ringOrder(ring, Buffer.from(`live/err${i}`))[0] === 0) stream = `err${i}`;
+    origins[0].faults = [{ match: new RegExp(`/${stream}/`), status: 503 }];
+    try {
+      const r = await get(`${edge.url}/live/${stream}/chunklist_b400000.m3u8`);
+      expect(r.status).toBe(200);
+      expect(r.headers['x-media-edge-origin-status']).toMatch(/^503, 200$/);
+      expect(originOf(r.headers['x-media-edge-origin'])).not.toBe(0);
+    } finally {
+      origins[0].faults = [];
+    }
+  });
+
+  it('fails over inside the request when the origin hangs, within the timeouts', async () => {
+    logsOnFailure();
+    const ring = { data: encodeRing(buildRing(origins.map((o, i) => ({ address: o.address, weight: WEIGHTS[i] })))), servers: 3 };
+    let stream = '';
+    for (let i = 0; !stream; i++) if (ringOrder(ring, Buffer.from(`live/hang${i}`))[0] === 2) stream = `hang${i}`;
+    origins[2].faults = [{ match: new RegExp(`/${stream}/`), delayMs: 5000 }];
+    try {
+      const r = await get(`${edge.url}/live/${stream}/chunklist_b400000.m3u8`);
+      expect(r.status).toBe(200);
+      expect(r.ms).toBeLessThan(2500); // one read timeout (1 s), then the next origin
+      expect(r.headers['x-media-edge-origin-status']).toMatch(/^504, 200$/);
+    } finally {
+      origins[2].faults = [];
+    }
   });
 
   it('all origins down: 502 quickly, and cached objects are still served', async () => {

@@ -16,6 +16,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 
 export interface OriginOptions {
   /** Seconds per live segment (EXT-X-TARGETDURATION). */
@@ -28,6 +31,11 @@ export interface OriginOptions {
   sessions?: boolean;
   /** Milliseconds, now; tests may drive time. */
   clock?: () => number;
+  /**
+   * Serve real media: segment n is `{dir}/seg{n}.ts` (see makeRealSegments),
+   * the same files on every origin, as on a cluster of Wowza servers.
+   */
+  mediaDir?: string;
 }
 
 export interface Fault {
@@ -67,6 +75,7 @@ export class WowzaOrigin {
       segmentBytes: opts.segmentBytes ?? 200 * 1024,
       sessions: opts.sessions ?? true,
       clock: opts.clock ?? Date.now,
+      mediaDir: opts.mediaDir ?? '',
     };
     this.t0 = this.opts.clock();
   }
@@ -94,6 +103,11 @@ export class WowzaOrigin {
   count(match: RegExp | string): number {
     const re = typeof match === 'string' ? new RegExp(`^${match.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) : match;
     return this.requests.filter((r) => re.test(r.url.split('?')[0])).length;
+  }
+
+  /** Requests other than health probes (`GET /`, sent by the edge's js_periodic on njs >= 0.8.1). */
+  viewerRequests(): number {
+    return this.requests.filter((r) => r.url !== '/').length;
   }
 
   reset(): void {
@@ -168,9 +182,13 @@ export class WowzaOrigin {
     if (seg) {
       const bps = Number(seg[2]);
       const n = Number(seg[3]);
-      const available = vod ? n < 5 : n <= this.liveEdge() && n > this.liveEdge() - this.opts.window - 3;
+      const available = (vod ? n < 5 : n <= this.liveEdge() && n > this.liveEdge() - this.opts.window - 3)
+        && (!this.opts.mediaDir || existsSync(join(this.opts.mediaDir, `seg${n}.ts`)));
       if (!BITRATES.includes(bps) || !available) return this.send(res, 404, 'text/plain', 'no such segment\n');
-      return this.send(res, 200, 'video/MP2T', WowzaOrigin.segmentBody(stream, bps, n, this.opts.segmentBytes));
+      const body = this.opts.mediaDir
+        ? readFileSync(join(this.opts.mediaDir, `seg${n}.ts`))
+        : WowzaOrigin.segmentBody(stream, bps, n, this.opts.segmentBytes);
+      return this.send(res, 200, 'video/MP2T', body);
     }
     return this.send(res, 404, 'text/plain', 'not found\n');
   }
@@ -217,4 +235,23 @@ export class WowzaOrigin {
 <!-- ${stream} -->
 `;
   }
+}
+
+/**
+ * Real H.264/AAC MPEG-TS segments of `seconds` each, numbered seg0.ts..., with
+ * continuous timestamps, so that a real player can play an origin's live
+ * window. Made once per directory with ffmpeg.
+ */
+export function makeRealSegments(dir: string, count: number, seconds = 1): void {
+  if (existsSync(join(dir, `seg${count - 1}.ts`))) return;
+  const r = spawnSync('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25',
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
+    '-t', String(count * seconds),
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-g', String(25 * seconds), '-keyint_min', String(25 * seconds), '-sc_threshold', '0',
+    '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '48k',
+    '-f', 'hls', '-hls_time', String(seconds), '-hls_list_size', '0', '-hls_segment_filename', join(dir, 'seg%d.ts'), join(dir, 'index.m3u8'),
+  ], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ffmpeg could not make test segments: ${r.stderr}`);
 }
