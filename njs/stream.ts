@@ -1,13 +1,226 @@
 /**
- * Entry for ngx_stream_js_module (RTMP ingest). For now the edge relays RTMP
- * natively; this module only labels sessions in the stream access log, which
- * also proves the bundle loads in every nginx we support. Publish auth plugs
- * in here as a js_filter.
+ * Entry for ngx_stream_js_module (RTMP ingest). Only what nginx calls.
+ *
+ * `filter` (js_filter) reads the client's side of an RTMP session until its
+ * `publish` command, decides whether the publisher may publish (./publish.ts),
+ * forwards the session with the key stripped from every stream name, and
+ * then leaves the session to nginx's native relay (s.off). Nothing of the
+ * `publish` command reaches the origin before the decision; a refused
+ * publisher gets an RTMP onStatus error and the connection closes.
+ *
+ * Client bytes are held only between message boundaries (a few hundred
+ * bytes of commands), and never more than preauth_bytes.
  */
+import fs from 'fs';
+import { decodeAll, type AmfObject } from './amf0';
+import {
+  appName,
+  authFor,
+  callbackBody,
+  NAME_COMMANDS,
+  parseStreamName,
+  statusError,
+  stripNameQuery,
+  verifyLocal,
+  type AuthConfig,
+  type Verdict,
+} from './publish';
+import { atBoundary, feed, HANDSHAKE_BYTES, newReader, writeMessage, type RtmpMessage } from './rtmp';
 
 /** js_set $media_edge_stream_njs: the njs version serving this session. */
 function version(_s: NginxStreamRequest): string {
   return njs.version;
 }
 
-export default { version };
+interface StreamSession extends NginxStreamRequest {
+  sendUpstream(data: Buffer | Uint8Array | string, options?: { last?: boolean; flush?: boolean }): void;
+  sendDownstream(data: Buffer | Uint8Array | string, options?: { last?: boolean; flush?: boolean }): void;
+}
+
+function loadAuth(s: NginxStreamRequest): AuthConfig | null {
+  try {
+    return JSON.parse(fs.readFileSync(s.variables.media_edge_rtmp_auth_file || '', 'utf8') as string) as AuthConfig;
+  } catch (e) {
+    return null;
+  }
+}
+
+function joinBytes(parts: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (let i = 0; i < parts.length; i++) {
+    out.set(parts[i], o);
+    o += parts[i].length;
+  }
+  return out;
+}
+
+/** Replace a message body in place, at the offsets the reader recorded. */
+function patch(out: Uint8Array, spans: number[], base: number, body: Uint8Array): void {
+  let k = 0;
+  for (let i = 0; i < spans.length; i += 2) for (let j = spans[i]; j < spans[i + 1]; j++) out[j - base] = body[k++];
+}
+
+function decideCallback(url: string, body: string, timeoutMs: number): Promise<Verdict> {
+  const call = ngx.fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: body }).then(
+    (res): Verdict => (res.status >= 200 && res.status < 300 ? { ok: true } : { ok: false, reason: 'auth service answered ' + res.status }),
+    (e: Error): Verdict => ({ ok: false, reason: 'auth service unreachable: ' + (e && e.message ? e.message : String(e)) }),
+  );
+  const timeout = new Promise<Verdict>((resolve) => setTimeout(() => resolve({ ok: false, reason: 'auth service timed out' }), timeoutMs));
+  return Promise.race([call, timeout]);
+}
+
+function filter(session: NginxStreamRequest): void {
+  const s = session as StreamSession;
+  const cfg = loadAuth(s);
+  const addr = s.remoteAddress;
+  const limits = { maxMessage: cfg ? cfg.preauth_bytes : 65536, maxChunkSize: 65536, maxChunkStreams: 16 };
+  const up = newReader(limits);
+  // The origin's side is trusted more; we only follow its chunk size.
+  const down = newReader({ maxMessage: 1 << 24, maxChunkSize: 1 << 24, maxChunkStreams: 64 });
+  let held: Uint8Array[] = [];
+  let heldLen = 0;
+  let heldStart = 0;
+  let fed = 0;
+  let batch: RtmpMessage[] = [];
+  let state = 'reading'; // reading | deciding | done
+  let app = '';
+  let tcUrl = '';
+  let flashVer = '';
+
+  const record = (decision: string, stream: string, reason: string) => {
+    s.variables.media_edge_rtmp_auth = decision;
+    s.variables.media_edge_rtmp_stream = app + '/' + stream;
+    const line = 'media-edge rtmp: ' + decision + ' app=' + app + ' stream=' + stream + ' client=' + addr + (reason ? ' reason="' + reason + '"' : '');
+    ngx.log(decision === 'allow' ? ngx.INFO : ngx.WARN, line);
+  };
+
+  const refuse = (code: string, reason: string, streamId: number, stream: string) => {
+    if (state === 'done') return;
+    state = 'done';
+    clearTimeout(timer);
+    record('deny', stream, reason);
+    const delay = cfg ? cfg.reject_delay_ms : 1000;
+    // Slow down whoever is guessing keys, then answer and close.
+    setTimeout(() => {
+      const answer = up.handshakeLeft === 0 && down.handshakeLeft === 0
+        ? writeMessage({ csid: 5, type: 20, streamId: streamId, timestamp: 0, body: statusError(code, reason) }, down.chunkSize)
+        : new Uint8Array(0);
+      s.sendDownstream(answer, { last: true });
+    }, delay);
+  };
+
+  const timer = setTimeout(() => refuse('NetConnection.Connect.Rejected', 'no publish within the time allowed', 0, '-'), cfg ? cfg.preauth_ms : 10000);
+
+  const release = () => {
+    state = 'done';
+    clearTimeout(timer);
+    s.off('upstream');
+    s.off('downstream');
+  };
+
+  s.on('downstream', (data: Buffer, flags: NginxStreamCallbackFlags) => {
+    if (!down.error) feed(down, data);
+    s.send(data, flags);
+  });
+
+  s.on('upstream', (data: Buffer, flags: NginxStreamCallbackFlags) => {
+    if (state === 'done') return;
+    if (!cfg) {
+      refuse('NetConnection.Connect.Rejected', 'publish auth configuration unreadable', 0, '-');
+      return;
+    }
+    const res = feed(up, data);
+    if (res.error) {
+      refuse('NetConnection.Connect.Rejected', 'malformed RTMP: ' + res.error, 0, '-');
+      return;
+    }
+    let rest: Uint8Array = data;
+    if (fed < HANDSHAKE_BYTES) {
+      // The handshake is not ours to judge: pass it on at once.
+      const n = Math.min(HANDSHAKE_BYTES - fed, data.length);
+      s.send(data.slice(0, n), flags);
+      rest = data.slice(n);
+      fed += n;
+    }
+    if (rest.length) {
+      if (heldLen === 0) heldStart = fed;
+      held.push(rest);
+      heldLen += rest.length;
+      fed += rest.length;
+    }
+    for (let i = 0; i < res.messages.length; i++) batch.push(res.messages[i]);
+    if (heldLen > cfg.preauth_bytes) {
+      refuse('NetConnection.Connect.Rejected', 'too much data before publish', 0, '-');
+      return;
+    }
+    if (state === 'deciding' || heldLen === 0 || !atBoundary(up)) return;
+
+    // A batch of complete messages: strip keys from names, find publish.
+    const out = joinBytes(held, heldLen);
+    const start = heldStart;
+    let publish: RtmpMessage | null = null;
+    let publishName = '';
+    for (let i = 0; i < batch.length; i++) {
+      const m = batch[i];
+      if (m.type !== 20) continue;
+      const values = decodeAll(m.body);
+      if (!Array.isArray(values)) {
+        refuse('NetConnection.Connect.Rejected', 'malformed command: ' + values.error, m.streamId, '-');
+        return;
+      }
+      const cmd = values[0];
+      if (cmd === 'connect' && values[2] && typeof values[2] === 'object') {
+        const o = values[2] as AmfObject;
+        app = appName(typeof o.app === 'string' ? o.app : '');
+        tcUrl = typeof o.tcUrl === 'string' ? o.tcUrl : '';
+        flashVer = typeof o.flashVer === 'string' ? o.flashVer : '';
+      }
+      if (typeof cmd === 'string' && NAME_COMMANDS.indexOf(cmd) >= 0 && typeof values[3] === 'string') {
+        const clean = stripNameQuery(m.body);
+        if (clean) patch(out, m.spans || [], start, clean);
+        if (cmd === 'publish') {
+          publish = m;
+          publishName = values[3] as string;
+        }
+      }
+    }
+    held = [];
+    heldLen = 0;
+    batch = [];
+    if (!publish) {
+      s.send(out, flags);
+      return;
+    }
+    state = 'deciding';
+    const streamId = publish.streamId;
+    const name = parseStreamName(publishName);
+    const auth = authFor(cfg, app);
+    const nowS = Math.floor(Date.now() / 1000);
+    let verdict: Promise<Verdict>;
+    if (auth.mode === 'callback') {
+      verdict = /^[A-Za-z0-9_.:-]{1,128}$/.test(name.stream)
+        ? decideCallback(auth.url || '', callbackBody(app, name, addr, tcUrl, flashVer), auth.timeout_ms || 3000)
+        : Promise.resolve({ ok: false, reason: 'bad stream name' } as Verdict);
+    } else {
+      verdict = Promise.resolve(verifyLocal(auth, app, name, nowS, cfg.skew_s));
+    }
+    verdict.then((v) => {
+      if (state !== 'deciding') return;
+      if (!v.ok) {
+        refuse('NetStream.Publish.BadName', 'publish refused: ' + v.reason, streamId, name.stream);
+        return;
+      }
+      record('allow', name.stream, '');
+      // What arrived while we decided follows the publish, unchanged.
+      const after = joinBytes(held, heldLen);
+      s.sendUpstream(out);
+      if (after.length) s.sendUpstream(after);
+      held = [];
+      heldLen = 0;
+      release();
+    });
+  });
+}
+
+export default { version, filter };

@@ -8,6 +8,8 @@
  *                                                 or rewrite it in FILE
  *   media-edge deps                               check (and as root install) packages
  *   media-edge demo   [--dir DIR] [--http-port N] [--rtmp-port N]
+ *   media-edge mint-key --settings FILE --app APP --stream NAME [--ttl S] [--kid 1|2]
+ *                                                 an expiring publish key (hmac mode)
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -17,13 +19,15 @@ import { runDemo } from './demo.ts';
 import { detectNjsShared, testConfig } from './nginx.ts';
 import { render, writeRendered } from './render.ts';
 import { settingsTable, validate, type Settings } from './settings.ts';
+import { signPublish } from '../njs/publish.ts';
 
 const USAGE = `usage:
   media-edge render --settings FILE --out DIR [--no-test]
   media-edge check --settings FILE
   media-edge docs [--readme FILE]
   media-edge deps [--demo]
-  media-edge demo [--dir DIR] [--http-port N] [--rtmp-port N]`;
+  media-edge demo [--dir DIR] [--http-port N] [--rtmp-port N]
+  media-edge mint-key --settings FILE --app APP --stream NAME [--ttl SECONDS] [--kid 1|2]`;
 
 /** Read and validate a settings file; errors name the setting. */
 export function loadSettings(file: string): { settings: Settings; baseDir: string } {
@@ -51,6 +55,10 @@ function main(argv: string[]): number {
       'http-port': { type: 'string' },
       'rtmp-port': { type: 'string' },
       readme: { type: 'string' },
+      app: { type: 'string' },
+      stream: { type: 'string' },
+      ttl: { type: 'string' },
+      kid: { type: 'string' },
     },
   });
   switch (cmd) {
@@ -93,6 +101,25 @@ function main(argv: string[]): number {
       ensureDeps(values.demo ? DEMO_REQUIREMENTS : EDGE_REQUIREMENTS, (s) => console.log(s));
       console.log('all required packages are present');
       return 0;
+    case 'mint-key': {
+      if (!values.settings || !values.app || !values.stream) throw new Error(`--settings, --app and --stream are required\n${USAGE}`);
+      const { settings } = loadSettings(values.settings);
+      const auth = settings.rtmp_auth[values.app] ?? settings.rtmp_auth['*'];
+      if (!auth || auth.mode !== 'hmac') throw new Error(`rtmp_auth.${values.app}: not in hmac mode, so it takes no minted keys`);
+      if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(values.stream)) throw new Error('--stream: letters, digits, "_", ".", ":", "-" (1-128)');
+      const kid = Number(values.kid ?? '1');
+      const secret = auth.secrets?.[kid - 1];
+      if (!secret) throw new Error(`--kid ${values.kid}: rtmp_auth.${values.app}.secrets has no secret ${kid}`);
+      const ttl = Number(values.ttl ?? '86400');
+      if (!Number.isInteger(ttl) || ttl < 1) throw new Error('--ttl: a whole number of seconds');
+      const exp = Math.floor(Date.now() / 1000) + ttl;
+      const key = `${values.stream}?exp=${exp}&sig=${signPublish(secret, values.app, values.stream, exp)}&kid=${kid}`;
+      const host = settings.listen_rtmp.includes(':') ? settings.listen_rtmp : `127.0.0.1:${settings.listen_rtmp}`;
+      console.log(`stream key: ${key}`);
+      console.log(`publish to: rtmp://${host.replace(/^0\.0\.0\.0/, '<edge>')}/${values.app}/${key}`);
+      console.log(`expires:    ${new Date(exp * 1000).toISOString()}`);
+      return 0;
+    }
     case 'demo':
       void runDemo({
         dir: values.dir ?? join(process.cwd(), '.demo'),

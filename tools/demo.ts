@@ -35,7 +35,7 @@ export interface DemoOrigin {
 }
 
 /** Render and start the nginx-rtmp stand-in origin (also used by the e2e tests). */
-export async function startDemoOrigin(stateDir: string, httpPort: number, rtmpPort: number): Promise<DemoOrigin> {
+export async function startDemoOrigin(stateDir: string, httpPort: number, rtmpPort: number, opts: { onPublish?: string } = {}): Promise<DemoOrigin> {
   for (const d of ['logs', 'tmp', 'hls']) mkdirSync(join(stateDir, d), { recursive: true });
   const modulesDir = findModulesDir() ?? MODULE_DIRS[0];
   const files = readdirSync(modulesDir);
@@ -45,6 +45,8 @@ export async function startDemoOrigin(stateDir: string, httpPort: number, rtmpPo
     state_dir: stateDir,
     listen_rtmp: `127.0.0.1:${rtmpPort}`,
     listen_http: `127.0.0.1:${httpPort}`,
+    // Tests point nginx-rtmp's own on_publish at a recorder: what the origin was told.
+    on_publish: opts.onPublish ? `            on_publish ${opts.onPublish};` : '',
   }, 'demo-origin.conf');
   const confPath = join(stateDir, 'nginx.conf');
   writeFileSync(confPath, conf);

@@ -36,6 +36,7 @@ export interface RenderContext {
 }
 
 export const ORIGINS_FILE = 'media-edge-origins.json';
+export const RTMP_AUTH_FILE = 'media-edge-rtmp-auth.json';
 
 /** Above this many ring points the router is not used (the ring file would be large). */
 export const MAX_ROUTER_POINTS = 16000;
@@ -128,6 +129,47 @@ export function originsFile(s: Settings): string {
   }) + '\n';
 }
 
+/**
+ * The publish-auth file njs reads per RTMP session. Key lists are read here
+ * and inlined (still hashed), so the worker reads one file.
+ */
+export function rtmpAuthFile(s: Settings, baseDir: string): string {
+  const apps: Record<string, unknown> = {};
+  for (const [app, a] of Object.entries(s.rtmp_auth)) {
+    if (a.mode === 'keys') {
+      const file = abs(baseDir, a.key_file!);
+      const keys: Record<string, string> = {};
+      readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
+        const t = line.trim();
+        if (t === '' || t.startsWith('#')) return;
+        const m = /^([A-Za-z0-9_.-]+\/[A-Za-z0-9_.:-]+)\s+([0-9a-f]{64})$/.exec(t);
+        if (!m) throw new Error(`${file}:${i + 1}: expected "app/stream <sha256 hex of the key>"`);
+        keys[m[1]] = m[2];
+      });
+      apps[app] = { mode: 'keys', keys };
+    } else if (a.mode === 'callback') {
+      apps[app] = { mode: 'callback', url: a.url, timeout_ms: a.timeout ? parseMs(a.timeout) : 3000 };
+    } else {
+      apps[app] = { mode: a.mode, secrets: a.secrets };
+    }
+  }
+  return JSON.stringify({
+    apps,
+    skew_s: nginxSeconds(s.rtmp_key_skew),
+    preauth_bytes: s.rtmp_preauth_bytes,
+    preauth_ms: parseMs(s.rtmp_preauth_timeout),
+    reject_delay_ms: parseMs(s.rtmp_reject_delay),
+  }) + '\n';
+}
+
+/** Milliseconds in an nginx time value. */
+export function parseMs(t: string): number {
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000, w: 604800000, M: 2592000000, y: 31536000000 };
+  let total = 0;
+  for (const m of t.matchAll(/(\d+)(ms|s|m|h|d|w|M|y)?/g)) total += Number(m[1]) * unit[m[2] ?? 's'];
+  return total;
+}
+
 /** Whether the router (origin memory, probes) is rendered. */
 export function routerEnabled(s: Settings, ctx: RenderContext): boolean {
   const shared = s.njs_shared_state === 'on' || (s.njs_shared_state === 'auto' && Boolean(ctx.njsShared));
@@ -218,6 +260,15 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
       : '',
     status_allow: [...s.status_allow.map((a) => `    allow ${a};`), '    deny all;'].join('\n'),
     stream_map: nginxMap('$uri', '$media_edge_stream', STREAM_RULES, '$uri'),
+    rtmp_auth: Object.keys(s.rtmp_auth).length
+      ? [
+          '    # Publish auth (njs/stream.ts): reads the session until `publish`,',
+          '    # decides, strips the key from stream names, then relays natively.',
+          `    js_var $media_edge_rtmp_auth_file ${join(ctx.confDir, RTMP_AUTH_FILE)};`,
+          '    js_filter media_edge_stream.filter;',
+          `    js_fetch_timeout ${s.rtmp_preauth_timeout};`,
+        ].join('\n')
+      : '',
     playlist_max_age: String(nginxSeconds(s.playlist_ttl)),
     segment_max_age: String(nginxSeconds(s.segment_ttl)),
     not_found_max_age: String(nginxSeconds(s.not_found_ttl)),
@@ -233,13 +284,15 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     out[t] = fill(readFileSync(join(TEMPLATE_DIR, t), 'utf8'), vars, t);
   }
   out[ORIGINS_FILE] = originsFile(s);
+  if (withStream && Object.keys(s.rtmp_auth).length) out[RTMP_AUTH_FILE] = rtmpAuthFile(s, ctx.baseDir);
   return out;
 }
 
 /** Write rendered files and create the directories nginx expects to exist. */
 export function writeRendered(files: Rendered, confDir: string, s: Settings, baseDir: string): void {
   mkdirSync(confDir, { recursive: true });
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(confDir, name), text);
+  // The publish-auth file holds secrets: not for everyone to read.
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(confDir, name), text, { mode: name === RTMP_AUTH_FILE ? 0o640 : 0o644 });
   const stateDir = abs(baseDir, s.state_dir);
   for (const d of ['logs', 'tmp']) mkdirSync(join(stateDir, d), { recursive: true });
 }

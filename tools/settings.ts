@@ -20,6 +20,19 @@ export interface Origin {
   backup?: boolean;
 }
 
+/** Publish auth for one application (see njs/publish.ts). */
+export interface RtmpAppAuth {
+  mode: 'hmac' | 'keys' | 'callback' | 'allow' | 'deny';
+  /** hmac: one or two secrets (two during rotation; keys minted with kid 1 or 2). */
+  secrets?: string[];
+  /** keys: file of `{app}/{stream} {sha256 hex of the key}` lines. */
+  key_file?: string;
+  /** callback: http://IP:port/path of an nginx-rtmp on_publish style service. */
+  url?: string;
+  /** callback: how long to wait for it. */
+  timeout?: string;
+}
+
 export interface Settings {
   listen_http: string;
   listen_rtmp: string;
@@ -31,6 +44,11 @@ export interface Settings {
   expose_origin: boolean;
   status_allow: string[];
   njs_shared_state: 'auto' | 'on' | 'off';
+  rtmp_auth: { [app: string]: RtmpAppAuth };
+  rtmp_preauth_bytes: number;
+  rtmp_preauth_timeout: string;
+  rtmp_reject_delay: string;
+  rtmp_key_skew: string;
   origin_memory_ttl: string;
   probe_interval: string;
   probe_path: string;
@@ -131,6 +149,39 @@ const cidrList: Check = (v, p) => {
   return null;
 };
 
+const rtmpAuth: Check = (v, p) => {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return `${p}: expected an object of application name -> {"mode": ...}`;
+  for (const [app, a] of Object.entries(v as Record<string, unknown>)) {
+    const at = `${p}.${app}`;
+    if (!/^([A-Za-z0-9_.-]{1,64}|\*)$/.test(app)) return `${at}: an application name is letters, digits, '_', '.', '-' (or "*" for every other application)`;
+    if (a === null || typeof a !== 'object' || Array.isArray(a)) return `${at}: expected an object with "mode"`;
+    const o = a as Record<string, unknown>;
+    for (const k of Object.keys(o)) if (!['mode', 'secrets', 'key_file', 'url', 'timeout'].includes(k)) return `${at}.${k}: unknown field (accepted: mode, secrets, key_file, url, timeout)`;
+    const mode = oneOf('hmac', 'keys', 'callback', 'allow', 'deny')(o.mode, `${at}.mode`);
+    if (mode) return mode;
+    if (o.mode === 'hmac') {
+      const sec = o.secrets;
+      if (!Array.isArray(sec) || sec.length < 1 || sec.length > 2 || !sec.every((x) => isStr(x) && x.length >= 16 && x.length <= 256)) {
+        return `${at}.secrets: expected one or two secrets of 16-256 characters (two while rotating)`;
+      }
+    }
+    if (o.mode === 'keys') {
+      const e = path(o.key_file, `${at}.key_file`);
+      if (e) return e;
+    }
+    if (o.mode === 'callback') {
+      if (!isStr(o.url) || !/^http:\/\/(\d{1,3}(\.\d{1,3}){3}|\[[0-9A-Fa-f:]+\]):\d{1,5}(\/[^\s"']*)?$/.test(o.url)) {
+        return `${at}.url: expected http://IP:port/path (an address, not a host name: njs fetch resolves no names here) (got ${show(o.url)})`;
+      }
+      if (o.timeout !== undefined) {
+        const e = time(o.timeout, `${at}.timeout`);
+        if (e) return e;
+      }
+    }
+  }
+  return null;
+};
+
 const optionalListen: Check = (v, p) => (v === '' ? null : listen(v, p));
 
 const origins: Check = (v, p) => {
@@ -193,6 +244,16 @@ export const SCHEMA: SettingDef[] = [
     doc: 'How often one worker probes every origin (njs >= 0.8.1); misses avoid origins that failed the last probe.' },
   { name: 'probe_path', syntax: 'URL path', default: '/', context: 'location', check: text(/^\/[A-Za-z0-9._~!$&()*+,=:@%\/-]{0,200}$/, 'a URL path starting with "/"'),
     doc: 'What probes and the status endpoint request from each origin; any HTTP answer counts as up (Wowza answers `/` with its version).' },
+  { name: 'rtmp_auth', syntax: '{"app" or "*": {"mode", ...}}', default: {}, context: 'stream', check: rtmpAuth,
+    doc: 'Publish auth per application; `{}` relays RTMP without checks. Modes: `{"mode": "hmac", "secrets": ["s1", "s2"]}` (expiring signed keys, `media-edge mint-key` makes them; two secrets while rotating), `{"mode": "keys", "key_file": "keys.txt"}` (lines `app/stream sha256-of-key`; publish as `stream?key=...`), `{"mode": "callback", "url": "http://IP:port/path", "timeout": "3s"}` (nginx-rtmp `on_publish` form; 2xx allows), `"allow"`, `"deny"`. Applications not listed (and no `"*"`) are refused.' },
+  { name: 'rtmp_preauth_bytes', syntax: 'number', default: 65536, context: 'stream', check: wholeNumber(1024, 1048576),
+    doc: 'Most bytes a client may send before its publish is decided; more closes the session.' },
+  { name: 'rtmp_preauth_timeout', syntax: 'time', default: '10s', context: 'stream', check: time,
+    doc: 'Longest time from connect to a publish decision; then the session is closed.' },
+  { name: 'rtmp_reject_delay', syntax: 'time', default: '1s', context: 'stream', check: time,
+    doc: 'How long a refused publisher waits for its error, which slows down key guessing.' },
+  { name: 'rtmp_key_skew', syntax: 'time (seconds)', default: '30s', context: 'stream', check: seconds,
+    doc: 'Clock skew allowed when checking the expiry of hmac keys.' },
   { name: 'state_dir', syntax: 'path', default: 'state', context: 'main', check: path,
     doc: 'Directory for the pid file, logs and temp files of the example `nginx.conf`.' },
   { name: 'cache_dir', syntax: 'path', default: 'state/cache', context: 'http', check: path,

@@ -1,0 +1,225 @@
+/**
+ * AMF0 (Adobe Action Message Format 0) decoding and encoding, for RTMP
+ * command messages. Pure logic; runs in Node and njs.
+ * Spec: https://rtmp.veriskope.com/pdf/amf0-file-format-specification.pdf
+ *
+ * Hostile input is expected: every length is checked against the bytes
+ * present, nesting is bounded, and errors are values, never exceptions.
+ */
+
+export type AmfValue = number | boolean | string | null | undefined | AmfObject | AmfValue[];
+export interface AmfObject {
+  [key: string]: AmfValue;
+}
+
+export interface AmfError {
+  error: string;
+}
+
+/** Deepest object/array nesting we decode; real commands use 1-2 levels. */
+export const MAX_DEPTH = 8;
+/** Most properties/elements in one object/array. */
+export const MAX_ITEMS = 1024;
+
+interface Reader {
+  b: Uint8Array;
+  pos: number;
+}
+
+function u16(r: Reader): number {
+  return (r.b[r.pos] << 8) | r.b[r.pos + 1];
+}
+
+function u32(r: Reader): number {
+  return ((r.b[r.pos] << 24) >>> 0) + ((r.b[r.pos + 1] << 16) | (r.b[r.pos + 2] << 8) | r.b[r.pos + 3]);
+}
+
+/** UTF-8 bytes to a string; invalid sequences become U+FFFD. */
+export function utf8Decode(b: Uint8Array, start: number, end: number): string {
+  let s = '';
+  let i = start;
+  while (i < end) {
+    const c = b[i];
+    let cp = 0xfffd;
+    let n = 1;
+    if (c < 0x80) cp = c;
+    else if (c >= 0xc2 && c < 0xe0 && i + 1 < end && (b[i + 1] & 0xc0) === 0x80) {
+      cp = ((c & 0x1f) << 6) | (b[i + 1] & 0x3f);
+      n = 2;
+    } else if (c >= 0xe0 && c < 0xf0 && i + 2 < end && (b[i + 1] & 0xc0) === 0x80 && (b[i + 2] & 0xc0) === 0x80) {
+      cp = ((c & 0x0f) << 12) | ((b[i + 1] & 0x3f) << 6) | (b[i + 2] & 0x3f);
+      n = 3;
+      if (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000)) cp = 0xfffd;
+    } else if (c >= 0xf0 && c < 0xf5 && i + 3 < end && (b[i + 1] & 0xc0) === 0x80 && (b[i + 2] & 0xc0) === 0x80 && (b[i + 3] & 0xc0) === 0x80) {
+      cp = ((c & 0x07) << 18) | ((b[i + 1] & 0x3f) << 12) | ((b[i + 2] & 0x3f) << 6) | (b[i + 3] & 0x3f);
+      n = 4;
+      if (cp < 0x10000 || cp > 0x10ffff) cp = 0xfffd;
+    }
+    s += String.fromCodePoint(cp);
+    i += n;
+  }
+  return s;
+}
+
+export function utf8Encode(s: string): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    let cp = s.charCodeAt(i);
+    if (cp >= 0xd800 && cp < 0xdc00 && i + 1 < s.length) {
+      const lo = s.charCodeAt(i + 1);
+      if (lo >= 0xdc00 && lo < 0xe000) {
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+        i++;
+      }
+    }
+    if (cp < 0x80) out.push(cp);
+    else if (cp < 0x800) out.push(0xc0 | (cp >> 6), 0x80 | (cp & 0x3f));
+    else if (cp < 0x10000) out.push(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
+    else out.push(0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 0x3f), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
+  }
+  return out;
+}
+
+function readString(r: Reader, long: boolean): string | AmfError {
+  const need = long ? 4 : 2;
+  if (r.pos + need > r.b.length) return { error: 'truncated string length' };
+  const len = long ? u32(r) : u16(r);
+  r.pos += need;
+  if (r.pos + len > r.b.length) return { error: 'string longer than the message' };
+  const s = utf8Decode(r.b, r.pos, r.pos + len);
+  r.pos += len;
+  return s;
+}
+
+function isError(v: unknown): v is AmfError {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && typeof (v as AmfError).error === 'string' && Object.keys(v as object).length === 1;
+}
+
+function readProperties(r: Reader, depth: number, out: AmfObject): AmfError | null {
+  for (let n = 0; ; n++) {
+    if (n > MAX_ITEMS) return { error: 'too many properties' };
+    if (r.pos + 3 > r.b.length) return { error: 'object without end marker' };
+    if (r.b[r.pos] === 0 && r.b[r.pos + 1] === 0 && r.b[r.pos + 2] === 9) {
+      r.pos += 3;
+      return null;
+    }
+    const key = readString(r, false);
+    if (typeof key !== 'string') return key;
+    const v = readValue(r, depth + 1);
+    if (isError(v)) return v;
+    // Keys like __proto__ must not reach the prototype.
+    Object.defineProperty(out, key, { value: v as AmfValue, enumerable: true, writable: true, configurable: true });
+  }
+}
+
+function readValue(r: Reader, depth: number): AmfValue | AmfError {
+  if (depth > MAX_DEPTH) return { error: 'nesting too deep' };
+  if (r.pos >= r.b.length) return { error: 'truncated value' };
+  const marker = r.b[r.pos++];
+  switch (marker) {
+    case 0: {
+      if (r.pos + 8 > r.b.length) return { error: 'truncated number' };
+      const v = new DataView(r.b.buffer, r.b.byteOffset + r.pos, 8).getFloat64(0);
+      r.pos += 8;
+      return v;
+    }
+    case 1:
+      if (r.pos >= r.b.length) return { error: 'truncated boolean' };
+      return r.b[r.pos++] !== 0;
+    case 2:
+      return readString(r, false);
+    case 12:
+      return readString(r, true);
+    case 3: {
+      const o: AmfObject = {};
+      const e = readProperties(r, depth, o);
+      return e === null ? o : e;
+    }
+    case 8: {
+      // ECMA array: a count (advisory, often wrong), then properties.
+      if (r.pos + 4 > r.b.length) return { error: 'truncated array count' };
+      r.pos += 4;
+      const o: AmfObject = {};
+      const e = readProperties(r, depth, o);
+      return e === null ? o : e;
+    }
+    case 10: {
+      if (r.pos + 4 > r.b.length) return { error: 'truncated array count' };
+      const n = u32(r);
+      r.pos += 4;
+      if (n > MAX_ITEMS) return { error: 'array too long' };
+      const a: AmfValue[] = [];
+      for (let i = 0; i < n; i++) {
+        const v = readValue(r, depth + 1);
+        if (isError(v)) return v;
+        a.push(v as AmfValue);
+      }
+      return a;
+    }
+    case 5:
+      return null;
+    case 6:
+      return undefined;
+    case 11: {
+      if (r.pos + 10 > r.b.length) return { error: 'truncated date' };
+      const v = new DataView(r.b.buffer, r.b.byteOffset + r.pos, 8).getFloat64(0);
+      r.pos += 10;
+      return v;
+    }
+    default:
+      return { error: 'unsupported AMF0 type ' + marker };
+  }
+}
+
+/** Decode every value in a message body (a command: name, transaction id, args...). */
+export function decodeAll(b: Uint8Array): AmfValue[] | AmfError {
+  const r: Reader = { b: b, pos: 0 };
+  const out: AmfValue[] = [];
+  while (r.pos < b.length) {
+    if (out.length >= 64) return { error: 'too many values' };
+    const v = readValue(r, 0);
+    if (isError(v)) return v;
+    out.push(v as AmfValue);
+  }
+  return out;
+}
+
+function pushU16(out: number[], n: number): void {
+  out.push((n >> 8) & 0xff, n & 0xff);
+}
+
+function encodeValue(v: AmfValue, out: number[]): void {
+  if (typeof v === 'number') {
+    const dv = new DataView(new ArrayBuffer(8));
+    dv.setFloat64(0, v);
+    out.push(0);
+    for (let i = 0; i < 8; i++) out.push(dv.getUint8(i));
+  } else if (typeof v === 'boolean') out.push(1, v ? 1 : 0);
+  else if (typeof v === 'string') {
+    const s = utf8Encode(v);
+    out.push(2);
+    pushU16(out, s.length);
+    for (let i = 0; i < s.length; i++) out.push(s[i]);
+  } else if (v === null) out.push(5);
+  else if (v === undefined) out.push(6);
+  else if (Array.isArray(v)) {
+    out.push(10, (v.length >>> 24) & 0xff, (v.length >>> 16) & 0xff, (v.length >>> 8) & 0xff, v.length & 0xff);
+    for (let i = 0; i < v.length; i++) encodeValue(v[i], out);
+  } else {
+    out.push(3);
+    const keys = Object.keys(v);
+    for (let i = 0; i < keys.length; i++) {
+      const k = utf8Encode(keys[i]);
+      pushU16(out, k.length);
+      for (let j = 0; j < k.length; j++) out.push(k[j]);
+      encodeValue(v[keys[i]], out);
+    }
+    out.push(0, 0, 9);
+  }
+}
+
+export function encodeAll(values: AmfValue[]): Uint8Array {
+  const out: number[] = [];
+  for (let i = 0; i < values.length; i++) encodeValue(values[i], out);
+  return new Uint8Array(out);
+}

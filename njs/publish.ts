@@ -1,0 +1,173 @@
+/**
+ * Publish authorization (pure logic; Node and njs): who may publish which
+ * stream, and what the origin is told. Errors and refusals are values.
+ *
+ * Stream keys arrive in the publish name, `{stream}?{query}` (what OBS and
+ * ffmpeg send for `rtmp://edge/{app}/{stream}?{query}`). Three sources, per
+ * application:
+ *   hmac      `?exp={unix}&sig={base64url}` [&kid={n}]: sig is
+ *             HMAC-SHA256(secret, "publish:{app}/{stream}:{exp}"); two
+ *             secrets may be active so that rotation drops nobody.
+ *   keys      `?key={secret}`: a file lists `{app}/{stream} {sha256 hex of key}`.
+ *   callback  POST to an auth service with nginx-rtmp's on_publish form
+ *             (call=publish&app=..&name=..&addr=..&tcurl=.. + the query):
+ *             2xx allows, anything else or a timeout refuses.
+ */
+import crypto from 'crypto';
+import { decodeAll, encodeAll, type AmfObject, type AmfValue } from './amf0';
+
+export interface AppAuth {
+  mode: 'hmac' | 'keys' | 'callback' | 'allow' | 'deny';
+  secrets?: string[];
+  /** Key list contents (the renderer inlines the file). */
+  keys?: { [stream: string]: string };
+  url?: string;
+  timeout_ms?: number;
+}
+
+export interface AuthConfig {
+  apps: { [app: string]: AppAuth };
+  skew_s: number;
+  preauth_bytes: number;
+  preauth_ms: number;
+  reject_delay_ms: number;
+}
+
+export interface StreamName {
+  stream: string;
+  query: string;
+  params: { [k: string]: string };
+}
+
+/** Split `cam1?exp=1&sig=x` into the stream and its parameters (first value wins). */
+export function parseStreamName(raw: string): StreamName {
+  const q = raw.indexOf('?');
+  const stream = q < 0 ? raw : raw.slice(0, q);
+  const query = q < 0 ? '' : raw.slice(q + 1);
+  const params: { [k: string]: string } = {};
+  const parts = query === '' ? [] : query.split('&');
+  for (let i = 0; i < parts.length; i++) {
+    const eq = parts[i].indexOf('=');
+    const rawV = eq < 0 ? '' : parts[i].slice(eq + 1);
+    const k = safeDecode(eq < 0 ? parts[i] : parts[i].slice(0, eq));
+    // An undecodable value is kept raw: the checks then call it malformed.
+    const dv = safeDecode(rawV);
+    const v = dv === null ? rawV : dv;
+    if (k !== null && !Object.prototype.hasOwnProperty.call(params, k)) {
+      Object.defineProperty(params, k, { value: v, enumerable: true, writable: true, configurable: true });
+    }
+  }
+  return { stream: stream, query: query, params: params };
+}
+
+function safeDecode(s: string): string | null {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch (e) {
+    return null;
+  }
+}
+
+/** The application a connect's `app` names, without a query (`live?x=1` -> `live`). */
+export function appName(app: string): string {
+  const q = app.indexOf('?');
+  return (q < 0 ? app : app.slice(0, q)).replace(/\/+$/, '');
+}
+
+export function authFor(cfg: AuthConfig, app: string): AppAuth {
+  const a = cfg.apps[app];
+  if (a && Object.prototype.hasOwnProperty.call(cfg.apps, app)) return a;
+  const any = cfg.apps['*'];
+  return any && Object.prototype.hasOwnProperty.call(cfg.apps, '*') ? any : { mode: 'deny' };
+}
+
+export function signPublish(secret: string, app: string, stream: string, exp: number): string {
+  return crypto.createHmac('sha256', secret).update('publish:' + app + '/' + stream + ':' + exp).digest('base64url') as string;
+}
+
+export function sha256Hex(s: string): string {
+  return crypto.createHash('sha256').update(s).digest('hex') as string;
+}
+
+/** Compare without an early exit, so timing does not reveal how much matched. */
+export function constantTimeEqual(a: string, b: string): boolean {
+  let diff = a.length ^ b.length;
+  const n = Math.max(a.length, b.length);
+  // charCodeAt past the end is NaN, and NaN | 0 is 0.
+  for (let i = 0; i < n; i++) diff |= (a.charCodeAt(i) | 0) ^ (b.charCodeAt(i) | 0);
+  return diff === 0;
+}
+
+export type Verdict = { ok: true } | { ok: false; reason: string };
+
+/** hmac and keys decisions (the callback is I/O and lives in the entry). */
+export function verifyLocal(auth: AppAuth, app: string, name: StreamName, nowS: number, skewS: number): Verdict {
+  if (auth.mode === 'allow') return { ok: true };
+  if (auth.mode === 'deny') return { ok: false, reason: 'application not allowed' };
+  if (name.stream === '' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(name.stream)) return { ok: false, reason: 'bad stream name' };
+  if (auth.mode === 'keys') {
+    const key = name.params.key;
+    if (!key) return { ok: false, reason: 'missing key' };
+    const want = auth.keys ? auth.keys[app + '/' + name.stream] : undefined;
+    if (want === undefined || !Object.prototype.hasOwnProperty.call(auth.keys, app + '/' + name.stream)) return { ok: false, reason: 'unknown stream' };
+    return constantTimeEqual(sha256Hex(key), want) ? { ok: true } : { ok: false, reason: 'wrong key' };
+  }
+  if (auth.mode === 'hmac') {
+    const exp = name.params.exp;
+    const sig = name.params.sig;
+    if (exp === undefined || sig === undefined) return { ok: false, reason: 'missing key' };
+    if (!/^\d{1,12}$/.test(exp) || !/^[A-Za-z0-9_-]{43}$/.test(sig)) return { ok: false, reason: 'malformed key' };
+    if (Number(exp) + skewS < nowS) return { ok: false, reason: 'expired key' };
+    const secrets = auth.secrets || [];
+    const kid = name.params.kid;
+    let match = false;
+    for (let i = 0; i < secrets.length; i++) {
+      if (kid !== undefined && kid !== String(i + 1)) continue;
+      // Every candidate is checked, match or not: no early exit.
+      if (constantTimeEqual(signPublish(secrets[i], app, name.stream, Number(exp)), sig)) match = true;
+    }
+    return match ? { ok: true } : { ok: false, reason: kid !== undefined && !/^[12]$/.test(kid) ? 'unknown key id' : 'bad signature' };
+  }
+  return { ok: false, reason: 'callback' };
+}
+
+/** nginx-rtmp's on_publish form body, plus the client's query, for existing auth services. */
+export function callbackBody(app: string, name: StreamName, addr: string, tcUrl: string, flashVer: string): string {
+  const e = encodeURIComponent;
+  let body = 'call=publish&addr=' + e(addr) + '&clientid=0&app=' + e(app) + '&flashver=' + e(flashVer) +
+    '&swfurl=&tcurl=' + e(tcUrl) + '&pageurl=&name=' + e(name.stream) + '&type=live';
+  if (name.query) body += '&' + name.query;
+  return body;
+}
+
+/** Commands whose fourth value (after name, transaction id, null) is a stream name. */
+export const NAME_COMMANDS = ['releaseStream', 'FCPublish', 'publish', 'FCUnpublish', 'play', 'deleteStream'];
+
+/**
+ * The command body with its stream name's query removed, padded with AMF0
+ * `undefined` values to the original length: chunk headers that follow on
+ * the same chunk stream (types 2 and 3 reuse the length) stay valid.
+ * Returns null when nothing changes or the body cannot be rewritten.
+ */
+export function stripNameQuery(body: Uint8Array): Uint8Array | null {
+  const values = decodeAll(body);
+  if (!Array.isArray(values) || values.length < 4 || typeof values[0] !== 'string') return null;
+  if (NAME_COMMANDS.indexOf(values[0] as string) < 0 || typeof values[3] !== 'string') return null;
+  const raw = values[3] as string;
+  const q = raw.indexOf('?');
+  if (q < 0) return null;
+  const copy: AmfValue[] = values.slice();
+  copy[3] = raw.slice(0, q);
+  const out = encodeAll(copy);
+  if (out.length > body.length) return null;
+  const padded = new Uint8Array(body.length);
+  padded.set(out, 0);
+  for (let i = out.length; i < body.length; i++) padded[i] = 6; // AMF0 undefined
+  return padded;
+}
+
+/** An RTMP onStatus error for the client: what ffmpeg and OBS show to the user. */
+export function statusError(code: string, description: string): Uint8Array {
+  const info: AmfObject = { level: 'error', code: code, description: description };
+  return encodeAll(['onStatus', 0, null, info]);
+}

@@ -1,0 +1,179 @@
+/**
+ * Publish auth with real ffmpeg through the real edge to nginx-rtmp: valid
+ * keys publish under the clean stream name; wrong, expired, tampered and
+ * missing keys are refused with an RTMP error ffmpeg prints, and nothing of
+ * theirs reaches the origin; the callback mode speaks nginx-rtmp's on_publish.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { sha256Hex, signPublish } from '../../njs/publish.ts';
+import { freePort, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
+import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
+import { get, sleep } from '../support/http.ts';
+import { targets } from '../support/targets.ts';
+import { publishSession } from '../support/rtmp-stream.ts';
+
+const { targets: list } = targets();
+const S1 = 'first-secret-0123456789';
+const S2 = 'second-secret-0123456789';
+
+/** A small HTTP service: records what it is asked, answers per `decide`. */
+async function service(decide: (form: URLSearchParams) => Promise<number> | number) {
+  const calls: URLSearchParams[] = [];
+  const srv: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', async () => {
+      const form = new URLSearchParams(body);
+      calls.push(form);
+      res.writeHead(await decide(form)).end();
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  return { url: `http://127.0.0.1:${(srv.address() as { port: number }).port}/on_publish`, calls, close: () => new Promise((r) => srv.close(r)) };
+}
+
+/** ffmpeg publishes a few seconds of test pattern; resolves with its exit code and log. */
+function publish(url: string, seconds: number): Promise<{ code: number | null; log: string }> {
+  return new Promise((res) => {
+    const ff = spawn('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=25', '-t', String(seconds),
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25', '-f', 'flv', url], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    ff.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    const kill = setTimeout(() => ff.kill('SIGKILL'), (seconds + 20) * 1000);
+    ff.on('exit', (code) => {
+      clearTimeout(kill);
+      res({ code, log });
+    });
+  });
+}
+
+describe.each(list)('RTMP publish auth on $name', (target) => {
+  let dir: string;
+  let origin: DemoOrigin;
+  let recorder: Awaited<ReturnType<typeof service>>;
+  let authsvc: Awaited<ReturnType<typeof service>>;
+  let hmac: Edge;
+  let keyed: Edge;
+  let callback: Edge;
+  const now = () => Math.floor(Date.now() / 1000);
+  const key = (secret: string, stream: string, exp: number, kid = '1') => `${stream}?exp=${exp}&sig=${signPublish(secret, 'live', stream, exp)}&kid=${kid}`;
+  const originHas = async (stream: string) => (await get(`http://127.0.0.1:${origin.httpPort}/live/${stream}/playlist.m3u8`)).status === 200;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'media-edge-auth-'));
+    chmodSync(dir, 0o755);
+    recorder = await service(() => 200);
+    authsvc = await service(async (f) => {
+      const name = f.get('name');
+      if (name === 'slow') await sleep(3000);
+      return name === 'good' || name === 'slow' ? 200 : name === 'boom' ? 500 : 403;
+    });
+    origin = await startDemoOrigin(join(dir, 'origin'), await freePort(), await freePort(), { onPublish: recorder.url });
+    const base = { origins: [{ name: 'o', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }], rtmp_reject_delay: '100ms' };
+    writeFileSync(join(dir, 'keys.txt'), `# app/stream sha256(key)\nlive/keyed ${sha256Hex('opensesame')}\n`);
+    hmac = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1, S2] } } });
+    keyed = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'keys', key_file: join(dir, 'keys.txt') } } });
+    callback = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'callback', url: authsvc.url, timeout: '1s' } } });
+  });
+  afterAll(async () => {
+    const bad = [hmac, keyed, callback].flatMap((e) => e?.badLogLines() ?? []);
+    for (const e of [hmac, keyed, callback]) await e?.stop();
+    await origin?.nginx.stop();
+    await recorder?.close();
+    await authsvc?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    expect(bad).toEqual([]);
+  });
+
+  it('publishes with a valid key: the origin sees the clean name and no key', async () => {
+    onTestFailed(() => console.error(dumpLogs(hmac)));
+    const r = await publish(`rtmp://127.0.0.1:${hmac.rtmpPort}/live/${key(S1, 'good1', now() + 600)}`, 5);
+    expect(r.log).toBe('');
+    expect(r.code).toBe(0);
+    const seen = recorder.calls.filter((c) => c.get('name') === 'good1');
+    expect(seen.length).toBe(1);
+    expect(seen[0].get('sig')).toBeNull(); // nginx-rtmp passes the publish query on: there is none
+    expect(seen[0].get('exp')).toBeNull();
+    expect(await originHas('good1')).toBe(true);
+    const log = readFileSync(join(hmac.dir, 'state/logs/rtmp-access.log'), 'utf8');
+    expect(log).toContain('auth=allow stream=live/good1');
+    expect(log + hmac.errorLog()).not.toContain('sig=');
+  });
+
+  it('accepts keys signed with the second secret (rotation)', async () => {
+    const r = await publish(`rtmp://127.0.0.1:${hmac.rtmpPort}/live/${key(S2, 'rotated', now() + 600, '2')}`, 2);
+    expect(r.code).toBe(0);
+  });
+
+  const refusals: [string, (n: number) => string, string][] = [
+    ['a wrong signature', (n) => key('not-the-secret-at-all', 'bad1', n + 600), 'bad signature'],
+    ['an expired key', (n) => key(S1, 'bad2', n - 3600), 'expired key'],
+    ['a key for another stream', (n) => key(S1, 'other', n + 600).replace('other?', 'bad3?'), 'bad signature'],
+    ['a missing key', () => 'bad4', 'missing key'],
+    ['a malformed key', () => 'bad5?exp=soon&sig=%%%', 'malformed key'],
+    ['an unknown key id', (n) => key(S1, 'bad6', n + 600, '7'), 'unknown key id'],
+  ];
+  it.each(refusals)('refuses %s with an RTMP error, and the origin never hears of it', async (_what, make, reason) => {
+    onTestFailed(() => console.error(dumpLogs(hmac)));
+    const url = `rtmp://127.0.0.1:${hmac.rtmpPort}/live/${make(now())}`;
+    const t0 = Date.now();
+    const r = await publish(url, 3);
+    expect(r.code).not.toBe(0);
+    expect(r.log).toContain(reason);
+    expect(Date.now() - t0).toBeLessThan(10000);
+    const stream = url.split('/').pop()!.split('?')[0];
+    expect(recorder.calls.some((c) => c.get('name') === stream)).toBe(false);
+    expect(hmac.errorLog()).toContain(`media-edge rtmp: deny app=live stream=${stream}`);
+  });
+
+  it('survives garbage on the port, and a valid publisher still works after it', async () => {
+    onTestFailed(() => console.error(dumpLogs(hmac)));
+    const junk = [
+      Buffer.from('GET / HTTP/1.1\r\n\r\n'),
+      Buffer.alloc(5000, 0xff),
+      Buffer.from(publishSession('live', 'x', 128).slice(0, 3073 + 40)).fill(0x41, 3073),
+      Buffer.from([3]),
+    ];
+    await Promise.all(junk.map((j) => new Promise<void>((res) => {
+      const sock = connect(hmac.rtmpPort, '127.0.0.1', () => sock.end(j));
+      sock.on('error', () => res());
+      sock.on('close', () => res());
+      sock.resume();
+      setTimeout(() => { sock.destroy(); res(); }, 3000);
+    })));
+    const r = await publish(`rtmp://127.0.0.1:${hmac.rtmpPort}/live/${key(S1, 'after', now() + 600)}`, 2);
+    expect(r.code).toBe(0);
+  });
+
+  it('checks keys from a hashed key list', async () => {
+    onTestFailed(() => console.error(dumpLogs(keyed)));
+    expect((await publish(`rtmp://127.0.0.1:${keyed.rtmpPort}/live/keyed?key=opensesame`, 2)).code).toBe(0);
+    const wrong = await publish(`rtmp://127.0.0.1:${keyed.rtmpPort}/live/keyed?key=guess`, 2);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.log).toContain('wrong key');
+    const unknown = await publish(`rtmp://127.0.0.1:${keyed.rtmpPort}/live/stranger?key=opensesame`, 2);
+    expect(unknown.log).toContain('unknown stream');
+  });
+
+  it("asks an auth service in nginx-rtmp's on_publish form: 2xx allows, 4xx/5xx/timeout refuse", async () => {
+    onTestFailed(() => console.error(dumpLogs(callback)));
+    const ok = await publish(`rtmp://127.0.0.1:${callback.rtmpPort}/live/good?token=abc`, 2);
+    expect(ok.code).toBe(0);
+    const call = authsvc.calls.find((c) => c.get('name') === 'good')!;
+    expect(call.get('call')).toBe('publish');
+    expect(call.get('app')).toBe('live');
+    expect(call.get('addr')).toBe('127.0.0.1');
+    expect(call.get('token')).toBe('abc'); // the client's query, as nginx-rtmp sends it
+    for (const [name, reason] of [['bad', 'answered 403'], ['boom', 'answered 500'], ['slow', 'timed out']]) {
+      const r = await publish(`rtmp://127.0.0.1:${callback.rtmpPort}/live/${name}`, 2);
+      expect(r.code, name).not.toBe(0);
+      expect(r.log).toContain(reason);
+    }
+  });
+});
