@@ -83,6 +83,17 @@ export function atBoundary(r: Reader): boolean {
   return r.handshakeLeft === 0 && r.partial === 0 && r.pending.length === 0;
 }
 
+/**
+ * A copy of some bytes. Not TypedArray.prototype.slice: on njs 0.7.9, slice
+ * of a subarray view ignores the view's offset and copies the wrong bytes
+ * (test/njs runs the reader in the real njs to keep it honest).
+ */
+export function copyBytes(b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(b.length);
+  out.set(b, 0);
+  return out;
+}
+
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   if (a.length === 0) return b;
   const out = new Uint8Array(a.length + b.length);
@@ -216,7 +227,7 @@ export function feed(r: Reader, data: Uint8Array): { messages: RtmpMessage[]; er
       messages.push(msg);
     }
   }
-  r.pending = b.slice(pos);
+  r.pending = copyBytes(b.subarray(pos));
   r.offset += pos;
   return { messages: messages, error: null };
 }

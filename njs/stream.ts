@@ -139,8 +139,9 @@ function filter(session: NginxStreamRequest): void {
     if (fed < HANDSHAKE_BYTES) {
       // The handshake is not ours to judge: pass it on at once.
       const n = Math.min(HANDSHAKE_BYTES - fed, data.length);
-      s.send(data.slice(0, n), flags);
-      rest = data.slice(n);
+      // subarray, not slice: see copyBytes in ./rtmp.ts.
+      s.send(data.subarray(0, n), flags);
+      rest = data.subarray(n);
       fed += n;
     }
     if (rest.length) {

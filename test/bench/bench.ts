@@ -12,6 +12,11 @@
  *   failover 200 simulated players on 3 origins while one is killed and
  *           restarted: failed segment requests (target 0).
  *
+ *   rtmp    publishers through the publish-auth filter (hmac keys) vs a
+ *           plain stream proxy: media throughput (target >= 95%), time from
+ *           connect to the publish decision (p99 < 5 ms), and 100 publishers
+ *           connecting at once (all accepted, none slower than 1 s).
+ *
  * Needs wrk (apt-get install wrk). Never fails on numbers; prints MISSED.
  * BENCH_ROUNDS, BENCH_ROUND_SECONDS, BENCH_ONLY=cache,select,failover.
  */
@@ -27,10 +32,13 @@ import { render, writeRendered } from '../../tools/render.ts';
 import { validate, type Settings } from '../../tools/settings.ts';
 import { get, sleep } from '../support/http.ts';
 import { WowzaOrigin } from '../support/wowza-origin.ts';
+import { amf, handshake, message } from '../support/rtmp-stream.ts';
+import { signPublish } from '../../njs/publish.ts';
+import { createServer as createTcpServer, connect as tcpConnect, type Socket } from 'node:net';
 
 const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const ONLY = (process.env.BENCH_ONLY ?? 'cache,select,failover').split(',');
+const ONLY = (process.env.BENCH_ONLY ?? 'cache,select,failover,rtmp').split(',');
 const CONNECTIONS = 32;
 
 type Row = [metric: string, ours: string, baseline: string, ratio: string, target: string, verdict: string];
@@ -284,12 +292,124 @@ async function failoverBench(rows: Row[]): Promise<void> {
   }
 }
 
+// ---- rtmp: the publish-auth filter vs a plain stream proxy ----
+
+/** An origin that takes RTMP bytes and counts them (answers nothing). */
+async function rtmpSink(): Promise<{ port: number; received: () => number; close: () => Promise<void> }> {
+  let n = 0;
+  const socks: Socket[] = [];
+  const srv = createTcpServer((sock) => {
+    socks.push(sock);
+    sock.on('data', (d) => (n += d.length));
+    sock.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  return { port: (srv.address() as { port: number }).port, received: () => n, close: () => new Promise((r) => { socks.forEach((x) => x.destroy()); srv.close(() => r()); }) };
+}
+
+const SECRET = 'bench-secret-0123456789';
+
+/** Handshake, connect, createStream and publish with a valid key, as one write. */
+function publishPreamble(port: number, stream: string): Buffer {
+  const exp = Math.floor(Date.now() / 1000) + 600;
+  const name = `${stream}?exp=${exp}&sig=${signPublish(SECRET, 'live', stream, exp)}`;
+  return Buffer.from([
+    ...handshake(),
+    ...message(3, 20, 0, amf('connect', 1, { app: 'live', tcUrl: `rtmp://127.0.0.1:${port}/live` })),
+    ...message(3, 20, 0, amf('createStream', 2, null)),
+    ...message(8, 20, 1, amf('publish', 3, null, name, 'live')),
+  ]);
+}
+
+/** Connect, publish, and resolve when the origin has the whole preamble: the decision time. */
+function timePublish(port: number, sink: { received: () => number }, stream: string): Promise<{ ms: number; sock: Socket }> {
+  const pre = publishPreamble(port, stream);
+  return new Promise((res, rej) => {
+    const before = sink.received();
+    const t0 = performance.now();
+    const sock = tcpConnect(port, '127.0.0.1', () => sock.write(pre));
+    sock.on('error', rej);
+    const poll = () => {
+      // The stripped name is shorter by the key, so wait for "most" of it.
+      if (sink.received() - before >= pre.length - 120) return res({ ms: performance.now() - t0, sock });
+      if (performance.now() - t0 > 5000) return rej(new Error('publish not forwarded within 5 s'));
+      setImmediate(poll);
+    };
+    poll();
+  });
+}
+
+async function rtmpBench(rows: Row[]): Promise<void> {
+  const sink = await rtmpSink();
+  const authDir = tmp('rtmp-auth');
+  const plainDir = tmp('rtmp-plain');
+  const base = { origins: [{ name: 'sink', http: '127.0.0.1:9', rtmp: `127.0.0.1:${sink.port}` }] };
+  const authPort = await freePort();
+  const plainPort = await freePort();
+  const auth = await startRendered(authDir, { ...base, listen_rtmp: `127.0.0.1:${authPort}`, rtmp_auth: { live: { mode: 'hmac', secrets: [SECRET] } } });
+  const plain = await startRendered(plainDir, { ...base, listen_rtmp: `127.0.0.1:${plainPort}` });
+  try {
+    // Media throughput after publish: 256 MB of video messages per session.
+    const frame = Buffer.from(message(6, 9, 1, Array.from({ length: 60000 }, (_, i) => i & 0xff), 60000));
+    const throughput = async (port: number): Promise<number> => {
+      const { sock } = await timePublish(port, sink, 'tp');
+      const before = sink.received();
+      const total = 256 * 1024 * 1024;
+      const t0 = performance.now();
+      let sent = 0;
+      while (sent < total) {
+        if (!sock.write(frame)) await new Promise((r) => sock.once('drain', r));
+        sent += frame.length;
+      }
+      while (sink.received() - before < sent) await sleep(1);
+      const mbps = (sent / (1024 * 1024)) / ((performance.now() - t0) / 1000);
+      sock.destroy();
+      return mbps;
+    };
+    const ta: number[] = [];
+    const tp: number[] = [];
+    for (let i = 0; i < Math.max(ROUNDS, 5); i++) {
+      ta.push(await throughput(authPort));
+      tp.push(await throughput(plainPort));
+    }
+    const r = median(ta) / median(tp);
+    rows.push(['RTMP media MB/s after publish (auth filter vs plain proxy)', median(ta).toFixed(0), median(tp).toFixed(0), pct(r), '>= 95%', r >= 0.95 ? 'ok' : 'MISSED']);
+
+    // Connect to decision, one publisher at a time.
+    const la: number[] = [];
+    const lp: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const a = await timePublish(authPort, sink, `lat${i}`);
+      a.sock.destroy();
+      la.push(a.ms);
+      const p = await timePublish(plainPort, sink, `lat${i}`);
+      p.sock.destroy();
+      lp.push(p.ms);
+    }
+    const p99 = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length * 0.99)];
+    rows.push(['RTMP connect to publish forwarded, p99 ms (hmac vs plain)', p99(la).toFixed(2), p99(lp).toFixed(2), '', '< 5 ms', p99(la) < 5 ? 'ok' : 'MISSED']);
+
+    // 100 publishers at once.
+    const burst = await Promise.all(Array.from({ length: 100 }, (_, i) => timePublish(authPort, sink, `burst${i}`)));
+    burst.forEach((b) => b.sock.destroy());
+    const slowest = Math.max(...burst.map((b) => b.ms));
+    rows.push(['RTMP 100 publishers at once: accepted, slowest ms', `${burst.length}, ${slowest.toFixed(0)}`, '', '', '100, < 1000', burst.length === 100 && slowest < 1000 ? 'ok' : 'MISSED']);
+  } finally {
+    await auth.stop();
+    await plain.stop();
+    await sink.close();
+    rmSync(authDir, { recursive: true, force: true });
+    rmSync(plainDir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is missing: apt-get install wrk');
   const rows: Row[] = [];
   if (ONLY.includes('cache')) await cacheBench(rows);
   if (ONLY.includes('select')) await selectBench(rows);
   if (ONLY.includes('failover')) await failoverBench(rows);
+  if (ONLY.includes('rtmp')) await rtmpBench(rows);
   const head: Row = ['metric', 'ours', 'baseline', 'ours/baseline', 'target', ''];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => '| ' + r.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';

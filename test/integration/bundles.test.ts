@@ -4,7 +4,7 @@
  * Node, and the example configuration passes `nginx -t` on every target.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -14,17 +14,23 @@ import { NGINX_BIN } from '../../tools/nginx.ts';
 import { PACKAGE_ROOT, render, writeRendered } from '../../tools/render.ts';
 import { validate } from '../../tools/settings.ts';
 import { run } from '../njs/vectors.ts';
-import { imageModuleFiles, targets } from '../support/targets.ts';
+import { imageModuleFiles, targets, type Target } from '../support/targets.ts';
 
 const dist = join(PACKAGE_ROOT, 'dist');
 const work = mkdtempSync(join(tmpdir(), 'media-edge-bundles-'));
 chmodSync(work, 0o755);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function njsRun(dir: string, file: string): { ok: boolean; out: string } {
-  const r = spawnSync('njs', ['-p', dir, file], { encoding: 'utf8', timeout: 20000 });
+/** Run a script in the njs CLI of a target (local, or inside its image). */
+function njsRun(target: Target, dir: string, file: string): { ok: boolean; out: string } {
+  const args = ['-p', dir, file];
+  const r = target.image
+    ? spawnSync('docker', ['run', '--rm', '--network', 'host', '-v', `${dir}:${dir}:ro`, '-v', `${work}:${work}:ro`, target.image, 'njs', ...args], { encoding: 'utf8', timeout: 60000 })
+    : spawnSync('njs', args, { encoding: 'utf8', timeout: 20000 });
   return { ok: r.status === 0 && !/Error/.test(r.stderr + r.stdout), out: (r.stdout + r.stderr).trim() };
 }
+
+const { targets: list } = targets();
 
 describe('njs bundles', () => {
   const bundles = readdirSync(dist).filter((f) => /^media-edge-.*\.js$/.test(f));
@@ -33,19 +39,22 @@ describe('njs bundles', () => {
     expect(bundles.sort()).toEqual(['media-edge-http.js', 'media-edge-stream.js']);
   });
 
-  it.each(bundles)('%s loads in the real njs CLI with a default export object', (b) => {
-    writeFileSync(join(work, 'load.mjs'), `import m from '${b}';\nif (typeof m !== 'object') throw new Error('no default export object');\nconsole.log(Object.keys(m).join(','));\n`);
-    const r = njsRun(dist, join(work, 'load.mjs'));
-    expect(r.out).not.toMatch(/Error/);
-    expect(r.ok).toBe(true);
-  });
+  describe.each(list)('in the njs of $name', (target) => {
+    it.each(bundles)('%s loads with a default export object', (b) => {
+      const file = join(work, `load-${b}.mjs`);
+      writeFileSync(file, `import m from '${b}';\nif (typeof m !== 'object') throw new Error('no default export object');\nconsole.log(Object.keys(m).join(','));\n`);
+      const r = njsRun(target, dist, file);
+      expect(r.out).not.toMatch(/Error/);
+      expect(r.ok).toBe(true);
+    });
 
-  it('the pure modules give the same results in njs as in Node', async () => {
-    const out = join(work, 'vectors.js');
-    await buildNjs('test/njs/main.ts', out);
-    const r = njsRun(work, out);
-    expect(r.ok, r.out).toBe(true);
-    expect(JSON.parse(r.out)).toEqual(JSON.parse(run()));
+    it('the pure modules give the same results as in Node', async () => {
+      const out = join(work, 'vectors.js');
+      if (!existsSync(out)) await buildNjs('test/njs/main.ts', out);
+      const r = njsRun(target, work, out);
+      expect(r.ok, r.out).toBe(true);
+      expect(JSON.parse(r.out.split('\n').join(''))).toEqual(JSON.parse(run()));
+    });
   });
 });
 
@@ -72,7 +81,6 @@ describe('the njs syntax gate', () => {
 });
 
 describe('the example configuration passes nginx -t', () => {
-  const { targets: list } = targets();
   it.each(list)('on $name', (target) => {
     const dir = mkdtempSync(join(tmpdir(), 'media-edge-t-'));
     chmodSync(dir, 0o755);

@@ -16,7 +16,58 @@ import { freePort, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts'
 import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
 import { get, sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
-import { publishSession } from '../support/rtmp-stream.ts';
+import { amf, handshake, message, publishSession, setChunkSize } from '../support/rtmp-stream.ts';
+import { feed, newReader } from '../../njs/rtmp.ts';
+import { decodeAll } from '../../njs/amf0.ts';
+
+/**
+ * A raw RTMP publisher: handshake, connect, createStream, publish, with the
+ * bytes after the handshake written `step` at a time (1: trickled), then
+ * the onStatus code the far end answered with.
+ */
+function rawPublish(port: number, name: string, step: number): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = connect(port, '127.0.0.1');
+    sock.setNoDelay(true); // one byte, one segment
+    const reader = newReader({ maxMessage: 1 << 20, maxChunkSize: 1 << 24, maxChunkStreams: 64 });
+    let phase = 0;
+    const done = (code: string) => {
+      sock.destroy();
+      resolve(code);
+    };
+    const timer = setTimeout(() => done('timeout'), 15000);
+    const hs = handshake();
+    sock.on('connect', () => sock.write(Buffer.from(hs.slice(0, 1537))));
+    sock.on('data', async (d) => {
+      const res = feed(reader, d);
+      if (phase === 0 && reader.handshakeLeft === 0) {
+        phase = 1;
+        sock.write(Buffer.from(hs.slice(1537)));
+        // Chunk size 128: the publish (long name) spans several chunks.
+        const body = [
+          ...message(3, 20, 0, amf('connect', 1, { app: 'live', flashVer: 'FMLE/3.0', tcUrl: `rtmp://127.0.0.1:${port}/live`, type: 'nonprivate' })),
+          ...message(3, 20, 0, amf('createStream', 2, null)),
+          ...message(8, 20, 1, amf('publish', 3, null, name, 'live')),
+        ];
+        for (let i = 0; i < body.length; i += step) {
+          sock.write(Buffer.from(body.slice(i, i + step)));
+          if (step < 16) await new Promise((r) => setImmediate(r));
+        }
+      }
+      for (const m of res.messages) {
+        if (m.type !== 20) continue;
+        const v = decodeAll(m.body) as any[];
+        if (v[0] === 'onStatus' && v[3]?.code) {
+          clearTimeout(timer);
+          done(String(v[3].code));
+        }
+      }
+      if (res.error) done('parse error: ' + res.error);
+    });
+    sock.on('error', () => done('socket error'));
+    sock.on('close', () => done('closed'));
+  });
+}
 
 const { targets: list } = targets();
 const S1 = 'first-secret-0123456789';
@@ -149,6 +200,15 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
     })));
     const r = await publish(`rtmp://127.0.0.1:${hmac.rtmpPort}/live/${key(S1, 'after', now() + 600)}`, 2);
     expect(r.code).toBe(0);
+  });
+
+  it('decides correctly when every byte arrives on its own and publish spans several chunks', async () => {
+    onTestFailed(() => console.error(dumpLogs(hmac)));
+    const long = key(S1, 'trickle', now() + 600) + '&pad=' + 'p'.repeat(150);
+    expect(await rawPublish(hmac.rtmpPort, long, 1)).toBe('NetStream.Publish.Start');
+    expect(recorder.calls.some((c) => c.get('name') === 'trickle' && c.get('sig') === null)).toBe(true);
+    expect(await rawPublish(hmac.rtmpPort, 'trickle2?exp=1&sig=' + 'A'.repeat(43) + '&pad=' + 'p'.repeat(150), 1)).toBe('NetStream.Publish.BadName');
+    expect(await rawPublish(hmac.rtmpPort, key(S1, 'chunky', now() + 600), 5)).toBe('NetStream.Publish.Start');
   });
 
   it('checks keys from a hashed key list', async () => {

@@ -4,7 +4,12 @@
  * (built through the same syntax gate as the modules nginx loads): any
  * difference means the code relies on something njs lacks or does otherwise.
  */
-import { classifyPath, rejectReason } from '../../njs/rules';
+import { classifyPath, rejectReason, streamOf } from '../../njs/rules';
+import { ascii, buildRing, encodeRing, ringOrder, steeringKeys } from '../../njs/ring';
+import { chooseOrigin, memoryUpdate } from '../../njs/routing';
+import { decodeAll, encodeAll } from '../../njs/amf0';
+import { feed, newReader, writeMessage } from '../../njs/rtmp';
+import { parseStreamName, sha256Hex, signPublish, stripNameQuery, verifyLocal } from '../../njs/publish';
 
 export const URIS = [
   '/live/_definst_/cam1/playlist.m3u8',
@@ -21,16 +26,73 @@ export const URIS = [
   '/live/caf%C3%A9/media_1.ts',
   '/live/cam1/chunk_ctvideo_ridp0va0br994339_cinit_w1146251977_mpd.m4s',
   '/live/cam1/playlist_sfm4s.m3u8',
+  '/vod/_definst_/mp4:folder/a.mp4/playlist.m3u8',
+  '/live/studio2/cam1/playlist.m3u8',
   '/live/cam1/key.KEY',
   'http://x/y',
   '',
 ];
 
+function rtmpVectors(): unknown[] {
+  const out: unknown[] = [];
+  const hs = new Uint8Array(3073);
+  hs[0] = 3;
+  const body = encodeAll(['publish', 5, null, 'cam\u00e91?exp=1&sig=x', 'live', { nested: [1, true, null] }]);
+  const big = new Uint8Array(300);
+  for (let i = 0; i < big.length; i++) big[i] = i & 0xff;
+  const msgs = [
+    writeMessage({ csid: 8, type: 20, streamId: 1, timestamp: 0x1234567, body: body }, 128),
+    writeMessage({ csid: 400, type: 9, streamId: 1, timestamp: 7, body: big }, 128),
+  ];
+  const r = newReader();
+  const parts: Uint8Array[] = [hs, msgs[0], msgs[1]];
+  for (let p = 0; p < parts.length; p++) {
+    // Byte by byte: the reader must not care how data arrives.
+    for (let i = 0; i < parts[p].length; i += 7) {
+      const res = feed(r, parts[p].subarray(i, Math.min(i + 7, parts[p].length)));
+      for (let m = 0; m < res.messages.length; m++) {
+        const msg = res.messages[m];
+        out.push({ csid: msg.csid, type: msg.type, ts: msg.timestamp, len: msg.body.length, spans: msg.spans, values: msg.type === 20 ? decodeAll(msg.body) : null });
+      }
+      if (res.error) out.push({ error: res.error });
+    }
+  }
+  const stripped = stripNameQuery(body);
+  out.push(stripped ? decodeAll(stripped) : null);
+  out.push(decodeAll(new Uint8Array([3, 0, 1, 97, 5])));
+  return out;
+}
+
+function authVectors(): unknown[] {
+  const exp = 1800000000;
+  const sig = signPublish('first-secret-0123456789', 'live', 'cam1', exp);
+  const hmac = { mode: 'hmac' as const, secrets: ['first-secret-0123456789', 'second-secret-0123456789'] };
+  return [
+    sig,
+    sha256Hex('opensesame'),
+    parseStreamName('cam1?exp=1&sig=a%20b&exp=2&c=%zz'),
+    verifyLocal(hmac, 'live', parseStreamName('cam1?exp=' + exp + '&sig=' + sig), exp - 10, 30),
+    verifyLocal(hmac, 'live', parseStreamName('cam1?exp=' + exp + '&sig=' + sig), exp + 100, 30),
+    verifyLocal(hmac, 'live', parseStreamName('cam2?exp=' + exp + '&sig=' + sig), exp - 10, 30),
+    verifyLocal({ mode: 'keys', keys: { 'live/k': sha256Hex('x') } }, 'live', parseStreamName('k?key=x'), 0, 0),
+  ];
+}
+
 export function run(): string {
   const out = [];
   for (let i = 0; i < URIS.length; i++) {
     const u = URIS[i];
-    out.push({ u: u, reject: rejectReason(u), kind: classifyPath(u.split('?')[0]) });
+    const path = u.split('?')[0];
+    out.push({ u: u, reject: rejectReason(u), kind: classifyPath(path), stream: streamOf(path) });
   }
-  return JSON.stringify(out);
+  const ring = { data: encodeRing(buildRing([{ address: '127.0.0.1:8088', weight: 1 }, { address: '10.0.0.2:1935', weight: 3 }, { address: 'unix:/tmp/o.sock', weight: 2 }])), servers: 3 };
+  const orders = [];
+  for (let i = 0; i < 20; i++) orders.push(ringOrder(ring, ascii('live/s' + i)));
+  return JSON.stringify({
+    rules: out,
+    ring: { length: ring.data.length, head: ring.data.slice(0, 40), orders: orders, steer: steeringKeys(ring, ['a', 'b', 'c']) },
+    routing: [chooseOrigin([2, 0, 1], 1, [false, true, false]), memoryUpdate([0, 1], '127.0.0.1:1, 127.0.0.1:2', '404, 200', ['127.0.0.1:1', '127.0.0.1:2'])],
+    rtmp: rtmpVectors(),
+    auth: authVectors(),
+  });
 }

@@ -29,7 +29,25 @@ export interface Edge {
 
 const BAD = /\[(alert|crit|emerg)\]|js exception|SyntaxError|ReferenceError|TypeError/;
 
+/**
+ * Start an edge; a start that fails is tried again with fresh ports (a port
+ * that was free when picked can be taken by a parallel test before nginx
+ * binds it). The error of the last attempt carries every attempt's log.
+ */
 export async function startEdge(target: Target, overrides: Partial<Settings>): Promise<Edge> {
+  const failures: string[] = [];
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    try {
+      return await startEdgeOnce(target, overrides);
+    } catch (e) {
+      failures.push(`attempt ${attempt}: ${(e as Error).message}`);
+      if (/invalid|unknown|not allowed|no such/i.test((e as Error).message) && !/Address already in use/.test((e as Error).message)) break;
+    }
+  }
+  throw new Error(failures.join('\n'));
+}
+
+async function startEdgeOnce(target: Target, overrides: Partial<Settings>): Promise<Edge> {
   const dir = mkdtempSync(join(tmpdir(), 'media-edge-test-'));
   chmodSync(dir, 0o755);
   const httpPort = await freePort();
@@ -69,11 +87,16 @@ export async function startEdge(target: Target, overrides: Partial<Settings>): P
       .start()
       .catch((e: Error) => {
         const log = existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : '';
+        rmSync(dir, { recursive: true, force: true });
         throw new Error(`${target.name}: nginx container did not start: ${e.message}\n${log}`);
       });
   } else {
     local = startNginx(conf, stateDir, errorLog);
-    await waitHealthy(`${url}/health`, local, errorLog);
+    await waitHealthy(`${url}/health`, local, errorLog).catch(async (e: Error) => {
+      await local!.stop();
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    });
   }
 
   const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
