@@ -31,6 +31,10 @@ export interface AuthConfig {
   preauth_bytes: number;
   preauth_ms: number;
   reject_delay_ms: number;
+  /** Cap of the doubling refusal delay (njs >= 0.8). */
+  reject_delay_max_ms: number;
+  /** A second publisher of a live stream: "refuse" it (njs >= 0.8), or leave it to the "origin". */
+  duplicate: string;
 }
 
 export interface StreamName {
@@ -170,4 +174,39 @@ export function stripNameQuery(body: Uint8Array): Uint8Array | null {
 export function statusError(code: string, description: string): Uint8Array {
   const info: AmfObject = { level: 'error', code: code, description: description };
   return encodeAll(['onStatus', 0, null, info]);
+}
+
+/**
+ * Delay before answering a refused publisher: doubles with each recent
+ * failure from the same address (`failures` counts this one), capped.
+ */
+export function failureDelay(failures: number, baseMs: number, maxMs: number): number {
+  const n = Math.max(1, Math.min(failures, 16));
+  return Math.min(maxMs, baseMs * Math.pow(2, n - 1));
+}
+
+/** Who publishes a stream now: owner id and the time of its last heartbeat. */
+export interface Owner {
+  id: string;
+  beat: number;
+}
+
+export function parseOwner(v: string | undefined): Owner | null {
+  if (!v) return null;
+  const bar = v.lastIndexOf('|');
+  if (bar <= 0) return null;
+  const beat = Number(v.slice(bar + 1));
+  return isFinite(beat) ? { id: v.slice(0, bar), beat: beat } : null;
+}
+
+export function formatOwner(o: Owner): string {
+  return o.id + '|' + o.beat;
+}
+
+/**
+ * Whether a stream is live through this edge: it has an owner whose
+ * heartbeat is at most `staleMs` old (heartbeats end with the session).
+ */
+export function isPublishing(owner: Owner | null, nowMs: number, staleMs: number): boolean {
+  return owner !== null && nowMs - owner.beat <= staleMs;
 }

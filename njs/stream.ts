@@ -17,7 +17,11 @@ import {
   appName,
   authFor,
   callbackBody,
+  failureDelay,
+  formatOwner,
+  isPublishing,
   NAME_COMMANDS,
+  parseOwner,
   parseStreamName,
   statusError,
   stripNameQuery,
@@ -36,6 +40,20 @@ interface StreamSession extends NginxStreamRequest {
   sendUpstream(data: Buffer | Uint8Array | string, options?: { last?: boolean; flush?: boolean }): void;
   sendDownstream(data: Buffer | Uint8Array | string, options?: { last?: boolean; flush?: boolean }): void;
 }
+
+/**
+ * State shared by all sessions, where njs has it (0.8.0+) and the config
+ * declares it: who publishes which stream, and recent failures per address.
+ */
+function sharedDicts(): { pub: NgxSharedDict<string>; fail: NgxSharedDict<number> } | null {
+  const shared = (ngx as unknown as { shared?: { [name: string]: NgxSharedDict<string | number> } }).shared;
+  if (!shared || !shared.media_edge_rtmp_pub || !shared.media_edge_rtmp_fail) return null;
+  return { pub: shared.media_edge_rtmp_pub as NgxSharedDict<string>, fail: shared.media_edge_rtmp_fail as NgxSharedDict<number> };
+}
+
+/** A publisher whose heartbeat is older than this is gone. */
+const STALE_MS = 3000;
+const BEAT_MS = 500;
 
 function loadAuth(s: NginxStreamRequest): AuthConfig | null {
   try {
@@ -87,6 +105,8 @@ function filter(session: NginxStreamRequest): void {
   let app = '';
   let tcUrl = '';
   let flashVer = '';
+  const dicts = sharedDicts();
+  const myId = (s.variables.connection || '0') + '.' + Math.floor(Math.random() * 1e9);
 
   const record = (decision: string, stream: string, reason: string) => {
     s.variables.media_edge_rtmp_auth = decision;
@@ -100,7 +120,12 @@ function filter(session: NginxStreamRequest): void {
     state = 'done';
     clearTimeout(timer);
     record('deny', stream, reason);
-    const delay = cfg ? cfg.reject_delay_ms : 1000;
+    let delay = cfg ? cfg.reject_delay_ms : 1000;
+    if (dicts && cfg) {
+      // Doubles with each recent failure from this address (njs >= 0.8).
+      const n = dicts.fail.incr('fail:' + addr, 1, 0);
+      delay = failureDelay(n, cfg.reject_delay_ms, cfg.reject_delay_max_ms);
+    }
     // Slow down whoever is guessing keys, then answer and close.
     setTimeout(() => {
       const answer = up.handshakeLeft === 0 && down.handshakeLeft === 0
@@ -212,14 +237,36 @@ function filter(session: NginxStreamRequest): void {
         refuse('NetStream.Publish.BadName', 'publish refused: ' + v.reason, streamId, name.stream);
         return;
       }
-      record('allow', name.stream, '');
-      // What arrived while we decided follows the publish, unchanged.
-      const after = joinBytes(held, heldLen);
-      s.sendUpstream(out);
-      if (after.length) s.sendUpstream(after);
-      held = [];
-      heldLen = 0;
-      release();
+      const forward = () => {
+        record('allow', name.stream, '');
+        // What arrived while we decided follows the publish, unchanged.
+        const after = joinBytes(held, heldLen);
+        s.sendUpstream(out);
+        if (after.length) s.sendUpstream(after);
+        held = [];
+        heldLen = 0;
+        release();
+      };
+      if (!dicts) {
+        forward();
+        return;
+      }
+      const key = 'pub:' + app + '/' + name.stream;
+      const d = dicts.pub;
+      if (cfg.duplicate === 'refuse' && isPublishing(parseOwner(d.get(key)), Date.now(), STALE_MS)) {
+        refuse('NetStream.Publish.BadName', 'publish refused: stream already publishing', streamId, name.stream);
+        return;
+      }
+      d.set(key, formatOwner({ id: myId, beat: Date.now() }));
+      forward();
+      // Heartbeat while the session lives (its timers end with it): the
+      // stream counts as published through this edge until it stops.
+      const beat = () => {
+        const o = parseOwner(d.get(key));
+        if (o === null || o.id === myId) d.set(key, formatOwner({ id: myId, beat: Date.now() }));
+        setTimeout(beat, BEAT_MS);
+      };
+      setTimeout(beat, BEAT_MS);
     });
   });
 }

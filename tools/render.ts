@@ -159,6 +159,8 @@ export function rtmpAuthFile(s: Settings, baseDir: string): string {
     preauth_bytes: s.rtmp_preauth_bytes,
     preauth_ms: parseMs(s.rtmp_preauth_timeout),
     reject_delay_ms: parseMs(s.rtmp_reject_delay),
+    reject_delay_max_ms: parseMs(s.rtmp_reject_delay_max),
+    duplicate: s.rtmp_duplicate_publish,
   }) + '\n';
 }
 
@@ -170,9 +172,14 @@ export function parseMs(t: string): number {
   return total;
 }
 
+/** Whether njs state shared between requests/sessions (njs >= 0.8.1) is used. */
+export function sharedState(s: Settings, ctx: RenderContext): boolean {
+  return s.njs_shared_state === 'on' || (s.njs_shared_state === 'auto' && Boolean(ctx.njsShared));
+}
+
 /** Whether the router (origin memory, probes) is rendered. */
 export function routerEnabled(s: Settings, ctx: RenderContext): boolean {
-  const shared = s.njs_shared_state === 'on' || (s.njs_shared_state === 'auto' && Boolean(ctx.njsShared));
+  const shared = sharedState(s, ctx);
   const points = s.origins.filter((o) => !o.backup).reduce((n, o) => n + (o.weight ?? 1) * 160, 0);
   return shared && s.balance === 'stream' && points <= MAX_ROUTER_POINTS;
 }
@@ -260,6 +267,13 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
       : '',
     status_allow: [...s.status_allow.map((a) => `    allow ${a};`), '    deny all;'].join('\n'),
     stream_map: nginxMap('$uri', '$media_edge_stream', STREAM_RULES, '$uri'),
+    rtmp_shared: Object.keys(s.rtmp_auth).length && sharedState(s, ctx)
+      ? [
+          '# Who publishes which stream, and recent failures per address (njs >= 0.8).',
+          'js_shared_dict_zone zone=media_edge_rtmp_pub:1m timeout=1h;',
+          `js_shared_dict_zone zone=media_edge_rtmp_fail:1m timeout=${s.rtmp_fail_window} type=number;`,
+        ].join('\n')
+      : '',
     rtmp_auth: Object.keys(s.rtmp_auth).length
       ? [
           '    # Publish auth (njs/stream.ts): reads the session until `publish`,',

@@ -49,6 +49,9 @@ export interface Settings {
   rtmp_preauth_timeout: string;
   rtmp_reject_delay: string;
   rtmp_key_skew: string;
+  rtmp_reject_delay_max: string;
+  rtmp_fail_window: string;
+  rtmp_duplicate_publish: 'origin' | 'refuse';
   origin_memory_ttl: string;
   probe_interval: string;
   probe_path: string;
@@ -252,6 +255,12 @@ export const SCHEMA: SettingDef[] = [
     doc: 'Longest time from connect to a publish decision; then the session is closed.' },
   { name: 'rtmp_reject_delay', syntax: 'time', default: '1s', context: 'stream', check: time,
     doc: 'How long a refused publisher waits for its error, which slows down key guessing.' },
+  { name: 'rtmp_reject_delay_max', syntax: 'time', default: '16s', context: 'stream', check: time,
+    doc: 'With njs >= 0.8: each failure from an address within `rtmp_fail_window` doubles its delay, up to this. (On 0.7.9 every refusal waits `rtmp_reject_delay`.)' },
+  { name: 'rtmp_fail_window', syntax: 'time (seconds)', default: '10m', context: 'stream', check: seconds,
+    doc: 'How long failed publish attempts from an address are remembered (njs >= 0.8).' },
+  { name: 'rtmp_duplicate_publish', syntax: '"origin" or "refuse"', default: 'origin', context: 'stream', check: oneOf('origin', 'refuse'),
+    doc: 'A second publisher for a stream that is live through this edge: `"origin"` leaves it to the origin (Wowza and nginx-rtmp have their own rule), `"refuse"` refuses it at the edge (njs >= 0.8; a publisher counts as live while its session lasts). Taking over from the old session cannot be done in an njs stream filter (see README).' },
   { name: 'rtmp_key_skew', syntax: 'time (seconds)', default: '30s', context: 'stream', check: seconds,
     doc: 'Clock skew allowed when checking the expiry of hmac keys.' },
   { name: 'state_dir', syntax: 'path', default: 'state', context: 'main', check: path,

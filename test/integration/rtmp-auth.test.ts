@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
@@ -26,15 +26,28 @@ import { decodeAll } from '../../njs/amf0.ts';
  * the onStatus code the far end answered with.
  */
 function rawPublish(port: number, name: string, step: number): Promise<string> {
-  return new Promise((resolve) => {
+  return rawPublisher(port, name, step).then((p) => {
+    p.sock.destroy();
+    return p.code;
+  });
+}
+
+/** Like rawPublish, but the connection stays open: `closed` resolves when the far end closes it. */
+function rawPublisher(port: number, name: string, step: number): Promise<{ code: string; sock: Socket; closed: Promise<void> }> {
+  return new Promise((resolveP) => {
+    let closedResolve: () => void = () => undefined;
+    const closed = new Promise<void>((r) => (closedResolve = r));
+    let answered = false;
+    const resolve = (code: string) => {
+      if (answered) return;
+      answered = true;
+      resolveP({ code, sock, closed });
+    };
     const sock = connect(port, '127.0.0.1');
     sock.setNoDelay(true); // one byte, one segment
     const reader = newReader({ maxMessage: 1 << 20, maxChunkSize: 1 << 24, maxChunkStreams: 64 });
     let phase = 0;
-    const done = (code: string) => {
-      sock.destroy();
-      resolve(code);
-    };
+    const done = (code: string) => resolve(code);
     const timer = setTimeout(() => done('timeout'), 15000);
     const hs = handshake();
     sock.on('connect', () => sock.write(Buffer.from(hs.slice(0, 1537))));
@@ -65,7 +78,10 @@ function rawPublish(port: number, name: string, step: number): Promise<string> {
       if (res.error) done('parse error: ' + res.error);
     });
     sock.on('error', () => done('socket error'));
-    sock.on('close', () => done('closed'));
+    sock.on('close', () => {
+      closedResolve();
+      done('closed');
+    });
   });
 }
 
@@ -112,6 +128,8 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
   let hmac: Edge;
   let keyed: Edge;
   let callback: Edge;
+  let refuseDup: Edge;
+  let slow: Edge;
   const now = () => Math.floor(Date.now() / 1000);
   const key = (secret: string, stream: string, exp: number, kid = '1') => `${stream}?exp=${exp}&sig=${signPublish(secret, 'live', stream, exp)}&kid=${kid}`;
   const originHas = async (stream: string) => (await get(`http://127.0.0.1:${origin.httpPort}/live/${stream}/playlist.m3u8`)).status === 200;
@@ -128,13 +146,15 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
     origin = await startDemoOrigin(join(dir, 'origin'), await freePort(), await freePort(), { onPublish: recorder.url });
     const base = { origins: [{ name: 'o', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }], rtmp_reject_delay: '100ms' };
     writeFileSync(join(dir, 'keys.txt'), `# app/stream sha256(key)\nlive/keyed ${sha256Hex('opensesame')}\n`);
-    hmac = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1, S2] } } });
+    hmac = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1, S2] } }, rtmp_reject_delay_max: '400ms' });
+    refuseDup = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } }, rtmp_duplicate_publish: 'refuse' });
+    slow = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } }, rtmp_reject_delay: '200ms', rtmp_reject_delay_max: '5s' });
     keyed = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'keys', key_file: join(dir, 'keys.txt') } } });
     callback = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'callback', url: authsvc.url, timeout: '1s' } } });
   });
   afterAll(async () => {
-    const bad = [hmac, keyed, callback].flatMap((e) => e?.badLogLines() ?? []);
-    for (const e of [hmac, keyed, callback]) await e?.stop();
+    const bad = [hmac, keyed, callback, refuseDup, slow].flatMap((e) => e?.badLogLines() ?? []);
+    for (const e of [hmac, keyed, callback, refuseDup, slow]) await e?.stop();
     await origin?.nginx.stop();
     await recorder?.close();
     await authsvc?.close();
@@ -209,6 +229,49 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
     expect(recorder.calls.some((c) => c.get('name') === 'trickle' && c.get('sig') === null)).toBe(true);
     expect(await rawPublish(hmac.rtmpPort, 'trickle2?exp=1&sig=' + 'A'.repeat(43) + '&pad=' + 'p'.repeat(150), 1)).toBe('NetStream.Publish.BadName');
     expect(await rawPublish(hmac.rtmpPort, key(S1, 'chunky', now() + 600), 5)).toBe('NetStream.Publish.Start');
+  });
+
+  it('leaves a second publisher of a live stream to the origin by default', async () => {
+    onTestFailed(() => console.error(dumpLogs(hmac)));
+    const a = await rawPublisher(hmac.rtmpPort, key(S1, 'dup', now() + 600), 4096);
+    expect(a.code).toBe('NetStream.Publish.Start');
+    try {
+      // nginx-rtmp refuses: already publishing.
+      expect(await rawPublish(hmac.rtmpPort, key(S1, 'dup', now() + 600), 4096)).not.toBe('NetStream.Publish.Start');
+    } finally {
+      a.sock.destroy();
+    }
+  });
+
+  it(target.njsShared
+    ? 'refuses a second publisher of a live stream at the edge when set to, and accepts one after the first has gone'
+    : 'without njs >= 0.8, "refuse" leaves a second publisher to the origin, which refuses it too', async () => {
+    onTestFailed(() => console.error(dumpLogs(refuseDup)));
+    const a = await rawPublisher(refuseDup.rtmpPort, key(S1, 'dup2', now() + 600), 4096);
+    expect(a.code).toBe('NetStream.Publish.Start');
+    try {
+      const b = await publish(`rtmp://127.0.0.1:${refuseDup.rtmpPort}/live/${key(S1, 'dup2', now() + 600)}`, 2);
+      expect(b.code).not.toBe(0);
+      if (target.njsShared) expect(b.log).toContain('stream already publishing');
+    } finally {
+      a.sock.destroy();
+    }
+    await sleep(4000); // the first session has ended: its heartbeat is stale
+    expect(await rawPublish(refuseDup.rtmpPort, key(S1, 'dup2', now() + 600), 4096)).toBe('NetStream.Publish.Start');
+  });
+
+  it(target.njsShared
+    ? 'slows down repeated failures from one address (the delay doubles)'
+    : 'without njs >= 0.8, every refusal waits the same delay', async () => {
+    onTestFailed(() => console.error(dumpLogs(slow)));
+    const times: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const t0 = Date.now();
+      expect(await rawPublish(slow.rtmpPort, `nope${i}`, 4096)).toBe('NetStream.Publish.BadName');
+      times.push(Date.now() - t0);
+    }
+    if (target.njsShared) expect(times[3]).toBeGreaterThan(times[0] + 800); // 200 -> 1600 ms
+    else expect(times[3]).toBeLessThan(times[0] + 800);
   });
 
   it('checks keys from a hashed key list', async () => {

@@ -101,3 +101,22 @@ describe('helpers', () => {
     expect(stripNameQuery(new Uint8Array(amf('connect', 1, { app: 'x?y' })))).toBeNull();
   });
 });
+
+describe('cross-session rules (njs >= 0.8)', () => {
+  it('doubles the refusal delay per recent failure, capped', async () => {
+    const { failureDelay } = await import('../../njs/publish.ts');
+    expect([1, 2, 3, 4, 10].map((n) => failureDelay(n, 500, 8000))).toEqual([500, 1000, 2000, 4000, 8000]);
+    expect(failureDelay(0, 500, 8000)).toBe(500);
+  });
+
+  it('counts a stream as publishing while the heartbeat of its owner is fresh', async () => {
+    const { isPublishing, parseOwner, formatOwner } = await import('../../njs/publish.ts');
+    const live = { id: 'a', beat: 10_000 };
+    expect(isPublishing(null, 10_000, 3000)).toBe(false);
+    expect(isPublishing(live, 20_000, 3000)).toBe(false);
+    expect(isPublishing(live, 11_000, 3000)).toBe(true);
+    expect(parseOwner(formatOwner({ id: '12|x', beat: 5 }))).toEqual({ id: '12|x', beat: 5 });
+    expect(parseOwner('garbage')).toBeNull();
+    expect(parseOwner(undefined)).toBeNull();
+  });
+});
