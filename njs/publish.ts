@@ -33,8 +33,10 @@ export interface AuthConfig {
   reject_delay_ms: number;
   /** Cap of the doubling refusal delay (njs >= 0.8). */
   reject_delay_max_ms: number;
-  /** A second publisher of a live stream: "refuse" it (njs >= 0.8), or leave it to the "origin". */
+  /** A second publisher of a stream: "origin", "refuse" (njs >= 0.8) or "takeover". */
   duplicate: string;
+  /** takeover: per origin, the URL that drops a publisher ({app}, {stream} to fill). */
+  takeover_urls: string[];
 }
 
 export interface StreamName {
@@ -201,6 +203,11 @@ export function parseOwner(v: string | undefined): Owner | null {
 
 export function formatOwner(o: Owner): string {
   return o.id + '|' + o.beat;
+}
+
+/** A takeover URL for one stream: {app} and {stream}, URI-encoded. */
+export function takeoverUrl(template: string, app: string, stream: string): string {
+  return template.split('{app}').join(encodeURIComponent(app)).split('{stream}').join(encodeURIComponent(stream));
 }
 
 /**

@@ -25,6 +25,7 @@ import {
   parseStreamName,
   statusError,
   stripNameQuery,
+  takeoverUrl,
   verifyLocal,
   type AuthConfig,
   type Verdict,
@@ -101,7 +102,7 @@ function filter(session: NginxStreamRequest): void {
   let heldStart = 0;
   let fed = 0;
   let batch: RtmpMessage[] = [];
-  let state = 'reading'; // reading | deciding | done
+  let state = 'reading'; // reading | deciding | done | refused (answer pending) | answered | closed
   let app = '';
   let tcUrl = '';
   let flashVer = '';
@@ -115,9 +116,41 @@ function filter(session: NginxStreamRequest): void {
     ngx.log(decision === 'allow' ? ngx.INFO : ngx.WARN, line);
   };
 
+  const answerFor = (code: string, reason: string, streamId: number) =>
+    up.handshakeLeft === 0 && down.handshakeLeft === 0
+      ? writeMessage({ csid: 5, type: 20, streamId: streamId, timestamp: 0, body: statusError(code, reason) }, down.chunkSize)
+      : new Uint8Array(0);
+
+  /**
+   * End the session now. Only a throw inside one of this session's own
+   * callbacks closes it cleanly (from a timer, njs can send but not close,
+   * and a throw there leaks the origin-side socket): so this is called from
+   * callbacks only, and nginx logs the exception as the reason.
+   */
+  const closeNow = (reason: string): never => {
+    state = 'closed';
+    throw new Error('media-edge rtmp: closing session: ' + reason);
+  };
+
+  /** Refused while handling client bytes: answer and close at once. */
+  const refuseNow = (code: string, reason: string, streamId: number, stream: string): never => {
+    if (state !== 'refused' && state !== 'answered' && state !== 'closed') {
+      clearTimeout(timer);
+      record('deny', stream, reason);
+      s.sendDownstream(answerFor(code, reason, streamId));
+    }
+    return closeNow(reason);
+  };
+
+  /**
+   * Refused outside a callback (a decision, a deadline): answer after the
+   * delay; a well-behaved client then hangs up, and any further byte from
+   * either side closes the session (see closeNow). A client that stays
+   * silent is closed by nginx's proxy_timeout (rtmp_idle_timeout).
+   */
   const refuse = (code: string, reason: string, streamId: number, stream: string) => {
-    if (state === 'done') return;
-    state = 'done';
+    if (state === 'done' || state === 'refused' || state === 'answered' || state === 'closed') return;
+    state = 'refused';
     clearTimeout(timer);
     record('deny', stream, reason);
     let delay = cfg ? cfg.reject_delay_ms : 1000;
@@ -128,12 +161,12 @@ function filter(session: NginxStreamRequest): void {
     }
     // Slow down whoever is guessing keys, then answer and close.
     setTimeout(() => {
-      const answer = up.handshakeLeft === 0 && down.handshakeLeft === 0
-        ? writeMessage({ csid: 5, type: 20, streamId: streamId, timestamp: 0, body: statusError(code, reason) }, down.chunkSize)
-        : new Uint8Array(0);
-      s.sendDownstream(answer, { last: true });
+      state = 'answered';
+      s.sendDownstream(answerFor(code, reason, streamId), { last: true });
     }, delay);
   };
+
+  const startedAt = Date.now();
 
   const timer = setTimeout(() => refuse('NetConnection.Connect.Rejected', 'no publish within the time allowed', 0, '-'), cfg ? cfg.preauth_ms : 10000);
 
@@ -145,21 +178,24 @@ function filter(session: NginxStreamRequest): void {
   };
 
   s.on('downstream', (data: Buffer, flags: NginxStreamCallbackFlags) => {
+    // Refused: nothing more passes; once the answer is out, any byte closes
+    // (one throw: on njs 0.8.9 callbacks can run again during teardown).
+    if (state === 'answered') return closeNow('refused earlier');
+    if (state === 'refused' || state === 'closed') return;
     if (!down.error) feed(down, data);
     s.send(data, flags);
   });
 
   s.on('upstream', (data: Buffer, flags: NginxStreamCallbackFlags) => {
     if (state === 'done') return;
-    if (!cfg) {
-      refuse('NetConnection.Connect.Rejected', 'publish auth configuration unreadable', 0, '-');
-      return;
-    }
+    if (state === 'answered') return closeNow('refused earlier');
+    if (state === 'refused' || state === 'closed') return;
+    if (!cfg) return refuseNow('NetConnection.Connect.Rejected', 'publish auth configuration unreadable', 0, '-');
+    const preauthMs = cfg ? cfg.preauth_ms : 10000;
+    // A client trickling bytes never lets the timer's answer close it: check here too.
+    if (state === 'reading' && Date.now() - startedAt > preauthMs) return refuseNow('NetConnection.Connect.Rejected', 'no publish within the time allowed', 0, '-');
     const res = feed(up, data);
-    if (res.error) {
-      refuse('NetConnection.Connect.Rejected', 'malformed RTMP: ' + res.error, 0, '-');
-      return;
-    }
+    if (res.error) return refuseNow('NetConnection.Connect.Rejected', 'malformed RTMP: ' + res.error, 0, '-');
     let rest: Uint8Array = data;
     if (fed < HANDSHAKE_BYTES) {
       // The handshake is not ours to judge: pass it on at once.
@@ -176,10 +212,7 @@ function filter(session: NginxStreamRequest): void {
       fed += rest.length;
     }
     for (let i = 0; i < res.messages.length; i++) batch.push(res.messages[i]);
-    if (heldLen > cfg.preauth_bytes) {
-      refuse('NetConnection.Connect.Rejected', 'too much data before publish', 0, '-');
-      return;
-    }
+    if (heldLen > cfg!.preauth_bytes) return refuseNow('NetConnection.Connect.Rejected', 'too much data before publish', 0, '-');
     if (state === 'deciding' || heldLen === 0 || !atBoundary(up)) return;
 
     // A batch of complete messages: strip keys from names, find publish.
@@ -191,10 +224,7 @@ function filter(session: NginxStreamRequest): void {
       const m = batch[i];
       if (m.type !== 20) continue;
       const values = decodeAll(m.body);
-      if (!Array.isArray(values)) {
-        refuse('NetConnection.Connect.Rejected', 'malformed command: ' + values.error, m.streamId, '-');
-        return;
-      }
+      if (!Array.isArray(values)) return refuseNow('NetConnection.Connect.Rejected', 'malformed command: ' + (values as { error: string }).error, m.streamId, '-');
       const cmd = values[0];
       if (cmd === 'connect' && values[2] && typeof values[2] === 'object') {
         const o = values[2] as AmfObject;
@@ -247,6 +277,21 @@ function filter(session: NginxStreamRequest): void {
         heldLen = 0;
         release();
       };
+      if (cfg.duplicate === 'takeover' && cfg.takeover_urls.length) {
+        // Ask every origin to drop the stream's current publisher (a no-op
+        // where there is none); its edge session then ends by itself, and the
+        // origin is free for this publish.
+        const calls: Promise<string>[] = [];
+        for (let i = 0; i < cfg.takeover_urls.length; i++) {
+          const url = takeoverUrl(cfg.takeover_urls[i], app, name.stream);
+          calls.push(ngx.fetch(url).then((r) => String(r.status), (e: Error) => 'failed: ' + (e && e.message ? e.message : String(e))));
+        }
+        Promise.all(calls).then((results) => {
+          ngx.log(ngx.INFO, 'media-edge rtmp: takeover app=' + app + ' stream=' + name.stream + ' origins answered ' + results.join(', '));
+          setTimeout(forward, 200);
+        });
+        return;
+      }
       if (!dicts) {
         forward();
         return;

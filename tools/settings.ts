@@ -50,8 +50,10 @@ export interface Settings {
   rtmp_reject_delay: string;
   rtmp_key_skew: string;
   rtmp_reject_delay_max: string;
+  rtmp_idle_timeout: string;
   rtmp_fail_window: string;
-  rtmp_duplicate_publish: 'origin' | 'refuse';
+  rtmp_duplicate_publish: 'origin' | 'refuse' | 'takeover';
+  rtmp_takeover_url: string;
   origin_memory_ttl: string;
   probe_interval: string;
   probe_path: string;
@@ -255,12 +257,17 @@ export const SCHEMA: SettingDef[] = [
     doc: 'Longest time from connect to a publish decision; then the session is closed.' },
   { name: 'rtmp_reject_delay', syntax: 'time', default: '1s', context: 'stream', check: time,
     doc: 'How long a refused publisher waits for its error, which slows down key guessing.' },
+  { name: 'rtmp_idle_timeout', syntax: 'time', default: '30s', context: 'stream', check: time,
+    doc: 'An RTMP session in which nothing flows either way for this long is closed (`proxy_timeout`): dead encoders, and refused clients that stay connected and silent.' },
   { name: 'rtmp_reject_delay_max', syntax: 'time', default: '16s', context: 'stream', check: time,
     doc: 'With njs >= 0.8: each failure from an address within `rtmp_fail_window` doubles its delay, up to this. (On 0.7.9 every refusal waits `rtmp_reject_delay`.)' },
   { name: 'rtmp_fail_window', syntax: 'time (seconds)', default: '10m', context: 'stream', check: seconds,
     doc: 'How long failed publish attempts from an address are remembered (njs >= 0.8).' },
-  { name: 'rtmp_duplicate_publish', syntax: '"origin" or "refuse"', default: 'origin', context: 'stream', check: oneOf('origin', 'refuse'),
-    doc: 'A second publisher for a stream that is live through this edge: `"origin"` leaves it to the origin (Wowza and nginx-rtmp have their own rule), `"refuse"` refuses it at the edge (njs >= 0.8; a publisher counts as live while its session lasts). Taking over from the old session cannot be done in an njs stream filter (see README).' },
+  { name: 'rtmp_duplicate_publish', syntax: '"origin", "refuse" or "takeover"', default: 'origin', context: 'stream', check: oneOf('origin', 'refuse', 'takeover'),
+    doc: 'A second publisher of a stream: `"origin"` leaves it to the origin (Wowza and nginx-rtmp refuse it); `"refuse"` refuses it at the edge while the first is live through this edge (njs >= 0.8); `"takeover"` lets it in: the edge first asks every origin to drop the current publisher (`rtmp_takeover_url`), so an encoder reconnecting after a network drop is not locked out by its half-dead earlier session.' },
+  { name: 'rtmp_takeover_url', syntax: 'URL template', default: '', context: 'stream',
+    check: (v, p) => (v === '' ? null : text(/^http:\/\/(\{origin_host\}|\d{1,3}(\.\d{1,3}){3})(:\d{1,5})?\/[^\s"']*$/, 'http://{origin_host}:port/path with {app} and {stream}, e.g. nginx-rtmp\'s /control/drop/publisher?app={app}&name={stream}')(v, p)),
+    doc: 'With `"takeover"`: the origin API that drops a publisher, called (GET) on each RTMP origin before the newcomer\'s publish; `{origin_host}`, `{app}` and `{stream}` are filled in. nginx-rtmp: `http://{origin_host}:8080/control/drop/publisher?app={app}&name={stream}`; Wowza: its REST API\'s disconnect action for the incoming stream.' },
   { name: 'rtmp_key_skew', syntax: 'time (seconds)', default: '30s', context: 'stream', check: seconds,
     doc: 'Clock skew allowed when checking the expiry of hmac keys.' },
   { name: 'state_dir', syntax: 'path', default: 'state', context: 'main', check: path,
@@ -314,6 +321,10 @@ export function validate(input: unknown): Result<Settings> {
   }
   const errors: string[] = [];
   const known = new Set(SCHEMA.map((d) => d.name as string));
+  const i = input as Record<string, unknown>;
+  if (i.rtmp_duplicate_publish === 'takeover' && !i.rtmp_takeover_url) {
+    errors.push('rtmp_takeover_url: required with rtmp_duplicate_publish "takeover" (the origin API that drops a publisher)');
+  }
   for (const k of Object.keys(input)) {
     if (!known.has(k)) errors.push(`${k}: unknown setting (known: ${[...known].join(', ')})`);
   }

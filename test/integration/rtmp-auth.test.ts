@@ -130,6 +130,7 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
   let callback: Edge;
   let refuseDup: Edge;
   let slow: Edge;
+  let takeover: Edge;
   const now = () => Math.floor(Date.now() / 1000);
   const key = (secret: string, stream: string, exp: number, kid = '1') => `${stream}?exp=${exp}&sig=${signPublish(secret, 'live', stream, exp)}&kid=${kid}`;
   const originHas = async (stream: string) => (await get(`http://127.0.0.1:${origin.httpPort}/live/${stream}/playlist.m3u8`)).status === 200;
@@ -148,13 +149,19 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
     writeFileSync(join(dir, 'keys.txt'), `# app/stream sha256(key)\nlive/keyed ${sha256Hex('opensesame')}\n`);
     hmac = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1, S2] } }, rtmp_reject_delay_max: '400ms' });
     refuseDup = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } }, rtmp_duplicate_publish: 'refuse' });
-    slow = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } }, rtmp_reject_delay: '200ms', rtmp_reject_delay_max: '5s' });
+    takeover = await startEdge(target, {
+      ...base,
+      rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } },
+      rtmp_duplicate_publish: 'takeover',
+      rtmp_takeover_url: `http://{origin_host}:${origin.httpPort}/control/drop/publisher?app={app}&name={stream}`,
+    });
+    slow = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } }, rtmp_reject_delay: '200ms', rtmp_reject_delay_max: '5s', rtmp_preauth_timeout: '2s', rtmp_idle_timeout: '3s' });
     keyed = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'keys', key_file: join(dir, 'keys.txt') } } });
     callback = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'callback', url: authsvc.url, timeout: '1s' } } });
   });
   afterAll(async () => {
-    const bad = [hmac, keyed, callback, refuseDup, slow].flatMap((e) => e?.badLogLines() ?? []);
-    for (const e of [hmac, keyed, callback, refuseDup, slow]) await e?.stop();
+    const bad = [hmac, keyed, callback, refuseDup, slow, takeover].flatMap((e) => e?.badLogLines() ?? []);
+    for (const e of [hmac, keyed, callback, refuseDup, slow, takeover]) await e?.stop();
     await origin?.nginx.stop();
     await recorder?.close();
     await authsvc?.close();
@@ -243,6 +250,21 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
     }
   });
 
+  it('lets a second publisher take a live stream over: the origin drops the first, whose session ends', async () => {
+    onTestFailed(() => console.error(dumpLogs(takeover)));
+    const a = await rawPublisher(takeover.rtmpPort, key(S1, 'dup3', now() + 600), 4096);
+    expect(a.code).toBe('NetStream.Publish.Start');
+    const b = await rawPublisher(takeover.rtmpPort, key(S1, 'dup3', now() + 600), 4096);
+    try {
+      expect(b.code).toBe('NetStream.Publish.Start');
+      await a.closed; // the first publisher's connection is gone
+      expect(b.sock.destroyed).toBe(false);
+    } finally {
+      a.sock.destroy();
+      b.sock.destroy();
+    }
+  });
+
   it(target.njsShared
     ? 'refuses a second publisher of a live stream at the edge when set to, and accepts one after the first has gone'
     : 'without njs >= 0.8, "refuse" leaves a second publisher to the origin, which refuses it too', async () => {
@@ -272,6 +294,37 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
     }
     if (target.njsShared) expect(times[3]).toBeGreaterThan(times[0] + 800); // 200 -> 1600 ms
     else expect(times[3]).toBeLessThan(times[0] + 800);
+  });
+
+  it('closes a session that does not publish in time, or sends too much before publishing', async () => {
+    onTestFailed(() => console.error(dumpLogs(slow)));
+    // Handshake and connect, then nothing: refused at rtmp_preauth_timeout (2 s
+    // here) and, staying silent, closed by rtmp_idle_timeout (3 s).
+    const t0 = Date.now();
+    const idle = await new Promise<string>((resolve) => {
+      const sock = connect(slow.rtmpPort, '127.0.0.1');
+      sock.on('connect', () => sock.write(Buffer.from([...handshake(), ...message(3, 20, 0, amf('connect', 1, { app: 'live' }))])));
+      sock.resume();
+      sock.on('close', () => resolve('closed'));
+      sock.on('error', () => resolve('closed'));
+      setTimeout(() => { sock.destroy(); resolve('still open'); }, 15000);
+    });
+    expect(idle).toBe('closed');
+    expect(Date.now() - t0).toBeGreaterThan(1500);
+    expect(slow.errorLog()).toContain('reason="no publish within the time allowed"');
+    // 70 KB of commands that never publish (rtmp_preauth_bytes is 64 KB).
+    const flood = await new Promise<string>((resolve) => {
+      const sock = connect(slow.rtmpPort, '127.0.0.1');
+      const junk: number[] = [...handshake()];
+      for (let i = 0; i < 400; i++) junk.push(...message(3, 20, 0, amf('_checkbw', i, null, 'x'.repeat(150))));
+      sock.on('connect', () => sock.write(Buffer.from(junk)));
+      sock.resume();
+      sock.on('close', () => resolve('closed'));
+      sock.on('error', () => resolve('closed'));
+      setTimeout(() => { sock.destroy(); resolve('still open'); }, 15000);
+    });
+    expect(flood).toBe('closed');
+    expect(slow.errorLog()).toContain('reason="too much data before publish"');
   });
 
   it('checks keys from a hashed key list', async () => {

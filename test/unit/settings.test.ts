@@ -31,6 +31,12 @@ describe('settings validation', () => {
     [{ cors_allow_origin: 'a"b' }, 'cors_allow_origin: expected an Origin value'],
     [{ worker_processes: 'many' }, 'worker_processes: expected "auto" or a number'],
     [{ cache_sise: '1g' }, 'cache_sise: unknown setting (known: '],
+    [{ rtmp_duplicate_publish: 'takeover' }, 'rtmp_takeover_url: required with rtmp_duplicate_publish "takeover"'],
+    [{ rtmp_duplicate_publish: 'takeover', rtmp_takeover_url: 'http://evil.example/x' }, 'rtmp_takeover_url: expected http://{origin_host}:port/path'],
+    [{ rtmp_auth: { live: { mode: 'hmac', secrets: ['short'] } } }, 'rtmp_auth.live.secrets: expected one or two secrets of 16-256 characters'],
+    [{ rtmp_auth: { live: { mode: 'callback', url: 'http://auth.example/x' } } }, 'rtmp_auth.live.url: expected http://IP:port/path'],
+    [{ rtmp_auth: { 'bad app': { mode: 'allow' } } }, 'rtmp_auth.bad app: an application name is'],
+    [{ rtmp_auth: { live: { mode: 'magic' } } }, 'rtmp_auth.live.mode: expected one of "hmac", "keys", "callback", "allow", "deny"'],
   ])('judges %j, naming the field', (input, message) => {
     const v = validate(input);
     expect(v.ok).toBe(message === null);
