@@ -18,6 +18,8 @@ import { decodeAll, encodeAll, type AmfObject, type AmfValue } from './amf0';
 
 export interface AppAuth {
   mode: 'hmac' | 'keys' | 'callback' | 'allow' | 'deny';
+  /** Check `play` commands too (playback over RTMP), with the same mode. */
+  play?: boolean;
   secrets?: string[];
   /** Key list contents (the renderer inlines the file). */
   keys?: { [stream: string]: string };
@@ -87,8 +89,9 @@ export function authFor(cfg: AuthConfig, app: string): AppAuth {
   return any && Object.prototype.hasOwnProperty.call(cfg.apps, '*') ? any : { mode: 'deny' };
 }
 
-export function signPublish(secret: string, app: string, stream: string, exp: number): string {
-  return crypto.createHmac('sha256', secret).update('publish:' + app + '/' + stream + ':' + exp).digest('base64url') as string;
+/** The hmac signature of a key; `kind` binds it to publishing or playing. */
+export function signPublish(secret: string, app: string, stream: string, exp: number, kind?: 'publish' | 'play'): string {
+  return crypto.createHmac('sha256', secret).update((kind || 'publish') + ':' + app + '/' + stream + ':' + exp).digest('base64url') as string;
 }
 
 export function sha256Hex(s: string): string {
@@ -107,7 +110,7 @@ export function constantTimeEqual(a: string, b: string): boolean {
 export type Verdict = { ok: true } | { ok: false; reason: string };
 
 /** hmac and keys decisions (the callback is I/O and lives in the entry). */
-export function verifyLocal(auth: AppAuth, app: string, name: StreamName, nowS: number, skewS: number): Verdict {
+export function verifyLocal(auth: AppAuth, app: string, name: StreamName, nowS: number, skewS: number, kind?: 'publish' | 'play'): Verdict {
   if (auth.mode === 'allow') return { ok: true };
   if (auth.mode === 'deny') return { ok: false, reason: 'application not allowed' };
   if (name.stream === '' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(name.stream)) return { ok: false, reason: 'bad stream name' };
@@ -130,7 +133,7 @@ export function verifyLocal(auth: AppAuth, app: string, name: StreamName, nowS: 
     for (let i = 0; i < secrets.length; i++) {
       if (kid !== undefined && kid !== String(i + 1)) continue;
       // Every candidate is checked, match or not: no early exit.
-      if (constantTimeEqual(signPublish(secrets[i], app, name.stream, Number(exp)), sig)) match = true;
+      if (constantTimeEqual(signPublish(secrets[i], app, name.stream, Number(exp), kind), sig)) match = true;
     }
     return match ? { ok: true } : { ok: false, reason: kid !== undefined && !/^[12]$/.test(kid) ? 'unknown key id' : 'bad signature' };
   }
@@ -138,10 +141,10 @@ export function verifyLocal(auth: AppAuth, app: string, name: StreamName, nowS: 
 }
 
 /** nginx-rtmp's on_publish form body, plus the client's query, for existing auth services. */
-export function callbackBody(app: string, name: StreamName, addr: string, tcUrl: string, flashVer: string): string {
+export function callbackBody(app: string, name: StreamName, addr: string, tcUrl: string, flashVer: string, kind?: 'publish' | 'play'): string {
   const e = encodeURIComponent;
-  let body = 'call=publish&addr=' + e(addr) + '&clientid=0&app=' + e(app) + '&flashver=' + e(flashVer) +
-    '&swfurl=&tcurl=' + e(tcUrl) + '&pageurl=&name=' + e(name.stream) + '&type=live';
+  let body = 'call=' + (kind || 'publish') + '&addr=' + e(addr) + '&clientid=0&app=' + e(app) + '&flashver=' + e(flashVer) +
+    '&swfurl=&tcurl=' + e(tcUrl) + '&pageurl=&name=' + e(name.stream) + (kind === 'play' ? '' : '&type=live');
   if (name.query) body += '&' + name.query;
   return body;
 }
@@ -150,10 +153,11 @@ export function callbackBody(app: string, name: StreamName, addr: string, tcUrl:
 export const NAME_COMMANDS = ['releaseStream', 'FCPublish', 'publish', 'FCUnpublish', 'play', 'deleteStream'];
 
 /**
- * The command body with its stream name's query removed, padded with AMF0
- * `undefined` values to the original length: chunk headers that follow on
- * the same chunk stream (types 2 and 3 reuse the length) stay valid.
- * Returns null when nothing changes or the body cannot be rewritten.
+ * The command body with its stream name's query removed, or null when
+ * nothing changes or the body cannot be rewritten. The body gets shorter:
+ * the caller re-chunks it with a full header that declares the new length
+ * (padding it back to size breaks servers that read optional trailing
+ * arguments, as nginx-rtmp does for `play`).
  */
 export function stripNameQuery(body: Uint8Array): Uint8Array | null {
   const values = decodeAll(body);
@@ -164,12 +168,7 @@ export function stripNameQuery(body: Uint8Array): Uint8Array | null {
   if (q < 0) return null;
   const copy: AmfValue[] = values.slice();
   copy[3] = raw.slice(0, q);
-  const out = encodeAll(copy);
-  if (out.length > body.length) return null;
-  const padded = new Uint8Array(body.length);
-  padded.set(out, 0);
-  for (let i = out.length; i < body.length; i++) padded[i] = 6; // AMF0 undefined
-  return padded;
+  return encodeAll(copy);
 }
 
 /** An RTMP onStatus error for the client: what ffmpeg and OBS show to the user. */

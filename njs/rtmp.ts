@@ -15,12 +15,6 @@ export interface RtmpMessage {
   streamId: number;
   timestamp: number;
   body: Uint8Array;
-  /**
-   * Where the body's bytes lie in the byte stream fed to the reader (absolute
-   * [start, end) offsets, one pair per chunk), so that a body can be replaced
-   * in place, headers untouched. Absent on messages built for writing.
-   */
-  spans?: number[];
 }
 
 interface ChunkStream {
@@ -33,7 +27,6 @@ interface ChunkStream {
   body: Uint8Array | null;
   got: number;
   seen: boolean;
-  spans: number[];
 }
 
 export interface Limits {
@@ -55,8 +48,6 @@ export interface Reader {
   handshakeLeft: number;
   chunkSize: number;
   pending: Uint8Array;
-  /** Absolute offset of pending[0] in everything fed so far. */
-  offset: number;
   streams: { [csid: string]: ChunkStream };
   streamCount: number;
   /** Chunk streams with a message begun but not complete. */
@@ -70,7 +61,6 @@ export function newReader(limits?: Limits): Reader {
     handshakeLeft: HANDSHAKE_BYTES,
     chunkSize: 128,
     pending: new Uint8Array(0),
-    offset: 0,
     streams: {},
     streamCount: 0,
     partial: 0,
@@ -148,7 +138,7 @@ export function feed(r: Reader, data: Uint8Array): { messages: RtmpMessage[]; er
     if (!cs) {
       if (fmt !== 0) return fail(r, 'chunk stream ' + csid + ' starts without a full header');
       if (r.streamCount >= r.limits.maxChunkStreams) return fail(r, 'too many chunk streams');
-      cs = { timestamp: 0, delta: 0, length: 0, type: 0, streamId: 0, extended: false, body: null, got: 0, seen: false, spans: [] };
+      cs = { timestamp: 0, delta: 0, length: 0, type: 0, streamId: 0, extended: false, body: null, got: 0, seen: false };
       r.streams[csid] = cs;
       r.streamCount++;
     }
@@ -197,15 +187,13 @@ export function feed(r: Reader, data: Uint8Array): { messages: RtmpMessage[]; er
     if (beginning) {
       cs.body = new Uint8Array(length);
       cs.got = 0;
-      cs.spans = [];
       if (length > 0) r.partial++;
     }
     cs.body!.set(b.subarray(p, p + payload), cs.got);
-    cs.spans.push(r.offset + p, r.offset + p + payload);
     cs.got += payload;
     pos = p + payload;
     if (cs.got === cs.length) {
-      const msg: RtmpMessage = { csid: csid, type: cs.type, streamId: cs.streamId, timestamp: cs.timestamp, body: cs.body!, spans: cs.spans };
+      const msg: RtmpMessage = { csid: csid, type: cs.type, streamId: cs.streamId, timestamp: cs.timestamp, body: cs.body! };
       cs.body = null;
       cs.got = 0;
       if (length > 0) r.partial--;
@@ -228,7 +216,6 @@ export function feed(r: Reader, data: Uint8Array): { messages: RtmpMessage[]; er
     }
   }
   r.pending = copyBytes(b.subarray(pos));
-  r.offset += pos;
   return { messages: messages, error: null };
 }
 

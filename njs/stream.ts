@@ -74,12 +74,6 @@ function joinBytes(parts: Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
-/** Replace a message body in place, at the offsets the reader recorded. */
-function patch(out: Uint8Array, spans: number[], base: number, body: Uint8Array): void {
-  let k = 0;
-  for (let i = 0; i < spans.length; i += 2) for (let j = spans[i]; j < spans[i + 1]; j++) out[j - base] = body[k++];
-}
-
 function decideCallback(url: string, body: string, timeoutMs: number): Promise<Verdict> {
   const call = ngx.fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: body }).then(
     (res): Verdict => (res.status >= 200 && res.status < 300 ? { ok: true } : { ok: false, reason: 'auth service answered ' + res.status }),
@@ -99,7 +93,8 @@ function filter(session: NginxStreamRequest): void {
   const down = newReader({ maxMessage: 1 << 24, maxChunkSize: 1 << 24, maxChunkStreams: 64 });
   let held: Uint8Array[] = [];
   let heldLen = 0;
-  let heldStart = 0;
+  // The chunk size the origin believes in: what the forwarded bytes set.
+  let originChunkSize = 128;
   let fed = 0;
   let batch: RtmpMessage[] = [];
   let state = 'reading'; // reading | deciding | done | refused (answer pending) | answered | closed
@@ -113,7 +108,7 @@ function filter(session: NginxStreamRequest): void {
     s.variables.media_edge_rtmp_auth = decision;
     s.variables.media_edge_rtmp_stream = app + '/' + stream;
     const line = 'media-edge rtmp: ' + decision + ' app=' + app + ' stream=' + stream + ' client=' + addr + (reason ? ' reason="' + reason + '"' : '');
-    ngx.log(decision === 'allow' ? ngx.INFO : ngx.WARN, line);
+    ngx.log(decision.indexOf('allow') === 0 ? ngx.INFO : ngx.WARN, line);
   };
 
   const answerFor = (code: string, reason: string, streamId: number) =>
@@ -206,7 +201,6 @@ function filter(session: NginxStreamRequest): void {
       fed += n;
     }
     if (rest.length) {
-      if (heldLen === 0) heldStart = fed;
       held.push(rest);
       heldLen += rest.length;
       fed += rest.length;
@@ -216,12 +210,15 @@ function filter(session: NginxStreamRequest): void {
     if (state === 'deciding' || heldLen === 0 || !atBoundary(up)) return;
 
     // A batch of complete messages: strip keys from names, find publish.
-    const out = joinBytes(held, heldLen);
-    const start = heldStart;
+    let out = joinBytes(held, heldLen);
+    const bodies: (Uint8Array | null)[] = [];
+    let rewritten = false;
     let publish: RtmpMessage | null = null;
     let publishName = '';
+    let kind: 'publish' | 'play' = 'publish';
     for (let i = 0; i < batch.length; i++) {
       const m = batch[i];
+      bodies.push(null);
       if (m.type !== 20) continue;
       const values = decodeAll(m.body);
       if (!Array.isArray(values)) return refuseNow('NetConnection.Connect.Rejected', 'malformed command: ' + (values as { error: string }).error, m.streamId, '-');
@@ -234,13 +231,34 @@ function filter(session: NginxStreamRequest): void {
       }
       if (typeof cmd === 'string' && NAME_COMMANDS.indexOf(cmd) >= 0 && typeof values[3] === 'string') {
         const clean = stripNameQuery(m.body);
-        if (clean) patch(out, m.spans || [], start, clean);
-        if (cmd === 'publish') {
+        if (clean) {
+          bodies[i] = clean;
+          rewritten = true;
+        }
+        if (cmd === 'publish' || (cmd === 'play' && authFor(cfg!, app).play)) {
           publish = m;
           publishName = values[3] as string;
+          kind = cmd === 'play' ? 'play' : 'publish';
         }
       }
     }
+    if (rewritten) {
+      // Re-emit the batch as whole messages with full headers: the
+      // rewritten ones declare their new length, and the chunk size follows
+      // the Set Chunk Size messages in order, as the origin will see them.
+      const parts: Uint8Array[] = [];
+      let total = 0;
+      let size = originChunkSize;
+      for (let i = 0; i < batch.length; i++) {
+        const m = batch[i];
+        const w = writeMessage({ csid: m.csid, type: m.type, streamId: m.streamId, timestamp: m.timestamp, body: bodies[i] || m.body }, size);
+        parts.push(w);
+        total += w.length;
+        if (m.type === 1 && m.body.length >= 4) size = ((m.body[0] & 0x7f) << 24) + (m.body[1] << 16) + (m.body[2] << 8) + m.body[3];
+      }
+      out = joinBytes(parts, total);
+    }
+    originChunkSize = up.chunkSize;
     held = [];
     heldLen = 0;
     batch = [];
@@ -256,15 +274,26 @@ function filter(session: NginxStreamRequest): void {
     let verdict: Promise<Verdict>;
     if (auth.mode === 'callback') {
       verdict = /^[A-Za-z0-9_.:-]{1,128}$/.test(name.stream)
-        ? decideCallback(auth.url || '', callbackBody(app, name, addr, tcUrl, flashVer), auth.timeout_ms || 3000)
+        ? decideCallback(auth.url || '', callbackBody(app, name, addr, tcUrl, flashVer, kind), auth.timeout_ms || 3000)
         : Promise.resolve({ ok: false, reason: 'bad stream name' } as Verdict);
     } else {
-      verdict = Promise.resolve(verifyLocal(auth, app, name, nowS, cfg.skew_s));
+      verdict = Promise.resolve(verifyLocal(auth, app, name, nowS, cfg.skew_s, kind));
     }
     verdict.then((v) => {
       if (state !== 'deciding') return;
       if (!v.ok) {
-        refuse('NetStream.Publish.BadName', 'publish refused: ' + v.reason, streamId, name.stream);
+        if (kind === 'play') refuse('NetStream.Play.Failed', 'play refused: ' + v.reason, streamId, name.stream);
+        else refuse('NetStream.Publish.BadName', 'publish refused: ' + v.reason, streamId, name.stream);
+        return;
+      }
+      if (kind === 'play') {
+        record('allow-play', name.stream, '');
+        s.sendUpstream(out);
+        const after = joinBytes(held, heldLen);
+        if (after.length) s.sendUpstream(after);
+        held = [];
+        heldLen = 0;
+        release();
         return;
       }
       const forward = () => {

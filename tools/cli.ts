@@ -27,7 +27,7 @@ const USAGE = `usage:
   media-edge docs [--readme FILE]
   media-edge deps [--demo]
   media-edge demo [--dir DIR] [--http-port N] [--rtmp-port N]
-  media-edge mint-key --settings FILE --app APP --stream NAME [--ttl SECONDS] [--kid 1|2]`;
+  media-edge mint-key --settings FILE --app APP --stream NAME [--ttl SECONDS] [--kid 1|2] [--play]`;
 
 /** Read and validate a settings file; errors name the setting. */
 export function loadSettings(file: string): { settings: Settings; baseDir: string } {
@@ -59,6 +59,7 @@ function main(argv: string[]): number {
       stream: { type: 'string' },
       ttl: { type: 'string' },
       kid: { type: 'string' },
+      play: { type: 'boolean' },
     },
   });
   switch (cmd) {
@@ -113,10 +114,10 @@ function main(argv: string[]): number {
       const ttl = Number(values.ttl ?? '86400');
       if (!Number.isInteger(ttl) || ttl < 1) throw new Error('--ttl: a whole number of seconds');
       const exp = Math.floor(Date.now() / 1000) + ttl;
-      const key = `${values.stream}?exp=${exp}&sig=${signPublish(secret, values.app, values.stream, exp)}&kid=${kid}`;
+      const key = `${values.stream}?exp=${exp}&sig=${signPublish(secret, values.app, values.stream, exp, values.play ? 'play' : 'publish')}&kid=${kid}`;
       const host = settings.listen_rtmp.includes(':') ? settings.listen_rtmp : `127.0.0.1:${settings.listen_rtmp}`;
       console.log(`stream key: ${key}`);
-      console.log(`publish to: rtmp://${host.replace(/^0\.0\.0\.0/, '<edge>')}/${values.app}/${key}`);
+      console.log(`${values.play ? 'play from' : 'publish to'}: rtmp://${host.replace(/^0\.0\.0\.0/, '<edge>')}/${values.app}/${key}`);
       console.log(`expires:    ${new Date(exp * 1000).toISOString()}`);
       return 0;
     }

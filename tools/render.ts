@@ -146,11 +146,11 @@ export function rtmpAuthFile(s: Settings, baseDir: string): string {
         if (!m) throw new Error(`${file}:${i + 1}: expected "app/stream <sha256 hex of the key>"`);
         keys[m[1]] = m[2];
       });
-      apps[app] = { mode: 'keys', keys };
+      apps[app] = { mode: 'keys', keys, play: Boolean(a.play) };
     } else if (a.mode === 'callback') {
-      apps[app] = { mode: 'callback', url: a.url, timeout_ms: a.timeout ? parseMs(a.timeout) : 3000 };
+      apps[app] = { mode: 'callback', url: a.url, timeout_ms: a.timeout ? parseMs(a.timeout) : 3000, play: Boolean(a.play) };
     } else {
-      apps[app] = { mode: a.mode, secrets: a.secrets };
+      apps[app] = { mode: a.mode, secrets: a.secrets, play: Boolean(a.play) };
     }
   }
   return JSON.stringify({
@@ -253,6 +253,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     error_log: join(stateDir, 'logs', 'error.log'),
     access_log: join(stateDir, 'logs', 'access.log'),
     rtmp_access_log: join(stateDir, 'logs', 'rtmp-access.log'),
+    rtmp_max_connections_per_address: String(s.rtmp_max_connections_per_address),
     origin_balance: s.balance === 'object' ? 'hash $request_uri consistent;'
       : routerEnabled(s, ctx) ? 'hash $media_edge_route consistent;' : 'hash $media_edge_stream consistent;',
     router_http: router.http,

@@ -31,6 +31,8 @@ export interface RtmpAppAuth {
   url?: string;
   /** callback: how long to wait for it. */
   timeout?: string;
+  /** Check RTMP `play` too, with the same mode. */
+  play?: boolean;
 }
 
 export interface Settings {
@@ -51,6 +53,7 @@ export interface Settings {
   rtmp_key_skew: string;
   rtmp_reject_delay_max: string;
   rtmp_idle_timeout: string;
+  rtmp_max_connections_per_address: number;
   rtmp_fail_window: string;
   rtmp_duplicate_publish: 'origin' | 'refuse' | 'takeover';
   rtmp_takeover_url: string;
@@ -161,7 +164,8 @@ const rtmpAuth: Check = (v, p) => {
     if (!/^([A-Za-z0-9_.-]{1,64}|\*)$/.test(app)) return `${at}: an application name is letters, digits, '_', '.', '-' (or "*" for every other application)`;
     if (a === null || typeof a !== 'object' || Array.isArray(a)) return `${at}: expected an object with "mode"`;
     const o = a as Record<string, unknown>;
-    for (const k of Object.keys(o)) if (!['mode', 'secrets', 'key_file', 'url', 'timeout'].includes(k)) return `${at}.${k}: unknown field (accepted: mode, secrets, key_file, url, timeout)`;
+    for (const k of Object.keys(o)) if (!['mode', 'secrets', 'key_file', 'url', 'timeout', 'play'].includes(k)) return `${at}.${k}: unknown field (accepted: mode, secrets, key_file, url, timeout, play)`;
+    if (o.play !== undefined && typeof o.play !== 'boolean') return `${at}.play: expected true or false (got ${show(o.play)})`;
     const mode = oneOf('hmac', 'keys', 'callback', 'allow', 'deny')(o.mode, `${at}.mode`);
     if (mode) return mode;
     if (o.mode === 'hmac') {
@@ -250,7 +254,7 @@ export const SCHEMA: SettingDef[] = [
   { name: 'probe_path', syntax: 'URL path', default: '/', context: 'location', check: text(/^\/[A-Za-z0-9._~!$&()*+,=:@%\/-]{0,200}$/, 'a URL path starting with "/"'),
     doc: 'What probes and the status endpoint request from each origin; any HTTP answer counts as up (Wowza answers `/` with its version).' },
   { name: 'rtmp_auth', syntax: '{"app" or "*": {"mode", ...}}', default: {}, context: 'stream', check: rtmpAuth,
-    doc: 'Publish auth per application; `{}` relays RTMP without checks. Modes: `{"mode": "hmac", "secrets": ["s1", "s2"]}` (expiring signed keys, `media-edge mint-key` makes them; two secrets while rotating), `{"mode": "keys", "key_file": "keys.txt"}` (lines `app/stream sha256-of-key`; publish as `stream?key=...`), `{"mode": "callback", "url": "http://IP:port/path", "timeout": "3s"}` (nginx-rtmp `on_publish` form; 2xx allows), `"allow"`, `"deny"`. Applications not listed (and no `"*"`) are refused.' },
+    doc: 'Publish auth per application; `{}` relays RTMP without checks. Modes: `{"mode": "hmac", "secrets": ["s1", "s2"]}` (expiring signed keys, `media-edge mint-key` makes them; two secrets while rotating), `{"mode": "keys", "key_file": "keys.txt"}` (lines `app/stream sha256-of-key`; publish as `stream?key=...`), `{"mode": "callback", "url": "http://IP:port/path", "timeout": "3s"}` (nginx-rtmp `on_publish` form; 2xx allows), `"allow"`, `"deny"`. `"play": true` checks RTMP playback (`play`) too, with keys minted `--play`. Applications not listed (and no `"*"`) are refused.' },
   { name: 'rtmp_preauth_bytes', syntax: 'number', default: 65536, context: 'stream', check: wholeNumber(1024, 1048576),
     doc: 'Most bytes a client may send before its publish is decided; more closes the session.' },
   { name: 'rtmp_preauth_timeout', syntax: 'time', default: '10s', context: 'stream', check: time,
@@ -259,6 +263,8 @@ export const SCHEMA: SettingDef[] = [
     doc: 'How long a refused publisher waits for its error, which slows down key guessing.' },
   { name: 'rtmp_idle_timeout', syntax: 'time', default: '30s', context: 'stream', check: time,
     doc: 'An RTMP session in which nothing flows either way for this long is closed (`proxy_timeout`): dead encoders, and refused clients that stay connected and silent.' },
+  { name: 'rtmp_max_connections_per_address', syntax: 'number', default: 32, context: 'stream', check: wholeNumber(1, 100000),
+    doc: 'Most RTMP connections open at once from one client address (nginx `limit_conn`, every njs version): with the refusal delay, this bounds how fast one address can guess keys.' },
   { name: 'rtmp_reject_delay_max', syntax: 'time', default: '16s', context: 'stream', check: time,
     doc: 'With njs >= 0.8: each failure from an address within `rtmp_fail_window` doubles its delay, up to this. (On 0.7.9 every refusal waits `rtmp_reject_delay`.)' },
   { name: 'rtmp_fail_window', syntax: 'time (seconds)', default: '10m', context: 'stream', check: seconds,

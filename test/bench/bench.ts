@@ -343,7 +343,8 @@ async function rtmpBench(rows: Row[]): Promise<void> {
   const sink = await rtmpSink();
   const authDir = tmp('rtmp-auth');
   const plainDir = tmp('rtmp-plain');
-  const base = { origins: [{ name: 'sink', http: '127.0.0.1:9', rtmp: `127.0.0.1:${sink.port}` }] };
+  // All publishers come from one address here: lift the per-address limit.
+  const base = { origins: [{ name: 'sink', http: '127.0.0.1:9', rtmp: `127.0.0.1:${sink.port}` }], rtmp_max_connections_per_address: 1000 };
   const authPort = await freePort();
   const plainPort = await freePort();
   const auth = await startRendered(authDir, { ...base, listen_rtmp: `127.0.0.1:${authPort}`, rtmp_auth: { live: { mode: 'hmac', secrets: [SECRET] } } });

@@ -44,7 +44,7 @@ describe.each(list)('origin selection on $name', (target) => {
   });
   const logsOnFailure = () => onTestFailed(() => console.error(dumpLogs(edge)));
 
-  it('splits 3000 streams by weight (1:2:3) within a few percent', async () => {
+  it('splits 3000 streams by weight (1:2:3), as nginx\'s ring does', async () => {
     logsOnFailure();
     origins.forEach((o) => o.reset());
     const urls = Array.from({ length: 3000 }, (_, i) => `${edge.url}/live/split${i}/chunklist_b400000.m3u8`);
@@ -56,8 +56,12 @@ describe.each(list)('origin selection on $name', (target) => {
     const ring = { data: encodeRing(buildRing(origins.map((o, i) => ({ address: o.address, weight: WEIGHTS[i] })))), servers: 3 };
     const wrong = res.filter((r, i) => ringOrder(ring, Buffer.from(`live/split${i}`))[0] !== originOf(r.headers['x-media-edge-origin']));
     expect(wrong.length).toBe(0);
+    // nginx gives each origin 160 ring points per unit of weight, so an
+    // origin's share of the hash space varies with its address by about
+    // share/sqrt(points) (2.3 points of 50% for weight 3), plus sampling
+    // noise: 7.5 points is three standard deviations.
     const total = WEIGHTS.reduce((a, b) => a + b);
-    counts.forEach((c, i) => expect(Math.abs(c / 3000 - WEIGHTS[i] / total)).toBeLessThan(0.05));
+    counts.forEach((c, i) => expect(Math.abs(c / 3000 - WEIGHTS[i] / total)).toBeLessThan(0.075));
   });
 
   it("keeps every playlist, segment and key of a stream on the stream's origin", async () => {

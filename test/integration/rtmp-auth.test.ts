@@ -147,7 +147,7 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
     origin = await startDemoOrigin(join(dir, 'origin'), await freePort(), await freePort(), { onPublish: recorder.url });
     const base = { origins: [{ name: 'o', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }], rtmp_reject_delay: '100ms' };
     writeFileSync(join(dir, 'keys.txt'), `# app/stream sha256(key)\nlive/keyed ${sha256Hex('opensesame')}\n`);
-    hmac = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1, S2] } }, rtmp_reject_delay_max: '400ms' });
+    hmac = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1, S2], play: true } }, rtmp_reject_delay_max: '400ms' });
     refuseDup = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } }, rtmp_duplicate_publish: 'refuse' });
     takeover = await startEdge(target, {
       ...base,
@@ -155,7 +155,7 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
       rtmp_duplicate_publish: 'takeover',
       rtmp_takeover_url: `http://{origin_host}:${origin.httpPort}/control/drop/publisher?app={app}&name={stream}`,
     });
-    slow = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } }, rtmp_reject_delay: '200ms', rtmp_reject_delay_max: '5s', rtmp_preauth_timeout: '2s', rtmp_idle_timeout: '3s' });
+    slow = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } }, rtmp_reject_delay: '200ms', rtmp_reject_delay_max: '5s', rtmp_preauth_timeout: '2s', rtmp_idle_timeout: '3s', rtmp_max_connections_per_address: 5 });
     keyed = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'keys', key_file: join(dir, 'keys.txt') } } });
     callback = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'callback', url: authsvc.url, timeout: '1s' } } });
   });
@@ -182,6 +182,31 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
     const log = readFileSync(join(hmac.dir, 'state/logs/rtmp-access.log'), 'utf8');
     expect(log).toContain('auth=allow stream=live/good1');
     expect(log + hmac.errorLog()).not.toContain('sig=');
+  });
+
+  it('checks RTMP playback with play keys when play auth is on', async () => {
+    onTestFailed(() => console.error(dumpLogs(hmac)));
+    const pub = publish(`rtmp://127.0.0.1:${hmac.rtmpPort}/live/${key(S1, 'watched', now() + 600)}`, 12);
+    await sleep(2500);
+    const play = (name: string) => new Promise<{ code: number | null; log: string }>((res) => {
+      // A short probe: the test stream has no audio for ffmpeg to wait for.
+      const ff = spawn('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-analyzeduration', '1000000', '-i', `rtmp://127.0.0.1:${hmac.rtmpPort}/live/${name}`, '-t', '1', '-f', 'null', '-'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let log = '';
+      ff.stderr.on('data', (d: Buffer) => (log += d.toString()));
+      const kill = setTimeout(() => ff.kill('SIGKILL'), 20000);
+      ff.on('exit', (code) => { clearTimeout(kill); res({ code, log }); });
+    });
+    const exp = now() + 600;
+    const ok = await play(`watched?exp=${exp}&sig=${signPublish(S1, 'live', 'watched', exp, 'play')}`);
+    expect(ok.log).toBe('');
+    expect(ok.code).toBe(0);
+    const missing = await play('watched');
+    expect(missing.code).not.toBe(0);
+    expect(missing.log).toContain('play refused: missing key');
+    // A publish key does not let anyone play.
+    const wrongKind = await play(key(S1, 'watched', exp));
+    expect(wrongKind.log).toContain('play refused: bad signature');
+    await pub;
   });
 
   it('accepts keys signed with the second secret (rotation)', async () => {
@@ -325,6 +350,21 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
     });
     expect(flood).toBe('closed');
     expect(slow.errorLog()).toContain('reason="too much data before publish"');
+  });
+
+  it('bounds the connections one address may hold open at once', async () => {
+    onTestFailed(() => console.error(dumpLogs(slow)));
+    const socks: Socket[] = [];
+    const states = await Promise.all(Array.from({ length: 7 }, () => new Promise<string>((resolve) => {
+      const sock = connect(slow.rtmpPort, '127.0.0.1', () => sock.write(Buffer.from([3])));
+      socks.push(sock);
+      sock.on('close', () => resolve('closed'));
+      sock.on('error', () => resolve('closed'));
+      setTimeout(() => resolve('open'), 1000);
+    })));
+    socks.forEach((x) => x.destroy());
+    expect(states.filter((x) => x === 'open').length).toBe(5);
+    expect(slow.errorLog()).toContain('limiting connections by zone "media_edge_rtmp_conn"');
   });
 
   it('checks keys from a hashed key list', async () => {

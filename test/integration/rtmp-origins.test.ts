@@ -61,6 +61,7 @@ describe.each(list)('RTMP origin selection on $name', (target) => {
         { name: 'small', http: '127.0.0.1:9', rtmp: `127.0.0.1:${a.port}`, weight: 1 },
         { name: 'big', http: '127.0.0.1:9', rtmp: `127.0.0.1:${b.port}`, weight: 3 },
       ],
+      rtmp_max_connections_per_address: 1000, // 200 at once from one test client
     });
     failEdge = await startEdge(target, {
       origins: [

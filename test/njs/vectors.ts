@@ -52,7 +52,7 @@ function rtmpVectors(): unknown[] {
       const res = feed(r, parts[p].subarray(i, Math.min(i + 7, parts[p].length)));
       for (let m = 0; m < res.messages.length; m++) {
         const msg = res.messages[m];
-        out.push({ csid: msg.csid, type: msg.type, ts: msg.timestamp, len: msg.body.length, spans: msg.spans, values: msg.type === 20 ? decodeAll(msg.body) : null });
+        out.push({ csid: msg.csid, type: msg.type, ts: msg.timestamp, len: msg.body.length, values: msg.type === 20 ? decodeAll(msg.body) : null });
       }
       if (res.error) out.push({ error: res.error });
     }
