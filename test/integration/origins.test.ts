@@ -15,6 +15,16 @@ import { buildRing, encodeRing, ringOrder } from '../../njs/ring.ts';
 
 const { targets: list } = targets();
 
+/** The ring nginx builds for these origins and weights (njs/ring.ts replicates it). */
+function ringOf(origins: WowzaOrigin[], weights: number[]) {
+  return { data: encodeRing(buildRing(origins.map((o, i) => ({ address: o.address, weight: weights[i] })))), servers: origins.length };
+}
+
+/** A stream name `{prefix}{n}` of app `live` whose ring origin is `origin`. */
+function streamOn(ring: { data: string; servers: number }, prefix: string, origin: number): string {
+  for (let i = 0; ; i++) if (ringOrder(ring, Buffer.from(`live/${prefix}${i}`))[0] === origin) return `${prefix}${i}`;
+}
+
 /** Fetch many URLs, `batch` at a time. */
 async function fetchAll(urls: string[], batch = 50) {
   const out = [];
@@ -53,7 +63,7 @@ describe.each(list)('origin selection on $name', (target) => {
     const counts = origins.map((o) => o.count(/chunklist/));
     expect(counts.reduce((a, b) => a + b)).toBe(3000);
     // Our replica of nginx's ring (njs/ring.ts) predicts every choice nginx made.
-    const ring = { data: encodeRing(buildRing(origins.map((o, i) => ({ address: o.address, weight: WEIGHTS[i] })))), servers: 3 };
+    const ring = ringOf(origins, WEIGHTS);
     const wrong = res.filter((r, i) => ringOrder(ring, Buffer.from(`live/split${i}`))[0] !== originOf(r.headers['x-media-edge-origin']));
     expect(wrong.length).toBe(0);
     // nginx gives each origin 160 ring points per unit of weight, so an
@@ -119,12 +129,7 @@ describe.each(list)('origin selection on $name', (target) => {
 
   it('fails over inside the request, avoids the failed origin for the cooldown, then takes it back', async () => {
     logsOnFailure();
-    // A stream whose origin is origin 1.
-    let stream = '';
-    for (let i = 0; !stream; i++) {
-      const r = await get(`${edge.url}/live/fo${i}/chunklist_b400000.m3u8`);
-      if (originOf(r.headers['x-media-edge-origin']) === 1) stream = `fo${i}`;
-    }
+    const stream = streamOn(ringOf(origins, WEIGHTS), 'fo', 1);
     const port = origins[1].port;
     await origins[1].stop();
     const n = origins[0].liveEdge();
@@ -153,9 +158,8 @@ describe.each(list)('origin selection on $name', (target) => {
   // tests above, and before the ones that stop origins.
   it('fails over inside the request when the origin answers 5xx', async () => {
     logsOnFailure();
-    const ring = { data: encodeRing(buildRing(origins.map((o, i) => ({ address: o.address, weight: WEIGHTS[i] })))), servers: 3 };
-    let stream = '';
-    for (let i = 0; !stream; i++) if (ringOrder(ring, Buffer.from(`live/err${i}`))[0] === 0) stream = `err${i}`;
+    const ring = ringOf(origins, WEIGHTS);
+    const stream = streamOn(ring, 'err', 0);
     origins[0].faults = [{ match: new RegExp(`/${stream}/`), status: 503 }];
     try {
       const r = await get(`${edge.url}/live/${stream}/chunklist_b400000.m3u8`);
@@ -169,9 +173,8 @@ describe.each(list)('origin selection on $name', (target) => {
 
   it('fails over inside the request when the origin hangs, within the timeouts', async () => {
     logsOnFailure();
-    const ring = { data: encodeRing(buildRing(origins.map((o, i) => ({ address: o.address, weight: WEIGHTS[i] })))), servers: 3 };
-    let stream = '';
-    for (let i = 0; !stream; i++) if (ringOrder(ring, Buffer.from(`live/hang${i}`))[0] === 2) stream = `hang${i}`;
+    const ring = ringOf(origins, WEIGHTS);
+    const stream = streamOn(ring, 'hang', 2);
     origins[2].faults = [{ match: new RegExp(`/${stream}/`), delayMs: 5000 }];
     try {
       const r = await get(`${edge.url}/live/${stream}/chunklist_b400000.m3u8`);
@@ -268,7 +271,7 @@ describe.each(list)('origin memory and probes on $name', (target) => {
 
   beforeAll(async () => {
     origins = await Promise.all([0, 1, 2].map(() => new WowzaOrigin({ sessions: false }).start()));
-    ring = { data: encodeRing(buildRing(origins.map((o) => ({ address: o.address, weight: 1 })))), servers: 3 };
+    ring = ringOf(origins, [1, 1, 1]);
     edge = await startEdge(target, {
       origins: origins.map((o, i) => ({ name: `m${i}`, http: o.address })),
       expose_origin: true,
@@ -287,8 +290,7 @@ describe.each(list)('origin memory and probes on $name', (target) => {
     : 'without njs >= 0.8.1, every miss asks the ring origin first (documented fallback)', async () => {
     onTestFailed(() => console.error(dumpLogs(edge)));
     // A stream whose ring origin is 0 lives only on origin 2.
-    let stream = '';
-    for (let i = 0; !stream; i++) if (ringOrder(ring, Buffer.from(`live/mem${i}`))[0] === 0) stream = `mem${i}`;
+    const stream = streamOn(ring, 'mem', 0);
     origins[0].streams = origins[1].streams = /^none$/;
     origins[2].streams = new RegExp(`^${stream}$`);
     try {
@@ -314,8 +316,7 @@ describe.each(list)('origin memory and probes on $name', (target) => {
     ? 'avoids an origin that failed its periodic probe before any viewer request fails on it'
     : 'without njs >= 0.8.1, the first miss after an origin dies fails over inside the request', async () => {
     onTestFailed(() => console.error(dumpLogs(edge)));
-    let stream = '';
-    for (let i = 0; !stream; i++) if (ringOrder(ring, Buffer.from(`live/probe${i}`))[0] === 1) stream = `probe${i}`;
+    const stream = streamOn(ring, 'probe', 1);
     const port = origins[1].port;
     await origins[1].stop();
     try {
