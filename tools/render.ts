@@ -43,12 +43,17 @@ export const MAX_ROUTER_POINTS = 16000;
 
 export type Rendered = Record<string, string>;
 
-/** Seconds in an nginx time value ("1h30m", "500ms", "2s"); rounds down, min 0. */
-export function nginxSeconds(t: string): number {
-  const unit: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800, M: 2592000, y: 31536000 };
+/** Milliseconds in an nginx time value ("1h30m", "500ms", "2s"; no unit is seconds). */
+export function parseMs(t: string): number {
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000, w: 604800000, M: 2592000000, y: 31536000000 };
   let total = 0;
   for (const m of t.matchAll(/(\d+)(ms|s|m|h|d|w|M|y)?/g)) total += Number(m[1]) * unit[m[2] ?? 's'];
-  return Math.floor(total);
+  return total;
+}
+
+/** Whole seconds in an nginx time value, rounded down. */
+export function nginxSeconds(t: string): number {
+  return Math.floor(parseMs(t) / 1000);
 }
 
 export function findModulesDir(): string | null {
@@ -167,14 +172,6 @@ export function rtmpAuthFile(s: Settings, baseDir: string): string {
           .map((host) => s.rtmp_takeover_url.split('{origin_host}').join(host))
       : [],
   }) + '\n';
-}
-
-/** Milliseconds in an nginx time value. */
-export function parseMs(t: string): number {
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000, w: 604800000, M: 2592000000, y: 31536000000 };
-  let total = 0;
-  for (const m of t.matchAll(/(\d+)(ms|s|m|h|d|w|M|y)?/g)) total += Number(m[1]) * unit[m[2] ?? 's'];
-  return total;
 }
 
 /** Whether njs state shared between requests/sessions (njs >= 0.8.1) is used. */

@@ -7,7 +7,6 @@ import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
 import { get, rawStatus, sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
 import { WowzaOrigin } from '../support/wowza-origin.ts';
-import { freePort } from '../../tools/demo.ts';
 
 const { targets: list, skipped } = targets();
 if (skipped) console.warn(`containerized suite skipped: ${skipped}`);

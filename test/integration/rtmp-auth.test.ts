@@ -16,7 +16,7 @@ import { freePort, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts'
 import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
 import { get, sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
-import { amf, handshake, message, publishSession, setChunkSize } from '../support/rtmp-stream.ts';
+import { amf, handshake, message, publishSession } from '../support/rtmp-stream.ts';
 import { feed, newReader } from '../../njs/rtmp.ts';
 import { decodeAll } from '../../njs/amf0.ts';
 
