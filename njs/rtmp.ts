@@ -100,6 +100,11 @@ function u32be(b: Uint8Array, i: number): number {
   return ((b[i] << 24) >>> 0) + ((b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]);
 }
 
+/** The size a Set Chunk Size message (type 1, section 5.4.1) sets: 31 bits. */
+export function chunkSizeOf(body: Uint8Array): number {
+  return body.length < 4 ? 0 : u32be(body, 0) & 0x7fffffff;
+}
+
 function fail(r: Reader, why: string): { messages: RtmpMessage[]; error: string } {
   r.error = why;
   return { messages: [], error: why };
@@ -200,7 +205,7 @@ export function feed(r: Reader, data: Uint8Array): { messages: RtmpMessage[]; er
       if (msg.type === 1) {
         // Set Chunk Size (5.4.1): 31 bits; applies to the chunks that follow.
         if (msg.body.length < 4) return fail(r, 'short Set Chunk Size');
-        const size = u32be(msg.body, 0) & 0x7fffffff;
+        const size = chunkSizeOf(msg.body);
         if (size < 1 || size > r.limits.maxChunkSize) return fail(r, 'chunk size ' + size + ' out of range');
         r.chunkSize = size;
       } else if (msg.type === 2 && msg.body.length >= 4) {

@@ -30,7 +30,7 @@ import {
   type AuthConfig,
   type Verdict,
 } from './publish';
-import { atBoundary, feed, HANDSHAKE_BYTES, newReader, writeMessage, type RtmpMessage } from './rtmp';
+import { atBoundary, chunkSizeOf, feed, newReader, writeMessage, type RtmpMessage } from './rtmp';
 
 /** js_set $media_edge_stream_njs: the njs version serving this session. */
 function version(_s: NginxStreamRequest): string {
@@ -95,7 +95,6 @@ function filter(session: NginxStreamRequest): void {
   let heldLen = 0;
   // The chunk size the origin believes in: what the forwarded bytes set.
   let originChunkSize = 128;
-  let fed = 0;
   let batch: RtmpMessage[] = [];
   let state = 'reading'; // reading | deciding | done | refused (answer pending) | answered | closed
   let app = '';
@@ -186,35 +185,30 @@ function filter(session: NginxStreamRequest): void {
     if (state === 'answered') return closeNow('refused earlier');
     if (state === 'refused' || state === 'closed') return;
     if (!cfg) return refuseNow('NetConnection.Connect.Rejected', 'publish auth configuration unreadable', 0, '-');
-    const preauthMs = cfg ? cfg.preauth_ms : 10000;
     // A client trickling bytes never lets the timer's answer close it: check here too.
-    if (state === 'reading' && Date.now() - startedAt > preauthMs) return refuseNow('NetConnection.Connect.Rejected', 'no publish within the time allowed', 0, '-');
+    if (state === 'reading' && Date.now() - startedAt > cfg.preauth_ms) return refuseNow('NetConnection.Connect.Rejected', 'no publish within the time allowed', 0, '-');
+    const handshakeLeft = up.handshakeLeft;
     const res = feed(up, data);
     if (res.error) return refuseNow('NetConnection.Connect.Rejected', 'malformed RTMP: ' + res.error, 0, '-');
-    let rest: Uint8Array = data;
-    if (fed < HANDSHAKE_BYTES) {
-      // The handshake is not ours to judge: pass it on at once.
-      const n = Math.min(HANDSHAKE_BYTES - fed, data.length);
-      // subarray, not slice: see copyBytes in ./rtmp.ts.
-      s.send(data.subarray(0, n), flags);
-      rest = data.subarray(n);
-      fed += n;
-    }
-    if (rest.length) {
-      held.push(rest);
-      heldLen += rest.length;
-      fed += rest.length;
+    // The handshake is not ours to judge: pass it on at once.
+    // (subarray, not slice: see copyBytes in ./rtmp.ts.)
+    const n = Math.min(handshakeLeft, data.length);
+    if (n > 0) s.send(data.subarray(0, n), flags);
+    if (n < data.length) {
+      held.push(data.subarray(n));
+      heldLen += data.length - n;
     }
     for (let i = 0; i < res.messages.length; i++) batch.push(res.messages[i]);
-    if (heldLen > cfg!.preauth_bytes) return refuseNow('NetConnection.Connect.Rejected', 'too much data before publish', 0, '-');
+    if (heldLen > cfg.preauth_bytes) return refuseNow('NetConnection.Connect.Rejected', 'too much data before publish', 0, '-');
     if (state === 'deciding' || heldLen === 0 || !atBoundary(up)) return;
 
     // A batch of complete messages: strip keys from names, find publish.
     let out = joinBytes(held, heldLen);
     const bodies: (Uint8Array | null)[] = [];
     let rewritten = false;
-    let publish: RtmpMessage | null = null;
-    let publishName = '';
+    // The command to decide on: publish, or play where playback auth is on.
+    let decisive: RtmpMessage | null = null;
+    let decisiveName = '';
     let kind: 'publish' | 'play' = 'publish';
     for (let i = 0; i < batch.length; i++) {
       const m = batch[i];
@@ -235,9 +229,9 @@ function filter(session: NginxStreamRequest): void {
           bodies[i] = clean;
           rewritten = true;
         }
-        if (cmd === 'publish' || (cmd === 'play' && authFor(cfg!, app).play)) {
-          publish = m;
-          publishName = values[3] as string;
+        if (cmd === 'publish' || (cmd === 'play' && authFor(cfg, app).play)) {
+          decisive = m;
+          decisiveName = values[3] as string;
           kind = cmd === 'play' ? 'play' : 'publish';
         }
       }
@@ -254,7 +248,7 @@ function filter(session: NginxStreamRequest): void {
         const w = writeMessage({ csid: m.csid, type: m.type, streamId: m.streamId, timestamp: m.timestamp, body: bodies[i] || m.body }, size);
         parts.push(w);
         total += w.length;
-        if (m.type === 1 && m.body.length >= 4) size = ((m.body[0] & 0x7f) << 24) + (m.body[1] << 16) + (m.body[2] << 8) + m.body[3];
+        if (m.type === 1 && chunkSizeOf(m.body) > 0) size = chunkSizeOf(m.body);
       }
       out = joinBytes(parts, total);
     }
@@ -262,13 +256,13 @@ function filter(session: NginxStreamRequest): void {
     held = [];
     heldLen = 0;
     batch = [];
-    if (!publish) {
+    if (!decisive) {
       s.send(out, flags);
       return;
     }
     state = 'deciding';
-    const streamId = publish.streamId;
-    const name = parseStreamName(publishName);
+    const streamId = decisive.streamId;
+    const name = parseStreamName(decisiveName);
     const auth = authFor(cfg, app);
     const nowS = Math.floor(Date.now() / 1000);
     let verdict: Promise<Verdict>;
@@ -286,19 +280,9 @@ function filter(session: NginxStreamRequest): void {
         else refuse('NetStream.Publish.BadName', 'publish refused: ' + v.reason, streamId, name.stream);
         return;
       }
-      if (kind === 'play') {
-        record('allow-play', name.stream, '');
-        s.sendUpstream(out);
-        const after = joinBytes(held, heldLen);
-        if (after.length) s.sendUpstream(after);
-        held = [];
-        heldLen = 0;
-        release();
-        return;
-      }
       const forward = () => {
-        record('allow', name.stream, '');
-        // What arrived while we decided follows the publish, unchanged.
+        record(kind === 'play' ? 'allow-play' : 'allow', name.stream, '');
+        // What arrived while we decided follows the command, unchanged.
         const after = joinBytes(held, heldLen);
         s.sendUpstream(out);
         if (after.length) s.sendUpstream(after);
@@ -306,6 +290,10 @@ function filter(session: NginxStreamRequest): void {
         heldLen = 0;
         release();
       };
+      if (kind === 'play') {
+        forward();
+        return;
+      }
       if (cfg.duplicate === 'takeover' && cfg.takeover_urls.length) {
         // Ask every origin to drop the stream's current publisher (a no-op
         // where there is none); its edge session then ends by itself, and the
