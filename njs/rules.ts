@@ -58,6 +58,14 @@ export const REJECT_RULES: Rule[] = [
   { re: `${PATH}%([0-9a-f]?)([^0-9a-f]|$)`, ci: true, value: 'bad-percent-encoding' },
 ];
 
+/**
+ * File extensions of playlists/manifests and of segments (media, init, keys,
+ * captions): the kind rules below and the server template's `location`s are
+ * rendered from these, so the two cannot drift apart.
+ */
+export const PLAYLIST_EXTENSIONS = 'm3u8|mpd';
+export const SEGMENT_EXTENSIONS = 'ts|aac|ac3|ec3|mp3|m4s|m4a|m4v|mp4|cmfv|cmfa|cmft|vtt|webvtt';
+
 export type MediaKind = 'master' | 'media' | 'mpd' | 'init' | 'segment' | 'key' | 'other';
 
 /**
@@ -72,7 +80,7 @@ export const KIND_RULES: Rule[] = [
   { re: '\\.mpd$', ci: true, value: 'mpd' },
   { re: '\\.key$', ci: true, value: 'key' },
   { re: '(_cinit_[^/]*|/init[^/]*)\\.(mp4|m4s|cmfv|cmfa)$', ci: true, value: 'init' },
-  { re: '\\.(ts|aac|ac3|ec3|mp3|m4s|m4a|m4v|mp4|cmfv|cmfa|cmft|vtt|webvtt)$', ci: true, value: 'segment' },
+  { re: '\\.(' + SEGMENT_EXTENSIONS + ')$', ci: true, value: 'segment' },
 ];
 
 /**

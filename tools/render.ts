@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KIND_RULES, REJECT_RULES, STREAM_RULES, type Rule } from '../njs/rules.ts';
+import { KIND_RULES, PLAYLIST_EXTENSIONS, REJECT_RULES, SEGMENT_EXTENSIONS, STREAM_RULES, type Rule } from '../njs/rules.ts';
 import { buildRing, encodeRing, steeringKeys } from '../njs/ring.ts';
 import type { Settings } from './settings.ts';
 
@@ -291,6 +291,8 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     not_found_max_age: String(nginxSeconds(s.not_found_ttl)),
     reject_map: nginxMap('$request_uri', '$media_edge_reject', REJECT_RULES, ''),
     kind_map: nginxMap('$uri', '$media_edge_kind', KIND_RULES, 'other'),
+    playlist_extensions: PLAYLIST_EXTENSIONS,
+    segment_extensions: SEGMENT_EXTENSIONS,
     load_modules: loadModules(modulesDir, moduleFiles, withStream),
     user_directive: s.user ? `user ${s.user};` : '',
     stream_block: withStream ? `\nstream {\n    include ${ctx.confDir}/media-edge-stream.conf;\n}` : '',
