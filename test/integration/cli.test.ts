@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../tools/render.ts';
 import { settingsTable } from '../../tools/settings.ts';
+import { parseStreamName, verifyLocal } from '../../njs/publish.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'media-edge-cli-'));
 chmodSync(dir, 0o755);
@@ -58,6 +59,39 @@ describe('media-edge', () => {
   it('prints the configuration reference', () => {
     const r = cli(['docs']);
     expect(r.out.trim()).toBe(settingsTable());
+  });
+
+  it('mints publish and play keys the edge accepts, for hmac applications only', () => {
+    const secrets = ['first-secret-0123456789', 'second-secret-0123456789'];
+    const f = settings('auth.json', { rtmp_auth: { live: { mode: 'hmac', secrets }, open: { mode: 'allow' } } });
+    const now = Math.floor(Date.now() / 1000);
+    for (const [extra, kind] of [[[], 'publish'], [['--kid', '2'], 'publish'], [['--play'], 'play']] as const) {
+      const r = cli(['mint-key', '--settings', f, '--app', 'live', '--stream', 'cam1', '--ttl', '600', ...extra]);
+      expect(r.code, r.err).toBe(0);
+      const key = /stream key: (\S+)/.exec(r.out)![1];
+      expect(r.out).toContain(`${kind === 'play' ? 'play from' : 'publish to'}: rtmp://127.0.0.1:1935/live/${key}`);
+      const name = parseStreamName(key);
+      expect(Number(name.params.exp) - now).toBeGreaterThanOrEqual(599);
+      expect(verifyLocal({ mode: 'hmac', secrets }, 'live', name, now, 0, kind)).toEqual({ ok: true });
+      // A publish key is no play key, and the reverse.
+      expect(verifyLocal({ mode: 'hmac', secrets }, 'live', name, now, 0, kind === 'play' ? 'publish' : 'play').ok).toBe(false);
+    }
+    const open = cli(['mint-key', '--settings', f, '--app', 'open', '--stream', 'cam1']);
+    expect(open.code).toBe(1);
+    expect(open.err).toContain('rtmp_auth.open: not in hmac mode');
+    const kid3 = cli(['mint-key', '--settings', f, '--app', 'live', '--stream', 'cam1', '--kid', '3']);
+    expect(kid3.err).toContain('has no secret 3');
+  });
+
+  it('rewrites the configuration reference in a README, and says where the section is missing', () => {
+    const readme = join(dir, 'README.md');
+    writeFileSync(readme, 'intro\n<!-- settings:begin -->\nstale\n<!-- settings:end -->\noutro\n');
+    expect(cli(['docs', '--readme', readme]).code).toBe(0);
+    expect(readFileSync(readme, 'utf8')).toBe(`intro\n<!-- settings:begin -->\n${settingsTable()}\n<!-- settings:end -->\noutro\n`);
+    writeFileSync(readme, 'no markers\n');
+    const r = cli(['docs', '--readme', readme]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('no <!-- settings:begin --> ... <!-- settings:end --> section');
   });
 
   it('prints usage for an unknown command', () => {
