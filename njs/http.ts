@@ -11,6 +11,7 @@
  * njs 0.7.9 accepts only `export default`; tools/build.mjs rewrites esbuild's
  * `export { x as default }` for it.
  */
+import crypto from 'crypto';
 import fs from 'fs';
 import {
   parseOriginsConfig,
@@ -24,6 +25,24 @@ import {
 } from './origins';
 import { ringOrder } from './ring';
 import { chooseOrigin, memoryUpdate, routeKey } from './routing';
+import { classifyPath, keyPath } from './rules';
+import {
+  decide,
+  inspect,
+  invalid,
+  mpdRun,
+  nextRun,
+  parseRunState,
+  resolveOnEdge,
+  RUN_PARAM,
+  tagHlsRun,
+  tagMpdRun,
+  utf8Decode,
+  withParam,
+  type CachePolicy,
+  type PlaylistInfo,
+  type RunState,
+} from './playlist';
 
 /** The origins file the renderer wrote next to the config (too big for a js_var). */
 function loadConfig(v: NginxHTTPRequest['variables'] | NginxPeriodicSession['variables']): OriginsConfig | { error: string } {
@@ -171,4 +190,218 @@ async function status(r: NginxHTTPRequest): Promise<void> {
   r.return(200, JSON.stringify(statusReport(cfg, probes, Date.now(), shared)) + '\n');
 }
 
-export default { health, status, route, remember, probe };
+/** The producer's settings (tools/render.ts cachePolicy). */
+interface ProducerPolicy extends CachePolicy {
+  maxBytes: number;
+  prefetch: number;
+}
+
+function producerPolicy(text: string): ProducerPolicy | null {
+  try {
+    const p = JSON.parse(text) as ProducerPolicy;
+    return typeof p.fallback === 'number' && typeof p.maxBytes === 'number' ? p : null;
+  } catch (e) {
+    return null;
+  }
+}
+
+/**
+ * The run state of one media playlist, shared by all workers through a small
+ * file per playlist (njs 0.7.9 has no shared dictionary; the producer runs
+ * only on playlist misses, a few times per target duration per rendition).
+ * The cache lock lets one request per playlist at a time in here.
+ */
+/** The producer's file for a playlist (by its cache path, without session ids). */
+function stateFile(r: NginxHTTPRequest, uri: string, suffix: string): string {
+  return (r.variables.media_edge_runs_dir || '') + '/' + crypto.createHash('md5').update(keyPath(uri)).digest('hex') + suffix;
+}
+
+/** Write a file whole or not at all (rename is atomic), so readers never see half of one. */
+function writeAtomic(file: string, data: string): void {
+  const tmp = file + '.' + process.pid + '.tmp';
+  fs.writeFileSync(tmp, data);
+  fs.renameSync(tmp, file);
+}
+
+function runStep(r: NginxHTTPRequest, uri: string, info: PlaylistInfo): { run: string; firstNew: number } | null {
+  const file = stateFile(r, uri, '.run');
+  let prev: RunState | null = null;
+  try {
+    prev = parseRunState(fs.readFileSync(file, 'utf8') as string);
+  } catch (e) {
+    prev = null;
+  }
+  const now = Date.now();
+  const forget = Math.max(30000, 3000 * info.targetDuration * Math.max(1, info.segments.length));
+  const step = nextRun(prev, info, now, forget);
+  if (step.restarted) ngx.log(ngx.WARN, 'media-edge: ' + uri + ': stream restarted (media sequence ' + info.mediaSequence + '), new run ' + step.state.run);
+  if (prev === null || step.state.run !== prev.run || step.state.last !== prev.last) {
+    try {
+      writeAtomic(file, JSON.stringify(step.state));
+    } catch (e) {
+      r.error('media-edge producer: cannot save run state ' + file + ': ' + String(e) + '; segments of ' + uri + ' are not tagged with a run');
+      return null;
+    }
+  }
+  return { run: step.state.run, firstNew: step.firstNew };
+}
+
+/**
+ * Warm the cache with what a fresh playlist newly lists: the parts of the
+ * segment in progress, then the newest segments, at most `limit`. Detached
+ * subrequests: the playlist answer does not wait for them; they go through
+ * the producer's segment location, which is the viewer cache with its keys
+ * and its lock, so a viewer asking at the same time shares the one fetch.
+ */
+function prefetch(r: NginxHTTPRequest, uri: string, info: PlaylistInfo, firstNew: number, run: string, limit: number): number {
+  const wanted: string[] = [];
+  for (let i = info.tailParts.length - 1; i >= 0 && wanted.length < limit; i--) wanted.push(info.tailParts[i]);
+  for (let i = info.segments.length - 1; i >= firstNew && wanted.length < limit; i--) wanted.push(info.segments[i]);
+  let started = 0;
+  for (let i = 0; i < wanted.length; i++) {
+    const target = resolveOnEdge(uri, run ? withParam(wanted[i], RUN_PARAM, run, '&') : wanted[i]);
+    if (target === null) continue;
+    const q = target.indexOf('?');
+    const path = q < 0 ? target : target.slice(0, q);
+    const kind = classifyPath(path);
+    if (kind !== 'segment' && kind !== 'init' && kind !== 'key') continue;
+    r.subrequest(path, { args: q < 0 ? '' : target.slice(q + 1), detached: true });
+    started++;
+  }
+  return started;
+}
+
+/**
+ * The last good answer for a playlist, kept so that it can be served for
+ * `playlist_stale_grace` after it expires while origins fail, and not a
+ * second longer. (nginx's own stale-if-error did not serve a stored playlist
+ * after a failed refresh on nginx 1.22, and proxy_cache_use_stale has no
+ * time bound; this one is exact and the same on every version.)
+ */
+function keepLastGood(r: NginxHTTPRequest, uri: string, body: string | Uint8Array, type: string, ttl: number): void {
+  const text = typeof body === 'string' ? body : utf8Decode(body as Uint8Array);
+  try {
+    writeAtomic(stateFile(r, uri, '.last'), JSON.stringify({ at: Date.now(), ttl: ttl, type: type, body: text }));
+  } catch (e) {
+    r.error('media-edge producer: cannot keep the last good copy of ' + uri + ': ' + String(e));
+  }
+}
+
+function serveLastGood(r: NginxHTTPRequest, uri: string, p: ProducerPolicy): boolean {
+  if (p.grace <= 0) return false;
+  let last: { at: number; ttl: number; type: string; body: string } | null = null;
+  try {
+    last = JSON.parse(fs.readFileSync(stateFile(r, uri, '.last'), 'utf8') as string);
+  } catch (e) {
+    return false;
+  }
+  if (!last || typeof last.body !== 'string' || typeof last.at !== 'number') return false;
+  const age = Date.now() - last.at;
+  if (age > (last.ttl + p.grace) * 1000) return false;
+  r.warn('media-edge producer: ' + uri + ': origins failing; served the copy from ' + Math.floor(age / 1000) + 's ago (playlist_stale_grace)');
+  r.headersOut['Content-Type'] = last.type;
+  // Not stored again: each request during the outage checks the grace anew.
+  r.headersOut['Cache-Control'] = 'no-store';
+  r.headersOut['X-Media-Edge-TTL'] = '0; stale-if-error age=' + Math.floor(age / 1000);
+  r.headersOut['X-Media-Edge-Produced'] = String(last.at);
+  try {
+    r.return(200, last.body);
+  } catch (e) {
+    r.warn('media-edge producer: ' + uri + ': answer not sent: ' + String(e));
+  }
+  return true;
+}
+
+function contentType(kind: string, origin: string | undefined): string {
+  if (origin) return origin;
+  return kind === 'mpd' ? 'application/dash+xml' : 'application/vnd.apple.mpegurl';
+}
+
+/**
+ * js_content of the producer (behind the viewer cache; see
+ * media-edge-http.conf): read the playlist from the origin, decide how long
+ * the cache keeps it from what it says, tag a live stream's child URIs with
+ * its run, start prefetches, answer. A body that does not parse goes through
+ * unchanged with the short TTL and an error-log line; never a 500.
+ */
+async function produce(r: NginxHTTPRequest): Promise<void> {
+  const p = producerPolicy(r.variables.media_edge_cache_policy || '');
+  const uri = r.uri;
+  const kind = classifyPath(uri);
+  if (p === null) {
+    r.error('media-edge producer: $media_edge_cache_policy is missing or not JSON');
+    r.headersOut['Cache-Control'] = 'no-store';
+    r.return(502);
+    return;
+  }
+  if (kind !== 'master' && kind !== 'media' && kind !== 'mpd') {
+    r.headersOut['Cache-Control'] = 'no-store';
+    r.return(404);
+    return;
+  }
+  const args = r.variables.args || '';
+  const blocking = /(^|&)_HLS_(msn|part)=/i.test(args);
+  let reply: NginxHTTPRequest;
+  try {
+    reply = await r.subrequest('/_media_edge_origin' + uri, { args: args });
+  } catch (e) {
+    r.error('media-edge producer: ' + uri + ': origin subrequest failed: ' + String(e));
+    if (serveLastGood(r, uri, p)) return;
+    r.headersOut['Cache-Control'] = 'no-store';
+    r.return(502);
+    return;
+  }
+  const status = reply.status || 502;
+  const buf = reply.responseBuffer;
+  const bytes: Uint8Array = buf ? (buf as unknown as Uint8Array) : new Uint8Array(0);
+  let out: string | Uint8Array = bytes;
+  let info = invalid('status ' + status);
+  if (status === 200) {
+    info = inspect(bytes, kind === 'mpd', p.maxBytes);
+    if (info.kind === 'invalid') {
+      r.error('media-edge producer: ' + uri + ': origin playlist not understood (' + info.error + ', ' + bytes.length + ' bytes); passed through unchanged, cached ' + p.fallback + 's');
+    } else if (info.kind === 'live' || info.kind === 'event') {
+      const step = runStep(r, uri, info);
+      if (step) {
+        out = tagHlsRun(utf8Decode(bytes), step.run);
+        if (p.prefetch > 0) prefetch(r, uri, info, step.firstNew, step.run, p.prefetch);
+      } else if (p.prefetch > 0) {
+        prefetch(r, uri, info, Math.max(0, info.segments.length - 1), '', p.prefetch);
+      }
+    } else if (info.kind === 'mpd-dynamic' && info.availabilityStartTime !== '') {
+      out = tagMpdRun(utf8Decode(bytes), mpdRun(info.availabilityStartTime));
+    }
+  }
+  const d = decide(status, info, blocking, String(reply.headersOut['Cache-Control'] || ''), p);
+  const type = contentType(kind, reply.headersOut['Content-Type'] as string | undefined);
+  if (status >= 500) {
+    if (serveLastGood(r, uri, p)) return;
+  } else if (status === 200 && info.kind !== 'invalid' && d.ttl > 0 && p.grace > 0 && !blocking) {
+    keepLastGood(r, uri, out, type, d.ttl);
+  }
+  r.headersOut['Content-Type'] = type;
+  if (d.cacheControl !== '') r.headersOut['Cache-Control'] = d.cacheControl;
+  r.headersOut['X-Media-Edge-TTL'] = d.ttl + '; ' + d.reason;
+  r.headersOut['X-Media-Edge-Produced'] = String(Date.now());
+  // Which origin answered, for expose_origin (the viewer-facing server only
+  // sees the producer as its upstream).
+  r.headersOut['X-Media-Edge-Upstream'] = String(reply.variables.upstream_addr || '');
+  r.headersOut['X-Media-Edge-Upstream-Status'] = String(reply.variables.upstream_status || '');
+  try {
+    r.return(status, out as unknown as string);
+  } catch (e) {
+    // The viewer-facing server gave up on this answer (its viewer left); the
+    // next request produces again.
+    r.warn('media-edge producer: ' + uri + ': answer not sent: ' + String(e));
+  }
+}
+
+/** js_set $media_edge_age_njs: whole seconds since the producer made this playlist. */
+function age(r: NginxHTTPRequest): string {
+  const t = Number(r.variables.upstream_http_x_media_edge_produced || '');
+  if (!(t > 0)) return '';
+  const a = Math.floor((Date.now() - t) / 1000);
+  return String(a < 0 ? 0 : a);
+}
+
+export default { health, status, route, remember, probe, produce, age };

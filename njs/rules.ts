@@ -99,6 +99,28 @@ export const STREAM_RULES: Rule[] = [
   { re: '^/([^/]+)/([^/]+)/[^/]+$', ci: false, value: '$1/$2' },
 ];
 
+/**
+ * The path as the cache knows it: Wowza session ids taken out of file names,
+ * so that every viewer's `chunklist_w{sid}_b{bps}.m3u8` and
+ * `media_w{sid}_b{bps}_{n}.ts` share one cached object (shared/reference/
+ * media.md: session apps give every viewer another sid; origin-mode servers
+ * may put a per-server `w{id}` in names). Only Wowza's own name shapes are
+ * touched, and only in the file name (the last segment). The query-string
+ * form (`?wowzasessionid=`) never reaches the key: the key keeps only
+ * allow-listed parameters.
+ */
+export const KEY_PATH_RULES: Rule[] = [
+  { re: '^(.*/chunklist)_w[0-9]+((_[^/]*)?\\.m3u8)$', ci: false, value: '$1$2' },
+  { re: '^(.*/media)_w[0-9]+(_[^/]*)$', ci: false, value: '$1$2' },
+  { re: '^(.*/chunk_[^/]*)_w[0-9]+(_[^/]*)$', ci: false, value: '$1$2' },
+  { re: '^(.*/key)_w[0-9]+((_[^/]*)?\\.key)$', ci: true, value: '$1$2' },
+];
+
+/** The cache's name for a path (see KEY_PATH_RULES). */
+export function keyPath(path: string): string {
+  return firstMatch(KEY_PATH_RULES, path, path);
+}
+
 /** The value of the first rule matching s (captures expanded), or `fallback`. */
 export function firstMatch(rules: Rule[], s: string, fallback: string): string {
   for (let i = 0; i < rules.length; i++) {

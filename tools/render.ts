@@ -6,13 +6,13 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KIND_RULES, PLAYLIST_EXTENSIONS, REJECT_RULES, SEGMENT_EXTENSIONS, STREAM_RULES, type Rule } from '../njs/rules.ts';
+import { KEY_PATH_RULES, KIND_RULES, PLAYLIST_EXTENSIONS, REJECT_RULES, SEGMENT_EXTENSIONS, STREAM_RULES, type Rule } from '../njs/rules.ts';
 import { buildRing, encodeRing, steeringKeys } from '../njs/ring.ts';
 import type { Settings } from './settings.ts';
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const TEMPLATE_DIR = join(PACKAGE_ROOT, 'nginx');
-export const TEMPLATES = ['nginx.conf', 'media-edge-http.conf', 'media-edge-server.conf', 'media-edge-stream.conf'];
+export const TEMPLATES = ['nginx.conf', 'media-edge-http.conf', 'media-edge-server.conf', 'media-edge-proxy.conf', 'media-edge-segments.conf', 'media-edge-stream.conf'];
 
 /** Where distributions put nginx's dynamic modules, most common first. */
 export const MODULE_DIRS = ['/usr/lib/nginx/modules', '/etc/nginx/modules', '/usr/lib64/nginx/modules', '/usr/local/nginx/modules'];
@@ -96,22 +96,33 @@ function upstreamServers(s: Settings, key: 'http' | 'rtmp', which: 'primary' | '
     .join('\n');
 }
 
-/** The part of the http include and server include that depends on backups. */
-function backupParts(s: Settings): { upstream: string; playlist: string; segment: string; locations: string } {
+/**
+ * The parts that depend on backups: an upstream of their own, and an
+ * error_page fallback into a named location, in the producer's origin
+ * location (playlists) and in the segment cache (segments).
+ */
+function backupParts(s: Settings): { upstream: string; playlist: string; segment: string; locationSegment: string; locationPlaylist: string } {
   const backups = upstreamServers(s, 'http', 'backup');
-  if (!backups) return { upstream: '', playlist: '', segment: '', locations: '' };
-  const loc = (name: string, valid: string) => [
-    `location @media_edge_backup_${name} {`,
-    `    ${valid}`,
-    `    proxy_cache_valid 404 ${s.not_found_ttl};`,
-    '    proxy_pass http://media_edge_origin_backup;',
-    '}',
-  ].join('\n');
+  if (!backups) return { upstream: '', playlist: '', segment: '', locationSegment: '', locationPlaylist: '' };
   return {
     upstream: ['# Used only when every primary origin failed (error_page fallback).', 'upstream media_edge_origin_backup {', '    zone media_edge_origin_backup 64k;', backups, '    keepalive 8;', '}'].join('\n'),
     playlist: 'error_page 502 504 = @media_edge_backup_playlist;',
     segment: 'error_page 502 504 = @media_edge_backup_segment;',
-    locations: [loc('playlist', `proxy_cache_valid 200 ${s.playlist_ttl};`), loc('segment', `proxy_cache_valid 200 206 ${s.segment_ttl};`)].join('\n\n'),
+    locationSegment: [
+      'location @media_edge_backup_segment {',
+      '    proxy_cache media_edge;',
+      '    proxy_cache_key $media_edge_cache_key;',
+      '    proxy_cache_lock on;',
+      `    proxy_cache_valid 200 206 ${s.segment_ttl};`,
+      `    proxy_cache_valid 404 410 ${s.not_found_ttl};`,
+      '    proxy_pass http://media_edge_origin_backup;',
+      '}',
+    ].join('\n'),
+    locationPlaylist: [
+      'location @media_edge_backup_playlist {',
+      '    proxy_pass http://media_edge_origin_backup;',
+      '}',
+    ].join('\n'),
   };
 }
 
@@ -214,16 +225,97 @@ function routerParts(s: Settings, ctx: RenderContext, stateDir: string): { http:
   };
 }
 
+/** What the producer (njs/http.ts produce) is told: njs/playlist.ts CachePolicy plus limits. */
+export function cachePolicy(s: Settings): Record<string, number | boolean> {
+  return {
+    fallback: nginxSeconds(s.playlist_ttl),
+    liveMax: nginxSeconds(s.live_playlist_ttl_max),
+    master: nginxSeconds(s.master_playlist_ttl),
+    vod: nginxSeconds(s.vod_playlist_ttl),
+    mpdMax: nginxSeconds(s.dynamic_mpd_ttl_max),
+    notFound: nginxSeconds(s.not_found_ttl),
+    blocking: nginxSeconds(s.llhls_blocking_ttl),
+    grace: nginxSeconds(s.playlist_stale_grace),
+    honorOrigin: s.playlist_origin_cache_control === 'honor',
+    maxBytes: s.playlist_max_bytes,
+    prefetch: s.prefetch_limit,
+  };
+}
+
+/**
+ * The playlist producer: a server on a unix socket in the state directory,
+ * behind the viewer-facing cache. njs reads each playlist from the origin
+ * (a subrequest to the origin location), decides its lifetime from the body
+ * and answers with that Cache-Control; proxy_cache fixes a lifetime from
+ * upstream headers before any njs filter could run, so this hop is what lets
+ * the body decide (shared/reference/njs.md).
+ */
+function producerParts(s: Settings, ctx: RenderContext, stateDir: string, backup: ReturnType<typeof backupParts>): string {
+  const sock = join(stateDir, 'producer.sock');
+  const memoryLog = routerEnabled(s, ctx)
+    ? `        access_log ${join(stateDir, 'logs', 'origin-memory.log')} media_edge_memory if=$media_edge_after_404;\n`
+    : '';
+  return [
+    '# The playlist producer (njs/http.ts `produce`), reached over a unix socket',
+    '# by the playlist location of the viewer-facing server.',
+    'upstream media_edge_producer {',
+    `    server unix:${sock} max_fails=0;`,
+    '    keepalive 32;',
+    '}',
+    '',
+    'server {',
+    `    listen unix:${sock};`,
+    '    # Origin fetches and prefetches are subrequests: log them too.',
+    '    log_subrequest on;',
+    `    access_log ${join(stateDir, 'logs', 'producer.log')} media_edge;`,
+    `    js_var $media_edge_cache_policy '${JSON.stringify(cachePolicy(s))}';`,
+    `    js_var $media_edge_runs_dir ${join(stateDir, 'runs')};`,
+    '    # The producer reads whole playlists from subrequests (one page by default).',
+    `    subrequest_output_buffer_size ${2 * s.playlist_max_bytes};`,
+    `    include ${ctx.confDir}/media-edge-proxy.conf;`,
+    '',
+    '    location / {',
+    '        js_content media_edge.produce;',
+    '    }',
+    '',
+    '    location /_media_edge_origin/ {',
+    '        internal;',
+    '        rewrite ^/_media_edge_origin(/.*)$ $1 break;',
+    "        # Unlike viewers, the producer sees the origin's Cache-Control.",
+    '        proxy_hide_header Set-Cookie;',
+    memoryLog + '        proxy_pass http://media_edge_origin;',
+    backup.playlist ? '        ' + backup.playlist : '',
+    '    }',
+    '',
+    '    # Prefetch subrequests fill the viewer-facing cache (same zone, same keys).',
+    `    location ~* \\.(${SEGMENT_EXTENSIONS}|key)$ {`,
+    '        internal;',
+    `        include ${ctx.confDir}/media-edge-segments.conf;`,
+    '    }',
+    backup.locationPlaylist ? indent(backup.locationPlaylist) : '',
+    backup.locationSegment ? indent(backup.locationSegment) : '',
+    '}',
+  ].filter((l) => l !== '').join('\n');
+}
+
+function indent(text: string): string {
+  return text.split('\n').map((l) => '    ' + l).join('\n');
+}
+
 /**
  * An nginx `map` from a rule table (njs/rules.ts): regexes are checked in the
- * order they appear, first match wins, as in the table.
+ * order they appear, first match wins, as in the table. Maps over `$uri` are
+ * `volatile`: nginx shares a request's cached variable values with its
+ * subrequests, so a cacheable map would give every prefetch subrequest the
+ * value computed for the first one (seen: four prefetches, one key).
  */
 export function nginxMap(source: string, variable: string, rules: Rule[], fallback: string): string {
   const lines = rules.map((r) => {
     if (/["\n]/.test(r.re) || r.re.endsWith('\\')) throw new Error(`rule ${r.value}: pattern cannot be quoted for nginx`);
     return `    "${r.ci ? '~*' : '~'}${r.re}" "${r.value}";`;
   });
-  return [`map ${source} ${variable} {`, `    default "${fallback}";`, ...lines, '}'].join('\n');
+  const head = source === '$uri' ? ['    volatile;'] : [];
+  return [`map ${source} ${variable} {`, ...head, `    default "${fallback}";`, ...lines, '}'].join('\n');
 }
 
 /** Fill `{{name}}` placeholders; an unknown placeholder is a bug in a template. */
@@ -251,22 +343,33 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     access_log: join(stateDir, 'logs', 'access.log'),
     rtmp_access_log: join(stateDir, 'logs', 'rtmp-access.log'),
     rtmp_max_connections_per_address: String(s.rtmp_max_connections_per_address),
-    origin_balance: s.balance === 'object' ? 'hash $request_uri consistent;'
+    origin_balance: s.balance === 'object' ? 'hash $media_edge_cache_key consistent;'
       : routerEnabled(s, ctx) ? 'hash $media_edge_route consistent;' : 'hash $media_edge_stream consistent;',
     router_http: router.http,
     router_server: router.server,
+    producer: producerParts(s, ctx, stateDir, backup),
+    key_path_map: nginxMap('$uri', '$media_edge_key_path', KEY_PATH_RULES, '$uri'),
+    cache_key_args: '?' + [...s.cache_key_args, 'me_run'].map((a) => `${a}=$arg_${a}`).join('&'),
+    playlist_lock_timeout: `${Math.ceil((2 * parseMs(s.origin_read_timeout)) / 1000)}s`,
+    segment_ignore_headers: s.segment_origin_cache_control === 'honor'
+      ? 'proxy_ignore_headers Set-Cookie X-Accel-Expires;'
+      : 'proxy_ignore_headers Cache-Control Expires Set-Cookie X-Accel-Expires;',
+    segment_hide_cache_headers: s.segment_origin_cache_control === 'honor' ? '' : 'proxy_hide_header Cache-Control;\nproxy_hide_header Expires;',
+    segment_client_cache_control: s.segment_origin_cache_control === 'honor'
+      ? '    "~^20[06]:(segment|init|key)$"               "";'
+      : `    "~^20[06]:(segment|init|key)$"               "public, max-age=${nginxSeconds(s.segment_ttl)}, immutable";`,
+    backup_locations_segment: backup.locationSegment,
     origins_file: join(ctx.confDir, ORIGINS_FILE),
     origin_http_servers: upstreamServers(s, 'http', 'primary'),
     origin_rtmp_servers: upstreamServers(s, 'rtmp', 'all'),
     origin_backup_upstream: backup.upstream,
     backup_fallback_playlist: backup.playlist,
     backup_fallback_segment: backup.segment,
-    backup_locations: backup.locations,
     origin_tries: String(s.origins.filter((o) => !o.backup).length),
     origin_keepalive: String(Math.min(1024, 32 * s.origins.filter((o) => !o.backup).length)),
     rtmp_tries: String(s.origins.filter((o) => o.rtmp).length),
     origin_headers: s.expose_origin
-      ? 'add_header X-Media-Edge-Origin $upstream_addr always;\nadd_header X-Media-Edge-Origin-Status $upstream_status always;'
+      ? 'add_header X-Media-Edge-Origin $media_edge_origin_addr always;\nadd_header X-Media-Edge-Origin-Status $media_edge_origin_status always;'
       : '',
     status_allow: [...s.status_allow.map((a) => `    allow ${a};`), '    deny all;'].join('\n'),
     stream_map: nginxMap('$uri', '$media_edge_stream', STREAM_RULES, '$uri'),
@@ -286,8 +389,6 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
           `    js_fetch_timeout ${s.rtmp_preauth_timeout};`,
         ].join('\n')
       : '',
-    playlist_max_age: String(nginxSeconds(s.playlist_ttl)),
-    segment_max_age: String(nginxSeconds(s.segment_ttl)),
     not_found_max_age: String(nginxSeconds(s.not_found_ttl)),
     reject_map: nginxMap('$request_uri', '$media_edge_reject', REJECT_RULES, ''),
     kind_map: nginxMap('$uri', '$media_edge_kind', KIND_RULES, 'other'),
@@ -313,5 +414,5 @@ export function writeRendered(files: Rendered, confDir: string, s: Settings, bas
   // The publish-auth file holds secrets: not for everyone to read.
   for (const [name, text] of Object.entries(files)) writeFileSync(join(confDir, name), text, { mode: name === RTMP_AUTH_FILE ? 0o640 : 0o644 });
   const stateDir = abs(baseDir, s.state_dir);
-  for (const d of ['logs', 'tmp']) mkdirSync(join(stateDir, d), { recursive: true });
+  for (const d of ['logs', 'tmp', 'runs']) mkdirSync(join(stateDir, d), { recursive: true });
 }

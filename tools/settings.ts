@@ -68,6 +68,17 @@ export interface Settings {
   playlist_ttl: string;
   segment_ttl: string;
   not_found_ttl: string;
+  live_playlist_ttl_max: string;
+  master_playlist_ttl: string;
+  vod_playlist_ttl: string;
+  dynamic_mpd_ttl_max: string;
+  llhls_blocking_ttl: string;
+  playlist_stale_grace: string;
+  playlist_max_bytes: number;
+  playlist_origin_cache_control: 'override' | 'honor';
+  segment_origin_cache_control: 'override' | 'honor';
+  cache_key_args: string[];
+  prefetch_limit: number;
   origin_connect_timeout: string;
   origin_read_timeout: string;
   cors_allow_origin: string;
@@ -147,6 +158,11 @@ const oneOf = (...values: string[]): Check => (v, p) =>
   isStr(v) && values.includes(v) ? null : `${p}: expected one of ${values.map((x) => JSON.stringify(x)).join(', ')} (got ${show(v)})`;
 
 /** Addresses or CIDR ranges for nginx `allow`, e.g. "127.0.0.1", "10.0.0.0/8", "::1". */
+const argList: Check = (v, p) =>
+  Array.isArray(v) && v.length <= 16 && v.every((a) => isStr(a) && /^[A-Za-z0-9_]{1,64}$/.test(a) && a !== 'me_run')
+    ? null
+    : `${p}: expected a list of up to 16 query parameter names (letters, digits, "_"; not "me_run", always in) (got ${show(v)})`;
+
 const cidrList: Check = (v, p) => {
   if (!Array.isArray(v)) return `${p}: expected a list of addresses or CIDR ranges such as ["127.0.0.1", "10.0.0.0/8"]`;
   for (let i = 0; i < v.length; i++) {
@@ -234,7 +250,7 @@ export const SCHEMA: SettingDef[] = [
     default: [{ name: 'origin', http: '127.0.0.1:8088', rtmp: '127.0.0.1:1936' }], context: 'http, stream', check: origins,
     doc: 'The Wowza origins: `http` and `rtmp` are `host:port`; `weight` 1-1000 (default 1); `backup` true keeps an origin for when the others are down. Names are unique.' },
   { name: 'balance', syntax: '"stream" or "object"', default: 'stream', context: 'upstream', check: oneOf('stream', 'object'),
-    doc: 'How requests choose an origin: `"stream"` hashes the stream identity (app, instance, stream name; every playlist, segment and key of a stream on one origin), `"object"` hashes the URL (for edges in front of shields: each object cached once in the shield tier). Weighted consistent hashing either way.' },
+    doc: 'How requests choose an origin: `"stream"` hashes the stream identity (app, instance, stream name; every playlist, segment and key of a stream on one origin), `"object"` hashes the cache key (for edges in front of shields: each object cached once in the shield tier, whichever viewer or prefetch asks). Weighted consistent hashing either way.' },
   { name: 'origin_max_fails', syntax: 'number', default: 1, context: 'upstream', check: wholeNumber(1, 100),
     doc: 'Failed attempts (connect error, timeout, 5xx) within `origin_cooldown` after which an origin is avoided for `origin_cooldown` (`max_fails`).' },
   { name: 'origin_cooldown', syntax: 'time (seconds)', default: '10s', context: 'upstream', check: seconds,
@@ -286,12 +302,34 @@ export const SCHEMA: SettingDef[] = [
     doc: 'Objects not requested for this long are removed, fresh or not (`inactive`); also bounds how long stale copies can be served.' },
   { name: 'cache_keys_zone_size', syntax: 'size', default: '10m', context: 'http', check: size,
     doc: 'Shared memory for cache keys (`keys_zone`); 1m holds about 8000 objects.' },
-  { name: 'playlist_ttl', syntax: 'time (seconds)', default: '1s', context: 'location', check: seconds,
-    doc: 'How long a 200 playlist or MPD is fresh in the cache; viewers get `max-age` of the same.' },
+  { name: 'playlist_ttl', syntax: 'time (seconds)', default: '1s', context: 'http (producer)', check: seconds,
+    doc: 'The short default: how long a 200 playlist the edge cannot parse (not UTF-8, HTML error page, over `playlist_max_bytes`, no `#EXTM3U`...) is cached; it is passed through unchanged and logged. Also a dynamic MPD without `minimumUpdatePeriod`.' },
+  { name: 'live_playlist_ttl_max', syntax: 'time (seconds)', default: '5s', context: 'http (producer)', check: seconds,
+    doc: 'Upper bound for a live or EVENT media playlist, which is cached for half its `EXT-X-TARGETDURATION` (RFC 8216 6.2.2), rounded down to whole seconds (nginx\'s resolution; a 1 s target is not cached, only collapsed), and 1 s at most when it has LL-HLS parts.' },
+  { name: 'master_playlist_ttl', syntax: 'time (seconds)', default: '5s', context: 'http (producer)', check: seconds,
+    doc: 'How long a multivariant (master) playlist is cached.' },
+  { name: 'vod_playlist_ttl', syntax: 'time (seconds)', default: '1h', context: 'http (producer)', check: seconds,
+    doc: 'Playlists with `EXT-X-ENDLIST` or `EXT-X-PLAYLIST-TYPE:VOD`, and static MPDs: they do not change.' },
+  { name: 'dynamic_mpd_ttl_max', syntax: 'time (seconds)', default: '5s', context: 'http (producer)', check: seconds,
+    doc: 'Upper bound for a dynamic MPD, which is cached for its `minimumUpdatePeriod` (rounded down to whole seconds).' },
+  { name: 'llhls_blocking_ttl', syntax: 'time (seconds)', default: '1s', context: 'http (producer)', check: seconds,
+    doc: 'Responses to LL-HLS blocking reloads (`_HLS_msn`, `_HLS_part`) are one playlist version and sent `immutable`; the edge keeps them this long (at most half the target duration), so that a restarted stream reaching the same numbers never gets the previous run\'s answer.' },
+  { name: 'playlist_stale_grace', syntax: 'time (seconds)', default: '6s', context: 'http (producer)', check: seconds,
+    doc: 'When every origin fails, an expired playlist is still served for this long (`stale-if-error`), never longer; then viewers get the error. Segments are served for their own lifetime (`segment_ttl`) and never after it.' },
+  { name: 'playlist_max_bytes', syntax: 'number', default: 1048576, context: 'http (producer)', check: wholeNumber(4096, 16777216),
+    doc: 'Largest playlist or MPD the edge parses; a larger one is passed through unchanged with `playlist_ttl`. Also sizes `subrequest_output_buffer_size`: a body of more than twice this is refused with 502 and logged.' },
+  { name: 'playlist_origin_cache_control', syntax: '"override" or "honor"', default: 'override', context: 'http (producer)', check: oneOf('override', 'honor'),
+    doc: '`override`: playlist lifetimes come from the content (the settings above). `honor`: an origin `Cache-Control` with `max-age`/`s-maxage` or `no-store`/`no-cache`/`private` is obeyed (live playlists still never beyond half the target duration); Wowza session apps send `no-cache`, so this turns playlist caching off for them.' },
+  { name: 'segment_origin_cache_control', syntax: '"override" or "honor"', default: 'override', context: 'location', check: oneOf('override', 'honor'),
+    doc: '`override`: segments are cached for `segment_ttl` and viewers get `max-age` of the same. `honor`: the origin\'s `Cache-Control`/`Expires` decide and are passed to viewers (`segment_ttl` applies when the origin sends neither).' },
+  { name: 'cache_key_args', syntax: '["name", ...]', default: ['_HLS_msn', '_HLS_part', '_HLS_skip'], context: 'http', check: argList,
+    doc: 'Query parameters that are part of the cache key (and so change the content); every other parameter (tokens, `wowzasessionid`, cache busters) is left out of the key. `me_run` (the stream run, see "How it works") is always in.' },
+  { name: 'prefetch_limit', syntax: 'number', default: 4, context: 'http (producer)', check: wholeNumber(0, 64),
+    doc: 'When the edge fetches a live media playlist, it fetches the segments (and LL-HLS parts) the playlist newly lists into the cache in the background, at most this many per playlist refresh; 0 turns prefetch off.' },
   { name: 'segment_ttl', syntax: 'time (seconds)', default: '1d', context: 'location', check: seconds,
-    doc: 'How long a 200/206 segment, init segment or key is fresh (they are immutable).' },
-  { name: 'not_found_ttl', syntax: 'time (seconds)', default: '1s', context: 'server', check: seconds,
-    doc: 'How long a 404 from the origin is cached; keep it short so that a restarted stream comes back at once.' },
+    doc: 'How long a 200/206 segment, init segment, part or key is fresh (they are immutable).' },
+  { name: 'not_found_ttl', syntax: 'time (seconds)', default: '1s', context: 'server', check: (v, p) => seconds(v, p) ?? (/^[0-2]s?$/.test(v as string) ? null : `${p}: at most 2s (a longer 404 keeps a restarted stream dark) (got ${show(v)})`),
+    doc: 'How long a 404/410 for a playlist or segment is cached: 2s at most, so that a stream that was missing comes back within a second or two of the origin having it.' },
   { name: 'origin_connect_timeout', syntax: 'time', default: '2s', context: 'server, stream', check: time,
     doc: 'Time to connect to an origin (HTTP and RTMP) before it counts as failed.' },
   { name: 'origin_read_timeout', syntax: 'time', default: '10s', context: 'server', check: time,

@@ -42,8 +42,8 @@ describe.each(list)('origin selection on $name', (target) => {
   beforeAll(async () => {
     origins = await Promise.all(WEIGHTS.map(() => new WowzaOrigin({ sessions: false }).start()));
     const list = origins.map((o, i) => ({ name: `o${i}`, http: o.address, weight: WEIGHTS[i] }));
-    edge = await startEdge(target, { origins: list, expose_origin: true, origin_cooldown: '3s', origin_connect_timeout: '1s', origin_read_timeout: '1s' });
-    fewer = await startEdge(target, { origins: list.slice(0, 2), expose_origin: true });
+    edge = await startEdge(target, { origins: list, expose_origin: true, origin_cooldown: '3s', origin_connect_timeout: '1s', origin_read_timeout: '1s', prefetch_limit: 0 });
+    fewer = await startEdge(target, { origins: list.slice(0, 2), expose_origin: true, prefetch_limit: 0 });
   });
   afterAll(async () => {
     const bad = [...(edge?.badLogLines() ?? []), ...(fewer?.badLogLines() ?? [])];
@@ -239,6 +239,7 @@ describe.each(list)('backup origins and status access on $name', (target) => {
         { name: 'spare', http: backup.address, backup: true },
       ],
       status_allow: ['192.0.2.1'],
+      prefetch_limit: 0,
     });
   });
   afterAll(async () => {
@@ -276,6 +277,7 @@ describe.each(list)('origin memory and probes on $name', (target) => {
       origins: origins.map((o, i) => ({ name: `m${i}`, http: o.address })),
       expose_origin: true,
       probe_interval: '500ms',
+      prefetch_limit: 0,
     });
   });
   afterAll(async () => {

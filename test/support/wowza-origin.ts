@@ -61,10 +61,14 @@ export class WowzaOrigin {
   readonly opts: Required<OriginOptions>;
   readonly requests: RequestRecord[] = [];
   faults: Fault[] = [];
+  /** Fixed answers by path (playlists with hand-made content: LL-HLS, dynamic MPD, broken bodies). */
+  bodies: Record<string, { body: string | Buffer; status?: number; type?: string; cacheControl?: string }> = {};
+  /** Which run of the live streams this is; restart() starts the next (segment numbers from 0 again). */
+  run = 1;
   /** When set, only streams whose name matches exist here (others 404), as on a Wowza origin that has not got the stream. */
   streams: RegExp | null = null;
   private server: Server | null = null;
-  private readonly t0: number;
+  private t0: number;
   private sidCounter = 1000;
   port = 0;
 
@@ -114,6 +118,16 @@ export class WowzaOrigin {
     this.requests.length = 0;
     this.faults = [];
     this.streams = null;
+    this.bodies = {};
+  }
+
+  /**
+   * The encoder reconnected: live streams start over at media sequence 0
+   * with new content under the same segment names, as Wowza does.
+   */
+  restart(): void {
+    this.run++;
+    this.t0 = this.opts.clock();
   }
 
   get running(): boolean {
@@ -123,6 +137,11 @@ export class WowzaOrigin {
   /** Newest segment number available in the live window. */
   liveEdge(): number {
     return Math.floor((this.opts.clock() - this.t0) / (this.opts.segmentSeconds * 1000)) + this.opts.window - 1;
+  }
+
+  /** The bytes this origin serves for segment n of a live stream now (in its current run). */
+  liveSegment(stream: string, bps: number, n: number): Buffer {
+    return WowzaOrigin.segmentBody(this.run === 1 ? stream : `${stream}#run${this.run}`, bps, n, this.opts.segmentBytes);
   }
 
   /** Deterministic segment bytes, so a test can tell which segment it got. */
@@ -148,6 +167,8 @@ export class WowzaOrigin {
       return;
     }
     if (fault?.status) return this.send(res, fault.status, 'text/plain', `fault ${fault.status}\n`);
+    const fixed = this.bodies[path];
+    if (fixed) return this.send(res, fixed.status ?? 200, fixed.type ?? 'application/vnd.apple.mpegurl', fixed.body, fixed.cacheControl);
     this.route(path, url, res);
   }
 
@@ -187,7 +208,7 @@ export class WowzaOrigin {
       if (!BITRATES.includes(bps) || !available) return this.send(res, 404, 'text/plain', 'no such segment\n');
       const body = this.opts.mediaDir
         ? readFileSync(join(this.opts.mediaDir, `seg${n}.ts`))
-        : WowzaOrigin.segmentBody(stream, bps, n, this.opts.segmentBytes);
+        : this.liveSegment(stream, bps, n);
       return this.send(res, 200, 'video/MP2T', body);
     }
     return this.send(res, 404, 'text/plain', 'not found\n');
