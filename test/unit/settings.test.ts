@@ -82,8 +82,9 @@ describe('rendering', () => {
     expect(http).toContain('server 10.0.0.1:80 weight=3 max_fails=1 fail_timeout=10s;  # big');
     // nginx's hash balancer refuses `backup`: backups get their own group behind error_page.
     expect(http).toMatch(/upstream media_edge_origin_backup \{[^}]*server 10\.0\.0\.2:80 max_fails=1 fail_timeout=10s;  # spare/);
-    expect(http).not.toContain('backup;');
-    expect(out['media-edge-server.conf']).toContain('error_page 502 504 = @media_edge_backup_segment;');
+    expect(http).not.toMatch(/ backup;/);
+    expect(out['media-edge-segments.conf']).toContain('error_page 502 504 = @media_edge_backup_segment;');
+    expect(http).toMatch(/location \/_media_edge_origin\/ \{[^}]*error_page 502 504 = @media_edge_backup_playlist;/);
     expect(http).toContain('hash $media_edge_stream consistent;');
     expect(http).not.toContain('js_shared_dict_zone'); // no router unless njs >= 0.8.1
     expect(out['media-edge-stream.conf']).toBeUndefined();
@@ -119,7 +120,7 @@ describe('the router', () => {
   it('hashes objects, not streams, for an edge in front of shields', () => {
     const v = validate({ ...base, balance: 'object' });
     if (!v.ok) throw new Error(v.errors.join());
-    expect(render(v.value, { baseDir: '/e', confDir: '/e/conf', moduleFiles: [], njsShared: true })['media-edge-http.conf']).toContain('hash $request_uri consistent;');
+    expect(render(v.value, { baseDir: '/e', confDir: '/e/conf', moduleFiles: [], njsShared: true })['media-edge-http.conf']).toContain('hash $media_edge_cache_key consistent;');
   });
 });
 
