@@ -12,6 +12,13 @@
  *   failover 200 simulated players on 3 origins while one is killed and
  *           restarted: failed segment requests (target 0).
  *
+ *   players 500 simulated HLS players on one live stream (reload per RFC 8216,
+ *           fetch what is new) for BENCH_PLAYERS_SECONDS (60), through the
+ *           edge and then through a plain proxy_cache server: origin
+ *           requests per segment (target 1.00), origin playlist requests
+ *           per target duration (target <= 2), viewer p99 for playlists and
+ *           segments. (Playlist hit requests/s vs plain is in `cache`.)
+ *
  *   rtmp    publishers through the publish-auth filter (hmac keys) vs a
  *           plain stream proxy: media throughput (target >= 95%), time from
  *           connect to the publish decision (p99 < 5 ms), and 100 publishers
@@ -38,7 +45,8 @@ import { createServer as createTcpServer, connect as tcpConnect, type Socket } f
 
 const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const ONLY = (process.env.BENCH_ONLY ?? 'cache,select,failover,rtmp').split(',');
+const ONLY = (process.env.BENCH_ONLY ?? 'cache,select,failover,players,rtmp').split(',');
+const PLAYERS_SECONDS = Number(process.env.BENCH_PLAYERS_SECONDS ?? 60);
 const CONNECTIONS = 32;
 
 type Row = [metric: string, ours: string, baseline: string, ratio: string, target: string, verdict: string];
@@ -292,6 +300,102 @@ async function failoverBench(rows: Row[]): Promise<void> {
   }
 }
 
+// ---- players: 500 players on one live stream, edge vs plain proxy_cache ----
+
+interface PlayerRun {
+  segmentsPerOrigin: number;
+  playlistsPerTarget: number;
+  p99Playlist: number;
+  p99Segment: number;
+  failures: number;
+}
+
+async function playersRun(base: string, origin: WowzaOrigin, seconds: number): Promise<PlayerRun> {
+  const td = origin.opts.segmentSeconds;
+  const agent = new Agent({ keepAlive: true, maxSockets: 600 });
+  const timed = (path: string): Promise<{ status: number; body: string; ms: number }> =>
+    new Promise((res) => {
+      const t0 = performance.now();
+      const req = request(base + path, { agent, timeout: 15000 }, (r) => {
+        let body = '';
+        r.setEncoding('latin1');
+        r.on('data', (c: string) => (body += c));
+        r.on('end', () => res({ status: r.statusCode ?? 0, body, ms: performance.now() - t0 }));
+        r.on('error', () => res({ status: 0, body: '', ms: performance.now() - t0 }));
+      });
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => res({ status: 0, body: '', ms: performance.now() - t0 }));
+      req.end();
+    });
+  const plMs: number[] = [];
+  const segMs: number[] = [];
+  let failures = 0;
+  const wanted = new Set<string>();
+  origin.reset();
+  const end = Date.now() + seconds * 1000;
+  const path = '/live/players/chunklist_b400000.m3u8';
+  const player = async () => {
+    const seen = new Set<string>();
+    let last = '';
+    await sleep(Math.random() * td * 1000);
+    while (Date.now() < end) {
+      const pl = await timed(path);
+      plMs.push(pl.ms);
+      if (pl.status !== 200) failures++;
+      const segs = pl.body.split('\n').filter((l) => l && !l.startsWith('#'));
+      // Start three segments from the live edge, then take what is new.
+      for (const u of seen.size === 0 ? segs.slice(-3) : segs.filter((x) => !seen.has(x))) {
+        seen.add(u);
+        wanted.add(u.split('?')[0]);
+        const r = await timed(`/live/players/${u}`);
+        segMs.push(r.ms);
+        if (r.status !== 200) failures++;
+      }
+      // RFC 8216 6.3.4: reload after a target duration, half of it when unchanged.
+      const changed = pl.body !== last;
+      last = pl.body;
+      await sleep((changed ? td : td / 2) * 1000);
+    }
+  };
+  await Promise.all(Array.from({ length: 500 }, () => player()));
+  agent.destroy();
+  const segReq = origin.count(/\.ts$/);
+  const plReq = origin.count(/chunklist/);
+  return {
+    segmentsPerOrigin: segReq / Math.max(1, wanted.size),
+    playlistsPerTarget: plReq / (seconds / td),
+    p99Playlist: percentile(plMs, 0.99),
+    p99Segment: percentile(segMs, 0.99),
+    failures,
+  };
+}
+
+function percentile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : NaN;
+}
+
+async function playersBench(rows: Row[]): Promise<void> {
+  const dir = tmp('players');
+  const origin = await new WowzaOrigin({ segmentSeconds: 4, window: 5, segmentBytes: 32 * 1024, sessions: false }).start();
+  const plainPort = await freePort();
+  const edge = await startRendered(dir, { origins: [{ name: 'origin', http: origin.address }] }, plainServer(plainPort, join(dir, 'plain-cache')));
+  try {
+    const ours = await playersRun(edge.url, origin, PLAYERS_SECONDS);
+    const plain = await playersRun(`http://127.0.0.1:${plainPort}`, origin, PLAYERS_SECONDS);
+    const n = `500 players, ${PLAYERS_SECONDS}s`;
+    rows.push([`${n}: origin requests per segment (edge vs plain)`, ours.segmentsPerOrigin.toFixed(2), plain.segmentsPerOrigin.toFixed(2), '', '== 1.00', ours.segmentsPerOrigin.toFixed(2) === '1.00' ? 'ok' : 'MISSED']);
+    rows.push([`${n}: origin playlist requests per target duration`, ours.playlistsPerTarget.toFixed(2), plain.playlistsPerTarget.toFixed(2), '', '<= 2', ours.playlistsPerTarget <= 2 ? 'ok' : 'MISSED']);
+    rows.push([`${n}: viewer p99 ms, playlists`, ours.p99Playlist.toFixed(1), plain.p99Playlist.toFixed(1), pct(ours.p99Playlist / plain.p99Playlist), '', '']);
+    rows.push([`${n}: viewer p99 ms, segments`, ours.p99Segment.toFixed(1), plain.p99Segment.toFixed(1), pct(ours.p99Segment / plain.p99Segment), '', '']);
+    rows.push([`${n}: failed requests`, String(ours.failures), String(plain.failures), '', '== 0', ours.failures === 0 ? 'ok' : 'MISSED']);
+  } finally {
+    await edge.stop();
+    await origin.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 // ---- rtmp: the publish-auth filter vs a plain stream proxy ----
 
 /** An origin that takes RTMP bytes and counts them (answers nothing). */
@@ -410,6 +514,7 @@ async function main(): Promise<void> {
   if (ONLY.includes('cache')) await cacheBench(rows);
   if (ONLY.includes('select')) await selectBench(rows);
   if (ONLY.includes('failover')) await failoverBench(rows);
+  if (ONLY.includes('players')) await playersBench(rows);
   if (ONLY.includes('rtmp')) await rtmpBench(rows);
   const head: Row = ['metric', 'ours', 'baseline', 'ours/baseline', 'target', ''];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
