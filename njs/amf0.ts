@@ -7,6 +7,8 @@
  * present, nesting is bounded, and errors are values, never exceptions.
  */
 
+import { utf8Decode, utf8Encode } from './utf8';
+
 export type AmfValue = number | boolean | string | null | undefined | AmfObject | AmfValue[];
 export interface AmfObject {
   [key: string]: AmfValue;
@@ -34,59 +36,13 @@ function u32(r: Reader): number {
   return ((r.b[r.pos] << 24) >>> 0) + ((r.b[r.pos + 1] << 16) | (r.b[r.pos + 2] << 8) | r.b[r.pos + 3]);
 }
 
-/** UTF-8 bytes to a string; invalid sequences become U+FFFD. */
-export function utf8Decode(b: Uint8Array, start: number, end: number): string {
-  let s = '';
-  let i = start;
-  while (i < end) {
-    const c = b[i];
-    let cp = 0xfffd;
-    let n = 1;
-    if (c < 0x80) cp = c;
-    else if (c >= 0xc2 && c < 0xe0 && i + 1 < end && (b[i + 1] & 0xc0) === 0x80) {
-      cp = ((c & 0x1f) << 6) | (b[i + 1] & 0x3f);
-      n = 2;
-    } else if (c >= 0xe0 && c < 0xf0 && i + 2 < end && (b[i + 1] & 0xc0) === 0x80 && (b[i + 2] & 0xc0) === 0x80) {
-      cp = ((c & 0x0f) << 12) | ((b[i + 1] & 0x3f) << 6) | (b[i + 2] & 0x3f);
-      n = 3;
-      if (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000)) cp = 0xfffd;
-    } else if (c >= 0xf0 && c < 0xf5 && i + 3 < end && (b[i + 1] & 0xc0) === 0x80 && (b[i + 2] & 0xc0) === 0x80 && (b[i + 3] & 0xc0) === 0x80) {
-      cp = ((c & 0x07) << 18) | ((b[i + 1] & 0x3f) << 12) | ((b[i + 2] & 0x3f) << 6) | (b[i + 3] & 0x3f);
-      n = 4;
-      if (cp < 0x10000 || cp > 0x10ffff) cp = 0xfffd;
-    }
-    s += String.fromCodePoint(cp);
-    i += n;
-  }
-  return s;
-}
-
-export function utf8Encode(s: string): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < s.length; i++) {
-    let cp = s.charCodeAt(i);
-    if (cp >= 0xd800 && cp < 0xdc00 && i + 1 < s.length) {
-      const lo = s.charCodeAt(i + 1);
-      if (lo >= 0xdc00 && lo < 0xe000) {
-        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-        i++;
-      }
-    }
-    if (cp < 0x80) out.push(cp);
-    else if (cp < 0x800) out.push(0xc0 | (cp >> 6), 0x80 | (cp & 0x3f));
-    else if (cp < 0x10000) out.push(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
-    else out.push(0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 0x3f), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
-  }
-  return out;
-}
-
 function readString(r: Reader, long: boolean): string | AmfError {
   const need = long ? 4 : 2;
   if (r.pos + need > r.b.length) return { error: 'truncated string length' };
   const len = long ? u32(r) : u16(r);
   r.pos += need;
   if (r.pos + len > r.b.length) return { error: 'string longer than the message' };
-  const s = utf8Decode(r.b, r.pos, r.pos + len);
+  const s = utf8Decode(r.b, r.pos, r.pos + len) as string;
   r.pos += len;
   return s;
 }

@@ -37,7 +37,6 @@ import {
   RUN_PARAM,
   tagHlsRun,
   tagMpdRun,
-  utf8Decode,
   withParam,
   type CachePolicy,
   type PlaylistInfo,
@@ -192,8 +191,12 @@ async function status(r: NginxHTTPRequest): Promise<void> {
 
 /** The producer's settings (tools/render.ts cachePolicy). */
 interface ProducerPolicy extends CachePolicy {
+  /** playlist_max_bytes */
   maxBytes: number;
+  /** prefetch_limit */
   prefetch: number;
+  /** playlist_stale_grace, seconds: how long past expiry the last good copy is served while origins fail. */
+  grace: number;
 }
 
 function producerPolicy(text: string): ProducerPolicy | null {
@@ -206,14 +209,15 @@ function producerPolicy(text: string): ProducerPolicy | null {
 }
 
 /**
- * The run state of one media playlist, shared by all workers through a small
- * file per playlist (njs 0.7.9 has no shared dictionary; the producer runs
- * only on playlist misses, a few times per target duration per rendition).
- * The cache lock lets one request per playlist at a time in here.
+ * Where the producer keeps what it knows of one playlist between requests:
+ * `<runs_dir>/<md5 of the cache path>` plus `.run` (the stream's run) or
+ * `.last` (the last good answer). Files, because njs 0.7.9 has no shared
+ * dictionary; the producer runs only on playlist misses (a few times per
+ * target duration per rendition), and the cache lock lets one request per
+ * playlist at a time in here.
  */
-/** The producer's file for a playlist (by its cache path, without session ids). */
-function stateFile(r: NginxHTTPRequest, uri: string, suffix: string): string {
-  return (r.variables.media_edge_runs_dir || '') + '/' + crypto.createHash('md5').update(keyPath(uri)).digest('hex') + suffix;
+function stateBase(r: NginxHTTPRequest, uri: string): string {
+  return (r.variables.media_edge_runs_dir || '') + '/' + crypto.createHash('md5').update(keyPath(uri)).digest('hex');
 }
 
 /** Write a file whole or not at all (rename is atomic), so readers never see half of one. */
@@ -223,8 +227,9 @@ function writeAtomic(file: string, data: string): void {
   fs.renameSync(tmp, file);
 }
 
-function runStep(r: NginxHTTPRequest, uri: string, info: PlaylistInfo): { run: string; firstNew: number } | null {
-  const file = stateFile(r, uri, '.run');
+/** The run of a live media playlist (see nextRun); null when it cannot be saved. */
+function runStep(r: NginxHTTPRequest, base: string, uri: string, info: PlaylistInfo): { run: string; firstNew: number } | null {
+  const file = base + '.run';
   let prev: RunState | null = null;
   try {
     prev = parseRunState(fs.readFileSync(file, 'utf8') as string);
@@ -253,11 +258,10 @@ function runStep(r: NginxHTTPRequest, uri: string, info: PlaylistInfo): { run: s
  * the producer's segment location, which is the viewer cache with its keys
  * and its lock, so a viewer asking at the same time shares the one fetch.
  */
-function prefetch(r: NginxHTTPRequest, uri: string, info: PlaylistInfo, firstNew: number, run: string, limit: number): number {
+function prefetch(r: NginxHTTPRequest, uri: string, info: PlaylistInfo, firstNew: number, run: string, limit: number): void {
   const wanted: string[] = [];
   for (let i = info.tailParts.length - 1; i >= 0 && wanted.length < limit; i--) wanted.push(info.tailParts[i]);
   for (let i = info.segments.length - 1; i >= firstNew && wanted.length < limit; i--) wanted.push(info.segments[i]);
-  let started = 0;
   for (let i = 0; i < wanted.length; i++) {
     const target = resolveOnEdge(uri, run ? withParam(wanted[i], RUN_PARAM, run, '&') : wanted[i]);
     if (target === null) continue;
@@ -266,9 +270,7 @@ function prefetch(r: NginxHTTPRequest, uri: string, info: PlaylistInfo, firstNew
     const kind = classifyPath(path);
     if (kind !== 'segment' && kind !== 'init' && kind !== 'key') continue;
     r.subrequest(path, { args: q < 0 ? '' : target.slice(q + 1), detached: true });
-    started++;
   }
-  return started;
 }
 
 /**
@@ -278,20 +280,19 @@ function prefetch(r: NginxHTTPRequest, uri: string, info: PlaylistInfo, firstNew
  * after a failed refresh on nginx 1.22, and proxy_cache_use_stale has no
  * time bound; this one is exact and the same on every version.)
  */
-function keepLastGood(r: NginxHTTPRequest, uri: string, body: string | Uint8Array, type: string, ttl: number): void {
-  const text = typeof body === 'string' ? body : utf8Decode(body as Uint8Array);
+function keepLastGood(r: NginxHTTPRequest, base: string, uri: string, text: string, type: string, ttl: number): void {
   try {
-    writeAtomic(stateFile(r, uri, '.last'), JSON.stringify({ at: Date.now(), ttl: ttl, type: type, body: text }));
+    writeAtomic(base + '.last', JSON.stringify({ at: Date.now(), ttl: ttl, type: type, body: text }));
   } catch (e) {
     r.error('media-edge producer: cannot keep the last good copy of ' + uri + ': ' + String(e));
   }
 }
 
-function serveLastGood(r: NginxHTTPRequest, uri: string, p: ProducerPolicy): boolean {
+function serveLastGood(r: NginxHTTPRequest, base: string, uri: string, p: ProducerPolicy): boolean {
   if (p.grace <= 0) return false;
   let last: { at: number; ttl: number; type: string; body: string } | null = null;
   try {
-    last = JSON.parse(fs.readFileSync(stateFile(r, uri, '.last'), 'utf8') as string);
+    last = JSON.parse(fs.readFileSync(base + '.last', 'utf8') as string);
   } catch (e) {
     return false;
   }
@@ -341,12 +342,13 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   }
   const args = r.variables.args || '';
   const blocking = /(^|&)_HLS_(msn|part)=/i.test(args);
+  const base = stateBase(r, uri);
   let reply: NginxHTTPRequest;
   try {
     reply = await r.subrequest('/_media_edge_origin' + uri, { args: args });
   } catch (e) {
     r.error('media-edge producer: ' + uri + ': origin subrequest failed: ' + String(e));
-    if (serveLastGood(r, uri, p)) return;
+    if (serveLastGood(r, base, uri, p)) return;
     r.headersOut['Cache-Control'] = 'no-store';
     r.return(502);
     return;
@@ -357,27 +359,26 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   let out: string | Uint8Array = bytes;
   let info = invalid('status ' + status);
   if (status === 200) {
-    info = inspect(bytes, kind === 'mpd', p.maxBytes);
+    const seen = inspect(bytes, kind === 'mpd', p.maxBytes);
+    info = seen.info;
     if (info.kind === 'invalid') {
       r.error('media-edge producer: ' + uri + ': origin playlist not understood (' + info.error + ', ' + bytes.length + ' bytes); passed through unchanged, cached ' + p.fallback + 's');
     } else if (info.kind === 'live' || info.kind === 'event') {
-      const step = runStep(r, uri, info);
-      if (step) {
-        out = tagHlsRun(utf8Decode(bytes), step.run);
-        if (p.prefetch > 0) prefetch(r, uri, info, step.firstNew, step.run, p.prefetch);
-      } else if (p.prefetch > 0) {
-        prefetch(r, uri, info, Math.max(0, info.segments.length - 1), '', p.prefetch);
-      }
+      const step = runStep(r, base, uri, info);
+      out = step ? tagHlsRun(seen.text, step.run) : seen.text;
+      if (p.prefetch > 0) prefetch(r, uri, info, step ? step.firstNew : Math.max(0, info.segments.length - 1), step ? step.run : '', p.prefetch);
     } else if (info.kind === 'mpd-dynamic' && info.availabilityStartTime !== '') {
-      out = tagMpdRun(utf8Decode(bytes), mpdRun(info.availabilityStartTime));
+      out = tagMpdRun(seen.text, mpdRun(info.availabilityStartTime));
+    } else {
+      out = seen.text;
     }
   }
   const d = decide(status, info, blocking, String(reply.headersOut['Cache-Control'] || ''), p);
   const type = contentType(kind, reply.headersOut['Content-Type'] as string | undefined);
   if (status >= 500) {
-    if (serveLastGood(r, uri, p)) return;
-  } else if (status === 200 && info.kind !== 'invalid' && d.ttl > 0 && p.grace > 0 && !blocking) {
-    keepLastGood(r, uri, out, type, d.ttl);
+    if (serveLastGood(r, base, uri, p)) return;
+  } else if (typeof out === 'string' && d.ttl > 0 && p.grace > 0 && !blocking) {
+    keepLastGood(r, base, uri, out, type, d.ttl);
   }
   r.headersOut['Content-Type'] = type;
   if (d.cacheControl !== '') r.headersOut['Cache-Control'] = d.cacheControl;

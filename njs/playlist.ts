@@ -17,6 +17,9 @@
  * MPD@minimumUpdatePeriod, MPD@availabilityStartTime).
  */
 
+import { crc32 } from './ring';
+import { utf8Decode, utf8Encode } from './utf8';
+
 export type PlaylistKind = 'master' | 'live' | 'event' | 'vod' | 'mpd-static' | 'mpd-dynamic' | 'invalid';
 
 export interface PlaylistInfo {
@@ -31,8 +34,6 @@ export interface PlaylistInfo {
   mediaSequence: number;
   /** Media segment URIs in order (the last is the newest). */
   segments: string[];
-  /** LL-HLS part and preload-hint URIs, EXT-X-MAP and key URIs (cached like segments). */
-  others: string[];
   /** EXT-X-PART URIs after the last full segment: the parts of the segment in progress. */
   tailParts: string[];
   /** MPD@minimumUpdatePeriod in seconds, -1 when absent. */
@@ -49,7 +50,6 @@ function empty(kind: PlaylistKind, error: string): PlaylistInfo {
     partTarget: 0,
     mediaSequence: 0,
     segments: [],
-    others: [],
     tailParts: [],
     minimumUpdatePeriod: -1,
     availabilityStartTime: '',
@@ -58,47 +58,6 @@ function empty(kind: PlaylistKind, error: string): PlaylistInfo {
 
 export function invalid(error: string): PlaylistInfo {
   return empty('invalid', error);
-}
-
-/**
- * Whether bytes are well-formed UTF-8 (RFC 3629 section 4: no overlongs, no
- * surrogates, nothing above U+10FFFF). Playlists must be UTF-8 (RFC 8216
- * section 4.1); anything else is passed through, not parsed.
- */
-export function isUtf8(b: Uint8Array): boolean {
-  let i = 0;
-  const n = b.length;
-  while (i < n) {
-    const c = b[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    let need = 0;
-    let min = 0;
-    if (c >= 0xc2 && c <= 0xdf) {
-      need = 1;
-      min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      need = 2;
-      min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      need = 3;
-      min = 0x10000;
-    } else {
-      return false;
-    }
-    if (i + need >= n) return false;
-    let cp = c & (0x3f >> need);
-    for (let k = 1; k <= need; k++) {
-      const d = b[i + k];
-      if (d === undefined || (d & 0xc0) !== 0x80) return false;
-      cp = (cp << 6) | (d & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += need + 1;
-  }
-  return true;
 }
 
 /** An HTML page (an origin's error page sent with status 200), judged by its start. */
@@ -169,19 +128,13 @@ export function parseHls(text: string): PlaylistInfo {
       const pt = decimal(hlsAttr(value, 'PART-TARGET') || '');
       if (pt <= 0) return invalid('bad-part-target');
       info.partTarget = pt;
-    } else if (tag === '#EXT-X-PART' || tag === '#EXT-X-PRELOAD-HINT' || tag === '#EXT-X-MAP' || tag === '#EXT-X-KEY') {
+    } else if (tag === '#EXT-X-PART') {
       const uri = hlsAttr(value, 'URI');
-      if (uri !== null && uri !== '') {
-        info.others.push(uri);
-        if (tag === '#EXT-X-PART') info.tailParts.push(uri);
-      }
+      if (uri !== null && uri !== '' && tag === '#EXT-X-PART') info.tailParts.push(uri);
     }
   }
   if (master && media) return invalid('master-and-media-tags');
-  if (master) {
-    const m = empty('master', '');
-    return m;
-  }
+  if (master) return empty('master', '');
   if (target < 0) return invalid('no-target-duration');
   info.targetDuration = target;
   info.kind = endlist || type === 'VOD' ? 'vod' : type === 'EVENT' ? 'event' : 'live';
@@ -221,56 +174,24 @@ export function parseMpd(text: string): PlaylistInfo {
   return info;
 }
 
-/** Largest playlist body the edge parses; larger ones pass through with the short TTL. */
-export const DEFAULT_MAX_PLAYLIST_BYTES = 1048576;
+/** A body as text, and what it is. */
+export interface Inspected {
+  info: PlaylistInfo;
+  /** The body decoded ("" when it was not decoded: too large or not UTF-8). */
+  text: string;
+}
 
 /**
  * Inspect an origin's playlist body. `isMpd` comes from the request path
  * (the rule tables): a body is parsed as what the viewer asked for.
+ * Playlists must be UTF-8 (RFC 8216 section 4.1); anything else is passed
+ * through, not parsed.
  */
-export function inspect(body: Uint8Array, isMpd: boolean, maxBytes: number): PlaylistInfo {
-  if (body.length > maxBytes) return invalid('too-large');
-  if (!isUtf8(body)) return invalid('not-utf8');
-  const text = utf8Decode(body);
-  return isMpd ? parseMpd(text) : parseHls(text);
-}
-
-/**
- * Decode bytes already checked by isUtf8 (no TextDecoder dependency: njs 0.7.9 + QuickJS + Node).
- * Chunks of 1024 code units: njs refuses longer `apply` argument lists
- * ("argument list is too long" at 4096).
- */
-export function utf8Decode(b: Uint8Array): string {
-  let out = '';
-  let chunk: number[] = [];
-  let i = 0;
-  while (i < b.length) {
-    const c = b[i];
-    let cp = c;
-    if (c >= 0xf0) {
-      cp = ((c & 0x07) << 18) | ((b[i + 1] & 0x3f) << 12) | ((b[i + 2] & 0x3f) << 6) | (b[i + 3] & 0x3f);
-      i += 4;
-    } else if (c >= 0xe0) {
-      cp = ((c & 0x0f) << 12) | ((b[i + 1] & 0x3f) << 6) | (b[i + 2] & 0x3f);
-      i += 3;
-    } else if (c >= 0xc0) {
-      cp = ((c & 0x1f) << 6) | (b[i + 1] & 0x3f);
-      i += 2;
-    } else {
-      i += 1;
-    }
-    if (cp > 0xffff) {
-      cp -= 0x10000;
-      chunk.push(0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
-    } else {
-      chunk.push(cp);
-    }
-    if (chunk.length >= 1024) {
-      out += String.fromCharCode.apply(null, chunk);
-      chunk = [];
-    }
-  }
-  return out + String.fromCharCode.apply(null, chunk);
+export function inspect(body: Uint8Array, isMpd: boolean, maxBytes: number): Inspected {
+  if (body.length > maxBytes) return { info: invalid('too-large'), text: '' };
+  const text = utf8Decode(body, 0, body.length, true);
+  if (text === null) return { info: invalid('not-utf8'), text: '' };
+  return { info: isMpd ? parseMpd(text) : parseHls(text), text: text };
 }
 
 /** How a URI inside a playlist relates to the edge. RFC 3986 section 4.2. */
@@ -376,8 +297,6 @@ export interface CachePolicy {
   notFound: number;
   /** Responses to LL-HLS blocking reloads (_HLS_msn / _HLS_part). */
   blocking: number;
-  /** How long after expiry a playlist may still be served when the origin fails. */
-  grace: number;
   /** Use the origin's own Cache-Control when it has one. */
   honorOrigin: boolean;
 }
@@ -387,7 +306,7 @@ export interface Decision {
   ttl: number;
   /** Cache-Control for the cache in front and for viewers (max-age counts from the Age header). */
   cacheControl: string;
-  /** Why, for the log and the X-Media-Edge-TTL-Reason header. */
+  /** Why, for the X-Media-Edge-TTL header. */
   reason: string;
 }
 
@@ -419,12 +338,14 @@ export function liveBound(targetDuration: number): number {
  * Cache-Control for a stored playlist. nginx reads stale-while-revalidate
  * (RFC 5861) as the bound of its stale serving while one background request
  * refreshes the copy; unlike `proxy_cache_use_stale updating` it is bounded,
- * so the server config leaves that off for playlists. Serving stale while
- * origins fail is the producer's (njs/http.ts serveLastGood).
+ * so the server config leaves that off for playlists. A 404 gets none: the
+ * next request after it expires must ask the origin, or a stream that came
+ * back stays dark one request longer. Serving stale while origins fail is
+ * the producer's (njs/http.ts serveLastGood).
  */
-function cc(ttl: number, grace: number, immutable: boolean): string {
+function cc(ttl: number, revalidate: boolean, immutable: boolean): string {
   if (ttl <= 0) return 'no-store';
-  return 'public, max-age=' + ttl + (grace > 0 ? ', stale-while-revalidate=' + ttl : '') + (immutable ? ', immutable' : '');
+  return 'public, max-age=' + ttl + (revalidate ? ', stale-while-revalidate=' + ttl : '') + (immutable ? ', immutable' : '');
 }
 
 /**
@@ -434,16 +355,15 @@ function cc(ttl: number, grace: number, immutable: boolean): string {
  * never stored; 404 lives only seconds so a restarted stream comes back.
  */
 export function decide(status: number, info: PlaylistInfo, blocking: boolean, originCacheControl: string, p: CachePolicy): Decision {
-  if (status === 404 || status === 410) return { ttl: p.notFound, cacheControl: cc(p.notFound, 0, false), reason: 'not-found' };
-  // No Cache-Control at all on 5xx: a `no-store` error answer would cost the
-  // stored copy its stale-if-error grace (checked against nginx 1.22/1.26);
-  // without one nginx stores nothing (no proxy_cache_valid for playlists),
-  // and the viewer-facing server sends viewers `no-store`.
+  if (status === 404 || status === 410) return { ttl: p.notFound, cacheControl: cc(p.notFound, false, false), reason: 'not-found' };
+  // No Cache-Control on 5xx: nginx stores nothing without one (playlists have
+  // no proxy_cache_valid), and the viewer-facing server's map gives every 5xx
+  // playlist answer `no-store`, its own 502/504 included; a second one from
+  // here would reach viewers as a duplicate header.
   if (status >= 500) return { ttl: 0, cacheControl: '', reason: 'status-' + status };
   if (status !== 200) return { ttl: 0, cacheControl: 'no-store', reason: 'status-' + status };
   let ttl = p.fallback;
   let reason = 'unparsed:' + info.error;
-  let grace = p.grace;
   let immutable = false;
   let bound = -1;
   if (info.kind === 'master') {
@@ -470,8 +390,6 @@ export function decide(status: number, info: PlaylistInfo, blocking: boolean, or
     bound = info.minimumUpdatePeriod >= 0 ? Math.floor(info.minimumUpdatePeriod) : p.fallback;
     ttl = Math.min(p.mpdMax, bound);
     reason = 'dynamic-mpd mup=' + info.minimumUpdatePeriod;
-  } else {
-    grace = 0;
   }
   if (p.honorOrigin && originCacheControl !== '') {
     const o = originMaxAge(originCacheControl);
@@ -480,7 +398,7 @@ export function decide(status: number, info: PlaylistInfo, blocking: boolean, or
       reason += ' origin-cache-control';
     }
   }
-  return { ttl: ttl, cacheControl: cc(ttl, grace, immutable), reason: reason };
+  return { ttl: ttl, cacheControl: cc(ttl, true, immutable), reason: reason };
 }
 
 /** What the producer remembers per media playlist between refreshes (state file). */
@@ -532,12 +450,7 @@ export function parseRunState(text: string): RunState | null {
   return o;
 }
 
-/** A run id for a DASH stream: its availabilityStartTime, hashed to a short token (FNV-1a). */
+/** A run id for a DASH stream: its availabilityStartTime, hashed to a short token. */
 export function mpdRun(availabilityStartTime: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < availabilityStartTime.length; i++) {
-    h ^= availabilityStartTime.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return 'd' + h.toString(36);
+  return 'd' + crc32(utf8Encode(availabilityStartTime)).toString(36);
 }

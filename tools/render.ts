@@ -101,7 +101,7 @@ function upstreamServers(s: Settings, key: 'http' | 'rtmp', which: 'primary' | '
  * error_page fallback into a named location, in the producer's origin
  * location (playlists) and in the segment cache (segments).
  */
-function backupParts(s: Settings): { upstream: string; playlist: string; segment: string; locationSegment: string; locationPlaylist: string } {
+function backupParts(s: Settings, confDir: string): { upstream: string; playlist: string; segment: string; locationSegment: string; locationPlaylist: string } {
   const backups = upstreamServers(s, 'http', 'backup');
   if (!backups) return { upstream: '', playlist: '', segment: '', locationSegment: '', locationPlaylist: '' };
   return {
@@ -110,11 +110,7 @@ function backupParts(s: Settings): { upstream: string; playlist: string; segment
     segment: 'error_page 502 504 = @media_edge_backup_segment;',
     locationSegment: [
       'location @media_edge_backup_segment {',
-      '    proxy_cache media_edge;',
-      '    proxy_cache_key $media_edge_cache_key;',
-      '    proxy_cache_lock on;',
-      `    proxy_cache_valid 200 206 ${s.segment_ttl};`,
-      `    proxy_cache_valid 404 410 ${s.not_found_ttl};`,
+      `    include ${confDir}/media-edge-segments.conf;`,
       '    proxy_pass http://media_edge_origin_backup;',
       '}',
     ].join('\n'),
@@ -291,6 +287,8 @@ function producerParts(s: Settings, ctx: RenderContext, stateDir: string, backup
     `    location ~* \\.(${SEGMENT_EXTENSIONS}|key)$ {`,
     '        internal;',
     `        include ${ctx.confDir}/media-edge-segments.conf;`,
+    '        proxy_pass http://media_edge_origin;',
+    backup.segment ? '        ' + backup.segment : '',
     '    }',
     backup.locationPlaylist ? indent(backup.locationPlaylist) : '',
     backup.locationSegment ? indent(backup.locationSegment) : '',
@@ -331,7 +329,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
   const withStream = s.listen_rtmp !== '' && s.origins.some((o) => o.rtmp);
   const modulesDir = s.modules_dir ? s.modules_dir : findModulesDir() ?? MODULE_DIRS[0];
   const moduleFiles = ctx.moduleFiles ?? (existsSync(modulesDir) ? readdirSync(modulesDir) : []);
-  const backup = backupParts(s);
+  const backup = backupParts(s, ctx.confDir);
   const router = routerParts(s, ctx, stateDir);
   const vars: Record<string, string> = {
     ...Object.fromEntries(Object.entries(s).filter(([, v]) => typeof v === 'string')),

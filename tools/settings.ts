@@ -157,12 +157,13 @@ const wholeNumber = (min: number, max: number): Check => (v, p) =>
 const oneOf = (...values: string[]): Check => (v, p) =>
   isStr(v) && values.includes(v) ? null : `${p}: expected one of ${values.map((x) => JSON.stringify(x)).join(', ')} (got ${show(v)})`;
 
-/** Addresses or CIDR ranges for nginx `allow`, e.g. "127.0.0.1", "10.0.0.0/8", "::1". */
+/** Query parameter names for the cache key (nginx `$arg_<name>`). */
 const argList: Check = (v, p) =>
   Array.isArray(v) && v.length <= 16 && v.every((a) => isStr(a) && /^[A-Za-z0-9_]{1,64}$/.test(a) && a !== 'me_run')
     ? null
     : `${p}: expected a list of up to 16 query parameter names (letters, digits, "_"; not "me_run", always in) (got ${show(v)})`;
 
+/** Addresses or CIDR ranges for nginx `allow`, e.g. "127.0.0.1", "10.0.0.0/8", "::1". */
 const cidrList: Check = (v, p) => {
   if (!Array.isArray(v)) return `${p}: expected a list of addresses or CIDR ranges such as ["127.0.0.1", "10.0.0.0/8"]`;
   for (let i = 0; i < v.length; i++) {
@@ -305,7 +306,7 @@ export const SCHEMA: SettingDef[] = [
   { name: 'playlist_ttl', syntax: 'time (seconds)', default: '1s', context: 'http (producer)', check: seconds,
     doc: 'The short default: how long a 200 playlist the edge cannot parse (not UTF-8, HTML error page, over `playlist_max_bytes`, no `#EXTM3U`...) is cached; it is passed through unchanged and logged. Also a dynamic MPD without `minimumUpdatePeriod`.' },
   { name: 'live_playlist_ttl_max', syntax: 'time (seconds)', default: '5s', context: 'http (producer)', check: seconds,
-    doc: 'Upper bound for a live or EVENT media playlist, which is cached for half its `EXT-X-TARGETDURATION` (RFC 8216 6.2.2), rounded down to whole seconds (nginx\'s resolution; a 1 s target is not cached, only collapsed), and 1 s at most when it has LL-HLS parts.' },
+    doc: 'Upper bound for a live or EVENT media playlist, which is fresh for at most half its `EXT-X-TARGETDURATION` (RFC 8216 6.2.2): nginx keeps an object up to 1 s past its whole-second validity, so the edge stores half the target less 1 s, at least 1 s (targets of 2-3 s: fresh 1-2 s); below a 2 s target it is not stored, only collapsed; 1 s at most with LL-HLS parts.' },
   { name: 'master_playlist_ttl', syntax: 'time (seconds)', default: '5s', context: 'http (producer)', check: seconds,
     doc: 'How long a multivariant (master) playlist is cached.' },
   { name: 'vod_playlist_ttl', syntax: 'time (seconds)', default: '1h', context: 'http (producer)', check: seconds,
@@ -315,7 +316,7 @@ export const SCHEMA: SettingDef[] = [
   { name: 'llhls_blocking_ttl', syntax: 'time (seconds)', default: '1s', context: 'http (producer)', check: seconds,
     doc: 'Responses to LL-HLS blocking reloads (`_HLS_msn`, `_HLS_part`) are one playlist version and sent `immutable`; the edge keeps them this long (at most half the target duration), so that a restarted stream reaching the same numbers never gets the previous run\'s answer.' },
   { name: 'playlist_stale_grace', syntax: 'time (seconds)', default: '6s', context: 'http (producer)', check: seconds,
-    doc: 'When every origin fails, an expired playlist is still served for this long (`stale-if-error`), never longer; then viewers get the error. Segments are served for their own lifetime (`segment_ttl`) and never after it.' },
+    doc: 'When every origin fails, the producer serves a playlist\'s last good copy for this long past its expiry (kept in `<state_dir>/runs`, sent `no-store`, logged), never longer; then viewers get the error. `0` turns this off. Segments are served for their own lifetime (`segment_ttl`) and never after it.' },
   { name: 'playlist_max_bytes', syntax: 'number', default: 1048576, context: 'http (producer)', check: wholeNumber(4096, 16777216),
     doc: 'Largest playlist or MPD the edge parses; a larger one is passed through unchanged with `playlist_ttl`. Also sizes `subrequest_output_buffer_size`: a body of more than twice this is refused with 502 and logged.' },
   { name: 'playlist_origin_cache_control', syntax: '"override" or "honor"', default: 'override', context: 'http (producer)', check: oneOf('override', 'honor'),

@@ -4,7 +4,7 @@
  * reading X-Cache-Status / Cache-Control / X-Media-Edge-TTL.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
 import { get, sleep } from '../support/http.ts';
@@ -292,5 +292,72 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
     expect(d.body.toString()).toMatch(/media="chunk_ctvideo_ridp0va0br800000_cn\$Number\$_w123_mpd\.m4s\?me_run=d[0-9a-z]+"/);
     const s = await get(edge.url + '/live/dash2/manifest.mpd');
     expect(s.headers['x-media-edge-ttl']).toBe('3600; static-mpd');
+  });
+
+  it('without a writable run directory, playlists still flow (untagged) and the problem is logged', async () => {
+    const runs = join(edge.dir, 'state', 'runs');
+    rmSync(runs, { recursive: true, force: true });
+    writeFileSync(runs, 'not a directory\n'); // even root cannot create files under it
+    try {
+      const r = await get(edge.url + '/live/norun/chunklist_b800000.m3u8');
+      expect(r.status).toBe(200);
+      expect(uris(r.body).every((u) => /^media_b800000_\d+\.ts$/.test(u))).toBe(true);
+      expect(edge.errorLog()).toMatch(/cannot save run state .*; segments of \/live\/norun\/chunklist_b800000\.m3u8 are not tagged with a run/);
+    } finally {
+      rmSync(runs, { force: true });
+      mkdirSync(runs);
+    }
+  });
+});
+
+describe.each(list)("the origin's Cache-Control, honoured, on $name", (target) => {
+  let origin: WowzaOrigin;
+  let edge: Edge;
+
+  beforeAll(async () => {
+    origin = await new WowzaOrigin({ segmentSeconds: 4, window: 4, segmentBytes: 16 * 1024 }).start();
+    edge = await startEdge(target, {
+      origins: [{ name: 'wowza', http: origin.address }],
+      playlist_origin_cache_control: 'honor',
+      segment_origin_cache_control: 'honor',
+    });
+  });
+  afterAll(async () => {
+    const bad = edge?.badLogLines();
+    await edge?.stop();
+    await origin?.stop();
+    expect(bad ?? []).toEqual([]);
+  });
+  beforeEach(() => {
+    origin.reset();
+    onTestFailed(() => console.error(dumpLogs(edge)));
+  });
+
+  it('playlists: the origin max-age wins, and no-cache (a Wowza session app) is not stored', async () => {
+    const mpd = await get(edge.url + '/live/h/manifest.mpd'); // the test origin sends max-age=1
+    expect(mpd.headers['x-media-edge-ttl']).toBe('1; static-mpd origin-cache-control');
+    const p = '/live/h/chunklist_b800000.m3u8'; // no-cache
+    const a = await get(edge.url + p);
+    const b = await get(edge.url + p);
+    expect(a.headers['x-media-edge-ttl']).toBe('0; live target=4 origin-cache-control');
+    expect(b.headers['cache-control']).toBe('no-store');
+    expect(b.headers['x-cache-status']).not.toBe('HIT');
+    expect(origin.count(p)).toBe(2);
+  });
+
+  it("segments: cached as long as the origin says, and viewers get the origin's Cache-Control", async () => {
+    const kept = '/live/h/media_b800000_1.ts';
+    origin.bodies[kept] = { body: Buffer.alloc(1000, 1), type: 'video/MP2T', cacheControl: 'public, max-age=60' };
+    await get(edge.url + kept);
+    const k = await get(edge.url + kept);
+    expect(k.headers['x-cache-status']).toBe('HIT');
+    expect(k.headers['cache-control']).toBe('public, max-age=60');
+    const n = origin.liveEdge();
+    const fresh = `/live/h/media_b800000_${n}.ts`; // the test origin sends no-cache
+    await get(edge.url + fresh);
+    const f = await get(edge.url + fresh);
+    expect(f.headers['x-cache-status']).not.toBe('HIT');
+    expect(f.headers['cache-control']).toBe('no-cache');
+    expect(origin.count(fresh)).toBe(2);
   });
 });

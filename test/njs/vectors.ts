@@ -9,7 +9,8 @@ import { ascii, buildRing, encodeRing, ringOrder, steeringKeys } from '../../njs
 import { chooseOrigin, memoryUpdate } from '../../njs/routing';
 import { decodeAll, encodeAll } from '../../njs/amf0';
 import { feed, newReader, writeMessage } from '../../njs/rtmp';
-import { decide, inspect, isoDuration, mpdRun, nextRun, resolveOnEdge, tagHlsRun, tagMpdRun, utf8Decode } from '../../njs/playlist';
+import { decide, inspect, isoDuration, mpdRun, nextRun, resolveOnEdge, tagHlsRun, tagMpdRun } from '../../njs/playlist';
+import { utf8Decode } from '../../njs/utf8';
 import { keyPath } from '../../njs/rules';
 import { parseStreamName, sha256Hex, signPublish, stripNameQuery, verifyLocal } from '../../njs/publish';
 
@@ -81,7 +82,7 @@ function authVectors(): unknown[] {
 }
 
 function playlistVectors(): unknown[] {
-  const policy = { fallback: 1, liveMax: 5, master: 5, vod: 3600, mpdMax: 5, notFound: 1, blocking: 1, grace: 6, honorOrigin: true };
+  const policy = { fallback: 1, liveMax: 5, master: 5, vod: 3600, mpdMax: 5, notFound: 1, blocking: 1, honorOrigin: true };
   const hls = '#EXTM3U\r\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:9\n#EXT-X-MAP:URI="init.mp4"\n#EXTINF:6,\nmedia_w1_b1_9.ts\n#EXT-X-PART:DURATION=1,URI="p.m4s"\n#EXTINF:6,\n//cdn/x.ts\n';
   const enc = [0x23, 0x45, 0x58, 0x54, 0x4d, 0x33, 0x55, 0x0a, 0xc3, 0xa9, 0xf0, 0x9f, 0x98, 0x80];
   const bodies = [hls, hls + '#EXT-X-ENDLIST\n', '<!doctype html>', '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\na.m3u8\n'];
@@ -89,16 +90,16 @@ function playlistVectors(): unknown[] {
   for (let i = 0; i < bodies.length; i++) {
     const b = new Uint8Array(bodies[i].length);
     for (let k = 0; k < b.length; k++) b[k] = bodies[i].charCodeAt(k);
-    const info = inspect(b, false, 4096);
-    out.push(info, decide(200, info, i === 0, 'max-age=2', policy));
+    const seen = inspect(b, false, 4096);
+    out.push(seen, decide(200, seen.info, i === 0, 'max-age=2', policy));
   }
   const long = new Uint8Array(5000);
   for (let k = 0; k < long.length; k++) long[k] = 0x41 + (k % 26);
-  out.push(utf8Decode(new Uint8Array(enc)), inspect(new Uint8Array([0xc0, 0x80]), false, 10), utf8Decode(long).length);
+  out.push(utf8Decode(new Uint8Array(enc), 0, enc.length), utf8Decode(new Uint8Array([0x41, 0xc0, 0x80, 0xed, 0xa0, 0x80, 0x42]), 0, 7), inspect(new Uint8Array([0xc0, 0x80]), false, 10), (utf8Decode(long, 0, long.length) as string).length);
   out.push(inspect(new Uint8Array([0x3c, 0x4d, 0x50, 0x44, 0x20, 0x74, 0x79, 0x70, 0x65, 0x3d, 0x22, 0x64, 0x79, 0x6e, 0x61, 0x6d, 0x69, 0x63, 0x22, 0x3e]), true, 100));
   out.push(tagHlsRun(hls, 'r1'), tagMpdRun('<SegmentTemplate media="c_$Number$.m4s?a" initialization="i.m4s"/>', mpdRun('2026')));
   out.push(isoDuration('PT1M2.5S'), resolveOnEdge('/a/b/c.m3u8', '../../../x.ts?q'), keyPath('/live/c/media_w12_b1_3.ts'));
-  out.push(nextRun({ run: 'abc', seq: 10, last: 12, at: 0 }, inspect(new Uint8Array(0), false, 1), 5, 100));
+  out.push(nextRun({ run: 'abc', seq: 10, last: 12, at: 0 }, inspect(new Uint8Array(0), false, 1).info, 5, 100));
   return out;
 }
 

@@ -4,7 +4,6 @@ import {
   decide,
   inspect,
   isoDuration,
-  isUtf8,
   liveBound,
   mpdRun,
   nextRun,
@@ -15,12 +14,12 @@ import {
   resolveOnEdge,
   tagHlsRun,
   tagMpdRun,
-  utf8Decode,
   type CachePolicy,
 } from '../../njs/playlist.ts';
+import { utf8Decode } from '../../njs/utf8.ts';
 import { keyPath } from '../../njs/rules.ts';
 
-const P: CachePolicy = { fallback: 1, liveMax: 5, master: 5, vod: 3600, mpdMax: 5, notFound: 1, blocking: 1, grace: 6, honorOrigin: false };
+const P: CachePolicy = { fallback: 1, liveMax: 5, master: 5, vod: 3600, mpdMax: 5, notFound: 1, blocking: 1, honorOrigin: false };
 const LIVE = '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:42\n#EXTINF:6.0,\nmedia_b800000_42.ts\n#EXTINF:6.0,\nmedia_b800000_43.ts\n';
 const bytes = (s: string) => new Uint8Array(Buffer.from(s));
 
@@ -55,12 +54,12 @@ describe('parseHls', () => {
     expect(i.kind).toBe('invalid');
     expect(i.error).toBe(error);
   });
-  it('collects LL-HLS parts of the segment in progress, hints, maps and keys', () => {
+  it('collects the LL-HLS parts of the segment in progress (not hints, maps or keys)', () => {
     const i = parseHls('#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-PART-INF:PART-TARGET=1.004\n#EXT-X-MAP:URI="init.mp4"\n#EXT-X-KEY:METHOD=AES-128,URI="k.key"\n'
       + '#EXT-X-PART:DURATION=1,URI="s1.0.m4s"\n#EXTINF:4,\ns1.m4s\n#EXT-X-PART:DURATION=1,URI="s2.0.m4s",INDEPENDENT=YES\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI="s2.1.m4s"\n');
     expect(i.partTarget).toBe(1.004);
     expect(i.tailParts).toEqual(['s2.0.m4s']);
-    expect(i.others).toEqual(['init.mp4', 'k.key', 's1.0.m4s', 's2.0.m4s', 's2.1.m4s']);
+    expect(i.segments).toEqual(['s1.m4s']);
   });
 });
 
@@ -77,19 +76,22 @@ describe('parseMpd and durations', () => {
 
 describe('inspect: bytes', () => {
   it('refuses bodies over the limit and bodies that are not UTF-8', () => {
-    expect(inspect(bytes(LIVE), false, 10).error).toBe('too-large');
-    expect(inspect(new Uint8Array([0x23, 0xff]), false, 100).error).toBe('not-utf8');
-    expect(inspect(bytes(LIVE), false, 1000).kind).toBe('live');
+    expect(inspect(bytes(LIVE), false, 10).info.error).toBe('too-large');
+    expect(inspect(new Uint8Array([0x23, 0xff]), false, 100).info.error).toBe('not-utf8');
+    expect(inspect(bytes(LIVE), false, 1000)).toEqual({ info: parseHls(LIVE), text: LIVE });
   });
   it.each([
     [[0xc0, 0x80], false], [[0xe0, 0x80, 0x80], false], [[0xed, 0xa0, 0x80], false], [[0xf4, 0x90, 0x80, 0x80], false], [[0xe2, 0x82], false],
     [[0xe2, 0x82, 0xac], true], [[0xf0, 0x9f, 0x98, 0x80], true], [[0x7f], true],
-  ])('isUtf8(%j) = %s', (b, ok) => expect(isUtf8(new Uint8Array(b))).toBe(ok));
+  ])('strict UTF-8 of %j: %s', (b, ok) => expect(utf8Decode(new Uint8Array(b), 0, b.length, true) !== null).toBe(ok));
+  it('lenient decoding (AMF0 strings) replaces each byte that starts no sequence', () => {
+    expect(utf8Decode(new Uint8Array([0x41, 0xc0, 0x80, 0x42]), 0, 4)).toBe('A\ufffd\ufffdB');
+  });
   it('decodes UTF-8 as Node does, also for long bodies', () => {
     fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 3000 }), (s) => {
       const b = new Uint8Array(Buffer.from(s, 'utf8'));
-      expect(isUtf8(b)).toBe(true);
-      expect(utf8Decode(b)).toBe(s);
+      expect(utf8Decode(b, 0, b.length, true)).toBe(s);
+      expect(utf8Decode(b, 0, b.length)).toBe(s);
     }), { numRuns: 200 });
   });
 });
@@ -198,7 +200,8 @@ describe('property: the parsers never throw and never loop', () => {
   it('random bytes and MPD-like text', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), fc.boolean(), (b, mpd) => {
       const i = inspect(b, mpd, 200);
-      expect(typeof i.kind).toBe('string');
+      expect(typeof i.info.kind).toBe('string');
+      if (i.info.error !== 'not-utf8' && i.info.error !== 'too-large') expect(i.text).toBe(Buffer.from(b).toString('utf8'));
     }), { numRuns: 3000 });
     fc.assert(fc.property(fc.string({ maxLength: 200 }), (s) => {
       parseMpd('<MPD ' + s);

@@ -83,7 +83,7 @@ describe('rendering', () => {
     // nginx's hash balancer refuses `backup`: backups get their own group behind error_page.
     expect(http).toMatch(/upstream media_edge_origin_backup \{[^}]*server 10\.0\.0\.2:80 max_fails=1 fail_timeout=10s;  # spare/);
     expect(http).not.toMatch(/ backup;/);
-    expect(out['media-edge-segments.conf']).toContain('error_page 502 504 = @media_edge_backup_segment;');
+    expect(out['media-edge-server.conf']).toContain('error_page 502 504 = @media_edge_backup_segment;');
     expect(http).toMatch(/location \/_media_edge_origin\/ \{[^}]*error_page 502 504 = @media_edge_backup_playlist;/);
     expect(http).toContain('hash $media_edge_stream consistent;');
     expect(http).not.toContain('js_shared_dict_zone'); // no router unless njs >= 0.8.1
