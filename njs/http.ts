@@ -304,7 +304,7 @@ function serveLastGood(r: NginxHTTPRequest, base: string, uri: string, p: Produc
   // Not stored again: each request during the outage checks the grace anew.
   r.headersOut['Cache-Control'] = 'no-store';
   r.headersOut['X-Media-Edge-TTL'] = '0; stale-if-error age=' + Math.floor(age / 1000);
-  r.headersOut['X-Media-Edge-Produced'] = String(last.at);
+  r.headersOut['X-Media-Edge-Produced'] = String(Math.floor(last.at / 1000));
   try {
     r.return(200, last.body);
   } catch (e) {
@@ -383,7 +383,8 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   r.headersOut['Content-Type'] = type;
   if (d.cacheControl !== '') r.headersOut['Cache-Control'] = d.cacheControl;
   r.headersOut['X-Media-Edge-TTL'] = d.ttl + '; ' + d.reason;
-  r.headersOut['X-Media-Edge-Produced'] = String(Date.now());
+  // Epoch seconds: the viewer-facing server derives `Age` from it (ageMaps in tools/render.ts).
+  r.headersOut['X-Media-Edge-Produced'] = String(Math.floor(Date.now() / 1000));
   // Which origin answered, for expose_origin (the viewer-facing server only
   // sees the producer as its upstream).
   r.headersOut['X-Media-Edge-Upstream'] = String(reply.variables.upstream_addr || '');
@@ -397,12 +398,4 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   }
 }
 
-/** js_set $media_edge_age_njs: whole seconds since the producer made this playlist. */
-function age(r: NginxHTTPRequest): string {
-  const t = Number(r.variables.upstream_http_x_media_edge_produced || '');
-  if (!(t > 0)) return '';
-  const a = Math.floor((Date.now() - t) / 1000);
-  return String(a < 0 ? 0 : a);
-}
-
-export default { health, status, route, remember, probe, produce, age };
+export default { health, status, route, remember, probe, produce };

@@ -301,6 +301,60 @@ function indent(text: string): string {
 }
 
 /**
+ * Ages up to 10^AGE_DIGITS - 1 seconds are exact. A playlist is never older
+ * than twice its lifetime plus a second (stale-while-revalidate = lifetime),
+ * or its lifetime plus playlist_stale_grace, and the settings cap both at
+ * MAX_PLAYLIST_SECONDS (12 h).
+ */
+export const AGE_DIGITS = 5;
+
+/**
+ * Subtraction of one decimal digit with borrow, as exact-match map entries:
+ * key `<produced digit><now digit>[<borrow in>]` -> [difference digit,
+ * borrow out]. The first (units) digit has no borrow in.
+ */
+export function ageDigitTable(withBorrow: boolean): Record<string, [number, number]> {
+  const t: Record<string, [number, number]> = {};
+  for (let p = 0; p < 10; p++) {
+    for (let n = 0; n < 10; n++) {
+      for (const b of withBorrow ? [0, 1] : [0]) {
+        const d = n - p - b;
+        t[`${p}${n}${withBorrow ? b : ''}`] = [(d + 10) % 10, d < 0 ? 1 : 0];
+      }
+    }
+  }
+  return t;
+}
+
+/**
+ * `Age` (RFC 9111 section 5.1) of a cached playlist without njs: the producer
+ * stamps X-Media-Edge-Produced with epoch seconds, and these maps subtract it
+ * from $msec digit by digit (regex maps pick digits, exact-match maps
+ * subtract with borrow). An njs js_set here cost a third of the playlist
+ * cache-hit rate (`npm run bench`): njs builds a VM per request, a map is a
+ * hash lookup.
+ */
+export function ageMaps(): string {
+  const out: string[] = [];
+  const P = '$upstream_http_x_media_edge_produced';
+  for (let i = 1; i <= AGE_DIGITS; i++) {
+    const rest = i > 1 ? `\\d{${i - 1}}` : '';
+    out.push(`map $msec $media_edge_now_${i} { default ""; "~(\\d)${rest}\\." $1; }`);
+    out.push(`map ${P} $media_edge_produced_${i} { default ""; "~(\\d)${rest}$" $1; }`);
+  }
+  for (let i = 1; i <= AGE_DIGITS; i++) {
+    const t = ageDigitTable(i > 1);
+    const key = `$media_edge_produced_${i}$media_edge_now_${i}${i > 1 ? `$media_edge_age_borrow_${i - 1}` : ''}`;
+    const entries = Object.entries(t);
+    out.push(`map "${key}" $media_edge_age_digit_${i} {\n    default "";\n${entries.map(([k, v]) => `    ${k} ${v[0]};`).join('\n')}\n}`);
+    if (i < AGE_DIGITS) out.push(`map "${key}" $media_edge_age_borrow_${i} {\n    default "";\n${entries.map(([k, v]) => `    ${k} ${v[1]};`).join('\n')}\n}`);
+  }
+  const digits = Array.from({ length: AGE_DIGITS }, (_, k) => `$media_edge_age_digit_${AGE_DIGITS - k}`).join('');
+  out.push(`map "${digits}" $media_edge_age_seconds { default ""; "~^0{0,${AGE_DIGITS - 1}}(\\d+)$" $1; }`);
+  return out.join('\n');
+}
+
+/**
  * An nginx `map` from a rule table (njs/rules.ts): regexes are checked in the
  * order they appear, first match wins, as in the table. Maps over `$uri` are
  * `volatile`: nginx shares a request's cached variable values with its
@@ -346,6 +400,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     router_http: router.http,
     router_server: router.server,
     producer: producerParts(s, ctx, stateDir, backup),
+    age_maps: ageMaps(),
     key_path_map: nginxMap('$uri', '$media_edge_key_path', KEY_PATH_RULES, '$uri'),
     cache_key_args: '?' + [...s.cache_key_args, 'me_run'].map((a) => `${a}=$arg_${a}`).join('&'),
     playlist_lock_timeout: `${Math.ceil((2 * parseMs(s.origin_read_timeout)) / 1000)}s`,

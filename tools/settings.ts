@@ -7,6 +7,8 @@
  * directory. Every field is optional; defaults describe a loopback demo edge.
  */
 
+import { nginxSeconds } from './render.ts';
+
 export interface Origin {
   /** Unique name, used in logs and (later) the status endpoint. */
   name: string;
@@ -117,6 +119,17 @@ const seconds: Check = (v, p) =>
   isStr(v) && /^(\d+(s|m|h|d|w|M|y)?)+$/.test(v) && !/^0+[smhdwMy]?$/.test(v)
     ? null
     : `${p}: expected an nginx time in whole seconds such as "1s", "10m", "1d" (no "ms"; nginx counts this one in seconds) (got ${show(v)})`;
+/**
+ * Longest playlist lifetime or grace: the `Age` maps (tools/render.ts
+ * ageMaps) count up to 99999 s, and a playlist can be twice its lifetime old.
+ */
+export const MAX_PLAYLIST_SECONDS = 43200;
+
+const playlistSeconds = (zero: boolean): Check => (v, p) => {
+  if (zero && (v === '0' || v === '0s')) return null;
+  return seconds(v, p) ?? (nginxSeconds(v as string) <= MAX_PLAYLIST_SECONDS ? null : `${p}: at most 12h (the Age header counts up to 99999 s) (got ${show(v)})`);
+};
+
 const size: Check = (v, p) =>
   isStr(v) && SIZE.test(v) ? null : `${p}: expected an nginx size such as "512k", "10m", "1g" (got ${show(v)})`;
 const path: Check = (v, p) =>
@@ -303,19 +316,19 @@ export const SCHEMA: SettingDef[] = [
     doc: 'Objects not requested for this long are removed, fresh or not (`inactive`); also bounds how long stale copies can be served.' },
   { name: 'cache_keys_zone_size', syntax: 'size', default: '10m', context: 'http', check: size,
     doc: 'Shared memory for cache keys (`keys_zone`); 1m holds about 8000 objects.' },
-  { name: 'playlist_ttl', syntax: 'time (seconds)', default: '1s', context: 'http (producer)', check: seconds,
+  { name: 'playlist_ttl', syntax: 'time (seconds)', default: '1s', context: 'http (producer)', check: playlistSeconds(false),
     doc: 'The short default: how long a 200 playlist the edge cannot parse (not UTF-8, HTML error page, over `playlist_max_bytes`, no `#EXTM3U`...) is cached; it is passed through unchanged and logged. Also a dynamic MPD without `minimumUpdatePeriod`.' },
-  { name: 'live_playlist_ttl_max', syntax: 'time (seconds)', default: '5s', context: 'http (producer)', check: seconds,
+  { name: 'live_playlist_ttl_max', syntax: 'time (seconds)', default: '5s', context: 'http (producer)', check: playlistSeconds(false),
     doc: 'Upper bound for a live or EVENT media playlist, which is fresh for at most half its `EXT-X-TARGETDURATION` (RFC 8216 6.2.2): nginx keeps an object up to 1 s past its whole-second validity, so the edge stores half the target less 1 s, at least 1 s (targets of 2-3 s: fresh 1-2 s); below a 2 s target it is not stored, only collapsed; 1 s at most with LL-HLS parts.' },
-  { name: 'master_playlist_ttl', syntax: 'time (seconds)', default: '5s', context: 'http (producer)', check: seconds,
+  { name: 'master_playlist_ttl', syntax: 'time (seconds)', default: '5s', context: 'http (producer)', check: playlistSeconds(false),
     doc: 'How long a multivariant (master) playlist is cached.' },
-  { name: 'vod_playlist_ttl', syntax: 'time (seconds)', default: '1h', context: 'http (producer)', check: seconds,
+  { name: 'vod_playlist_ttl', syntax: 'time (seconds)', default: '1h', context: 'http (producer)', check: playlistSeconds(false),
     doc: 'Playlists with `EXT-X-ENDLIST` or `EXT-X-PLAYLIST-TYPE:VOD`, and static MPDs: they do not change.' },
-  { name: 'dynamic_mpd_ttl_max', syntax: 'time (seconds)', default: '5s', context: 'http (producer)', check: seconds,
+  { name: 'dynamic_mpd_ttl_max', syntax: 'time (seconds)', default: '5s', context: 'http (producer)', check: playlistSeconds(false),
     doc: 'Upper bound for a dynamic MPD, which is cached for its `minimumUpdatePeriod` (rounded down to whole seconds).' },
-  { name: 'llhls_blocking_ttl', syntax: 'time (seconds)', default: '1s', context: 'http (producer)', check: seconds,
+  { name: 'llhls_blocking_ttl', syntax: 'time (seconds)', default: '1s', context: 'http (producer)', check: playlistSeconds(false),
     doc: 'Responses to LL-HLS blocking reloads (`_HLS_msn`, `_HLS_part`) are one playlist version and sent `immutable`; the edge keeps them this long (at most half the target duration), so that a restarted stream reaching the same numbers never gets the previous run\'s answer.' },
-  { name: 'playlist_stale_grace', syntax: 'time (seconds)', default: '6s', context: 'http (producer)', check: seconds,
+  { name: 'playlist_stale_grace', syntax: 'time (seconds) or "0"', default: '6s', context: 'http (producer)', check: playlistSeconds(true),
     doc: 'When every origin fails, the producer serves a playlist\'s last good copy for this long past its expiry (kept in `<state_dir>/runs`, sent `no-store`, logged), never longer; then viewers get the error. `0` turns this off. Segments are served for their own lifetime (`segment_ttl`) and never after it.' },
   { name: 'playlist_max_bytes', syntax: 'number', default: 1048576, context: 'http (producer)', check: wholeNumber(4096, 16777216),
     doc: 'Largest playlist or MPD the edge parses; a larger one is passed through unchanged with `playlist_ttl`. Also sizes `subrequest_output_buffer_size`: a body of more than twice this is refused with 502 and logged.' },

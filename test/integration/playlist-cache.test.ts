@@ -61,8 +61,14 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
     expect(origin.count(p)).toBe(2);
   });
 
-  it('VOD playlists live long and are immutable; masters get their own TTL', async () => {
+  it('VOD playlists live long and are immutable; masters get their own TTL; Age counts up', async () => {
     const v = await get(edge.url + '/vod/movie/chunklist_b800000.m3u8');
+    expect(v.headers.age).toMatch(/^[01]$/);
+    await sleep(2100);
+    const later = await get(edge.url + '/vod/movie/chunklist_b800000.m3u8');
+    expect(later.headers['x-cache-status']).toBe('HIT');
+    expect(Number(later.headers.age)).toBeGreaterThanOrEqual(2);
+    expect(Number(later.headers.age)).toBeLessThanOrEqual(3);
     expect(v.headers['x-media-edge-ttl']).toBe('3600; vod');
     expect(v.headers['cache-control']).toBe('public, max-age=3600, stale-while-revalidate=3600, immutable');
     const m = await get(edge.url + '/live/ttl/playlist.m3u8');
