@@ -29,13 +29,17 @@ export const EDGE_REQUIREMENTS: Requirement[] = [
   { what: 'njs stream module (ngx_stream_js_module.so)', pkg: 'libnginx-mod-stream-js', present: () => module('ngx_stream_js_module.so') },
 ];
 
-/** The demo and end-to-end tests also need the stand-in origin and a real encoder. */
+/** The demo and end-to-end tests also need the stand-in origin, a real encoder and a real player. */
 export const DEMO_REQUIREMENTS: Requirement[] = [
   ...EDGE_REQUIREMENTS,
   { what: 'nginx-rtmp module (ngx_rtmp_module.so), the demo origin', pkg: 'libnginx-mod-rtmp', present: () => module('ngx_rtmp_module.so') },
   { what: 'ffmpeg and ffprobe', pkg: 'ffmpeg', present: () => onPath('ffmpeg') && onPath('ffprobe') },
   { what: 'njs command-line interpreter', pkg: 'njs', present: () => onPath('njs') },
+  { what: 'Chromium, for the hls.js player test', pkg: 'chromium', present: () => existsSync(CHROMIUM) },
 ];
+
+/** Debian's Chromium, which playwright-core drives in the player test. */
+export const CHROMIUM = '/usr/bin/chromium';
 
 export function missing(reqs: Requirement[]): Requirement[] {
   return reqs.filter((r) => !r.present());
