@@ -27,6 +27,7 @@ import { ringOrder } from './ring';
 import { chooseOrigin, memoryUpdate, routeKey } from './routing';
 import { classifyPath, keyPath } from './rules';
 import {
+  AGE_MAX_TTL,
   decide,
   inspect,
   invalid,
@@ -197,6 +198,8 @@ interface ProducerPolicy extends CachePolicy {
   prefetch: number;
   /** playlist_stale_grace, seconds: how long past expiry the last good copy is served while origins fail. */
   grace: number;
+  /** state_sweep_every: one production in this many sweeps forgotten state files. */
+  sweepEvery: number;
 }
 
 function producerPolicy(text: string): ProducerPolicy | null {
@@ -225,6 +228,40 @@ function writeAtomic(file: string, data: string): void {
   const tmp = file + '.' + process.pid + '.tmp';
   fs.writeFileSync(tmp, data);
   fs.renameSync(tmp, file);
+}
+
+/** State files not written for this long belong to playlists nobody asks for any more. */
+const STATE_FORGET_MS = 3600000;
+
+/**
+ * Remove forgotten state files, so that <runs_dir> does not grow with every
+ * stream name ever seen. Run by one production in `state_sweep_every` (no
+ * timers on njs 0.7.9), at most SWEEP_MAX files each time, so no request
+ * pays much.
+ */
+const SWEEP_MAX = 1000;
+
+function sweepState(r: NginxHTTPRequest, now: number): void {
+  const dir = r.variables.media_edge_runs_dir || '';
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(dir) as string[];
+  } catch (e) {
+    return;
+  }
+  let removed = 0;
+  for (let i = 0; i < names.length && removed < SWEEP_MAX; i++) {
+    const file = dir + '/' + names[i];
+    try {
+      if (now - fs.statSync(file).mtimeMs > STATE_FORGET_MS) {
+        fs.unlinkSync(file);
+        removed++;
+      }
+    } catch (e) {
+      // Removed by another worker meanwhile.
+    }
+  }
+  if (removed > 0) ngx.log(ngx.INFO, 'media-edge producer: removed ' + removed + ' state files older than 1h from ' + dir);
 }
 
 /** The run of a live media playlist (see nextRun); null when it cannot be saved. */
@@ -304,7 +341,7 @@ function serveLastGood(r: NginxHTTPRequest, base: string, uri: string, p: Produc
   // Not stored again: each request during the outage checks the grace anew.
   r.headersOut['Cache-Control'] = 'no-store';
   r.headersOut['X-Media-Edge-TTL'] = '0; stale-if-error age=' + Math.floor(age / 1000);
-  r.headersOut['X-Media-Edge-Produced'] = String(Math.floor(last.at / 1000));
+  if (last.ttl <= AGE_MAX_TTL) r.headersOut['X-Media-Edge-Produced'] = String(Math.floor(last.at / 1000));
   try {
     r.return(200, last.body);
   } catch (e) {
@@ -343,6 +380,7 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   const args = r.variables.args || '';
   const blocking = /(^|&)_HLS_(msn|part)=/i.test(args);
   const base = stateBase(r, uri);
+  if (Math.random() * p.sweepEvery < 1) sweepState(r, Date.now());
   let reply: NginxHTTPRequest;
   try {
     reply = await r.subrequest('/_media_edge_origin' + uri, { args: args });
@@ -384,7 +422,7 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   if (d.cacheControl !== '') r.headersOut['Cache-Control'] = d.cacheControl;
   r.headersOut['X-Media-Edge-TTL'] = d.ttl + '; ' + d.reason;
   // Epoch seconds: the viewer-facing server derives `Age` from it (ageMaps in tools/render.ts).
-  r.headersOut['X-Media-Edge-Produced'] = String(Math.floor(Date.now() / 1000));
+  if (d.ttl > 0 && d.ttl <= AGE_MAX_TTL) r.headersOut['X-Media-Edge-Produced'] = String(Math.floor(Date.now() / 1000));
   // Which origin answered, for expose_origin (the viewer-facing server only
   // sees the producer as its upstream).
   r.headersOut['X-Media-Edge-Upstream'] = String(reply.variables.upstream_addr || '');

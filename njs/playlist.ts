@@ -7,9 +7,10 @@
  * them, test/njs runs them in the real njs CLI, njs/http.ts (the producer)
  * calls them on every playlist the edge fetches from an origin.
  *
- * Bad input is a value, never an exception: parseHls/parseMpd/inspect return
- * `{ kind: 'invalid', error }` and the producer passes such a body through
- * unchanged with the short TTL. Every loop is bounded by the input length.
+ * Bad input is a value, never an exception: parseHls/parseMpd (and inspect,
+ * in its `info`) return `{ kind: 'invalid', error }`, and the producer passes
+ * such a body through unchanged with the short TTL. Every loop is bounded by
+ * the input length.
  *
  * HLS: RFC 8216 (https://www.rfc-editor.org/rfc/rfc8216) and its 2nd edition
  * draft for LL-HLS (draft-pantos-hls-rfc8216bis: EXT-X-PART, PRELOAD-HINT,
@@ -280,6 +281,14 @@ export function tagMpdRun(text: string, run: string): string {
     tag.replace(/(\s(?:media|initialization|sourceURL)\s*=\s*")([^"]*)(")/g, (all: string, a: string, uri: string, b: string) =>
       uri !== '' && ours(uri) ? a + withParam(uri, RUN_PARAM, run, '&amp;') + b : all));
 }
+
+/**
+ * Playlists kept at most this long get an `Age` header (the viewer-facing
+ * server subtracts the producer's stamp in nginx maps that count to 999 s;
+ * tools/render.ts ageMaps). Longer-lived ones (VOD, static MPDs) get none:
+ * players use Age to place the live edge, and VOD has none.
+ */
+export const AGE_MAX_TTL = 300;
 
 /** Cache lifetimes, whole seconds (nginx cache validity has one-second resolution). */
 export interface CachePolicy {

@@ -235,6 +235,7 @@ export function cachePolicy(s: Settings): Record<string, number | boolean> {
     honorOrigin: s.playlist_origin_cache_control === 'honor',
     maxBytes: s.playlist_max_bytes,
     prefetch: s.prefetch_limit,
+    sweepEvery: s.state_sweep_every,
   };
 }
 
@@ -301,12 +302,12 @@ function indent(text: string): string {
 }
 
 /**
- * Ages up to 10^AGE_DIGITS - 1 seconds are exact. A playlist is never older
- * than twice its lifetime plus a second (stale-while-revalidate = lifetime),
- * or its lifetime plus playlist_stale_grace, and the settings cap both at
- * MAX_PLAYLIST_SECONDS (12 h).
+ * Ages up to 10^AGE_DIGITS - 1 seconds are exact. The producer stamps only
+ * playlists kept at most AGE_MAX_TTL seconds (njs/playlist.ts), which are
+ * never older than twice that plus a second, or that plus
+ * playlist_stale_grace (capped at the same by the settings).
  */
-export const AGE_DIGITS = 5;
+export const AGE_DIGITS = 3;
 
 /**
  * Subtraction of one decimal digit with borrow, as exact-match map entries:
@@ -329,25 +330,25 @@ export function ageDigitTable(withBorrow: boolean): Record<string, [number, numb
 /**
  * `Age` (RFC 9111 section 5.1) of a cached playlist without njs: the producer
  * stamps X-Media-Edge-Produced with epoch seconds, and these maps subtract it
- * from $msec digit by digit (regex maps pick digits, exact-match maps
- * subtract with borrow). An njs js_set here cost a third of the playlist
- * cache-hit rate (`npm run bench`): njs builds a VM per request, a map is a
- * hash lookup.
+ * from $msec digit by digit. One regex per operand picks its last digits
+ * (named captures), exact-match maps subtract with borrow, and a last one
+ * drops leading zeros. An njs js_set here cost a third of the playlist
+ * cache-hit rate (`npm run bench`): njs builds a VM per request.
  */
 export function ageMaps(): string {
   const out: string[] = [];
-  const P = '$upstream_http_x_media_edge_produced';
+  const caps = (prefix: string) => Array.from({ length: AGE_DIGITS }, (_, k) => `(?<${prefix}${AGE_DIGITS - k}>\\d)`).join('');
+  // Evaluating these sets $media_edge_n1.. and $media_edge_p1.. (units first);
+  // every subtraction map names them first in its key (`11` when both
+  // matched), so they have run whatever order nginx evaluates the digits in.
+  out.push(`map $msec $media_edge_now_split { default ""; "~${caps('media_edge_n')}\\." 1; }`);
+  out.push(`map $upstream_http_x_media_edge_produced $media_edge_produced_split { default ""; "~${caps('media_edge_p')}$" 1; }`);
   for (let i = 1; i <= AGE_DIGITS; i++) {
-    const rest = i > 1 ? `\\d{${i - 1}}` : '';
-    out.push(`map $msec $media_edge_now_${i} { default ""; "~(\\d)${rest}\\." $1; }`);
-    out.push(`map ${P} $media_edge_produced_${i} { default ""; "~(\\d)${rest}$" $1; }`);
-  }
-  for (let i = 1; i <= AGE_DIGITS; i++) {
-    const t = ageDigitTable(i > 1);
-    const key = `$media_edge_produced_${i}$media_edge_now_${i}${i > 1 ? `$media_edge_age_borrow_${i - 1}` : ''}`;
-    const entries = Object.entries(t);
-    out.push(`map "${key}" $media_edge_age_digit_${i} {\n    default "";\n${entries.map(([k, v]) => `    ${k} ${v[0]};`).join('\n')}\n}`);
-    if (i < AGE_DIGITS) out.push(`map "${key}" $media_edge_age_borrow_${i} {\n    default "";\n${entries.map(([k, v]) => `    ${k} ${v[1]};`).join('\n')}\n}`);
+    const t = Object.entries(ageDigitTable(i > 1));
+    const key = `$media_edge_now_split$media_edge_produced_split$media_edge_p${i}$media_edge_n${i}` + (i > 1 ? `$media_edge_age_borrow_${i - 1}` : '');
+    const prefix = '11';
+    out.push(`map "${key}" $media_edge_age_digit_${i} {\n    default "";\n${t.map(([k, v]) => `    ${prefix}${k} ${v[0]};`).join('\n')}\n}`);
+    if (i < AGE_DIGITS) out.push(`map "${key}" $media_edge_age_borrow_${i} {\n    default "";\n${t.map(([k, v]) => `    ${prefix}${k} ${v[1]};`).join('\n')}\n}`);
   }
   const digits = Array.from({ length: AGE_DIGITS }, (_, k) => `$media_edge_age_digit_${AGE_DIGITS - k}`).join('');
   out.push(`map "${digits}" $media_edge_age_seconds { default ""; "~^0{0,${AGE_DIGITS - 1}}(\\d+)$" $1; }`);

@@ -7,6 +7,7 @@
  * directory. Every field is optional; defaults describe a loopback demo edge.
  */
 
+import { AGE_MAX_TTL } from '../njs/playlist.ts';
 import { nginxSeconds } from './render.ts';
 
 export interface Origin {
@@ -81,6 +82,7 @@ export interface Settings {
   segment_origin_cache_control: 'override' | 'honor';
   cache_key_args: string[];
   prefetch_limit: number;
+  state_sweep_every: number;
   origin_connect_timeout: string;
   origin_read_timeout: string;
   cors_allow_origin: string;
@@ -120,14 +122,16 @@ const seconds: Check = (v, p) =>
     ? null
     : `${p}: expected an nginx time in whole seconds such as "1s", "10m", "1d" (no "ms"; nginx counts this one in seconds) (got ${show(v)})`;
 /**
- * Longest playlist lifetime or grace: the `Age` maps (tools/render.ts
- * ageMaps) count up to 99999 s, and a playlist can be twice its lifetime old.
+ * Longest short playlist lifetime (everything but VOD playlists and static
+ * MPDs) and longest stale grace: the producer stamps playlists kept at most
+ * this long for the `Age` maps (tools/render.ts ageMaps), which count to
+ * 999 s; such a playlist is never older than twice this plus a second.
  */
-export const MAX_PLAYLIST_SECONDS = 43200;
+export const MAX_SHORT_PLAYLIST_SECONDS = AGE_MAX_TTL;
 
-const playlistSeconds = (zero: boolean): Check => (v, p) => {
+const shortPlaylistSeconds = (zero: boolean): Check => (v, p) => {
   if (zero && (v === '0' || v === '0s')) return null;
-  return seconds(v, p) ?? (nginxSeconds(v as string) <= MAX_PLAYLIST_SECONDS ? null : `${p}: at most 12h (the Age header counts up to 99999 s) (got ${show(v)})`);
+  return seconds(v, p) ?? (nginxSeconds(v as string) <= MAX_SHORT_PLAYLIST_SECONDS ? null : `${p}: at most 5m (got ${show(v)})`);
 };
 
 const size: Check = (v, p) =>
@@ -316,19 +320,19 @@ export const SCHEMA: SettingDef[] = [
     doc: 'Objects not requested for this long are removed, fresh or not (`inactive`); also bounds how long stale copies can be served.' },
   { name: 'cache_keys_zone_size', syntax: 'size', default: '10m', context: 'http', check: size,
     doc: 'Shared memory for cache keys (`keys_zone`); 1m holds about 8000 objects.' },
-  { name: 'playlist_ttl', syntax: 'time (seconds)', default: '1s', context: 'http (producer)', check: playlistSeconds(false),
+  { name: 'playlist_ttl', syntax: 'time (seconds)', default: '1s', context: 'http (producer)', check: shortPlaylistSeconds(false),
     doc: 'The short default: how long a 200 playlist the edge cannot parse (not UTF-8, HTML error page, over `playlist_max_bytes`, no `#EXTM3U`...) is cached; it is passed through unchanged and logged. Also a dynamic MPD without `minimumUpdatePeriod`.' },
-  { name: 'live_playlist_ttl_max', syntax: 'time (seconds)', default: '5s', context: 'http (producer)', check: playlistSeconds(false),
+  { name: 'live_playlist_ttl_max', syntax: 'time (seconds)', default: '5s', context: 'http (producer)', check: shortPlaylistSeconds(false),
     doc: 'Upper bound for a live or EVENT media playlist, which is fresh for at most half its `EXT-X-TARGETDURATION` (RFC 8216 6.2.2): nginx keeps an object up to 1 s past its whole-second validity, so the edge stores half the target less 1 s, at least 1 s (targets of 2-3 s: fresh 1-2 s); below a 2 s target it is not stored, only collapsed; 1 s at most with LL-HLS parts.' },
-  { name: 'master_playlist_ttl', syntax: 'time (seconds)', default: '5s', context: 'http (producer)', check: playlistSeconds(false),
+  { name: 'master_playlist_ttl', syntax: 'time (seconds)', default: '5s', context: 'http (producer)', check: shortPlaylistSeconds(false),
     doc: 'How long a multivariant (master) playlist is cached.' },
-  { name: 'vod_playlist_ttl', syntax: 'time (seconds)', default: '1h', context: 'http (producer)', check: playlistSeconds(false),
+  { name: 'vod_playlist_ttl', syntax: 'time (seconds)', default: '1h', context: 'http (producer)', check: seconds,
     doc: 'Playlists with `EXT-X-ENDLIST` or `EXT-X-PLAYLIST-TYPE:VOD`, and static MPDs: they do not change.' },
-  { name: 'dynamic_mpd_ttl_max', syntax: 'time (seconds)', default: '5s', context: 'http (producer)', check: playlistSeconds(false),
+  { name: 'dynamic_mpd_ttl_max', syntax: 'time (seconds)', default: '5s', context: 'http (producer)', check: shortPlaylistSeconds(false),
     doc: 'Upper bound for a dynamic MPD, which is cached for its `minimumUpdatePeriod` (rounded down to whole seconds).' },
-  { name: 'llhls_blocking_ttl', syntax: 'time (seconds)', default: '1s', context: 'http (producer)', check: playlistSeconds(false),
+  { name: 'llhls_blocking_ttl', syntax: 'time (seconds)', default: '1s', context: 'http (producer)', check: shortPlaylistSeconds(false),
     doc: 'Responses to LL-HLS blocking reloads (`_HLS_msn`, `_HLS_part`) are one playlist version and sent `immutable`; the edge keeps them this long (at most half the target duration), so that a restarted stream reaching the same numbers never gets the previous run\'s answer.' },
-  { name: 'playlist_stale_grace', syntax: 'time (seconds) or "0"', default: '6s', context: 'http (producer)', check: playlistSeconds(true),
+  { name: 'playlist_stale_grace', syntax: 'time (seconds) or "0"', default: '6s', context: 'http (producer)', check: shortPlaylistSeconds(true),
     doc: 'When every origin fails, the producer serves a playlist\'s last good copy for this long past its expiry (kept in `<state_dir>/runs`, sent `no-store`, logged), never longer; then viewers get the error. `0` turns this off. Segments are served for their own lifetime (`segment_ttl`) and never after it.' },
   { name: 'playlist_max_bytes', syntax: 'number', default: 1048576, context: 'http (producer)', check: wholeNumber(4096, 16777216),
     doc: 'Largest playlist or MPD the edge parses; a larger one is passed through unchanged with `playlist_ttl`. Also sizes `subrequest_output_buffer_size`: a body of more than twice this is refused with 502 and logged.' },
@@ -340,6 +344,8 @@ export const SCHEMA: SettingDef[] = [
     doc: 'Query parameters that are part of the cache key (and so change the content); every other parameter (tokens, `wowzasessionid`, cache busters) is left out of the key. `me_run` (the stream run, see "How it works") is always in.' },
   { name: 'prefetch_limit', syntax: 'number', default: 4, context: 'http (producer)', check: wholeNumber(0, 64),
     doc: 'When the edge fetches a live media playlist, it fetches the segments (and LL-HLS parts) the playlist newly lists into the cache in the background, at most this many per playlist refresh; 0 turns prefetch off.' },
+  { name: 'state_sweep_every', syntax: 'number', default: 1000, context: 'http (producer)', check: wholeNumber(1, 1000000),
+    doc: 'The producer keeps a small file per playlist in `<state_dir>/runs` (stream run, last good copy). One playlist production in this many (at random) removes files not written for an hour, at most 1000 at a time.' },
   { name: 'segment_ttl', syntax: 'time (seconds)', default: '1d', context: 'location', check: seconds,
     doc: 'How long a 200/206 segment, init segment, part or key is fresh (they are immutable).' },
   { name: 'not_found_ttl', syntax: 'time (seconds)', default: '1s', context: 'server', check: (v, p) => seconds(v, p) ?? (/^[0-2]s?$/.test(v as string) ? null : `${p}: at most 2s (a longer 404 keeps a restarted stream dark) (got ${show(v)})`),

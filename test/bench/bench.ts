@@ -190,7 +190,7 @@ async function cacheBench(rows: Row[]): Promise<void> {
 // ---- select: cache misses through 8 weighted origins vs one upstream ----
 
 async function selectBench(rows: Row[]): Promise<void> {
-  // Fast fixture origins: nginx answering a small playlist on 8 ports, so the
+  // Fast fixture origins: nginx answering a small body on 8 ports, so the
   // origins are not what is measured.
   const originsDir = tmp('origins');
   const ports: number[] = [];
@@ -208,13 +208,15 @@ async function selectBench(rows: Row[]): Promise<void> {
   const eight = await startRendered(eightDir, { origins: ports.map((p, i) => ({ name: `o${i}`, http: `127.0.0.1:${p}`, weight: weights[i] })) }, '', noStore);
   const one = await startRendered(oneDir, { origins: [{ name: 'o0', http: `127.0.0.1:${ports[0]}` }] }, '', noStore);
   // Every request a new stream: a cache miss, so every request selects.
+  // Segments: playlist misses also pass the producer (njs), the same on both
+  // sides, which is not what this row measures.
   const script = join(originsDir, 'unique.lua');
   writeFileSync(script, `
 local n = 0
 function setup(thread) thread:set("tid", tostring(math.random(1, 1e9))) end
 function request()
   n = n + 1
-  return wrk.format(nil, "/live/s" .. tid .. "_" .. n .. "/chunklist_b400000.m3u8")
+  return wrk.format(nil, "/live/s" .. tid .. "_" .. n .. "/media_b400000_1.ts")
 end
 `);
   try {
@@ -233,6 +235,25 @@ end
   }
 }
 
+// ---- simulated players (failover, players) ----
+
+/** One player request on a shared keep-alive agent; a failure is status 0, never a throw. */
+function playerGet(agent: Agent, url: string): Promise<{ status: number; body: string; ms: number }> {
+  return new Promise((res) => {
+    const t0 = performance.now();
+    const req = request(url, { agent, timeout: 15000 }, (r) => {
+      let body = '';
+      r.setEncoding('latin1');
+      r.on('data', (c: string) => (body += c));
+      r.on('end', () => res({ status: r.statusCode ?? 0, body, ms: performance.now() - t0 }));
+      r.on('error', () => res({ status: 0, body: '', ms: performance.now() - t0 }));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => res({ status: 0, body: '', ms: performance.now() - t0 }));
+    req.end();
+  });
+}
+
 // ---- failover: 200 players while one of three origins dies and returns ----
 
 async function failoverBench(rows: Row[]): Promise<void> {
@@ -244,19 +265,7 @@ async function failoverBench(rows: Row[]): Promise<void> {
     origin_cooldown: '3s',
   });
   const agent = new Agent({ keepAlive: true, maxSockets: 400 });
-  const fetchStatus = (path: string): Promise<{ status: number; body: string }> =>
-    new Promise((res) => {
-      const req = request(edge.url + path, { agent, timeout: 10000 }, (r) => {
-        let body = '';
-        r.setEncoding('latin1');
-        r.on('data', (c: string) => (body += c));
-        r.on('end', () => res({ status: r.statusCode ?? 0, body }));
-        r.on('error', () => res({ status: 0, body: '' }));
-      });
-      req.on('timeout', () => req.destroy());
-      req.on('error', () => res({ status: 0, body: '' }));
-      req.end();
-    });
+  const fetchStatus = (path: string) => playerGet(agent, edge.url + path);
   const stats = { playlists: 0, playlistFailures: 0, segments: 0, segmentFailures: 0 };
   const seconds = 24;
   const end = Date.now() + seconds * 1000;
@@ -270,7 +279,8 @@ async function failoverBench(rows: Row[]): Promise<void> {
       const pl = await fetchStatus(`${base}/chunklist_b400000.m3u8`);
       stats.playlists++;
       if (pl.status !== 200) stats.playlistFailures++;
-      const segs = pl.body.split('\n').filter((l) => l.endsWith('.ts'));
+      // Segment URIs as the playlist gives them (with the run id the edge adds).
+      const segs = pl.body.split('\n').filter((l) => l && !l.startsWith('#'));
       for (const s of segs.slice(-2)) {
         if (seen.has(s)) continue;
         seen.add(s);
@@ -313,20 +323,7 @@ interface PlayerRun {
 async function playersRun(base: string, origin: WowzaOrigin, seconds: number): Promise<PlayerRun> {
   const td = origin.opts.segmentSeconds;
   const agent = new Agent({ keepAlive: true, maxSockets: 600 });
-  const timed = (path: string): Promise<{ status: number; body: string; ms: number }> =>
-    new Promise((res) => {
-      const t0 = performance.now();
-      const req = request(base + path, { agent, timeout: 15000 }, (r) => {
-        let body = '';
-        r.setEncoding('latin1');
-        r.on('data', (c: string) => (body += c));
-        r.on('end', () => res({ status: r.statusCode ?? 0, body, ms: performance.now() - t0 }));
-        r.on('error', () => res({ status: 0, body: '', ms: performance.now() - t0 }));
-      });
-      req.on('timeout', () => req.destroy());
-      req.on('error', () => res({ status: 0, body: '', ms: performance.now() - t0 }));
-      req.end();
-    });
+  const timed = (path: string) => playerGet(agent, base + path);
   const plMs: number[] = [];
   const segMs: number[] = [];
   let failures = 0;

@@ -4,7 +4,7 @@
  * reading X-Cache-Status / Cache-Control / X-Media-Edge-TTL.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
 import { get, sleep } from '../support/http.ts';
@@ -61,11 +61,13 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
     expect(origin.count(p)).toBe(2);
   });
 
-  it('VOD playlists live long and are immutable; masters get their own TTL; Age counts up', async () => {
+  it('VOD playlists live long and are immutable (no Age: it is for live); masters get their own TTL and an Age that counts up', async () => {
     const v = await get(edge.url + '/vod/movie/chunklist_b800000.m3u8');
-    expect(v.headers.age).toMatch(/^[01]$/);
+    expect(v.headers.age).toBeUndefined();
+    const m0 = await get(edge.url + '/live/age/playlist.m3u8');
+    expect(m0.headers.age).toMatch(/^[01]$/);
     await sleep(2100);
-    const later = await get(edge.url + '/vod/movie/chunklist_b800000.m3u8');
+    const later = await get(edge.url + '/live/age/playlist.m3u8');
     expect(later.headers['x-cache-status']).toBe('HIT');
     expect(Number(later.headers.age)).toBeGreaterThanOrEqual(2);
     expect(Number(later.headers.age)).toBeLessThanOrEqual(3);
@@ -316,7 +318,7 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
   });
 });
 
-describe.each(list)("the origin's Cache-Control, honoured, on $name", (target) => {
+describe.each(list)("the origin's Cache-Control honoured, and state files swept, on $name", (target) => {
   let origin: WowzaOrigin;
   let edge: Edge;
 
@@ -326,6 +328,7 @@ describe.each(list)("the origin's Cache-Control, honoured, on $name", (target) =
       origins: [{ name: 'wowza', http: origin.address }],
       playlist_origin_cache_control: 'honor',
       segment_origin_cache_control: 'honor',
+      state_sweep_every: 1,
     });
   });
   afterAll(async () => {
@@ -337,6 +340,19 @@ describe.each(list)("the origin's Cache-Control, honoured, on $name", (target) =
   beforeEach(() => {
     origin.reset();
     onTestFailed(() => console.error(dumpLogs(edge)));
+  });
+
+  it('forgets the state files of playlists nobody asked for in an hour', async () => {
+    const runs = join(edge.dir, 'state', 'runs');
+    const old = join(runs, 'ffffffffffffffffffffffffffffffff.run');
+    const recent = join(runs, 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee.last');
+    writeFileSync(old, '{}');
+    writeFileSync(recent, '{}');
+    const twoHoursAgo = (Date.now() - 7200_000) / 1000;
+    utimesSync(old, twoHoursAgo, twoHoursAgo);
+    await get(edge.url + '/live/sweep/chunklist_b800000.m3u8'); // state_sweep_every 1: this production sweeps
+    expect(existsSync(old)).toBe(false);
+    expect(existsSync(recent)).toBe(true);
   });
 
   it('playlists: the origin max-age wins, and no-cache (a Wowza session app) is not stored', async () => {
