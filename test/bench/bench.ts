@@ -25,7 +25,7 @@
  *           connecting at once (all accepted, none slower than 1 s).
  *
  * Needs wrk (apt-get install wrk). Never fails on numbers; prints MISSED.
- * BENCH_ROUNDS, BENCH_ROUND_SECONDS, BENCH_ONLY=cache,select,failover.
+ * BENCH_ROUNDS, BENCH_ROUND_SECONDS, BENCH_PLAYERS_SECONDS, BENCH_ONLY=cache,select,failover,players,rtmp.
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
