@@ -351,7 +351,9 @@ export function ageMaps(): string {
     if (i < AGE_DIGITS) out.push(`map "${key}" $media_edge_age_borrow_${i} {\n    default "";\n${t.map(([k, v]) => `    ${prefix}${k} ${v[1]};`).join('\n')}\n}`);
   }
   const digits = Array.from({ length: AGE_DIGITS }, (_, k) => `$media_edge_age_digit_${AGE_DIGITS - k}`).join('');
-  out.push(`map "${digits}" $media_edge_age_seconds { default ""; "~^0{0,${AGE_DIGITS - 1}}(\\d+)$" $1; }`);
+  // Leading zeros off by an exact (hash) lookup: a regex here cost more.
+  const all = Array.from({ length: 10 ** AGE_DIGITS }, (_, n) => `    ${String(n).padStart(AGE_DIGITS, '0')} ${n};`);
+  out.push(`map "${digits}" $media_edge_age_seconds {\n    default "";\n${all.join('\n')}\n}`);
   return out.join('\n');
 }
 

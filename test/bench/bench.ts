@@ -16,8 +16,10 @@
  *           fetch what is new) for BENCH_PLAYERS_SECONDS (60), through the
  *           edge and then through a plain proxy_cache server: origin
  *           requests per segment (target 1.00), origin playlist requests
- *           per target duration (target <= 2), viewer p99 for playlists and
- *           segments. (Playlist hit requests/s vs plain is in `cache`.)
+ *           per target duration in steady state (target duration / mean
+ *           interval between origin fetches after the cold copy; target
+ *           <= 2; the fetch count is printed too), viewer p99 for playlists
+ *           and segments. (Playlist hit requests/s vs plain is in `cache`.)
  *
  *   rtmp    publishers through the publish-auth filter (hmac keys) vs a
  *           plain stream proxy: media throughput (target >= 95%), time from
@@ -43,8 +45,8 @@ import { amf, handshake, message } from '../support/rtmp-stream.ts';
 import { signPublish } from '../../njs/publish.ts';
 import { createServer as createTcpServer, connect as tcpConnect, type Socket } from 'node:net';
 
-const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 5);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const ONLY = (process.env.BENCH_ONLY ?? 'cache,select,failover,players,rtmp').split(',');
 const PLAYERS_SECONDS = Number(process.env.BENCH_PLAYERS_SECONDS ?? 60);
 const CONNECTIONS = 32;
@@ -315,6 +317,7 @@ async function failoverBench(rows: Row[]): Promise<void> {
 interface PlayerRun {
   segmentsPerOrigin: number;
   playlistsPerTarget: number;
+  playlistFetches: number;
   p99Playlist: number;
   p99Segment: number;
   failures: number;
@@ -357,10 +360,19 @@ async function playersRun(base: string, origin: WowzaOrigin, seconds: number): P
   await Promise.all(Array.from({ length: 500 }, () => player()));
   agent.destroy();
   const segReq = origin.count(/\.ts$/);
-  const plReq = origin.count(/chunklist/);
+  // A rate, not a count over the run (a count adds the cold fetch at t = 0).
+  const plTimes = origin.requests.filter((r) => /chunklist/.test(r.url.split('?')[0])).map((r) => r.time);
+  const intervals = plTimes.slice(1).map((t, i) => t - plTimes[i]);
+  if (process.env.BENCH_DEBUG) console.error('origin playlist fetch intervals (ms):', intervals.join(' '));
+  // Steady state: the mean interval after the cold copy. The cold copy's
+  // lifetime depends on where in nginx's whole second it was fetched (a copy
+  // made at .96 s lives ~1 s), so it is left out; the count is reported too.
+  const steady = intervals.slice(1);
+  const meanInterval = steady.reduce((a, b) => a + b, 0) / Math.max(1, steady.length) / 1000;
   return {
     segmentsPerOrigin: segReq / Math.max(1, wanted.size),
-    playlistsPerTarget: plReq / (seconds / td),
+    playlistsPerTarget: td / meanInterval,
+    playlistFetches: plTimes.length,
     p99Playlist: percentile(plMs, 0.99),
     p99Segment: percentile(segMs, 0.99),
     failures,
@@ -382,7 +394,8 @@ async function playersBench(rows: Row[]): Promise<void> {
     const plain = await playersRun(`http://127.0.0.1:${plainPort}`, origin, PLAYERS_SECONDS);
     const n = `500 players, ${PLAYERS_SECONDS}s`;
     rows.push([`${n}: origin requests per segment (edge vs plain)`, ours.segmentsPerOrigin.toFixed(2), plain.segmentsPerOrigin.toFixed(2), '', '== 1.00', ours.segmentsPerOrigin.toFixed(2) === '1.00' ? 'ok' : 'MISSED']);
-    rows.push([`${n}: origin playlist requests per target duration`, ours.playlistsPerTarget.toFixed(2), plain.playlistsPerTarget.toFixed(2), '', '<= 2', ours.playlistsPerTarget <= 2 ? 'ok' : 'MISSED']);
+    rows.push([`${n}: origin playlist requests per target duration (steady state)`, ours.playlistsPerTarget.toFixed(2), plain.playlistsPerTarget.toFixed(2), '', '<= 2', ours.playlistsPerTarget <= 2 ? 'ok' : 'MISSED']);
+    rows.push([`${n}: origin playlist fetches in the run (count)`, String(ours.playlistFetches), String(plain.playlistFetches), '', '', '']);
     rows.push([`${n}: viewer p99 ms, playlists`, ours.p99Playlist.toFixed(1), plain.p99Playlist.toFixed(1), pct(ours.p99Playlist / plain.p99Playlist), '', '']);
     rows.push([`${n}: viewer p99 ms, segments`, ours.p99Segment.toFixed(1), plain.p99Segment.toFixed(1), pct(ours.p99Segment / plain.p99Segment), '', '']);
     rows.push([`${n}: failed requests`, String(ours.failures), String(plain.failures), '', '== 0', ours.failures === 0 ? 'ok' : 'MISSED']);

@@ -115,6 +115,9 @@ describe.each(list)('edge on $name', (target) => {
     expect(mpd.headers['access-control-allow-origin']).toBe('*');
     expect(mpd.headers['access-control-expose-headers']).toContain('X-Cache-Status');
     expect(mpd.headers['x-cache-status']).toBe('MISS');
+    // Allow-Methods/-Headers/Max-Age belong to preflight answers only (Fetch standard).
+    expect(mpd.headers['access-control-allow-methods']).toBeUndefined();
+    expect(mpd.headers['access-control-max-age']).toBeUndefined();
   });
 
   it('answers a CORS preflight without asking the origin', async () => {
@@ -127,6 +130,8 @@ describe.each(list)('edge on $name', (target) => {
     expect(r.status).toBe(204);
     expect(r.headers['access-control-allow-methods']).toBe('GET, HEAD, OPTIONS');
     expect(r.headers['access-control-allow-headers']).toContain('Range');
+    expect(r.headers['access-control-allow-origin']).toBe('*');
+    expect(r.headers['access-control-max-age']).toBe('86400');
     expect(origin.viewerRequests()).toBe(before);
   });
 
