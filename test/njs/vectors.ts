@@ -13,6 +13,7 @@ import { decide, inspect, isoDuration, mpdRun, nextRun, resolveOnEdge, tagHlsRun
 import { utf8Decode } from '../../njs/utf8';
 import { keyPath } from '../../njs/rules';
 import { parseStreamName, sha256Hex, signPublish, stripNameQuery, verifyLocal } from '../../njs/publish';
+import { mintToken, verifyToken, wowzaSecureTokenHash } from '../../njs/token';
 
 export const URIS = [
   '/live/_definst_/cam1/playlist.m3u8',
@@ -103,6 +104,19 @@ function playlistVectors(): unknown[] {
   return out;
 }
 
+function tokenVectors(): unknown[] {
+  const keys = { '1': 'first-secret', '2': 'second-secret' };
+  const m = mintToken({ exp: 1800000600, st: 1799999000, path: '/live/cam1/*', ip: '203.0.113.7', kid: '1' }, keys['1']);
+  const t = m.ok ? m.token : '';
+  const c = { path: '/live/cam1/a.ts', nowS: 1800000000, skewS: 5, clientIp: '203.0.113.7', keys: keys };
+  const cases = [t, t.replace('cam1', 'cam2'), t + '~', 'exp=1~path=/~kid=1~sig=' + 'A'.repeat(43), t.replace('exp=1', 'exp=0')];
+  const out: unknown[] = [m];
+  for (let i = 0; i < cases.length; i++) out.push(verifyToken(cases[i], c));
+  out.push(verifyToken(t, { path: '/live/cam10/a.ts', nowS: 1800000000, skewS: 5, clientIp: '203.0.113.7', keys: keys }));
+  out.push(wowzaSecureTokenHash('2020s-v/mp4:eeb162-1-20200331-18431.mp4', 'afakesecret', { wowzatokenendtime: '1595365679' }, 'wowzatoken', '172.18.0.1'));
+  return out;
+}
+
 export function run(): string {
   const out = [];
   for (let i = 0; i < URIS.length; i++) {
@@ -120,5 +134,6 @@ export function run(): string {
     rtmp: rtmpVectors(),
     auth: authVectors(),
     playlist: playlistVectors(),
+    token: tokenVectors(),
   });
 }
