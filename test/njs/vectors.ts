@@ -13,7 +13,7 @@ import { decide, inspect, isoDuration, mpdRun, nextRun, resolveOnEdge, tagHlsRun
 import { utf8Decode } from '../../njs/utf8';
 import { keyPath } from '../../njs/rules';
 import { parseStreamName, sha256Hex, signPublish, stripNameQuery, verifyLocal } from '../../njs/publish';
-import { mintToken, verifyToken, wowzaSecureTokenHash } from '../../njs/token';
+import { mintToken, secureLinkMd5, verifyEdgeAuth, verifyToken, wowzaSecureTokenHash } from '../../njs/token';
 
 export const URIS = [
   '/live/_definst_/cam1/playlist.m3u8',
@@ -113,6 +113,12 @@ function tokenVectors(): unknown[] {
   const out: unknown[] = [m];
   for (let i = 0; i < cases.length; i++) out.push(verifyToken(cases[i], c));
   out.push(verifyToken(t, { path: '/live/cam10/a.ts', nowS: 1800000000, skewS: 5, clientIp: '203.0.113.7', keys: keys }));
+  // Minted by the akamai-edgeauth npm package (acl mode sha256 with ip; url mode md5).
+  const ea = 'ip=203.0.113.7~exp=1800000300~acl=/vod/*!/live/cam1/*~hmac=3963beba15ddbb6849eab728cfab076ecc0ee86c5ef732cecd67db928de14cdd';
+  const eaCtx = { path: '/live/cam1/a.ts', nowS: 1800000000, skewS: 5, clientIp: '203.0.113.7', keyHex: '52a152a152a152a152a152a152a1', algorithm: 'sha256' as const, mode: 'acl' as const };
+  out.push(verifyEdgeAuth(ea, eaCtx), verifyEdgeAuth(ea.replace('cam1', 'cam2'), eaCtx));
+  out.push(verifyEdgeAuth('exp=1800000300~hmac=5cad05e9e7338bc5515c7db9a522c949', { path: '/live/cam1/a.ts', nowS: 1800000000, skewS: 5, clientIp: '', keyHex: '52a152a152a152a152a152a152a1', algorithm: 'md5', mode: 'url' }));
+  out.push(secureLinkMd5('2147483647/s/link127.0.0.1 secret'));
   out.push(wowzaSecureTokenHash('2020s-v/mp4:eeb162-1-20200331-18431.mp4', 'afakesecret', { wowzatokenendtime: '1595365679' }, 'wowzatoken', '172.18.0.1'));
   return out;
 }

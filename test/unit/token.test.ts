@@ -1,6 +1,7 @@
 import fc from 'fast-check';
+import EdgeAuth from 'akamai-edgeauth';
 import { describe, expect, it } from 'vitest';
-import { mintToken, parseToken, scopeCovers, scopeProblem, verifyToken, wowzaSecureTokenHash, type MeToken } from '../../njs/token.ts';
+import { aclCovers, mintToken, parseToken, scopeCovers, scopeProblem, secureLinkMd5, verifyEdgeAuth, verifyToken, wowzaSecureTokenHash, type MeToken } from '../../njs/token.ts';
 
 const KEYS = { '1': 'first-secret', '2': 'second-secret' };
 const NOW = 1_800_000_000;
@@ -92,5 +93,42 @@ describe('Wowza SecureToken v2', () => {
     expect(
       wowzaSecureTokenHash('2020s-v/mp4:eeb162-1-20200331-18431.mp4', 'afakesecret69420', { wowzatokenstarttime: '1595275679', wowzatokenendtime: '1595365679', wowzatokenhash: 'ignored', other: 'x' }, 'wowzatoken', '172.18.0.1'),
     ).toBe('21m26u_t6BykDG7PTuUWhoob3LJ-KzoZvKTkh9EgQ0k=');
+  });
+});
+
+describe('Akamai EdgeAuth 2.0, tokens minted by the akamai-edgeauth package', () => {
+  const keyHex = '52a152a152a152a152a152a152a1';
+  const ea = (o: Record<string, unknown>) => new EdgeAuth({ key: keyHex, endTime: NOW + 300, ...o });
+  const c = (o: Partial<Parameters<typeof verifyEdgeAuth>[1]> = {}) => ({ path: '/live/cam1/chunklist.m3u8', nowS: NOW, skewS: 5, clientIp: '203.0.113.7', keyHex, algorithm: 'sha256' as const, mode: 'acl' as const, ...o });
+
+  it('accepts acl and url tokens, sha256/sha1/md5, ! -joined ACLs, ip, st, id, data, salt', () => {
+    expect(verifyEdgeAuth(ea({}).generateACLToken('/live/cam1/*'), c())).toEqual({ ok: true, kid: 'edgeauth' });
+    expect(verifyEdgeAuth(ea({}).generateACLToken(['/vod/*', '/live/cam1/*']), c()).ok).toBe(true);
+    for (const algorithm of ['sha1', 'md5'] as const) expect(verifyEdgeAuth(ea({ algorithm }).generateACLToken('/live/*'), c({ algorithm })).ok).toBe(true);
+    expect(verifyEdgeAuth(ea({}).generateURLToken('/live/cam1/chunklist.m3u8'), c({ mode: 'url' })).ok).toBe(true);
+    expect(verifyEdgeAuth(ea({ ip: '203.0.113.7', startTime: NOW - 10, sessionId: 's1', payload: 'p', salt: 'pepper' }).generateACLToken('/live/*'), c({ salt: 'pepper' })).ok).toBe(true);
+  });
+
+  it('refuses wrong key, expired, not yet valid, outside the ACL, other ip, url of another path, tampering', () => {
+    expect(verifyEdgeAuth(new EdgeAuth({ key: 'aa' + keyHex.slice(2), endTime: NOW + 300 }).generateACLToken('/live/*'), c())).toEqual({ ok: false, reason: 'signature' });
+    expect(verifyEdgeAuth(ea({ endTime: NOW - 10 }).generateACLToken('/live/*'), c())).toEqual({ ok: false, reason: 'expired' });
+    expect(verifyEdgeAuth(ea({ startTime: NOW + 60 }).generateACLToken('/live/*'), c())).toEqual({ ok: false, reason: 'not-yet-valid' });
+    expect(verifyEdgeAuth(ea({}).generateACLToken('/live/cam2/*'), c())).toEqual({ ok: false, reason: 'scope' });
+    expect(verifyEdgeAuth(ea({ ip: '198.51.100.1' }).generateACLToken('/live/*'), c())).toEqual({ ok: false, reason: 'ip' });
+    expect(verifyEdgeAuth(ea({}).generateURLToken('/live/cam1/other.m3u8'), c({ mode: 'url' }))).toEqual({ ok: false, reason: 'signature' });
+    expect(verifyEdgeAuth(ea({}).generateACLToken('/live/*'), c({ path: '/live/a/../../etc' }))).toEqual({ ok: false, reason: 'scope' });
+    const t = ea({}).generateACLToken('/live/cam1/*');
+    for (const bad of [t.replace('acl=/live/cam1/*', 'acl=/*'), t.replace('exp=', 'exp=9'), t + '~', 'exp=1~' + t, t.replace('~acl', '~acl=/x~acl'), t.toUpperCase(), '']) {
+      expect(verifyEdgeAuth(bad, c()).ok, bad).toBe(false);
+    }
+    expect(aclCovers('/a/b*', '/a/bc')).toBe(true); // Akamai's own wildcard semantics
+    expect(aclCovers('/a/b/*', '/a/bc')).toBe(false);
+  });
+});
+
+describe('nginx secure_link_md5', () => {
+  it('matches the documented form: base64url(md5), no padding', () => {
+    // echo -n '2147483647/s/link127.0.0.1 secret' | openssl md5 -binary | openssl base64 | tr +/ -_ | tr -d =
+    expect(secureLinkMd5('2147483647/s/link127.0.0.1 secret')).toBe('_e4Nc3iduzkWRm01TBBNYw');
   });
 });
