@@ -38,8 +38,9 @@ const MAX_TOKEN_LENGTH = 1024;
 const DIGITS = /^[0-9]{1,12}$/;
 const KID = /^[A-Za-z0-9_-]{1,32}$/;
 const SIG = /^[A-Za-z0-9_-]{43}$/;
-// Printable ASCII without separators a token or URL gives meaning to.
-const SCOPE = /^\/[A-Za-z0-9_.:~+=,@!\/-]*\*?$/;
+// Printable ASCII without separators a token or URL gives meaning to (no `~`:
+// it separates the fields).
+const SCOPE = /^\/[A-Za-z0-9_.:+=,@!\/-]*\*?$/;
 const IP = /^[0-9A-Fa-f:.]{2,45}$/;
 
 /** Why a scope is not acceptable, or null: the same rule for mint and verify. */

@@ -63,6 +63,24 @@ describe('our playback token (me1)', () => {
     expect(scopeCovers('/a/b/x.m3u8', '/a/b/x.m3u8')).toBe(true);
     expect(scopeCovers('/a/b/x.m3u8', '/a/b/x.m3u8x')).toBe(false);
     expect(mintToken({ ...base, path: '/live/cam*' }, 'k')).toEqual({ ok: false, error: 'a * must follow a /' });
+    // A scope the parser could not read back is refused when minting.
+    expect(mintToken({ ...base, path: '/live/a~kid=2/*' }, 'k').ok).toBe(false);
+  });
+
+  it('property: whatever mintToken accepts verifies, with the claims it was given', () => {
+    const seg = fc.stringMatching(/^[A-Za-z0-9_.:+=,@!~%-]{1,8}$/);
+    fc.assert(
+      fc.property(fc.array(seg, { minLength: 1, maxLength: 4 }), fc.boolean(), fc.option(fc.integer({ min: 0, max: NOW }), { nil: undefined }), fc.option(fc.constantFrom('203.0.113.7', '2001:db8::1'), { nil: undefined }), fc.constantFrom('1', '2'), (segs, dir, st, ip, kid) => {
+        const path = '/' + segs.join('/') + (dir ? '/*' : '');
+        const r = mintToken({ exp: NOW + 60, st, path, ip, kid }, KEYS[kid as '1' | '2']);
+        if (!r.ok) return;
+        const p = parseToken(r.token)!;
+        expect(p.token).toEqual({ exp: NOW + 60, path, kid, ...(st === undefined ? {} : { st }), ...(ip === undefined ? {} : { ip }) });
+        const target = dir ? path.slice(0, -1) + 'x.ts' : path;
+        expect(verifyToken(r.token, ctx({ path: target, clientIp: ip ?? '203.0.113.7' })).ok).toBe(scopeCovers(path, target));
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('property: every mutation of a valid token that changes a signed field is refused', () => {
