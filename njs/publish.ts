@@ -13,7 +13,7 @@
  *             (call=publish&app=..&name=..&addr=..&tcurl=.. + the query):
  *             2xx allows, anything else or a timeout refuses.
  */
-import crypto from 'crypto';
+import { constantTimeEqual, hmacB64url, sha256Hex } from './sign';
 import { decodeAll, encodeAll, type AmfObject, type AmfValue } from './amf0';
 
 export interface AppAuth {
@@ -91,20 +91,7 @@ export function authFor(cfg: AuthConfig, app: string): AppAuth {
 
 /** The hmac signature of a key; `kind` binds it to publishing or playing. */
 export function signPublish(secret: string, app: string, stream: string, exp: number, kind?: 'publish' | 'play'): string {
-  return crypto.createHmac('sha256', secret).update((kind || 'publish') + ':' + app + '/' + stream + ':' + exp).digest('base64url') as string;
-}
-
-export function sha256Hex(s: string): string {
-  return crypto.createHash('sha256').update(s).digest('hex') as string;
-}
-
-/** Compare without an early exit, so timing does not reveal how much matched. */
-export function constantTimeEqual(a: string, b: string): boolean {
-  let diff = a.length ^ b.length;
-  const n = Math.max(a.length, b.length);
-  // charCodeAt past the end is NaN, and NaN | 0 is 0.
-  for (let i = 0; i < n; i++) diff |= (a.charCodeAt(i) | 0) ^ (b.charCodeAt(i) | 0);
-  return diff === 0;
+  return hmacB64url(secret, (kind || 'publish') + ':' + app + '/' + stream + ':' + exp);
 }
 
 export type Verdict = { ok: true } | { ok: false; reason: string };

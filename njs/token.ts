@@ -19,7 +19,7 @@
  * https://www.wowza.com/docs/how-to-protect-streaming-using-securetoken-in-wowza-streaming-engine).
  */
 import crypto from 'crypto';
-import { constantTimeEqual } from './publish';
+import { constantTimeEqual, hmacB64url } from './sign';
 
 export type TokenVerdict = { ok: true; kid: string } | { ok: false; reason: TokenReason };
 
@@ -67,10 +67,6 @@ export function signedPart(t: MeToken): string {
   s += '~path=' + t.path;
   if (t.ip !== undefined) s += '~ip=' + t.ip;
   return s + '~kid=' + t.kid;
-}
-
-export function hmacB64url(key: string, data: string): string {
-  return crypto.createHmac('sha256', key).update(data).digest('base64url') as string;
 }
 
 /** A token for `t`, or an error value when a field is not acceptable. */

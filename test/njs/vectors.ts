@@ -12,7 +12,8 @@ import { feed, newReader, writeMessage } from '../../njs/rtmp';
 import { decide, inspect, isoDuration, mpdRun, nextRun, resolveOnEdge, tagHlsRun, tagMpdRun } from '../../njs/playlist';
 import { utf8Decode } from '../../njs/utf8';
 import { keyPath } from '../../njs/rules';
-import { parseStreamName, sha256Hex, signPublish, stripNameQuery, verifyLocal } from '../../njs/publish';
+import { parseStreamName, signPublish, stripNameQuery, verifyLocal } from '../../njs/publish';
+import { sha256Hex } from '../../njs/sign';
 import { mintToken, secureLinkMd5, verifyEdgeAuth, verifyToken, wowzaSecureTokenHash } from '../../njs/token';
 
 export const URIS = [

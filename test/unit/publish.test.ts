@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { decodeAll } from '../../njs/amf0.ts';
-import { appName, authFor, callbackBody, constantTimeEqual, parseStreamName, sha256Hex, signPublish, stripNameQuery, verifyLocal, type AuthConfig } from '../../njs/publish.ts';
+import { appName, authFor, callbackBody, parseStreamName, signPublish, stripNameQuery, verifyLocal, type AuthConfig } from '../../njs/publish.ts';
+import { constantTimeEqual, sha256Hex } from '../../njs/sign.ts';
 import { amf } from '../support/rtmp-stream.ts';
 
 const S1 = 'first-secret-0123456789';
