@@ -12,6 +12,7 @@
  * `export { x as default }` for it.
  */
 import crypto from 'crypto';
+import { appOf, AUTH_COOKIE, checkViewer, isVodBody, LINK_EXP, LINK_SIG, linkExpiry, linkSig, originArgs, parseAuthConfig, parseRevocations, propagate, type AppAuth, type Revocations } from './auth';
 import fs from 'fs';
 import {
   parseOriginsConfig,
@@ -25,7 +26,7 @@ import {
 } from './origins';
 import { ringOrder } from './ring';
 import { chooseOrigin, memoryUpdate, routeKey } from './routing';
-import { classifyPath, keyPath } from './rules';
+import { classifyPath, keyPath, streamOf } from './rules';
 import {
   AGE_MAX_TTL,
   decide,
@@ -436,4 +437,122 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   }
 }
 
-export default { health, status, route, remember, probe, produce };
+/**
+ * What `authorize` decided for this request, for the header and body
+ * filters of the same request (njs gives each request one VM, so a module
+ * variable lives exactly as long as the request).
+ */
+let granted: { app: AppAuth; exp: number; propagate: string; linkTtl: number; nowS: number } | null = null;
+
+function readRevocations(r: NginxHTTPRequest, file: string): Revocations {
+  let text = '';
+  try {
+    text = fs.readFileSync(file, 'utf8') as string;
+  } catch (e) {
+    // Fail open on a missing list, loudly: refusing every viewer because an
+    // optional file is gone would be an outage of its own.
+    r.warn('media-edge auth: cannot read playback_revoked_file ' + file + ': nothing is revoked');
+    return { tokens: {}, kids: {} };
+  }
+  const parsed = parseRevocations(text);
+  for (let i = 0; i < parsed.errors.length; i++) r.warn('media-edge auth: ' + file + ' ' + parsed.errors[i]);
+  return parsed.list;
+}
+
+/**
+ * js_set $media_edge_auth, evaluated on playlist requests of applications
+ * with playback auth: "" lets the viewer in, anything else is the refusal
+ * reason (403 with X-Media-Edge-Token). Also sets $media_edge_origin_args,
+ * the query string without the token.
+ */
+function authorize(r: NginxHTTPRequest): string {
+  granted = null;
+  const file = r.variables.media_edge_auth_file || '';
+  let text = '';
+  try {
+    text = fs.readFileSync(file, 'utf8') as string;
+  } catch (e) {
+    r.error('media-edge auth: cannot read ' + file);
+    return 'config';
+  }
+  const cfg = parseAuthConfig(text);
+  if ('error' in cfg) {
+    r.error('media-edge auth: ' + file + ': ' + cfg.error);
+    return 'config';
+  }
+  const name = appOf(r.uri);
+  const app = Object.prototype.hasOwnProperty.call(cfg.apps, name) ? cfg.apps[name] : null;
+  if (!app) {
+    r.error('media-edge auth: no playback_auth for application "' + name + '"');
+    return 'config';
+  }
+  const args = r.variables.args || '';
+  const nowS = Math.floor(Date.now() / 1000);
+  const v = checkViewer(app, {
+    path: r.uri,
+    args: args,
+    cookie: String(r.headersIn.Cookie || ''),
+    clientIp: r.variables.remote_addr || '',
+    referer: String(r.headersIn.Referer || ''),
+    nowS: nowS,
+  }, cfg.skew_s, cfg.revoked_file ? readRevocations(r, cfg.revoked_file) : undefined);
+  if (!v.ok) return v.reason;
+  r.variables.media_edge_origin_args = originArgs(app, args);
+  granted = { app: app, exp: v.exp, propagate: v.propagate, linkTtl: cfg.link_ttl_s, nowS: nowS };
+  return '';
+}
+
+function cookie(name: string, value: string, path: string, maxAge: number, secure: boolean): string {
+  // Cross-site players (page and edge on different sites) send cookies only
+  // with SameSite=None, which browsers accept only with Secure.
+  return name + '=' + value + '; Path=' + path + '; Max-Age=' + Math.max(0, maxAge) + '; HttpOnly' + (secure ? '; Secure; SameSite=None' : '; SameSite=Lax');
+}
+
+/**
+ * js_header_filter of protected playlists: query mode rewrites the body per
+ * viewer (its length changes); cookie mode hands the viewer the token and
+ * the link for this stream as cookies instead.
+ */
+function authHeaders(r: NginxHTTPRequest): void {
+  const g = granted;
+  if (!g || r.status !== 200) return;
+  if (g.app.carry === 'query') {
+    delete r.headersOut['Content-Length'];
+    return;
+  }
+  const dir = r.uri.slice(0, r.uri.lastIndexOf('/') + 1);
+  // Cookies cannot see the body, so a VOD playlist is not told apart here:
+  // cookie links are renewed with every playlist (re)load up to the token's end.
+  const exp = linkExpiry(g.exp, g.nowS, g.linkTtl, g.exp > 0);
+  const secure = r.variables.scheme === 'https';
+  r.headersOut['Set-Cookie'] = [
+    cookie(AUTH_COOKIE, encodeURIComponent(g.propagate), dir, exp - g.nowS, secure),
+    cookie(LINK_EXP, String(exp), dir, exp - g.nowS, secure),
+    cookie(LINK_SIG, linkSig(exp, streamOf(r.uri), g.app.link_secret), dir, exp - g.nowS, secure),
+  ];
+}
+
+/** Chunks of the playlist being rewritten for this viewer. */
+let bodyParts: string[] = [];
+
+/**
+ * js_body_filter of protected playlists (query mode): the cached playlist is
+ * token-free; what this viewer receives carries the token on child playlist
+ * URIs and a link on segment URIs (njs/auth.ts propagate).
+ */
+function propagateBody(r: NginxHTTPRequest, data: string | Buffer, flags: { last: boolean }): void {
+  const g = granted;
+  if (!g || r.status !== 200) {
+    r.sendBuffer(data, flags);
+    return;
+  }
+  bodyParts.push(String(data));
+  if (!flags.last) return;
+  const text = bodyParts.join('');
+  bodyParts = [];
+  const isMpd = classifyPath(r.uri) === 'mpd';
+  const exp = linkExpiry(g.exp, g.nowS, g.linkTtl, isVodBody(text, isMpd));
+  r.sendBuffer(propagate(text, isMpd, { path: r.uri, query: g.app.carry === 'query' ? g.propagate : '', exp: exp, secret: g.app.link_secret }), { last: true });
+}
+
+export default { health, status, route, remember, probe, produce, authorize, authHeaders, propagateBody };

@@ -243,9 +243,44 @@ export function withParam(uri: string, name: string, value: string, amp: string)
   return main + (q < 0 ? '?' : amp) + name + '=' + value + frag;
 }
 
-function ours(uri: string): boolean {
+/** A URI this edge serves (relative or path-absolute), not one on another host. */
+export function ours(uri: string): boolean {
   const f = uriForm(uri);
   return f === 'relative' || f === 'path-absolute';
+}
+
+/**
+ * The playlist with every URI rewritten by `f`: URI lines (tag "") and the
+ * URI="..." attribute of #EXT-X- tags (tag is the name after #EXT-X-, as
+ * "MAP", "MEDIA", "RENDITION-REPORT"). Other bytes are copied unchanged,
+ * CRLF line ends included.
+ */
+export function mapHlsUris(text: string, f: (uri: string, tag: string) => string): string {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i];
+    const cr = raw.slice(-1) === '\r' ? '\r' : '';
+    const line = cr ? raw.slice(0, raw.length - 1) : raw;
+    const t = line.trim();
+    if (t === '') continue;
+    if (t.charAt(0) !== '#') {
+      lines[i] = f(t, '') + cr;
+      continue;
+    }
+    const tag = /^#EXT-X-([A-Z0-9-]+):/.exec(t);
+    if (tag && t.indexOf('URI="') >= 0) {
+      lines[i] = line.replace(/([:,])URI="([^"\r\n]*)"/, (all: string, lead: string, uri: string) =>
+        uri !== '' ? lead + 'URI="' + f(uri, tag[1]) + '"' : all) + cr;
+    }
+  }
+  return lines.join('\n');
+}
+
+/** The MPD with `f` applied to SegmentTemplate/SegmentURL media and initialization URLs. */
+export function mapMpdUris(text: string, f: (uri: string) => string): string {
+  return text.replace(/(<(?:SegmentTemplate|SegmentURL|Initialization)\b[^>]*>)/g, (tag: string) =>
+    tag.replace(/(\s(?:media|initialization|sourceURL)\s*=\s*")([^"]*)(")/g, (all: string, a: string, uri: string, b: string) =>
+      uri !== '' ? a + f(uri) + b : all));
 }
 
 /**
@@ -256,30 +291,13 @@ function ours(uri: string): boolean {
  * their signatures). Other lines are copied byte for byte.
  */
 export function tagHlsRun(text: string, run: string): string {
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i];
-    const cr = raw.slice(-1) === '\r' ? '\r' : '';
-    const line = cr ? raw.slice(0, raw.length - 1) : raw;
-    const t = line.trim();
-    if (t === '') continue;
-    if (t.charAt(0) !== '#') {
-      if (ours(t)) lines[i] = withParam(t, RUN_PARAM, run, '&') + cr;
-      continue;
-    }
-    if (/^#EXT-X-(PART|PRELOAD-HINT|MAP|KEY):/.test(t)) {
-      lines[i] = line.replace(/([:,])URI="([^"\r\n]*)"/, (all: string, lead: string, uri: string) =>
-        uri !== '' && ours(uri) ? lead + 'URI="' + withParam(uri, RUN_PARAM, run, '&') + '"' : all) + cr;
-    }
-  }
-  return lines.join('\n');
+  return mapHlsUris(text, (uri, tag) =>
+    (tag === '' || /^(PART|PRELOAD-HINT|MAP|KEY)$/.test(tag)) && ours(uri) ? withParam(uri, RUN_PARAM, run, '&') : uri);
 }
 
 /** The MPD with `run` added to SegmentTemplate/SegmentURL media and initialization URLs. */
 export function tagMpdRun(text: string, run: string): string {
-  return text.replace(/(<(?:SegmentTemplate|SegmentURL|Initialization)\b[^>]*>)/g, (tag: string) =>
-    tag.replace(/(\s(?:media|initialization|sourceURL)\s*=\s*")([^"]*)(")/g, (all: string, a: string, uri: string, b: string) =>
-      uri !== '' && ours(uri) ? a + withParam(uri, RUN_PARAM, run, '&amp;') + b : all));
+  return mapMpdUris(text, (uri) => (ours(uri) ? withParam(uri, RUN_PARAM, run, '&amp;') : uri));
 }
 
 /**

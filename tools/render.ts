@@ -8,11 +8,12 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KEY_PATH_RULES, KIND_RULES, PLAYLIST_EXTENSIONS, REJECT_RULES, SEGMENT_EXTENSIONS, STREAM_RULES, type Rule } from '../njs/rules.ts';
 import { buildRing, encodeRing, steeringKeys } from '../njs/ring.ts';
-import type { Settings } from './settings.ts';
+import { createHash } from 'node:crypto';
+import type { PlaybackAppAuth, Settings } from './settings.ts';
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const TEMPLATE_DIR = join(PACKAGE_ROOT, 'nginx');
-export const TEMPLATES = ['nginx.conf', 'media-edge-http.conf', 'media-edge-server.conf', 'media-edge-proxy.conf', 'media-edge-segments.conf', 'media-edge-stream.conf'];
+export const TEMPLATES = ['nginx.conf', 'media-edge-http.conf', 'media-edge-server.conf', 'media-edge-playlist.conf', 'media-edge-proxy.conf', 'media-edge-segments.conf', 'media-edge-stream.conf'];
 
 /** Where distributions put nginx's dynamic modules, most common first. */
 export const MODULE_DIRS = ['/usr/lib/nginx/modules', '/etc/nginx/modules', '/usr/lib64/nginx/modules', '/usr/local/nginx/modules'];
@@ -37,6 +38,9 @@ export interface RenderContext {
 
 export const ORIGINS_FILE = 'media-edge-origins.json';
 export const RTMP_AUTH_FILE = 'media-edge-rtmp-auth.json';
+export const PLAYBACK_AUTH_FILE = 'media-edge-playback-auth.json';
+/** Files holding secrets: readable by nginx's group, not by everyone. */
+const SECRET_FILES = [RTMP_AUTH_FILE, PLAYBACK_AUTH_FILE];
 
 /** Above this many ring points the router is not used (the ring file would be large). */
 export const MAX_ROUTER_POINTS = 16000;
@@ -179,6 +183,128 @@ export function rtmpAuthFile(s: Settings, baseDir: string): string {
           .map((host) => s.rtmp_takeover_url.split('{origin_host}').join(host))
       : [],
   }) + '\n';
+}
+
+/** The default token parameter of each scheme (wowza: the prefix). */
+const DEFAULT_PARAM: Record<PlaybackAppAuth['scheme'], string> = { hmac: 'me_token', akamai: '__token__', wowza: 'wowzatoken', secure_link: 'md5' };
+
+/**
+ * The secret of an application's segment links: the setting, or derived from
+ * the scheme's secrets, so edges rendered from the same settings accept each
+ * other's links (a viewer's playlist and segments may come from different
+ * edges behind a load balancer).
+ */
+export function linkSecret(a: PlaybackAppAuth): string {
+  if (a.link_secret) return a.link_secret;
+  const material = JSON.stringify([a.scheme, a.keys ?? null, a.key_hex ?? null, a.secret ?? null, a.salt ?? null]);
+  return createHash('sha256').update('media-edge segment links\n' + material).digest('base64url');
+}
+
+/** What njs/http.ts `authorize` reads per playlist request (njs/auth.ts AuthConfig). */
+export function playbackAuthFile(s: Settings, baseDir: string): string {
+  const apps: Record<string, unknown> = {};
+  for (const [app, a] of Object.entries(s.playback_auth)) {
+    apps[app] = {
+      scheme: a.scheme,
+      carry: a.carry ?? 'query',
+      param: a.param ?? DEFAULT_PARAM[a.scheme],
+      keys: a.keys,
+      key_hex: a.key_hex,
+      algorithm: a.algorithm ?? 'sha256',
+      mode: a.mode ?? 'acl',
+      salt: a.salt,
+      secret: a.secret,
+      ip: Boolean(a.ip),
+      expression: a.expression,
+      referrers: a.referrers ?? [],
+      forward: Boolean(a.forward),
+      link_secret: linkSecret(a),
+    };
+  }
+  return JSON.stringify({
+    apps,
+    skew_s: nginxSeconds(s.playback_token_skew),
+    link_ttl_s: nginxSeconds(s.playback_link_ttl),
+    revoked_file: s.playback_revoked_file ? abs(baseDir, s.playback_revoked_file) : '',
+  }) + '\n';
+}
+
+/**
+ * Playback auth in nginx: per application a prefix location (`^~`, so it
+ * wins over the generic playlist and segment locations) whose playlists
+ * njs checks (`authorize`, then per response `authHeaders`/`propagateBody`
+ * add what the children need), and whose segments nginx's secure_link
+ * checks in C against the links those playlists carry (njs/auth.ts).
+ */
+function playbackParts(s: Settings, ctx: RenderContext, backup: ReturnType<typeof backupParts>): { http: string; server: string; locations: string } {
+  const apps = Object.entries(s.playback_auth);
+  if (apps.length === 0) return { http: '', server: '', locations: '' };
+  const http = [
+    '# Playback auth (njs/auth.ts): the viewer\'s token, checked on playlists only.',
+    `js_var $media_edge_auth_file ${join(ctx.confDir, PLAYBACK_AUTH_FILE)};`,
+    '# Set by authorize: the query string without the token, for the origin.',
+    'js_var $media_edge_origin_args;',
+    'js_set $media_edge_auth media_edge.authorize;',
+    '# Segment links, from the query or (cookie mode) from cookies.',
+    'map $arg_me_sig $media_edge_link_sig {',
+    '    "" $cookie_me_sig;',
+    '    default $arg_me_sig;',
+    '}',
+    'map $arg_me_sig $media_edge_link_exp {',
+    '    "" $cookie_me_exp;',
+    '    default $arg_me_exp;',
+    '}',
+    '# $secure_link: "1" good, "0" expired, "" wrong or unreadable.',
+    'map $secure_link $media_edge_link_check {',
+    '    "1" "";',
+    '    "0" "expired";',
+    '    default "signature";',
+    '}',
+    'map $media_edge_link_sig $media_edge_link_denied {',
+    '    "" "missing";',
+    '    default $media_edge_link_check;',
+    '}',
+    '# What reaches the origin for a protected segment: no token, no link.',
+    'map $arg_me_run $media_edge_segment_args {',
+    '    "" "";',
+    '    default "me_run=$arg_me_run";',
+    '}',
+  ].join('\n');
+  const server = [
+    '# Why a viewer was refused (403), for players and logs; never the token.',
+    'set $media_edge_denied "";',
+    'add_header X-Media-Edge-Token $media_edge_denied always;',
+  ].join('\n');
+  const locations = apps.map(([app, a]) => {
+    const carry = a.carry ?? 'query';
+    return [
+      `# Playback auth for /${app}/ (scheme ${a.scheme}, carry ${carry}).`,
+      `location ^~ /${app}/ {`,
+      `    location ~* \\.(${PLAYLIST_EXTENSIONS})$ {`,
+      '        set $media_edge_denied $media_edge_auth;',
+      '        if ($media_edge_denied) { return 403; }',
+      a.forward ? '' : '        set $args $media_edge_origin_args;',
+      '        js_header_filter media_edge.authHeaders;',
+      carry === 'query' ? '        js_body_filter media_edge.propagateBody;' : '',
+      // njs filters see only buffers in memory; a cached body is a file.
+      carry === 'query' ? '        sendfile off;' : '',
+      `        include ${ctx.confDir}/media-edge-playlist.conf;`,
+      '    }',
+      `    location ~* \\.(${SEGMENT_EXTENSIONS}|key)$ {`,
+      '        secure_link $media_edge_link_sig,$media_edge_link_exp;',
+      `        secure_link_md5 "$secure_link_expires$media_edge_stream ${linkSecret(a)}";`,
+      '        set $media_edge_denied $media_edge_link_denied;',
+      '        if ($media_edge_denied) { return 403; }',
+      a.forward ? '' : '        set $args $media_edge_segment_args;',
+      `        include ${ctx.confDir}/media-edge-segments.conf;`,
+      '        proxy_pass http://media_edge_origin;',
+      backup.segment ? '        ' + backup.segment : '',
+      '    }',
+      '    return 404;',
+      '}',
+    ].filter((l) => l !== '').join('\n');
+  }).join('\n\n');
+  return { http, server, locations };
 }
 
 /** Whether njs state shared between requests/sessions (njs >= 0.8.1) is used. */
@@ -388,6 +514,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
   const moduleFiles = ctx.moduleFiles ?? (existsSync(modulesDir) ? readdirSync(modulesDir) : []);
   const backup = backupParts(s, ctx.confDir);
   const router = routerParts(s, ctx, stateDir);
+  const playback = playbackParts(s, ctx, backup);
   const vars: Record<string, string> = {
     ...Object.fromEntries(Object.entries(s).filter(([, v]) => typeof v === 'string')),
     state_dir: stateDir,
@@ -401,6 +528,9 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     origin_balance: s.balance === 'object' ? 'hash $media_edge_cache_key consistent;'
       : routerEnabled(s, ctx) ? 'hash $media_edge_route consistent;' : 'hash $media_edge_stream consistent;',
     router_http: router.http,
+    playback_http: playback.http,
+    auth_server: playback.server,
+    auth_locations: playback.locations,
     router_server: router.server,
     producer: producerParts(s, ctx, stateDir, backup),
     age_maps: ageMaps(),
@@ -461,14 +591,15 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
   }
   out[ORIGINS_FILE] = originsFile(s);
   if (withStream && Object.keys(s.rtmp_auth).length) out[RTMP_AUTH_FILE] = rtmpAuthFile(s, ctx.baseDir);
+  if (Object.keys(s.playback_auth).length) out[PLAYBACK_AUTH_FILE] = playbackAuthFile(s, ctx.baseDir);
   return out;
 }
 
 /** Write rendered files and create the directories nginx expects to exist. */
 export function writeRendered(files: Rendered, confDir: string, s: Settings, baseDir: string): void {
   mkdirSync(confDir, { recursive: true });
-  // The publish-auth file holds secrets: not for everyone to read.
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(confDir, name), text, { mode: name === RTMP_AUTH_FILE ? 0o640 : 0o644 });
+  // The auth files hold secrets: not for everyone to read.
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(confDir, name), text, { mode: SECRET_FILES.includes(name) ? 0o640 : 0o644 });
   const stateDir = abs(baseDir, s.state_dir);
   for (const d of ['logs', 'tmp', 'runs']) mkdirSync(join(stateDir, d), { recursive: true });
 }

@@ -38,6 +38,32 @@ export interface RtmpAppAuth {
   play?: boolean;
 }
 
+/** Playback auth for one application (see njs/auth.ts). */
+export interface PlaybackAppAuth {
+  scheme: 'hmac' | 'akamai' | 'wowza' | 'secure_link';
+  /** Child playlists get the token in their URIs ("query") or viewers get cookies ("cookie"). */
+  carry?: 'query' | 'cookie';
+  /** Query parameter/cookie of the token; wowza: the parameter prefix. */
+  param?: string;
+  /** hmac: key id -> secret; two ids while rotating. */
+  keys?: Record<string, string>;
+  /** akamai: the hex encryption key, and a transition key while rotating. */
+  key_hex?: string[];
+  algorithm?: 'sha256' | 'sha1' | 'md5';
+  mode?: 'acl' | 'url';
+  salt?: string;
+  /** wowza, secure_link: the shared secret. */
+  secret?: string;
+  /** wowza: the client address is hashed too. */
+  ip?: boolean;
+  /** secure_link: the secure_link_md5 expression. */
+  expression?: string;
+  referrers?: string[];
+  forward?: boolean;
+  /** Secret of the segment links; default derived from the scheme's secrets. */
+  link_secret?: string;
+}
+
 export interface Settings {
   listen_http: string;
   listen_rtmp: string;
@@ -50,6 +76,10 @@ export interface Settings {
   status_allow: string[];
   njs_shared_state: 'auto' | 'on' | 'off';
   rtmp_auth: { [app: string]: RtmpAppAuth };
+  playback_auth: { [app: string]: PlaybackAppAuth };
+  playback_token_skew: string;
+  playback_link_ttl: string;
+  playback_revoked_file: string;
   rtmp_preauth_bytes: number;
   rtmp_preauth_timeout: string;
   rtmp_reject_delay: string;
@@ -225,6 +255,52 @@ const rtmpAuth: Check = (v, p) => {
   return null;
 };
 
+const PLAYBACK_FIELDS = ['scheme', 'carry', 'param', 'keys', 'key_hex', 'algorithm', 'mode', 'salt', 'secret', 'ip', 'expression', 'referrers', 'forward', 'link_secret'];
+
+const playbackAuth: Check = (v, p) => {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return `${p}: expected an object of application name -> {"scheme": ...}`;
+  for (const [app, a] of Object.entries(v as Record<string, unknown>)) {
+    const at = `${p}.${app}`;
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(app) || app === '.' || app === '..') return `${at}: an application name is letters, digits, '_', '.', '-' (the first path segment of its URLs)`;
+    if (a === null || typeof a !== 'object' || Array.isArray(a)) return `${at}: expected an object with "scheme"`;
+    const o = a as Record<string, unknown>;
+    for (const k of Object.keys(o)) if (!PLAYBACK_FIELDS.includes(k)) return `${at}.${k}: unknown field (accepted: ${PLAYBACK_FIELDS.join(', ')})`;
+    const e = oneOf('hmac', 'akamai', 'wowza', 'secure_link')(o.scheme, `${at}.scheme`)
+      ?? (o.carry === undefined ? null : oneOf('query', 'cookie')(o.carry, `${at}.carry`))
+      ?? (o.param === undefined ? null : text(/^[A-Za-z0-9_]{1,32}$/, 'a parameter name of letters, digits and _')(o.param, `${at}.param`))
+      ?? (o.ip === undefined || typeof o.ip === 'boolean' ? null : `${at}.ip: expected true or false`)
+      ?? (o.forward === undefined || typeof o.forward === 'boolean' ? null : `${at}.forward: expected true or false`)
+      ?? (o.link_secret === undefined ? null : text(/^[A-Za-z0-9_-]{16,128}$/, '16-128 of A-Z a-z 0-9 _ -')(o.link_secret, `${at}.link_secret`));
+    if (e) return e;
+    if (o.referrers !== undefined && !(Array.isArray(o.referrers) && o.referrers.every((r) => isStr(r) && /^(none|(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*)$/.test(r)))) {
+      return `${at}.referrers: expected host names ("example.com", "*.example.com") and "none" for requests without a Referer`;
+    }
+    const secret = (x: unknown) => isStr(x) && x.length >= 16 && x.length <= 256 && !/[\s"'\\;{}$]/.test(x);
+    if (o.scheme === 'hmac') {
+      const k = o.keys as Record<string, unknown> | undefined;
+      if (!k || typeof k !== 'object' || Array.isArray(k) || Object.keys(k).length < 1 || Object.keys(k).length > 2
+        || !Object.entries(k).every(([id, s]) => /^[A-Za-z0-9_-]{1,32}$/.test(id) && secret(s))) {
+        return `${at}.keys: expected one or two key ids (1-32 of A-Z a-z 0-9 _ -) -> secrets of 16-256 characters, no spaces, quotes, ';', '{}', '$'`;
+      }
+    }
+    if (o.scheme === 'akamai') {
+      if (!Array.isArray(o.key_hex) || o.key_hex.length < 1 || o.key_hex.length > 2 || !o.key_hex.every((x) => isStr(x) && /^([0-9a-fA-F]{2}){8,64}$/.test(x))) {
+        return `${at}.key_hex: expected one or two hex keys (the encryption key, then a transition key while rotating)`;
+      }
+      const e2 = (o.algorithm === undefined ? null : oneOf('sha256', 'sha1', 'md5')(o.algorithm, `${at}.algorithm`))
+        ?? (o.mode === undefined ? null : oneOf('acl', 'url')(o.mode, `${at}.mode`))
+        ?? (o.salt === undefined || secret(o.salt) ? null : `${at}.salt: 16-256 characters`);
+      if (e2) return e2;
+    }
+    if ((o.scheme === 'wowza' || o.scheme === 'secure_link') && !secret(o.secret)) return `${at}.secret: expected 16-256 characters, no spaces, quotes, ';', '{}', '$'`;
+    if (o.scheme === 'secure_link' && !(isStr(o.expression) && o.expression.includes('$secure_link_expires') && o.expression.includes(o.secret as string)
+      && /^(\$(secure_link_expires|uri|remote_addr)|[^\s$"'])+( [^\s$"']+)?$/.test(o.expression))) {
+      return `${at}.expression: expected a secure_link_md5 expression of $secure_link_expires, $uri, $remote_addr and the secret, e.g. "$secure_link_expires$uri$remote_addr <secret>"`;
+    }
+  }
+  return null;
+};
+
 const optionalListen: Check = (v, p) => (v === '' ? null : listen(v, p));
 
 const origins: Check = (v, p) => {
@@ -289,6 +365,14 @@ export const SCHEMA: SettingDef[] = [
     doc: 'What probes and the status endpoint request from each origin; any HTTP answer counts as up (Wowza answers `/` with its version).' },
   { name: 'rtmp_auth', syntax: '{"app" or "*": {"mode", ...}}', default: {}, context: 'stream', check: rtmpAuth,
     doc: 'Publish auth per application; `{}` relays RTMP without checks. Modes: `{"mode": "hmac", "secrets": ["s1", "s2"]}` (expiring signed keys, `media-edge mint-key` makes them; two secrets while rotating), `{"mode": "keys", "key_file": "keys.txt"}` (lines `app/stream sha256-of-key`; publish as `stream?key=...`), `{"mode": "callback", "url": "http://IP:port/path", "timeout": "3s"}` (nginx-rtmp `on_publish` form; 2xx allows), `"allow"`, `"deny"`. `"play": true` checks RTMP playback (`play`) too, with keys minted `--play`. Applications not listed (and no `"*"`) are refused.' },
+  { name: 'playback_auth', syntax: '{"app": {"scheme", ...}}', default: {}, context: 'server (a location per application)', check: playbackAuth,
+    doc: 'Signed playback per application (the first path segment); applications not listed play without tokens. `"scheme"`: `"hmac"` (our token, `{"keys": {"1": "secret", "2": "next secret"}}`, `media-edge mint-token` makes them, parameter `me_token`), `"akamai"` (EdgeAuth 2.0, `{"key_hex": ["hex key", "transition key"], "algorithm": "sha256", "mode": "acl" or "url", "salt": ...}`, parameter `__token__`; set `"param": "hdnts"` for that name), `"wowza"` (SecureToken v2 with SHA-256, `{"secret": ..., "ip": false}`, `"param"` is the prefix, default `wowzatoken`), `"secure_link"` (nginx secure_link_md5 links with `md5` and `expires`, `{"secret": ..., "expression": "$secure_link_expires$uri$remote_addr secret"}`). `"carry"`: `"query"` (default: child playlist URIs in what the viewer receives carry the token) or `"cookie"` (the viewer gets cookies instead; playlists are served unchanged). `"referrers"`: allowed Referer hosts (`"*.example.com"`, `"none"` for none); `"forward": true` sends the token to the origin too; `"link_secret"`: the secret of segment links (default: derived from the scheme\'s secrets, so edges with the same settings accept each other\'s links). Refusals are 403 with `X-Media-Edge-Token: <reason>`.' },
+  { name: 'playback_token_skew', syntax: 'time (seconds)', default: '30s', context: 'server', check: seconds,
+    doc: 'Clock skew allowed when checking a playback token\'s expiry and start time (secure_link links get none, as in nginx).' },
+  { name: 'playback_link_ttl', syntax: 'time (seconds)', default: '2m', context: 'server', check: seconds,
+    doc: 'Longest life of the segment links a live playlist carries (never past the token\'s expiry); a reload issues new ones. VOD playlists, read once, get links until the token expires.' },
+  { name: 'playback_revoked_file', syntax: 'path', default: '', context: 'server', check: (v, p) => (v === '' ? null : path(v, p)),
+    doc: 'Revoked tokens and keys, read on every playlist request (edit it, no reload needed): lines `token <signature>` (hmac: the `sig`; akamai: the `hmac` or the `id`; wowza: the hash; secure_link: the `md5`) and `kid <key id>`. A viewer is cut off at the next playlist reload.' },
   { name: 'rtmp_preauth_bytes', syntax: 'number', default: 65536, context: 'stream', check: wholeNumber(1024, 1048576),
     doc: 'Most bytes a client may send before its publish is decided; more closes the session.' },
   { name: 'rtmp_preauth_timeout', syntax: 'time', default: '10s', context: 'stream', check: time,

@@ -1,0 +1,314 @@
+/**
+ * Signed playback (issue 5) through real nginx on every target, with the
+ * Wowza-like test origin: each scheme accepted with tokens made the way its
+ * own tools make them, every refusal reason, propagation to child playlists
+ * and segments (query and cookie mode), tokens kept out of the cache key and
+ * away from the origin, and ffprobe playing a stream with the token only on
+ * the master URL.
+ */
+import EdgeAuth from 'akamai-edgeauth';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
+import { mintToken, type MeToken } from '../../njs/token.ts';
+import { linkSecret } from '../../tools/render.ts';
+import type { PlaybackAppAuth } from '../../tools/settings.ts';
+import { dumpLogs, startEdge, type Edge } from '../support/edge.ts';
+import { get, type Resp } from '../support/http.ts';
+import { targets } from '../support/targets.ts';
+import { makeRealSegments, WowzaOrigin } from '../support/wowza-origin.ts';
+
+const { targets: list } = targets();
+
+const KEY1 = 'first-secret-of-16+chars';
+const KEY2 = 'second-secret-for-rotation';
+const AKAMAI_KEY = '52a152a152a152a152a152a152a1';
+const WOWZA_SECRET = 'wowza-shared-secret-1234';
+const LINK_SECRET = 'nginx-secure-link-secret';
+
+const AUTH: Record<string, PlaybackAppAuth> = {
+  live: { scheme: 'hmac', keys: { '1': KEY1, '2': KEY2 } },
+  cookie: { scheme: 'hmac', keys: { '1': KEY1 }, carry: 'cookie' },
+  ref: { scheme: 'hmac', keys: { '1': KEY1 }, referrers: ['player.example.com', '*.example.org'] },
+  aka: { scheme: 'akamai', key_hex: [AKAMAI_KEY] },
+  akaurl: { scheme: 'akamai', key_hex: [AKAMAI_KEY], mode: 'url', param: 'hdnts' },
+  wz: { scheme: 'wowza', secret: WOWZA_SECRET },
+  sl: { scheme: 'secure_link', secret: LINK_SECRET, expression: `$secure_link_expires$uri$remote_addr ${LINK_SECRET}` },
+  real: { scheme: 'hmac', keys: { '1': KEY1 } },
+};
+
+const now = () => Math.floor(Date.now() / 1000);
+
+function token(t: Partial<MeToken> & { path: string }, key = KEY1): string {
+  const r = mintToken({ exp: now() + 600, kid: '1', ...t }, key);
+  if (!r.ok) throw new Error(r.error);
+  return r.token;
+}
+
+/** Child URIs (non-tag lines) of a playlist body. */
+function uris(body: Buffer | string): string[] {
+  return body.toString().split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+}
+
+/**
+ * Wowza SecureToken v2 as a player site computes it, written from Wowza's
+ * description (not with njs/token.ts): sha256 over the content path, "?",
+ * and the sorted secret and prefixed parameters; base64 with - and _.
+ */
+function wowzaQuery(contentPath: string, params: Record<string, string>): string {
+  const items = [WOWZA_SECRET, ...Object.entries(params).map(([k, v]) => `${k}=${v}`)].sort();
+  const hash = createHash('sha256').update(`${contentPath}?${items.join('&')}`).digest('base64').replace(/\+/g, '-').replace(/\//g, '_');
+  return [...Object.entries(params).map(([k, v]) => `${k}=${v}`), `wowzatokenhash=${hash}`].join('&');
+}
+
+/** nginx's own secure_link_md5 recipe (ngx_http_secure_link_module docs). */
+function secureLink(uri: string, expires: number, addr = '127.0.0.1'): string {
+  const md5 = createHash('md5').update(`${expires}${uri}${addr} ${LINK_SECRET}`).digest('base64url');
+  return `md5=${md5}&expires=${expires}`;
+}
+
+function reason(r: Resp): string | undefined {
+  return r.headers['x-media-edge-token'] as string | undefined;
+}
+
+describe.each(list)('signed playback on $name', (target) => {
+  let origin: WowzaOrigin;
+  let realOrigin: WowzaOrigin;
+  let edge: Edge;
+  let dir: string;
+  let media: string;
+  // Inside the edge's directory: containers see only that (and dist/).
+  const revoked = () => join(edge.dir, 'revoked.txt');
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'media-edge-auth-'));
+    chmodSync(dir, 0o755);
+    media = join(dir, 'media');
+    mkdirSync(media);
+    makeRealSegments(media, 30, 1);
+    origin = await new WowzaOrigin({ segmentSeconds: 4, window: 4, segmentBytes: 16 * 1024 }).start();
+    edge = await startEdge(target, {
+      origins: [{ name: 'wowza', http: origin.address }],
+      playback_auth: AUTH,
+      playback_revoked_file: 'revoked.txt',
+    });
+  });
+  afterAll(async () => {
+    const bad = edge?.badLogLines([/connect\(\) failed|upstream prematurely closed/]);
+    await edge?.stop();
+    await origin?.stop();
+    await realOrigin?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    expect(bad ?? []).toEqual([]);
+  });
+  beforeEach(() => {
+    origin.reset();
+    writeFileSync(revoked(), '');
+    onTestFailed(() => console.error(dumpLogs(edge)));
+  });
+
+  it('hmac: the token on the master URL reaches every child playlist and segment; the origin never sees it', async () => {
+    const t = token({ path: '/live/cam1/*' });
+    const master = await get(`${edge.url}/live/cam1/playlist.m3u8?me_token=${t}`);
+    expect(master.status).toBe(200);
+    const children = uris(master.body);
+    expect(children.length).toBe(2);
+    for (const c of children) expect(c).toContain(`me_token=${encodeURIComponent(t)}`);
+    const chunklist = await get(`${edge.url}/live/cam1/${children[0]}`);
+    expect(chunklist.status).toBe(200);
+    const segs = uris(chunklist.body);
+    expect(segs.length).toBeGreaterThan(0);
+    for (const s of segs) expect(s).toMatch(/[?&]me_exp=\d+&me_sig=[A-Za-z0-9_-]{22}$/);
+    const seg = await get(`${edge.url}/live/cam1/${segs[segs.length - 1]}`);
+    expect(seg.status).toBe(200);
+    expect(seg.body.length).toBe(16 * 1024);
+    // Nothing of the token or the link went to the origin.
+    expect(origin.requests.length).toBeGreaterThan(0);
+    for (const r of origin.requests) expect(r.url).not.toMatch(/me_token|me_exp|me_sig|me_from/);
+  });
+
+  it('viewers with different tokens share one cached playlist and one origin request per segment; each gets its own token back', async () => {
+    const a = token({ path: '/live/share/*' });
+    const b = token({ path: '/live/share/*', kid: '2' }, KEY2);
+    const la = await get(`${edge.url}/live/share/chunklist_b800000.m3u8?me_token=${a}`);
+    const lb = await get(`${edge.url}/live/share/chunklist_b800000.m3u8?me_token=${b}`);
+    expect([la.status, lb.status]).toEqual([200, 200]);
+    expect(lb.headers['x-cache-status']).toBe('HIT');
+    expect(origin.count('/live/share/chunklist_b800000.m3u8')).toBe(1);
+    const sa = uris(la.body);
+    const sb = uris(lb.body);
+    for (let i = 0; i < sa.length; i++) {
+      expect((await get(`${edge.url}/live/share/${sa[i]}`)).status).toBe(200);
+      expect((await get(`${edge.url}/live/share/${sb[i]}`)).status).toBe(200);
+    }
+    for (const s of sa) expect(origin.count(`/live/share/${s.split('?')[0]}`)).toBe(1);
+    // The cached copy holds no token: b's playlist carries nothing of a's.
+    expect(lb.body.toString()).not.toContain(a.slice(-43));
+  });
+
+  it('refuses a playlist with 403 and a reason for each way a token can be wrong (never 401, never the token)', async () => {
+    const p = '/live/cam2/playlist.m3u8';
+    const cases: Array<[string, string]> = [
+      ['', 'missing'],
+      ['me_token=garbage', 'malformed'],
+      [`me_token=${token({ path: '/live/cam2/*' })}&me_token=${token({ path: '/live/cam2/*' })}`, 'malformed'],
+      [`me_token=${token({ path: '/live/cam2/*', exp: now() - 120 })}`, 'expired'],
+      [`me_token=${token({ path: '/live/cam2/*', st: now() + 600, exp: now() + 900 })}`, 'not-yet-valid'],
+      [`me_token=${token({ path: '/live/other/*' })}`, 'scope'],
+      [`me_token=${token({ path: '/live/cam/*' }).replace('/live/cam/*', '/live/cam2/*')}`, 'signature'],
+      [`me_token=${token({ path: '/live/cam2/*', ip: '192.0.2.9' })}`, 'ip'],
+      [`me_token=${token({ path: '/live/cam2/*', kid: '9' })}`, 'unknown-key'],
+    ];
+    for (const [q, why] of cases) {
+      const r = await get(`${edge.url}${p}${q ? '?' + q : ''}`);
+      expect([q, r.status, reason(r)]).toEqual([q, 403, why]);
+    }
+    expect(origin.viewerRequests()).toBe(0);
+  });
+
+  it('refuses segments without a valid link: missing, tampered, expired, or issued for another stream', async () => {
+    const t = token({ path: '/live/cam3/*' });
+    const list = await get(`${edge.url}/live/cam3/chunklist_b800000.m3u8?me_token=${t}`);
+    const seg = uris(list.body).pop()!;
+    const [name, query] = seg.split('?');
+    expect((await get(`${edge.url}/live/cam3/${seg}`)).status).toBe(200);
+    const bare = await get(`${edge.url}/live/cam3/${name}`);
+    expect([bare.status, reason(bare)]).toEqual([403, 'missing']);
+    const tampered = await get(`${edge.url}/live/cam3/${name}?${query.replace(/me_exp=(\d+)/, (_, e) => `me_exp=${Number(e) + 60}`)}`);
+    expect([tampered.status, reason(tampered)]).toEqual([403, 'signature']);
+    const other = await get(`${edge.url}/live/cam4/${name}?${query}`);
+    expect([other.status, reason(other)]).toEqual([403, 'signature']);
+    const secret = linkSecret(AUTH.live);
+    const exp = now() - 5;
+    const sig = createHash('md5').update(`${exp}live/cam3 ${secret}`).digest('base64url');
+    const old = await get(`${edge.url}/live/cam3/${name}?me_exp=${exp}&me_sig=${sig}`);
+    expect([old.status, reason(old)]).toEqual([403, 'expired']);
+  });
+
+  it('a revocation takes effect at the next playlist reload, without an nginx reload, and can be lifted', async () => {
+    const t = token({ path: '/live/rev/*', kid: '2' }, KEY2);
+    const url = `${edge.url}/live/rev/chunklist_b800000.m3u8?me_token=${t}`;
+    expect((await get(url)).status).toBe(200);
+    writeFileSync(revoked(), '# key 2 leaked\nkid 2\n');
+    const r = await get(url);
+    expect([r.status, reason(r)]).toEqual([403, 'revoked']);
+    writeFileSync(revoked(), `token ${t.slice(-43)}\n`);
+    expect(reason(await get(url))).toBe('revoked');
+    // Another token of the same key still plays: only that one is revoked.
+    expect((await get(`${edge.url}/live/rev/chunklist_b800000.m3u8?me_token=${token({ path: '/live/rev/*', kid: '2', exp: now() + 601 }, KEY2)}`)).status).toBe(200);
+    writeFileSync(revoked(), '');
+    expect((await get(url)).status).toBe(200);
+  });
+
+  it('a CORS preflight for a protected playlist is answered without a token', async () => {
+    const r = await get(`${edge.url}/live/cam1/playlist.m3u8`, { method: 'OPTIONS', headers: { Origin: 'https://player.example.com', 'Access-Control-Request-Method': 'GET' } });
+    expect(r.status).toBe(204);
+    expect(r.headers['access-control-allow-origin']).toBe('*');
+    expect(r.headers['access-control-allow-methods']).toContain('GET');
+  });
+
+  it('unprotected applications play without tokens', async () => {
+    const r = await get(`${edge.url}/open/cam1/playlist.m3u8`);
+    expect(r.status).toBe(200);
+    expect(r.headers['x-media-edge-token']).toBeUndefined();
+    expect(uris(r.body)[0]).not.toContain('me_');
+  });
+
+  it('referrer allow-list: listed hosts and their subdomains pass, others and a missing Referer get 403 referrer', async () => {
+    const u = `${edge.url}/ref/cam1/playlist.m3u8?me_token=${token({ path: '/ref/cam1/*' })}`;
+    expect((await get(u, { headers: { Referer: 'https://player.example.com/watch' } })).status).toBe(200);
+    expect((await get(u, { headers: { Referer: 'https://a.b.example.org/' } })).status).toBe(200);
+    for (const h of [{ Referer: 'https://evil.example/' }, { Referer: 'https://player.example.com.evil.example/' }, {} as Record<string, string>]) {
+      const r = await get(u, { headers: h });
+      expect([r.status, reason(r)]).toEqual([403, 'referrer']);
+    }
+  });
+
+  it('cookie mode: the viewer gets cookies, the playlist is the cached one unchanged, and cookies alone open children and segments', async () => {
+    const t = token({ path: '/cookie/cam1/*' });
+    const m = await get(`${edge.url}/cookie/cam1/playlist.m3u8?me_token=${t}`);
+    expect(m.status).toBe(200);
+    const set = ([] as string[]).concat(m.headers['set-cookie'] ?? []);
+    expect(set.map((c) => c.split('=')[0]).sort()).toEqual(['me_auth', 'me_exp', 'me_sig']);
+    for (const c of set) expect(c).toMatch(/; Path=\/cookie\/cam1\/; Max-Age=\d+; HttpOnly; SameSite=Lax$/);
+    expect(m.body.toString()).not.toContain('me_');
+    const jar = set.map((c) => c.split(';')[0]).join('; ');
+    const cl = await get(`${edge.url}/cookie/cam1/${uris(m.body)[0]}`, { headers: { Cookie: jar } });
+    expect(cl.status).toBe(200);
+    const seg = uris(cl.body).pop()!;
+    expect(seg).not.toMatch(/me_(token|exp|sig)/);
+    expect((await get(`${edge.url}/cookie/cam1/${seg}`, { headers: { Cookie: jar } })).status).toBe(200);
+    const none = await get(`${edge.url}/cookie/cam1/${seg}`);
+    expect([none.status, reason(none)]).toEqual([403, 'missing']);
+    const noToken = await get(`${edge.url}/cookie/cam1/${uris(m.body)[0]}`);
+    expect(reason(noToken)).toBe('missing');
+  });
+
+  it('Akamai EdgeAuth tokens minted by akamai-edgeauth play (acl mode and url mode); the origin never sees them', async () => {
+    const acl = new EdgeAuth({ key: AKAMAI_KEY, windowSeconds: 300 }).generateACLToken('/aka/cam1/*');
+    const m = await get(`${edge.url}/aka/cam1/playlist.m3u8?__token__=${acl}`);
+    expect(m.status).toBe(200);
+    const cl = await get(`${edge.url}/aka/cam1/${uris(m.body)[0]}`);
+    expect(cl.status).toBe(200);
+    expect((await get(`${edge.url}/aka/cam1/${uris(cl.body).pop()}`)).status).toBe(200);
+    const wrong = new EdgeAuth({ key: AKAMAI_KEY, windowSeconds: 300 }).generateACLToken('/aka/cam2/*');
+    expect(reason(await get(`${edge.url}/aka/cam1/playlist.m3u8?__token__=${wrong}`))).toBe('scope');
+    // url mode signs the master URL itself; children are opened through it (me_from).
+    const url = new EdgeAuth({ key: AKAMAI_KEY, windowSeconds: 300 }).generateURLToken('/akaurl/cam1/playlist.m3u8');
+    const um = await get(`${edge.url}/akaurl/cam1/playlist.m3u8?hdnts=${url}`);
+    expect(um.status).toBe(200);
+    const child = uris(um.body)[0];
+    expect(child).toContain('me_from=');
+    expect((await get(`${edge.url}/akaurl/cam1/${child}`)).status).toBe(200);
+    expect(reason(await get(`${edge.url}/akaurl/cam1/${child.replace('me_from=%2Fakaurl%2Fcam1', 'me_from=%2Fakaurl%2Fcam9')}`))).toBe('scope');
+    expect(reason(await get(`${edge.url}/akaurl/cam9/playlist.m3u8?hdnts=${url}`))).toBe('signature');
+    for (const r of origin.requests) expect(r.url).not.toMatch(/__token__|hdnts|me_from/);
+  });
+
+  it('Wowza SecureToken: hashes made as a Wowza-integrated site makes them play, children included; the origin gets no token', async () => {
+    const q = wowzaQuery('wz/cam1', { wowzatokenendtime: String(now() + 300), wowzatokenstarttime: String(now() - 10), wowzatokenCustomParameter: 'abc' });
+    const m = await get(`${edge.url}/wz/cam1/playlist.m3u8?${q}`);
+    expect(m.status).toBe(200);
+    const cl = await get(`${edge.url}/wz/cam1/${uris(m.body)[0]}`);
+    expect(cl.status).toBe(200);
+    expect((await get(`${edge.url}/wz/cam1/${uris(cl.body).pop()}`)).status).toBe(200);
+    expect(reason(await get(`${edge.url}/wz/cam2/playlist.m3u8?${q}`))).toBe('signature');
+    const old = wowzaQuery('wz/cam1', { wowzatokenendtime: String(now() - 100) });
+    expect(reason(await get(`${edge.url}/wz/cam1/playlist.m3u8?${old}`))).toBe('expired');
+    for (const r of origin.requests) expect(r.url).not.toMatch(/wowzatoken/);
+  });
+
+  it('nginx secure_link_md5 links play; a link for another file or address does not', async () => {
+    const exp = now() + 300;
+    const m = await get(`${edge.url}/sl/cam1/playlist.m3u8?${secureLink('/sl/cam1/playlist.m3u8', exp)}`);
+    expect(m.status).toBe(200);
+    const cl = await get(`${edge.url}/sl/cam1/${uris(m.body)[0]}`);
+    expect(cl.status).toBe(200);
+    expect((await get(`${edge.url}/sl/cam1/${uris(cl.body).pop()}`)).status).toBe(200);
+    expect(reason(await get(`${edge.url}/sl/cam1/playlist.m3u8?${secureLink('/sl/cam1/other.m3u8', exp)}`))).toBe('signature');
+    expect(reason(await get(`${edge.url}/sl/cam1/playlist.m3u8?${secureLink('/sl/cam1/playlist.m3u8', exp, '192.0.2.1')}`))).toBe('signature');
+    expect(reason(await get(`${edge.url}/sl/cam1/playlist.m3u8?${secureLink('/sl/cam1/playlist.m3u8', now() - 1)}`))).toBe('expired');
+  });
+
+  it('ffprobe reads a token-protected stream with the token only on the master URL', async () => {
+    realOrigin ??= await new WowzaOrigin({ segmentSeconds: 1, window: 4, mediaDir: media }).start();
+    const real = await startEdge(target, { origins: [{ name: 'real', http: realOrigin.address }], playback_auth: { real: AUTH.real } });
+    try {
+      const url = `${real.url}/real/cam1/playlist.m3u8?me_token=${token({ path: '/real/cam1/*' })}`;
+      // Not spawnSync: the origin runs in this process and must keep answering.
+      const r = await new Promise<{ stdout: string; stderr: string }>((res) =>
+        execFile('ffprobe', ['-v', 'error', '-of', 'json', '-show_entries', 'stream=codec_type', url], { timeout: 30000 }, (_e, stdout, stderr) => res({ stdout, stderr })));
+      onTestFailed(() => console.error(dumpLogs(real)));
+      expect(r.stderr).toBe('');
+      expect(JSON.parse(r.stdout).streams.map((s: { codec_type: string }) => s.codec_type)).toContain('video');
+      const seen = real.accessLog().split('\n').filter((l) => /\.ts/.test(l));
+      expect(seen.length).toBeGreaterThan(0);
+      for (const l of seen) expect(l).toMatch(/" 20[06] /);
+    } finally {
+      await real.stop();
+    }
+  });
+});
