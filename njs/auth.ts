@@ -41,7 +41,11 @@ export interface AppAuth {
   secret?: string;
   /** wowza: the client address is part of the hash. */
   ip?: boolean;
-  /** secure_link: the expression nginx would hash, e.g. "$secure_link_expires$uri$remote_addr secret". */
+  /**
+   * secure_link: the expression nginx would hash, with {secure_link_expires},
+   * {uri} and {remote_addr} for the variables ("$" cannot be written in the
+   * nginx string that carries this config).
+   */
   expression?: string;
   /** Allowed Referer hosts ("example.com", "*.example.com", "none" for no Referer); empty: any. */
   referrers?: string[];
@@ -51,8 +55,8 @@ export interface AppAuth {
   link_secret: string;
 }
 
-export interface AuthConfig {
-  apps: Record<string, AppAuth>;
+/** What each protected location gives njs: its application's auth and the global settings. */
+export interface AuthConfig extends AppAuth {
   skew_s: number;
   /** Longest life of a segment link issued with a live playlist. */
   link_ttl_s: number;
@@ -317,7 +321,7 @@ function verifySecureLink(app: AppAuth, q: ViewerRequest, p: Record<string, stri
   if (expires !== undefined && !/^[0-9]{1,12}$/.test(expires)) return { ok: false, reason: 'malformed' };
   const path = signedPath(q.path, p);
   if (path === null) return { ok: false, reason: 'scope' };
-  const expr = (app.expression || '').replace(/\$(secure_link_expires|uri|remote_addr)\b/g, (_: string, name: string) =>
+  const expr = (app.expression || '').replace(/\{(secure_link_expires|uri|remote_addr)\}/g, (_: string, name: string) =>
     name === 'uri' ? path : name === 'remote_addr' ? q.clientIp : expires || '');
   if (!constantTimeEqual(secureLinkMd5(expr), md5)) return { ok: false, reason: 'signature' };
   if (revoked.tokens[md5]) return { ok: false, reason: 'revoked' };
@@ -342,66 +346,60 @@ export function linkExpiry(tokenExp: number, nowS: number, ttlS: number, vod: bo
   return tokenExp > 0 ? Math.min(tokenExp, vod ? tokenExp : cap) : cap;
 }
 
-/** A playlist that players read once (ENDLIST, VOD, static MPD). */
-export function isVodBody(text: string, isMpd: boolean): boolean {
-  return isMpd ? !/\btype\s*=\s*"dynamic"/.test(text) : /#EXT-X-ENDLIST|#EXT-X-PLAYLIST-TYPE:VOD/.test(text);
-}
+/**
+ * Markers the producer puts on child URIs of playlists of applications in
+ * query mode, which nginx's sub_filter (C, per response) replaces with what
+ * this viewer's token gives: the token's parameters on child playlists, a
+ * link on segments (`&` in HLS, `&amp;` in an MPD; live or VOD expiry). The
+ * cached playlist holds markers, never a token. They are ordinary query
+ * parameters, harmless wherever one is left in place.
+ */
+export const MARK_CHILD = '_me_q_=1';
+export const MARK_LIVE = '_me_l_=1';
+export const MARK_VOD = '_me_l_=2';
+export const MARK_LIVE_XML = '_me_x_=1';
+export const MARK_VOD_XML = '_me_x_=2';
 
-export interface Propagation {
-  /** The playlist's own path (child URIs resolve against it). */
-  path: string;
-  /** Token parameters for child playlists (query mode), "" in cookie mode. */
-  query: string;
-  /** Link expiry for child segments. */
-  exp: number;
-  secret: string;
+function addMark(uri: string, mark: string, amp: string): string {
+  const eq = mark.indexOf('=');
+  return withParam(uri, mark.slice(0, eq), mark.slice(eq + 1), amp);
 }
 
 /**
- * The playlist a viewer receives: child playlists carry the token (query
- * mode), segments, parts, init segments and keys carry a link for their
- * stream. URIs on other hosts are left alone (the token is not theirs).
+ * The playlist with markers on its child URIs on this edge: child playlists
+ * (HLS only; an MPD has none) get MARK_CHILD, segments, parts, init
+ * segments and keys of the playlist's own stream get a link marker. A
+ * segment of another stream gets none (a link opens one stream): it is
+ * listed in `foreign` and will be refused.
  */
-export function propagate(text: string, isMpd: boolean, pr: Propagation): string {
-  const sigs: Record<string, string> = {};
+export function markChildren(text: string, isMpd: boolean, base: string, vod: boolean): { text: string; foreign: string[] } {
+  const own = streamOf(base.split('?')[0]);
+  const foreign: string[] = [];
   const amp = isMpd ? '&amp;' : '&';
-  const child = (uri: string): string => {
+  const mark = (uri: string): string => {
     if (!ours(uri)) return uri;
-    // DASH templates hold $Number$ and such; their stream is the MPD's directory.
-    const target = resolveOnEdge(pr.path, uri.replace(/\$[A-Za-z]*(%0\d+d)?\$/g, '0'));
+    // DASH templates hold $Number$ and such; the name decides nothing here.
+    const target = resolveOnEdge(base, uri.replace(/\$[A-Za-z]*(%0\d+d)?\$/g, '0'));
     if (target === null) return uri;
     const path = target.split('?')[0];
     const kind = classifyPath(path);
-    if (kind === 'master' || kind === 'media' || kind === 'mpd') {
-      if (pr.query === '') return uri;
-      let out = uri;
-      const parts = pr.query.split('&');
-      for (let i = 0; i < parts.length; i++) {
-        const eq = parts[i].indexOf('=');
-        out = withParam(out, parts[i].slice(0, eq), parts[i].slice(eq + 1), amp);
-      }
-      return out;
+    if (kind === 'master' || kind === 'media' || kind === 'mpd') return isMpd ? uri : addMark(uri, MARK_CHILD, amp);
+    if (streamOf(path) !== own) {
+      foreign.push(uri);
+      return uri;
     }
-    const stream = streamOf(path);
-    if (!Object.prototype.hasOwnProperty.call(sigs, stream)) sigs[stream] = linkSig(pr.exp, stream, pr.secret);
-    return withParam(withParam(uri, LINK_EXP, String(pr.exp), amp), LINK_SIG, sigs[stream], amp);
+    return addMark(uri, isMpd ? (vod ? MARK_VOD_XML : MARK_LIVE_XML) : vod ? MARK_VOD : MARK_LIVE, amp);
   };
-  return isMpd ? mapMpdUris(text, child) : mapHlsUris(text, (uri) => child(uri));
+  return { text: isMpd ? mapMpdUris(text, mark) : mapHlsUris(text, (uri) => mark(uri)), foreign: foreign };
 }
 
-/** Parse the auth file (tools/render.ts playbackAuthFile). */
+/** Parse a location's $media_edge_auth_app (tools/render.ts authLocation). */
 export function parseAuthConfig(text: string): AuthConfig | { error: string } {
   try {
     const c = JSON.parse(text) as AuthConfig;
-    if (!c || typeof c.apps !== 'object' || typeof c.skew_s !== 'number') return { error: 'not a playback auth file' };
+    if (!c || typeof c.scheme !== 'string' || typeof c.skew_s !== 'number') return { error: 'not a playback auth config' };
     return c;
   } catch (e) {
     return { error: 'not JSON' };
   }
-}
-
-/** The application of a path: its first segment. */
-export function appOf(path: string): string {
-  const m = /^\/([^\/]+)\//.exec(path);
-  return m ? m[1] : '';
 }

@@ -12,7 +12,7 @@
  * `export { x as default }` for it.
  */
 import crypto from 'crypto';
-import { appOf, AUTH_COOKIE, checkViewer, isVodBody, LINK_EXP, LINK_SIG, linkExpiry, linkSig, originArgs, parseAuthConfig, parseRevocations, propagate, type AppAuth, type Revocations } from './auth';
+import { AUTH_COOKIE, checkViewer, LINK_EXP, LINK_SIG, linkExpiry, linkSig, markChildren, originArgs, parseAuthConfig, parseRevocations, type AuthConfig, type Revocations } from './auth';
 import fs from 'fs';
 import {
   parseOriginsConfig,
@@ -26,7 +26,7 @@ import {
 } from './origins';
 import { ringOrder } from './ring';
 import { chooseOrigin, memoryUpdate, routeKey } from './routing';
-import { classifyPath, keyPath, streamOf } from './rules';
+import { classifyPath, keyPath } from './rules';
 import {
   AGE_MAX_TTL,
   decide,
@@ -411,6 +411,14 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
     } else {
       out = seen.text;
     }
+    // Query-mode playback auth (set by the protected location): markers
+    // that sub_filter replaces per viewer (njs/auth.ts markChildren).
+    if (info.kind !== 'invalid' && r.headersIn['X-Media-Edge-Mark'] === 'query') {
+      const vod = info.kind === 'vod' || info.kind === 'mpd-static';
+      const m = markChildren(typeof out === 'string' ? out : seen.text, kind === 'mpd', uri, vod);
+      if (m.foreign.length > 0) r.warn('media-edge producer: ' + uri + ': ' + m.foreign.length + ' segment URIs of another stream get no link (first: ' + m.foreign[0] + ')');
+      out = m.text;
+    }
   }
   const d = decide(status, info, blocking, String(reply.headersOut['Cache-Control'] || ''), p);
   const type = contentType(kind, reply.headersOut['Content-Type'] as string | undefined);
@@ -438,11 +446,11 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
 }
 
 /**
- * What `authorize` decided for this request, for the header and body
- * filters of the same request (njs gives each request one VM, so a module
+ * What `authorize` decided for this request, for the variables nginx reads
+ * later in the same request (njs gives each request one VM, so a module
  * variable lives exactly as long as the request).
  */
-let granted: { app: AppAuth; exp: number; propagate: string; linkTtl: number; nowS: number } | null = null;
+let granted: { cfg: AuthConfig; exp: number; propagate: string; nowS: number; stream: string; secure: boolean } | null = null;
 
 function readRevocations(r: NginxHTTPRequest, file: string): Revocations {
   let text = '';
@@ -463,32 +471,19 @@ function readRevocations(r: NginxHTTPRequest, file: string): Revocations {
  * js_set $media_edge_auth, evaluated on playlist requests of applications
  * with playback auth: "" lets the viewer in, anything else is the refusal
  * reason (403 with X-Media-Edge-Token). Also sets $media_edge_origin_args,
- * the query string without the token.
+ * the query string without the token. The application's settings come in
+ * $media_edge_auth_app, set by its location (no file read per request).
  */
 function authorize(r: NginxHTTPRequest): string {
   granted = null;
-  const file = r.variables.media_edge_auth_file || '';
-  let text = '';
-  try {
-    text = fs.readFileSync(file, 'utf8') as string;
-  } catch (e) {
-    r.error('media-edge auth: cannot read ' + file);
-    return 'config';
-  }
-  const cfg = parseAuthConfig(text);
+  const cfg = parseAuthConfig(r.variables.media_edge_auth_app || '');
   if ('error' in cfg) {
-    r.error('media-edge auth: ' + file + ': ' + cfg.error);
-    return 'config';
-  }
-  const name = appOf(r.uri);
-  const app = Object.prototype.hasOwnProperty.call(cfg.apps, name) ? cfg.apps[name] : null;
-  if (!app) {
-    r.error('media-edge auth: no playback_auth for application "' + name + '"');
+    r.error('media-edge auth: $media_edge_auth_app: ' + cfg.error);
     return 'config';
   }
   const args = r.variables.args || '';
   const nowS = Math.floor(Date.now() / 1000);
-  const v = checkViewer(app, {
+  const v = checkViewer(cfg, {
     path: r.uri,
     args: args,
     cookie: String(r.headersIn.Cookie || ''),
@@ -497,62 +492,70 @@ function authorize(r: NginxHTTPRequest): string {
     nowS: nowS,
   }, cfg.skew_s, cfg.revoked_file ? readRevocations(r, cfg.revoked_file) : undefined);
   if (!v.ok) return v.reason;
-  r.variables.media_edge_origin_args = originArgs(app, args);
-  granted = { app: app, exp: v.exp, propagate: v.propagate, linkTtl: cfg.link_ttl_s, nowS: nowS };
+  r.variables.media_edge_origin_args = originArgs(cfg, args);
+  granted = { cfg: cfg, exp: v.exp, propagate: v.propagate, nowS: nowS, stream: r.variables.media_edge_stream || '', secure: r.variables.scheme === 'https' };
   return '';
 }
 
-function cookie(name: string, value: string, path: string, maxAge: number, secure: boolean): string {
+/** The link query for this request's stream, for a live or a VOD playlist. */
+function link(vod: boolean, amp: string): string {
+  const g = granted;
+  if (!g) return '';
+  const exp = linkExpiry(g.exp, g.nowS, g.cfg.link_ttl_s, vod);
+  return LINK_EXP + '=' + exp + amp + LINK_SIG + '=' + linkSig(exp, g.stream, g.cfg.link_secret);
+}
+
+// js_set variables that sub_filter puts in place of the producer's markers
+// (njs/auth.ts MARK_*); nginx evaluates each only if its marker occurs.
+function authChild(r: NginxHTTPRequest): string {
+  return granted ? granted.propagate : '';
+}
+function authLinkLive(r: NginxHTTPRequest): string {
+  return link(false, '&');
+}
+function authLinkVod(r: NginxHTTPRequest): string {
+  return link(true, '&');
+}
+function authLinkLiveXml(r: NginxHTTPRequest): string {
+  return link(false, '&amp;');
+}
+function authLinkVodXml(r: NginxHTTPRequest): string {
+  return link(true, '&amp;');
+}
+
+function cookie(name: string, value: string, maxAge: number): string {
+  const g = granted!;
+  const dir = '/' + g.stream + '/';
   // Cross-site players (page and edge on different sites) send cookies only
   // with SameSite=None, which browsers accept only with Secure.
-  return name + '=' + value + '; Path=' + path + '; Max-Age=' + Math.max(0, maxAge) + '; HttpOnly' + (secure ? '; Secure; SameSite=None' : '; SameSite=Lax');
+  return name + '=' + value + '; Path=' + dir + '; Max-Age=' + Math.max(0, maxAge) + '; HttpOnly' + (g.secure ? '; Secure; SameSite=None' : '; SameSite=Lax');
 }
 
 /**
- * js_header_filter of protected playlists: query mode rewrites the body per
- * viewer (its length changes); cookie mode hands the viewer the token and
- * the link for this stream as cookies instead.
+ * Cookie mode (add_header Set-Cookie of protected playlists): the token for
+ * the next reloads, and the link for this stream's segments. A cookie
+ * cannot tell live from VOD, so the link lasts link_ttl and every reload
+ * renews it; a VOD player that reads its playlist once gets the token's
+ * lifetime instead when the token has an expiry.
  */
-function authHeaders(r: NginxHTTPRequest): void {
+function authCookieToken(r: NginxHTTPRequest): string {
   const g = granted;
-  if (!g || r.status !== 200) return;
-  if (g.app.carry === 'query') {
-    delete r.headersOut['Content-Length'];
-    return;
-  }
-  const dir = r.uri.slice(0, r.uri.lastIndexOf('/') + 1);
-  // Cookies cannot see the body, so a VOD playlist is not told apart here:
-  // cookie links are renewed with every playlist (re)load up to the token's end.
-  const exp = linkExpiry(g.exp, g.nowS, g.linkTtl, g.exp > 0);
-  const secure = r.variables.scheme === 'https';
-  r.headersOut['Set-Cookie'] = [
-    cookie(AUTH_COOKIE, encodeURIComponent(g.propagate), dir, exp - g.nowS, secure),
-    cookie(LINK_EXP, String(exp), dir, exp - g.nowS, secure),
-    cookie(LINK_SIG, linkSig(exp, streamOf(r.uri), g.app.link_secret), dir, exp - g.nowS, secure),
-  ];
+  return g ? cookie(AUTH_COOKIE, encodeURIComponent(g.propagate), linkExpiry(g.exp, g.nowS, g.cfg.link_ttl_s, g.exp > 0) - g.nowS) : '';
+}
+function authCookieExp(r: NginxHTTPRequest): string {
+  const g = granted;
+  if (!g) return '';
+  const exp = linkExpiry(g.exp, g.nowS, g.cfg.link_ttl_s, g.exp > 0);
+  return cookie(LINK_EXP, String(exp), exp - g.nowS);
+}
+function authCookieSig(r: NginxHTTPRequest): string {
+  const g = granted;
+  if (!g) return '';
+  const exp = linkExpiry(g.exp, g.nowS, g.cfg.link_ttl_s, g.exp > 0);
+  return cookie(LINK_SIG, linkSig(exp, g.stream, g.cfg.link_secret), exp - g.nowS);
 }
 
-/** Chunks of the playlist being rewritten for this viewer. */
-let bodyParts: string[] = [];
-
-/**
- * js_body_filter of protected playlists (query mode): the cached playlist is
- * token-free; what this viewer receives carries the token on child playlist
- * URIs and a link on segment URIs (njs/auth.ts propagate).
- */
-function propagateBody(r: NginxHTTPRequest, data: string | Buffer, flags: { last: boolean }): void {
-  const g = granted;
-  if (!g || r.status !== 200) {
-    r.sendBuffer(data, flags);
-    return;
-  }
-  bodyParts.push(String(data));
-  if (!flags.last) return;
-  const text = bodyParts.join('');
-  bodyParts = [];
-  const isMpd = classifyPath(r.uri) === 'mpd';
-  const exp = linkExpiry(g.exp, g.nowS, g.linkTtl, isVodBody(text, isMpd));
-  r.sendBuffer(propagate(text, isMpd, { path: r.uri, query: g.app.carry === 'query' ? g.propagate : '', exp: exp, secret: g.app.link_secret }), { last: true });
-}
-
-export default { health, status, route, remember, probe, produce, authorize, authHeaders, propagateBody };
+export default {
+  health, status, route, remember, probe, produce,
+  authorize, authChild, authLinkLive, authLinkVod, authLinkLiveXml, authLinkVodXml, authCookieToken, authCookieExp, authCookieSig,
+};

@@ -13,7 +13,7 @@ import type { PlaybackAppAuth, Settings } from './settings.ts';
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const TEMPLATE_DIR = join(PACKAGE_ROOT, 'nginx');
-export const TEMPLATES = ['nginx.conf', 'media-edge-http.conf', 'media-edge-server.conf', 'media-edge-playlist.conf', 'media-edge-proxy.conf', 'media-edge-segments.conf', 'media-edge-stream.conf'];
+export const TEMPLATES = ['nginx.conf', 'media-edge-http.conf', 'media-edge-server.conf', 'media-edge-headers.conf', 'media-edge-playlist.conf', 'media-edge-proxy.conf', 'media-edge-segments.conf', 'media-edge-stream.conf'];
 
 /** Where distributions put nginx's dynamic modules, most common first. */
 export const MODULE_DIRS = ['/usr/lib/nginx/modules', '/etc/nginx/modules', '/usr/lib64/nginx/modules', '/usr/local/nginx/modules'];
@@ -38,9 +38,10 @@ export interface RenderContext {
 
 export const ORIGINS_FILE = 'media-edge-origins.json';
 export const RTMP_AUTH_FILE = 'media-edge-rtmp-auth.json';
-export const PLAYBACK_AUTH_FILE = 'media-edge-playback-auth.json';
+/** The protected applications' locations (they hold secrets). */
+export const PLAYBACK_AUTH_CONF = 'media-edge-auth.conf';
 /** Files holding secrets: readable by nginx's group, not by everyone. */
-const SECRET_FILES = [RTMP_AUTH_FILE, PLAYBACK_AUTH_FILE];
+const SECRET_FILES = [RTMP_AUTH_FILE, PLAYBACK_AUTH_CONF];
 
 /** Above this many ring points the router is not used (the ring file would be large). */
 export const MAX_ROUTER_POINTS = 16000;
@@ -200,51 +201,61 @@ export function linkSecret(a: PlaybackAppAuth): string {
   return createHash('sha256').update('media-edge segment links\n' + material).digest('base64url');
 }
 
-/** What njs/http.ts `authorize` reads per playlist request (njs/auth.ts AuthConfig). */
-export function playbackAuthFile(s: Settings, baseDir: string): string {
-  const apps: Record<string, unknown> = {};
-  for (const [app, a] of Object.entries(s.playback_auth)) {
-    apps[app] = {
-      scheme: a.scheme,
-      carry: a.carry ?? 'query',
-      param: a.param ?? DEFAULT_PARAM[a.scheme],
-      keys: a.keys,
-      key_hex: a.key_hex,
-      algorithm: a.algorithm ?? 'sha256',
-      mode: a.mode ?? 'acl',
-      salt: a.salt,
-      secret: a.secret,
-      ip: Boolean(a.ip),
-      expression: a.expression,
-      referrers: a.referrers ?? [],
-      forward: Boolean(a.forward),
-      link_secret: linkSecret(a),
-    };
-  }
+/**
+ * What njs/http.ts `authorize` reads from $media_edge_auth_app in an
+ * application's location (njs/auth.ts AuthConfig): a JSON string in the
+ * config, so that no file is read per request. nginx cannot write a `$` in
+ * a string, so secure_link expressions name variables as {uri}.
+ */
+export function authAppConfig(s: Settings, baseDir: string, a: PlaybackAppAuth): string {
   return JSON.stringify({
-    apps,
+    scheme: a.scheme,
+    carry: a.carry ?? 'query',
+    param: a.param ?? DEFAULT_PARAM[a.scheme],
+    keys: a.keys,
+    key_hex: a.key_hex,
+    algorithm: a.algorithm ?? 'sha256',
+    mode: a.mode ?? 'acl',
+    salt: a.salt,
+    secret: a.secret,
+    ip: Boolean(a.ip),
+    expression: a.expression?.replace(/\$(secure_link_expires|uri|remote_addr)/g, '{$1}'),
+    referrers: a.referrers ?? [],
+    forward: Boolean(a.forward),
+    link_secret: linkSecret(a),
     skew_s: nginxSeconds(s.playback_token_skew),
     link_ttl_s: nginxSeconds(s.playback_link_ttl),
     revoked_file: s.playback_revoked_file ? abs(baseDir, s.playback_revoked_file) : '',
-  }) + '\n';
+  });
 }
 
 /**
  * Playback auth in nginx: per application a prefix location (`^~`, so it
  * wins over the generic playlist and segment locations) whose playlists
- * njs checks (`authorize`, then per response `authHeaders`/`propagateBody`
- * add what the children need), and whose segments nginx's secure_link
- * checks in C against the links those playlists carry (njs/auth.ts).
+ * njs checks (js_set `authorize`) and whose segments nginx's secure_link
+ * checks in C against the links those playlists carry (njs/auth.ts). In
+ * query mode the producer marks child URIs and sub_filter fills in each
+ * viewer's token and links; in cookie mode add_header hands out cookies.
+ * Everything here holds secrets: a file of its own, not world-readable.
  */
-function playbackParts(s: Settings, ctx: RenderContext, backup: ReturnType<typeof backupParts>): { http: string; server: string; locations: string } {
+function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup: ReturnType<typeof backupParts>): { http: string; server: string; header: string; file: string } {
   const apps = Object.entries(s.playback_auth);
-  if (apps.length === 0) return { http: '', server: '', locations: '' };
+  if (apps.length === 0) return { http: '', server: '', header: '', file: '' };
   const http = [
     '# Playback auth (njs/auth.ts): the viewer\'s token, checked on playlists only.',
-    `js_var $media_edge_auth_file ${join(ctx.confDir, PLAYBACK_AUTH_FILE)};`,
     '# Set by authorize: the query string without the token, for the origin.',
     'js_var $media_edge_origin_args;',
     'js_set $media_edge_auth media_edge.authorize;',
+    '# What sub_filter puts in place of the producer\'s markers (query mode).',
+    'js_set $media_edge_auth_child media_edge.authChild;',
+    'js_set $media_edge_auth_link_live media_edge.authLinkLive;',
+    'js_set $media_edge_auth_link_vod media_edge.authLinkVod;',
+    'js_set $media_edge_auth_link_live_xml media_edge.authLinkLiveXml;',
+    'js_set $media_edge_auth_link_vod_xml media_edge.authLinkVodXml;',
+    '# Cookie mode: the cookies a viewer gets with a playlist.',
+    'js_set $media_edge_auth_cookie_token media_edge.authCookieToken;',
+    'js_set $media_edge_auth_cookie_exp media_edge.authCookieExp;',
+    'js_set $media_edge_auth_cookie_sig media_edge.authCookieSig;',
     '# Segment links, from the query or (cookie mode) from cookies.',
     'map $arg_me_sig $media_edge_link_sig {',
     '    "" $cookie_me_sig;',
@@ -271,23 +282,42 @@ function playbackParts(s: Settings, ctx: RenderContext, backup: ReturnType<typeo
     '}',
   ].join('\n');
   const server = [
-    '# Why a viewer was refused (403), for players and logs; never the token.',
+    '# Why a viewer was refused (403, X-Media-Edge-Token): set by the protected locations.',
     'set $media_edge_denied "";',
-    'add_header X-Media-Edge-Token $media_edge_denied always;',
+    `include ${join(ctx.confDir, PLAYBACK_AUTH_CONF)};`,
   ].join('\n');
-  const locations = apps.map(([app, a]) => {
+  const header = '# Why a viewer was refused (403), for players and logs; never the token.\nadd_header X-Media-Edge-Token $media_edge_denied always;';
+  const file = apps.map(([app, a]) => {
     const carry = a.carry ?? 'query';
+    const cookieHeaders = carry === 'cookie'
+      ? [
+          '        # add_header here replaces the server\'s: the same list, plus the cookies.',
+          `        include ${ctx.confDir}/media-edge-headers.conf;`,
+          '        add_header Set-Cookie $media_edge_auth_cookie_token;',
+          '        add_header Set-Cookie $media_edge_auth_cookie_exp;',
+          '        add_header Set-Cookie $media_edge_auth_cookie_sig;',
+        ]
+      : [
+          '        # The producer marks child URIs; each viewer gets its own token and links.',
+          '        set $media_edge_mark query;',
+          '        sub_filter_types *;',
+          '        sub_filter_once off;',
+          '        sub_filter_last_modified on;',
+          '        sub_filter "_me_q_=1" $media_edge_auth_child;',
+          '        sub_filter "_me_l_=1" $media_edge_auth_link_live;',
+          '        sub_filter "_me_l_=2" $media_edge_auth_link_vod;',
+          '        sub_filter "_me_x_=1" $media_edge_auth_link_live_xml;',
+          '        sub_filter "_me_x_=2" $media_edge_auth_link_vod_xml;',
+        ];
     return [
-      `# Playback auth for /${app}/ (scheme ${a.scheme}, carry ${carry}).`,
+      `# /${app}/: scheme ${a.scheme}, carry ${carry}.`,
       `location ^~ /${app}/ {`,
       `    location ~* \\.(${PLAYLIST_EXTENSIONS})$ {`,
+      `        set $media_edge_auth_app '${authAppConfig(s, baseDir, a)}';`,
       '        set $media_edge_denied $media_edge_auth;',
       '        if ($media_edge_denied) { return 403; }',
       a.forward ? '' : '        set $args $media_edge_origin_args;',
-      '        js_header_filter media_edge.authHeaders;',
-      carry === 'query' ? '        js_body_filter media_edge.propagateBody;' : '',
-      // njs filters see only buffers in memory; a cached body is a file.
-      carry === 'query' ? '        sendfile off;' : '',
+      ...cookieHeaders,
       `        include ${ctx.confDir}/media-edge-playlist.conf;`,
       '    }',
       `    location ~* \\.(${SEGMENT_EXTENSIONS}|key)$ {`,
@@ -303,8 +333,8 @@ function playbackParts(s: Settings, ctx: RenderContext, backup: ReturnType<typeo
       '    return 404;',
       '}',
     ].filter((l) => l !== '').join('\n');
-  }).join('\n\n');
-  return { http, server, locations };
+  }).join('\n\n') + '\n';
+  return { http, server, header, file };
 }
 
 /** Whether njs state shared between requests/sessions (njs >= 0.8.1) is used. */
@@ -514,7 +544,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
   const moduleFiles = ctx.moduleFiles ?? (existsSync(modulesDir) ? readdirSync(modulesDir) : []);
   const backup = backupParts(s, ctx.confDir);
   const router = routerParts(s, ctx, stateDir);
-  const playback = playbackParts(s, ctx, backup);
+  const playback = playbackParts(s, ctx, ctx.baseDir, backup);
   const vars: Record<string, string> = {
     ...Object.fromEntries(Object.entries(s).filter(([, v]) => typeof v === 'string')),
     state_dir: stateDir,
@@ -530,7 +560,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     router_http: router.http,
     playback_http: playback.http,
     auth_server: playback.server,
-    auth_locations: playback.locations,
+    auth_header: playback.header,
     router_server: router.server,
     producer: producerParts(s, ctx, stateDir, backup),
     age_maps: ageMaps(),
@@ -591,7 +621,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
   }
   out[ORIGINS_FILE] = originsFile(s);
   if (withStream && Object.keys(s.rtmp_auth).length) out[RTMP_AUTH_FILE] = rtmpAuthFile(s, ctx.baseDir);
-  if (Object.keys(s.playback_auth).length) out[PLAYBACK_AUTH_FILE] = playbackAuthFile(s, ctx.baseDir);
+  if (playback.file) out[PLAYBACK_AUTH_CONF] = playback.file;
   return out;
 }
 

@@ -27,7 +27,7 @@
  *           connecting at once (all accepted, none slower than 1 s).
  *
  * Needs wrk (apt-get install wrk). Never fails on numbers; prints MISSED.
- * BENCH_ROUNDS, BENCH_ROUND_SECONDS, BENCH_PLAYERS_SECONDS, BENCH_ONLY=cache,select,failover,players,rtmp.
+ * BENCH_ROUNDS, BENCH_ROUND_SECONDS, BENCH_PLAYERS_SECONDS, BENCH_ONLY=cache,auth,select,failover,players,rtmp.
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,11 +43,14 @@ import { get, sleep } from '../support/http.ts';
 import { WowzaOrigin } from '../support/wowza-origin.ts';
 import { amf, handshake, message } from '../support/rtmp-stream.ts';
 import { signPublish } from '../../njs/publish.ts';
+import { mintToken } from '../../njs/token.ts';
+import EdgeAuth from 'akamai-edgeauth';
+import { createHash } from 'node:crypto';
 import { createServer as createTcpServer, connect as tcpConnect, type Socket } from 'node:net';
 
 const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const ONLY = (process.env.BENCH_ONLY ?? 'cache,select,failover,players,rtmp').split(',');
+const ONLY = (process.env.BENCH_ONLY ?? 'cache,auth,select,failover,players,rtmp').split(',');
 const PLAYERS_SECONDS = Number(process.env.BENCH_PLAYERS_SECONDS ?? 60);
 const CONNECTIONS = 32;
 
@@ -182,6 +185,62 @@ async function cacheBench(rows: Row[]): Promise<void> {
       counts.push(origin.count(/\.ts$/) - before);
     }
     rows.push(['origin requests, 200 clients on one new segment (edge vs plain)', String(counts[0]), String(counts[1]), '', '== 1', counts[0] === 1 ? 'ok' : 'MISSED']);
+  } finally {
+    await edge.stop();
+    await origin.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- auth: cache hits with each token scheme vs the same edge without auth ----
+
+async function authBench(rows: Row[]): Promise<void> {
+  const dir = tmp('auth');
+  const origin = await new WowzaOrigin({ segmentSeconds: 2, window: 4, segmentBytes: 200 * 1024, sessions: false }).start();
+  const secret = 'bench-secret-0123456789';
+  const exp = Math.floor(Date.now() / 1000) + 3600;
+  const edge = await startRendered(dir, {
+    origins: [{ name: 'origin', http: origin.address }],
+    playback_auth: {
+      hm: { scheme: 'hmac', keys: { '1': secret } },
+      ak: { scheme: 'akamai', key_hex: ['0123456789abcdef0123456789abcdef'] },
+      wz: { scheme: 'wowza', secret },
+      sl: { scheme: 'secure_link', secret, expression: `$secure_link_expires$uri ${secret}` },
+    },
+  });
+  const wzHash = createHash('sha256').update(`wz/bench?${[secret, `wowzatokenendtime=${exp}`].sort().join('&')}`).digest('base64').replace(/\+/g, '-').replace(/\//g, '_');
+  const slMd5 = createHash('md5').update(`${exp}/sl/bench/chunklist_b800000.m3u8 ${secret}`).digest('base64url');
+  const schemes: Array<[string, string, string]> = [
+    ['hmac', 'hm', `me_token=${(mintToken({ exp, path: '/hm/bench/*', kid: '1' }, secret) as { token: string }).token}`],
+    ['akamai', 'ak', `__token__=${new EdgeAuth({ key: '0123456789abcdef0123456789abcdef', endTime: exp }).generateACLToken('/ak/bench/*')}`],
+    ['wowza', 'wz', `wowzatokenendtime=${exp}&wowzatokenhash=${wzHash}`],
+    ['secure_link', 'sl', `md5=${slMd5}&expires=${exp}`],
+  ];
+  const pl = (app: string) => `/${app}/bench/chunklist_b800000.m3u8`;
+  const rounds = Math.max(3, Math.ceil(ROUNDS / 2));
+  const side = async (a: string, b: string): Promise<[WrkResult[], WrkResult[]]> => {
+    const x: WrkResult[] = [];
+    const y: WrkResult[] = [];
+    for (let i = 0; i < rounds; i++) {
+      x.push(await wrk(a));
+      y.push(await wrk(b));
+    }
+    return [x, y];
+  };
+  try {
+    const plain = await get(edge.url + pl('live'));
+    const plainSeg = plain.body.toString().split('\n').filter((l) => l && !l.startsWith('#')).pop()!;
+    for (const [name, app, q] of schemes) {
+      const first = await get(`${edge.url}${pl(app)}?${q}`);
+      if (first.status !== 200) throw new Error(`auth bench: ${name} playlist answered ${first.status}`);
+      const seg = first.body.toString().split('\n').filter((l) => l && !l.startsWith('#')).pop()!;
+      const [ps, pp] = await side(`${edge.url}${pl(app)}?${q}`, edge.url + pl('live'));
+      const pr = median(ps.map((x) => x.rps)) / median(pp.map((x) => x.rps));
+      rows.push([`${name}: cache-hit playlist requests/s, with propagation (vs no auth)`, median(ps.map((x) => x.rps)).toFixed(0), median(pp.map((x) => x.rps)).toFixed(0), pct(pr), '>= 75%', pr >= 0.75 ? 'ok' : 'MISSED']);
+      const [ss, sp] = await side(`${edge.url}/${app}/bench/${seg}`, `${edge.url}/live/bench/${plainSeg}`);
+      const sr = median(ss.map((x) => x.rps)) / median(sp.map((x) => x.rps));
+      rows.push([`${name}: cache-hit segment requests/s (vs no auth)`, median(ss.map((x) => x.rps)).toFixed(0), median(sp.map((x) => x.rps)).toFixed(0), pct(sr), '>= 90%', sr >= 0.9 ? 'ok' : 'MISSED']);
+    }
   } finally {
     await edge.stop();
     await origin.stop();
@@ -522,6 +581,7 @@ async function main(): Promise<void> {
   if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is missing: apt-get install wrk');
   const rows: Row[] = [];
   if (ONLY.includes('cache')) await cacheBench(rows);
+  if (ONLY.includes('auth')) await authBench(rows);
   if (ONLY.includes('select')) await selectBench(rows);
   if (ONLY.includes('failover')) await failoverBench(rows);
   if (ONLY.includes('players')) await playersBench(rows);
