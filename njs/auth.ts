@@ -16,10 +16,8 @@
  * stream whose playlist was checked, and <me_exp> is the viewer token's
  * expiry, capped for live playlists by link_ttl. Segments never run njs.
  */
-import { scopeCovers, secureLinkMd5, verifyEdgeAuth, verifyToken, wowzaSecureTokenHash, type TokenReason, type TokenVerdict } from './token';
+import { allOf, isB64url, isUnixSeconds, scopeCovers, secureLinkMd5, verifyEdgeAuth, verifyToken, wowzaSecureTokenHash, type TokenReason, type TokenVerdict } from './token';
 import { constantTimeEqual } from './sign';
-import { classifyPath, streamOf } from './rules';
-import { mapHlsUris, mapMpdUris, ours, resolveOnEdge, withParam } from './playlist';
 
 export type Scheme = 'hmac' | 'akamai' | 'wowza' | 'secure_link';
 
@@ -111,8 +109,9 @@ export function splitArgs(args: string): Array<[string, string]> {
 
 /** A percent-decoded query value, or null when it is not valid percent-encoded UTF-8. */
 export function decodeArg(v: string): string | null {
+  if (v.indexOf('%') < 0 && v.indexOf('+') < 0) return v;
   try {
-    return decodeURIComponent(v.replace(/\+/g, ' '));
+    return decodeURIComponent(v.split('+').join(' '));
   } catch (e) {
     return null;
   }
@@ -186,11 +185,16 @@ function collect(app: AppAuth, args: string): Record<string, string> | 'malforme
   return out;
 }
 
-/** The path a URL-signed token was issued for: the request's, or `me_from` within the same stream. */
+/**
+ * The path a URL-signed token was issued for: the request's, or `me_from`
+ * (the master it was checked on) when that is in the same directory, as a
+ * stream's playlists are (shared/reference/media.md).
+ */
 function signedPath(path: string, p: Record<string, string>): string | null {
   const from = p[FROM_PARAM];
   if (from === undefined) return path;
-  if (from.charAt(0) !== '/' || streamOf(from) !== streamOf(path) || streamOf(from) === from) return null;
+  const dir = path.slice(0, path.lastIndexOf('/') + 1);
+  if (from.charAt(0) !== '/' || from.length <= dir.length || from.slice(0, dir.length) !== dir || from.indexOf('/', dir.length) >= 0) return null;
   return from;
 }
 
@@ -258,7 +262,7 @@ function verifyScheme(app: AppAuth, q: ViewerRequest, p: Record<string, string>,
     for (const k in revoked.kids) rev['kid:' + k] = true;
     for (const t in revoked.tokens) rev['sig:' + t] = true;
     const v = verifyToken(raw, { path: q.path, nowS: q.nowS, skewS: skewS, clientIp: q.clientIp, keys: app.keys || {}, revoked: rev });
-    return v.ok ? { ok: true, exp: Number(/^exp=(\d+)/.exec(raw as string)![1]) } : v;
+    return v.ok ? { ok: true, exp: v.exp } : v;
   }
   if (app.scheme === 'akamai') {
     const raw = p[app.param];
@@ -272,11 +276,12 @@ function verifyScheme(app: AppAuth, q: ViewerRequest, p: Record<string, string>,
       if (v.ok || v.reason !== 'signature') break;
     }
     if (!v.ok) return v;
-    if (app.mode === 'url' && path !== q.path && streamOf(path) !== streamOf(q.path)) return { ok: false, reason: 'scope' };
-    const mac = /~hmac=([0-9a-f]+)$/.exec(raw as string)![1];
-    const id = /(^|~)id=([^~]*)/.exec(raw as string);
-    if (revoked.tokens[mac] || (id && revoked.tokens[id[2]])) return { ok: false, reason: 'revoked' };
-    return { ok: true, exp: Number(/(^|~)exp=(\d+)/.exec(raw as string)![2]) };
+    const fields = (raw as string).split('~');
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i];
+      if ((f.slice(0, 5) === 'hmac=' && revoked.tokens[f.slice(5)]) || (f.slice(0, 3) === 'id=' && revoked.tokens[f.slice(3)])) return { ok: false, reason: 'revoked' };
+    }
+    return { ok: true, exp: v.exp };
   }
   if (app.scheme === 'wowza') return verifyWowza(app, q, p, skewS, revoked);
   return verifySecureLink(app, q, p, revoked);
@@ -294,8 +299,8 @@ function verifyWowza(app: AppAuth, q: ViewerRequest, p: Record<string, string>, 
   if (hash === undefined) return { ok: false, reason: 'missing' };
   const end = p[pre + 'endtime'];
   const start = p[pre + 'starttime'];
-  if (!/^[A-Za-z0-9_=-]{40,100}$/.test(hash)) return { ok: false, reason: 'malformed' };
-  if ((end !== undefined && !/^[0-9]{1,12}$/.test(end)) || (start !== undefined && !/^[0-9]{1,12}$/.test(start))) return { ok: false, reason: 'malformed' };
+  if (!allOf(hash, 40, 100, (c) => isB64url(c) || c === 61)) return { ok: false, reason: 'malformed' };
+  if ((end !== undefined && !isUnixSeconds(end)) || (start !== undefined && !isUnixSeconds(start))) return { ok: false, reason: 'malformed' };
   const path = q.path.slice(1, q.path.lastIndexOf('/'));
   if (path === '' || !scopeCovers('/' + path + '/*', q.path)) return { ok: false, reason: 'scope' };
   const signed: Record<string, string> = {};
@@ -316,9 +321,9 @@ function verifyWowza(app: AppAuth, q: ViewerRequest, p: Record<string, string>, 
 function verifySecureLink(app: AppAuth, q: ViewerRequest, p: Record<string, string>, revoked: Revocations): { ok: true; exp: number } | { ok: false; reason: AuthReason } {
   const md5 = p.md5;
   if (md5 === undefined) return { ok: false, reason: 'missing' };
-  if (!/^[A-Za-z0-9_-]{22}$/.test(md5)) return { ok: false, reason: 'malformed' };
+  if (!allOf(md5, 22, 22, isB64url)) return { ok: false, reason: 'malformed' };
   const expires = p.expires;
-  if (expires !== undefined && !/^[0-9]{1,12}$/.test(expires)) return { ok: false, reason: 'malformed' };
+  if (expires !== undefined && !isUnixSeconds(expires)) return { ok: false, reason: 'malformed' };
   const path = signedPath(q.path, p);
   if (path === null) return { ok: false, reason: 'scope' };
   const expr = (app.expression || '').replace(/\{(secure_link_expires|uri|remote_addr)\}/g, (_: string, name: string) =>
@@ -359,39 +364,6 @@ export const MARK_LIVE = '_me_l_=1';
 export const MARK_VOD = '_me_l_=2';
 export const MARK_LIVE_XML = '_me_x_=1';
 export const MARK_VOD_XML = '_me_x_=2';
-
-function addMark(uri: string, mark: string, amp: string): string {
-  const eq = mark.indexOf('=');
-  return withParam(uri, mark.slice(0, eq), mark.slice(eq + 1), amp);
-}
-
-/**
- * The playlist with markers on its child URIs on this edge: child playlists
- * (HLS only; an MPD has none) get MARK_CHILD, segments, parts, init
- * segments and keys of the playlist's own stream get a link marker. A
- * segment of another stream gets none (a link opens one stream): it is
- * listed in `foreign` and will be refused.
- */
-export function markChildren(text: string, isMpd: boolean, base: string, vod: boolean): { text: string; foreign: string[] } {
-  const own = streamOf(base.split('?')[0]);
-  const foreign: string[] = [];
-  const amp = isMpd ? '&amp;' : '&';
-  const mark = (uri: string): string => {
-    if (!ours(uri)) return uri;
-    // DASH templates hold $Number$ and such; the name decides nothing here.
-    const target = resolveOnEdge(base, uri.replace(/\$[A-Za-z]*(%0\d+d)?\$/g, '0'));
-    if (target === null) return uri;
-    const path = target.split('?')[0];
-    const kind = classifyPath(path);
-    if (kind === 'master' || kind === 'media' || kind === 'mpd') return isMpd ? uri : addMark(uri, MARK_CHILD, amp);
-    if (streamOf(path) !== own) {
-      foreign.push(uri);
-      return uri;
-    }
-    return addMark(uri, isMpd ? (vod ? MARK_VOD_XML : MARK_LIVE_XML) : vod ? MARK_VOD : MARK_LIVE, amp);
-  };
-  return { text: isMpd ? mapMpdUris(text, mark) : mapHlsUris(text, (uri) => mark(uri)), foreign: foreign };
-}
 
 /** Parse a location's $media_edge_auth_app (tools/render.ts authLocation). */
 export function parseAuthConfig(text: string): AuthConfig | { error: string } {

@@ -16,9 +16,9 @@ const ctx = (over: Partial<Parameters<typeof verifyToken>[1]> = {}) => ({ path: 
 describe('our playback token (me1)', () => {
   it('accepts a minted token for every path under its scope, with either active key', () => {
     for (const p of ['/live/cam1/playlist.m3u8', '/live/cam1/chunklist_b800000.m3u8', '/live/cam1/media_b800000_12.ts']) {
-      expect(verifyToken(mint(), ctx({ path: p }))).toEqual({ ok: true, kid: '1' });
+      expect(verifyToken(mint(), ctx({ path: p }))).toEqual({ ok: true, kid: '1', exp: base.exp });
     }
-    expect(verifyToken(mint({ kid: '2' }, KEYS['2']), ctx())).toEqual({ ok: true, kid: '2' });
+    expect(verifyToken(mint({ kid: '2' }, KEYS['2']), ctx())).toEqual({ ok: true, kid: '2', exp: base.exp });
   });
 
   it('refuses with the reason: missing, expired, not yet valid, scope, ip, signature, unknown key, revoked', () => {
@@ -120,7 +120,7 @@ describe('Akamai EdgeAuth 2.0, tokens minted by the akamai-edgeauth package', ()
   const c = (o: Partial<Parameters<typeof verifyEdgeAuth>[1]> = {}) => ({ path: '/live/cam1/chunklist.m3u8', nowS: NOW, skewS: 5, clientIp: '203.0.113.7', keyHex, algorithm: 'sha256' as const, mode: 'acl' as const, ...o });
 
   it('accepts acl and url tokens, sha256/sha1/md5, ! -joined ACLs, ip, st, id, data, salt', () => {
-    expect(verifyEdgeAuth(ea({}).generateACLToken('/live/cam1/*'), c())).toEqual({ ok: true, kid: 'edgeauth' });
+    expect(verifyEdgeAuth(ea({}).generateACLToken('/live/cam1/*'), c())).toEqual({ ok: true, kid: 'edgeauth', exp: NOW + 300 });
     expect(verifyEdgeAuth(ea({}).generateACLToken(['/vod/*', '/live/cam1/*']), c()).ok).toBe(true);
     for (const algorithm of ['sha1', 'md5'] as const) expect(verifyEdgeAuth(ea({ algorithm }).generateACLToken('/live/*'), c({ algorithm })).ok).toBe(true);
     expect(verifyEdgeAuth(ea({}).generateURLToken('/live/cam1/chunklist.m3u8'), c({ mode: 'url' })).ok).toBe(true);
