@@ -26,6 +26,7 @@ import {
 import { ringOrder } from './ring';
 import { chooseOrigin, memoryUpdate, routeKey } from './routing';
 import { classifyPath, keyPath } from './rules';
+import { withoutLink } from './auth';
 import {
   AGE_MAX_TTL,
   decide,
@@ -378,7 +379,10 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
     r.return(404);
     return;
   }
-  const args = r.variables.args || '';
+  // Protected applications (media-edge-auth.conf) ask for markers; their
+  // viewers' links are theirs, not the origin's.
+  const marked = r.headersIn['X-Media-Edge-Mark'] === 'query';
+  const args = marked ? withoutLink(r.variables.args || '') : r.variables.args || '';
   const blocking = /(^|&)_HLS_(msn|part)=/i.test(args);
   const base = stateBase(r, uri);
   if (Math.random() * p.sweepEvery < 1) sweepState(r, Date.now());
@@ -413,9 +417,8 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
     }
     // Query-mode playback auth (set by the protected location): markers
     // that sub_filter replaces per viewer (njs/auth.ts markChildren).
-    if (info.kind !== 'invalid' && r.headersIn['X-Media-Edge-Mark'] === 'query') {
-      const vod = info.kind === 'vod' || info.kind === 'mpd-static';
-      const m = markForAuth(typeof out === 'string' ? out : seen.text, kind === 'mpd', uri, vod);
+    if (info.kind !== 'invalid' && marked) {
+      const m = markForAuth(typeof out === 'string' ? out : seen.text, kind === 'mpd', uri);
       if (m.foreign.length > 0) r.warn('media-edge producer: ' + uri + ': ' + m.foreign.length + ' segment URIs of another stream get no link (first: ' + m.foreign[0] + ')');
       out = m.text;
     }

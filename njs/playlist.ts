@@ -18,8 +18,8 @@
  * MPD@minimumUpdatePeriod, MPD@availabilityStartTime).
  */
 
-import { MARK_CHILD, MARK_LIVE, MARK_LIVE_XML, MARK_VOD, MARK_VOD_XML } from './auth';
-import { classifyPath, streamOf } from './rules';
+import { MARK_LINK, MARK_LINK_XML } from './auth';
+import { streamOf } from './rules';
 import { crc32 } from './ring';
 import { utf8Decode, utf8Encode } from './utf8';
 
@@ -484,36 +484,28 @@ export function mpdRun(availabilityStartTime: string): string {
   return 'd' + crc32(utf8Encode(availabilityStartTime)).toString(36);
 }
 
-function addMark(uri: string, mark: string, amp: string): string {
-  const eq = mark.indexOf('=');
-  return withParam(uri, mark.slice(0, eq), mark.slice(eq + 1), amp);
-}
-
 /**
- * The playlist with playback-auth markers (njs/auth.ts MARK_*) on its child
- * URIs on this edge: child playlists (HLS only; an MPD has none) get
- * MARK_CHILD, segments, parts, init
- * segments and keys of the playlist's own stream get a link marker. A
- * segment of another stream gets none (a link opens one stream): it is
- * listed in `foreign` and will be refused.
+ * The playlist with the playback-auth marker (njs/auth.ts MARK_LINK) on
+ * every child URI on this edge of the playlist's own stream: variant
+ * playlists, segments, parts, init segments, keys, rendition reports. A
+ * child of another stream gets none (a link opens one stream): it is listed
+ * in `foreign` and will be refused.
  */
-export function markForAuth(text: string, isMpd: boolean, base: string, vod: boolean): { text: string; foreign: string[] } {
+export function markForAuth(text: string, isMpd: boolean, base: string): { text: string; foreign: string[] } {
   const own = streamOf(base.split('?')[0]);
   const foreign: string[] = [];
-  const amp = isMpd ? '&amp;' : '&';
   const mark = (uri: string): string => {
     if (!ours(uri)) return uri;
     // DASH templates hold $Number$ and such; the name decides nothing here.
     const target = resolveOnEdge(base, uri.replace(/\$[A-Za-z]*(%0\d+d)?\$/g, '0'));
     if (target === null) return uri;
-    const path = target.split('?')[0];
-    const kind = classifyPath(path);
-    if (kind === 'master' || kind === 'media' || kind === 'mpd') return isMpd ? uri : addMark(uri, MARK_CHILD, amp);
-    if (streamOf(path) !== own) {
+    if (streamOf(target.split('?')[0]) !== own) {
       foreign.push(uri);
       return uri;
     }
-    return addMark(uri, isMpd ? (vod ? MARK_VOD_XML : MARK_LIVE_XML) : vod ? MARK_VOD : MARK_LIVE, amp);
+    const m = isMpd ? MARK_LINK_XML : MARK_LINK;
+    const eq = m.indexOf('=');
+    return withParam(uri, m.slice(0, eq), m.slice(eq + 1), isMpd ? '&amp;' : '&');
   };
   return { text: isMpd ? mapMpdUris(text, mark) : mapHlsUris(text, (uri) => mark(uri)), foreign: foreign };
 }

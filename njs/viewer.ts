@@ -7,22 +7,22 @@
  * is what keeps a check on every playlist request cheap.
  */
 import fs from 'fs';
-import { AUTH_COOKIE, checkViewer, LINK_EXP, LINK_SIG, linkExpiry, linkSig, originArgs, parseAuthConfig, parseRevocations, type AuthConfig, type Revocations } from './auth';
+import { checkViewer, LINK_EXP, LINK_SIG, LINK_TID, linkQuery, linkSig, originArgs, parseAuthConfig, parseRevocations, type Revocations } from './auth';
 
 /**
- * What `authorize` decided for this request, for the variables nginx reads
+ * What `authorize` granted in this request, for the variables nginx reads
  * later in the same request (njs gives each request one VM, so a module
  * variable lives exactly as long as the request).
  */
-let granted: { cfg: AuthConfig; exp: number; propagate: string; nowS: number; stream: string; secure: boolean } | null = null;
+let granted: { exp: number; tid: string; sig: string; nowS: number; dir: string; secure: boolean } | null = null;
 
 function readRevocations(r: NginxHTTPRequest, file: string): Revocations {
   let text = '';
   try {
     text = fs.readFileSync(file, 'utf8') as string;
   } catch (e) {
-    // Fail open on a missing list, loudly: refusing every viewer because an
-    // optional file is gone would be an outage of its own.
+    // nginx itself includes this file, so it existed at the last (re)load;
+    // if it is gone now, say so and keep going.
     r.warn('media-edge auth: cannot read playback_revoked_file ' + file + ': nothing is revoked');
     return { tokens: {}, kids: {} };
   }
@@ -32,11 +32,12 @@ function readRevocations(r: NginxHTTPRequest, file: string): Revocations {
 }
 
 /**
- * js_set $media_edge_auth, evaluated on playlist requests of applications
- * with playback auth: "" lets the viewer in, anything else is the refusal
- * reason (403 with X-Media-Edge-Token). Also sets $media_edge_origin_args,
- * the query string without the token. The application's settings come in
- * $media_edge_auth_app, set by its location (no file read per request).
+ * js_set $media_edge_auth: nginx evaluates it only for a playlist request of
+ * a protected application that carries a token, or carries no link at all
+ * (media-edge-auth.conf); a link is checked in C. "" lets the viewer in,
+ * anything else is the refusal reason (403 with X-Media-Edge-Token). Also
+ * sets $media_edge_origin_args, the query string without the token. The
+ * application's settings come in $media_edge_auth_app, set by its location.
  */
 function authorize(r: NginxHTTPRequest): string {
   granted = null;
@@ -47,78 +48,45 @@ function authorize(r: NginxHTTPRequest): string {
   }
   const args = r.variables.args || '';
   const nowS = Math.floor(Date.now() / 1000);
-  const v = checkViewer(cfg, {
-    path: r.uri,
-    args: args,
-    cookie: String(r.headersIn.Cookie || ''),
-    clientIp: r.variables.remote_addr || '',
-    referer: String(r.headersIn.Referer || ''),
-    nowS: nowS,
-  }, cfg.skew_s, cfg.revoked_file ? readRevocations(r, cfg.revoked_file) : undefined);
+  const clientIp = r.variables.remote_addr || '';
+  const v = checkViewer(cfg, { path: r.uri, args: args, cookie: String(r.headersIn.Cookie || ''), clientIp: clientIp, nowS: nowS },
+    cfg.revoked_file ? readRevocations(r, cfg.revoked_file) : undefined);
   if (!v.ok) return v.reason;
   r.variables.media_edge_origin_args = originArgs(cfg, args);
-  granted = { cfg: cfg, exp: v.exp, propagate: v.propagate, nowS: nowS, stream: r.variables.media_edge_stream || '', secure: r.variables.scheme === 'https' };
+  const stream = r.variables.media_edge_stream || '';
+  granted = { exp: v.exp, tid: v.tid, sig: linkSig(v.exp, v.tid, stream, v.ip ? clientIp : null, cfg.link_secret), nowS: nowS, dir: r.uri.slice(0, r.uri.lastIndexOf('/') + 1), secure: r.variables.scheme === 'https' };
   return '';
 }
 
-/** The link query for this request's stream, for a live or a VOD playlist. */
-function link(vod: boolean, amp: string): string {
-  const g = granted;
-  if (!g) return '';
-  const exp = linkExpiry(g.exp, g.nowS, g.cfg.link_ttl_s, vod);
-  return LINK_EXP + '=' + exp + amp + LINK_SIG + '=' + linkSig(exp, g.stream, g.cfg.link_secret);
+/** js_set $media_edge_auth_link: the link sub_filter puts on child URIs of an HLS playlist. */
+function authLink(r: NginxHTTPRequest): string {
+  return granted ? linkQuery(granted.exp, granted.tid, granted.sig, '&') : '';
 }
 
-// js_set variables that sub_filter puts in place of the producer's markers
-// (njs/auth.ts MARK_*); nginx evaluates each only if its marker occurs.
-function authChild(r: NginxHTTPRequest): string {
-  return granted ? granted.propagate : '';
-}
-function authLinkLive(r: NginxHTTPRequest): string {
-  return link(false, '&');
-}
-function authLinkVod(r: NginxHTTPRequest): string {
-  return link(true, '&');
-}
-function authLinkLiveXml(r: NginxHTTPRequest): string {
-  return link(false, '&amp;');
-}
-function authLinkVodXml(r: NginxHTTPRequest): string {
-  return link(true, '&amp;');
+/** js_set $media_edge_auth_link_xml: the same in an MPD (XML attribute). */
+function authLinkXml(r: NginxHTTPRequest): string {
+  return granted ? linkQuery(granted.exp, granted.tid, granted.sig, '&amp;') : '';
 }
 
-function cookie(name: string, value: string, maxAge: number): string {
+function cookie(name: string, value: string): string {
   const g = granted!;
-  const dir = '/' + g.stream + '/';
   // Cross-site players (page and edge on different sites) send cookies only
   // with SameSite=None, which browsers accept only with Secure.
-  return name + '=' + value + '; Path=' + dir + '; Max-Age=' + Math.max(0, maxAge) + '; HttpOnly' + (g.secure ? '; Secure; SameSite=None' : '; SameSite=Lax');
+  // The playlist's directory: its stream's other playlists and segments.
+  return name + '=' + value + '; Path=' + g.dir + '; Max-Age=' + Math.max(0, g.exp - g.nowS) + '; HttpOnly' + (g.secure ? '; Secure; SameSite=None' : '; SameSite=Lax');
 }
 
-/**
- * Cookie mode (add_header Set-Cookie of protected playlists): the token for
- * the next reloads, and the link for this stream's segments. A cookie
- * cannot tell live from VOD, so the link lasts link_ttl and every reload
- * renews it; a VOD player that reads its playlist once gets the token's
- * lifetime instead when the token has an expiry.
- */
-function authCookieToken(r: NginxHTTPRequest): string {
-  const g = granted;
-  return g ? cookie(AUTH_COOKIE, encodeURIComponent(g.propagate), linkExpiry(g.exp, g.nowS, g.cfg.link_ttl_s, g.exp > 0) - g.nowS) : '';
-}
+// Cookie mode (add_header Set-Cookie of protected playlists): the link as
+// cookies, for the path of this stream; nginx reads them when the query
+// has no link.
 function authCookieExp(r: NginxHTTPRequest): string {
-  const g = granted;
-  if (!g) return '';
-  const exp = linkExpiry(g.exp, g.nowS, g.cfg.link_ttl_s, g.exp > 0);
-  return cookie(LINK_EXP, String(exp), exp - g.nowS);
+  return granted ? cookie(LINK_EXP, String(granted.exp)) : '';
+}
+function authCookieTid(r: NginxHTTPRequest): string {
+  return granted ? cookie(LINK_TID, granted.tid) : '';
 }
 function authCookieSig(r: NginxHTTPRequest): string {
-  const g = granted;
-  if (!g) return '';
-  const exp = linkExpiry(g.exp, g.nowS, g.cfg.link_ttl_s, g.exp > 0);
-  return cookie(LINK_SIG, linkSig(exp, g.stream, g.cfg.link_secret), exp - g.nowS);
+  return granted ? cookie(LINK_SIG, granted.sig) : '';
 }
 
-export default {
-  authorize, authChild, authLinkLive, authLinkVod, authLinkLiveXml, authLinkVodXml, authCookieToken, authCookieExp, authCookieSig,
-};
+export default { authorize, authLink, authLinkXml, authCookieExp, authCookieTid, authCookieSig };

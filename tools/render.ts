@@ -203,7 +203,7 @@ export function linkSecret(a: PlaybackAppAuth): string {
 }
 
 /**
- * What njs/http.ts `authorize` reads from $media_edge_auth_app in an
+ * What njs/viewer.ts `authorize` reads from $media_edge_auth_app in an
  * application's location (njs/auth.ts AuthConfig): a JSON string in the
  * config, so that no file is read per request. nginx cannot write a `$` in
  * a string, so secure_link expressions name variables as {uri}.
@@ -212,7 +212,7 @@ export function authAppConfig(s: Settings, baseDir: string, a: PlaybackAppAuth):
   return JSON.stringify({
     scheme: a.scheme,
     carry: a.carry ?? 'query',
-    param: a.param ?? DEFAULT_PARAM[a.scheme],
+    param: tokenParam(a),
     keys: a.keys,
     key_hex: a.key_hex,
     algorithm: a.algorithm ?? 'sha256',
@@ -221,7 +221,6 @@ export function authAppConfig(s: Settings, baseDir: string, a: PlaybackAppAuth):
     secret: a.secret,
     ip: Boolean(a.ip),
     expression: a.expression?.replace(/\$(secure_link_expires|uri|remote_addr)/g, '{$1}'),
-    referrers: a.referrers ?? [],
     forward: Boolean(a.forward),
     link_secret: linkSecret(a),
     skew_s: nginxSeconds(s.playback_token_skew),
@@ -230,34 +229,45 @@ export function authAppConfig(s: Settings, baseDir: string, a: PlaybackAppAuth):
   });
 }
 
+function tokenParam(a: PlaybackAppAuth): string {
+  return a.param ?? DEFAULT_PARAM[a.scheme];
+}
+
+/** The query argument whose presence means "this request brings a token" (njs checks it). */
+function tokenArg(a: PlaybackAppAuth): string {
+  if (a.scheme === 'wowza') return `$arg_${tokenParam(a)}hash`;
+  return `$arg_${tokenParam(a)}`;
+}
+
 /**
- * Playback auth in nginx: per application a prefix location (`^~`, so it
- * wins over the generic playlist and segment locations) whose playlists
- * njs checks (js_set `authorize`) and whose segments nginx's secure_link
- * checks in C against the links those playlists carry (njs/auth.ts). In
- * query mode the producer marks child URIs and sub_filter fills in each
- * viewer's token and links; in cookie mode add_header hands out cookies.
- * Everything here holds secrets: a file of its own, not world-readable.
+ * Playback auth in nginx (njs/auth.ts has the design): per application a
+ * prefix location (`^~`, so it wins over the generic playlist and segment
+ * locations). A playlist request that brings a token is checked by njs
+ * (js_set `authorize`, the small media-edge-viewer.js); every request that
+ * brings a link (child playlists, reloads, segments) is checked by nginx's
+ * secure_link in C, and revocations by maps over the revocation file. In
+ * query mode the producer marks child URIs and sub_filter puts the viewer's
+ * link there; in cookie mode the viewer gets the link as cookies. It holds
+ * secrets: a file of its own, not world-readable.
  */
 function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup: ReturnType<typeof backupParts>): { http: string; server: string; header: string; file: string } {
   const apps = Object.entries(s.playback_auth);
   if (apps.length === 0) return { http: '', server: '', header: '', file: '' };
+  const revoked = s.playback_revoked_file ? abs(baseDir, s.playback_revoked_file) : '';
+  const link = (amp: string) => `"me_exp=$media_edge_link_exp${amp}me_tid=$media_edge_link_tid${amp}me_sig=$media_edge_link_sig"`;
   const http = [
-    '# Playback auth (njs/auth.ts): the viewer\'s token, checked on playlists only.',
+    '# Playback auth (njs/auth.ts). njs (media-edge-viewer.js, imported by the',
+    '# protected locations) checks tokens; nginx checks links in C.',
     '# Set by authorize: the query string without the token, for the origin.',
     'js_var $media_edge_origin_args;',
     'js_set $media_edge_auth media_edge_viewer.authorize;',
-    '# What sub_filter puts in place of the producer\'s markers (query mode).',
-    'js_set $media_edge_auth_child media_edge_viewer.authChild;',
-    'js_set $media_edge_auth_link_live media_edge_viewer.authLinkLive;',
-    'js_set $media_edge_auth_link_vod media_edge_viewer.authLinkVod;',
-    'js_set $media_edge_auth_link_live_xml media_edge_viewer.authLinkLiveXml;',
-    'js_set $media_edge_auth_link_vod_xml media_edge_viewer.authLinkVodXml;',
-    '# Cookie mode: the cookies a viewer gets with a playlist.',
-    'js_set $media_edge_auth_cookie_token media_edge_viewer.authCookieToken;',
+    'js_set $media_edge_auth_link media_edge_viewer.authLink;',
+    'js_set $media_edge_auth_link_xml media_edge_viewer.authLinkXml;',
     'js_set $media_edge_auth_cookie_exp media_edge_viewer.authCookieExp;',
+    'js_set $media_edge_auth_cookie_tid media_edge_viewer.authCookieTid;',
     'js_set $media_edge_auth_cookie_sig media_edge_viewer.authCookieSig;',
-    '# Segment links, from the query or (cookie mode) from cookies.',
+    '',
+    '# The link: from the query, or (cookie mode) from cookies.',
     'map $arg_me_sig $media_edge_link_sig {',
     '    "" $cookie_me_sig;',
     '    default $arg_me_sig;',
@@ -266,9 +276,45 @@ function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup:
     '    "" $cookie_me_exp;',
     '    default $arg_me_exp;',
     '}',
-    '# $secure_link: "1" good, "0" expired, "" wrong or unreadable.',
-    'map $secure_link $media_edge_link_check {',
-    '    "1" "";',
+    'map $arg_me_sig $media_edge_link_tid {',
+    '    "" $cookie_me_tid;',
+    '    default $arg_me_tid;',
+    '}',
+    '# <key id>.<token id>[.ip]; the captures name them for the revocation maps.',
+    'map $media_edge_link_tid $media_edge_link_shape {',
+    '    "~^(?<media_edge_link_kid>[A-Za-z0-9_-]{1,32})\\.(?<media_edge_link_id>[A-Za-z0-9_=-]{22})(\\.ip)?$" ok;',
+    '    default "";',
+    '}',
+    '# A link of an address-bound token is bound to the address too.',
+    'map $media_edge_link_tid $media_edge_link_ip {',
+    '    "~\\.ip$" "|$remote_addr";',
+    '    default "";',
+    '}',
+    ...(revoked
+      ? [
+          '# Revoked keys and tokens: the file njs reads too (`nginx -s reload` after editing it).',
+          'map "kid:$media_edge_link_kid" $media_edge_link_kid_revoked {',
+          '    default "";',
+          `    include ${revoked};`,
+          '}',
+          'map "token:$media_edge_link_id" $media_edge_link_id_revoked {',
+          '    default "";',
+          `    include ${revoked};`,
+          '}',
+          'map "$media_edge_link_kid_revoked$media_edge_link_id_revoked" $media_edge_link_revoked {',
+          '    "" "";',
+          '    default "revoked";',
+          '}',
+        ]
+      : []),
+    '# The link\'s verdict: "" good, or why not. Its shape first (the captures',
+    '# above), then $secure_link: "1" good, "0" expired, "" wrong.',
+    'map $media_edge_link_shape $media_edge_link_check {',
+    '    ok $media_edge_link_verdict;',
+    '    default "malformed";',
+    '}',
+    'map $secure_link $media_edge_link_verdict {',
+    `    "1" ${revoked ? '$media_edge_link_revoked' : '""'};`,
     '    "0" "expired";',
     '    default "signature";',
     '}',
@@ -276,6 +322,43 @@ function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup:
     '    "" "missing";',
     '    default $media_edge_link_check;',
     '}',
+    '',
+    '# Who checks a playlist request: njs when it brings a token (a new viewer,',
+    '# or a new token) or no link at all; else the link, in C.',
+    'map $media_edge_token_arg $media_edge_checked_by {',
+    '    "" $media_edge_checked_by_link;',
+    '    default njs;',
+    '}',
+    'map $media_edge_link_sig $media_edge_checked_by_link {',
+    '    "" njs;',
+    '    default link;',
+    '}',
+    'map $media_edge_checked_by $media_edge_playlist_denied {',
+    '    njs $media_edge_auth;',
+    '    default $media_edge_link_check;',
+    '}',
+    '# What the producer (and so the origin) gets: never the token.',
+    'map $media_edge_checked_by $media_edge_playlist_args {',
+    '    njs $media_edge_origin_args;',
+    '    default $args;',
+    '}',
+    '# What sub_filter puts on child URIs: the link njs issued, or the one that',
+    '# was checked.',
+    'map $media_edge_checked_by $media_edge_child_link {',
+    '    njs $media_edge_auth_link;',
+    `    default ${link('&')};`,
+    '}',
+    'map $media_edge_checked_by $media_edge_child_link_xml {',
+    '    njs $media_edge_auth_link_xml;',
+    `    default ${link('&amp;')};`,
+    '}',
+    '# Cookie mode: cookies only with a link njs just issued.',
+    ...['exp', 'tid', 'sig'].flatMap((c) => [
+      `map $media_edge_checked_by $media_edge_cookie_${c} {`,
+      `    njs $media_edge_auth_cookie_${c};`,
+      '    default "";',
+      '}',
+    ]),
     '# What reaches the origin for a protected segment: no token, no link.',
     'map $arg_me_run $media_edge_segment_args {',
     '    "" "";',
@@ -290,43 +373,46 @@ function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup:
   const header = '# Why a viewer was refused (403), for players and logs; never the token.\nadd_header X-Media-Edge-Token $media_edge_denied always;';
   const file = apps.map(([app, a]) => {
     const carry = a.carry ?? 'query';
-    const cookieHeaders = carry === 'cookie'
+    const refs = a.referrers ?? [];
+    const referrerCheck = refs.length ? ['        if ($invalid_referer) { set $media_edge_denied referrer; return 403; }'] : [];
+    const deliver = carry === 'cookie'
       ? [
           '        # add_header here replaces the server\'s: the same list, plus the cookies.',
           `        include ${ctx.confDir}/media-edge-headers.conf;`,
-          '        add_header Set-Cookie $media_edge_auth_cookie_token;',
-          '        add_header Set-Cookie $media_edge_auth_cookie_exp;',
-          '        add_header Set-Cookie $media_edge_auth_cookie_sig;',
+          '        add_header Set-Cookie $media_edge_cookie_exp;',
+          '        add_header Set-Cookie $media_edge_cookie_tid;',
+          '        add_header Set-Cookie $media_edge_cookie_sig;',
         ]
       : [
-          '        # The producer marks child URIs; each viewer gets its own token and links.',
+          '        # The producer marks child URIs; each viewer gets its own link there.',
           '        set $media_edge_mark query;',
           '        sub_filter_types *;',
           '        sub_filter_once off;',
           '        sub_filter_last_modified on;',
-          '        sub_filter "_me_q_=1" $media_edge_auth_child;',
-          '        sub_filter "_me_l_=1" $media_edge_auth_link_live;',
-          '        sub_filter "_me_l_=2" $media_edge_auth_link_vod;',
-          '        sub_filter "_me_x_=1" $media_edge_auth_link_live_xml;',
-          '        sub_filter "_me_x_=2" $media_edge_auth_link_vod_xml;',
+          '        sub_filter "_me_l_=1" $media_edge_child_link;',
+          '        sub_filter "_me_x_=1" $media_edge_child_link_xml;',
         ];
     return [
       `# /${app}/: scheme ${a.scheme}, carry ${carry}.`,
       `location ^~ /${app}/ {`,
+      '    secure_link $media_edge_link_sig,$media_edge_link_exp;',
+      `    secure_link_md5 "$secure_link_expires|$media_edge_link_tid|$media_edge_stream$media_edge_link_ip ${linkSecret(a)}";`,
+      ...(refs.length ? [`    valid_referers ${refs.join(' ')};`] : []),
       `    location ~* \\.(${PLAYLIST_EXTENSIONS})$ {`,
-      '        # Only the small viewer module: this runs on every playlist request.',
+      '        # The small viewer module only: it may run on this request.',
       '        js_import media_edge_viewer from media-edge-viewer.js;',
       `        set $media_edge_auth_app '${authAppConfig(s, baseDir, a)}';`,
-      '        set $media_edge_denied $media_edge_auth;',
+      `        set $media_edge_token_arg ${tokenArg(a)};`,
+      ...referrerCheck,
+      '        set $media_edge_denied $media_edge_playlist_denied;',
       '        if ($media_edge_denied) { return 403; }',
-      a.forward ? '' : '        set $args $media_edge_origin_args;',
-      ...cookieHeaders,
+      a.forward ? '' : '        set $args $media_edge_playlist_args;',
+      ...deliver,
       `        include ${ctx.confDir}/media-edge-playlist.conf;`,
       '    }',
       `    location ~* \\.(${SEGMENT_EXTENSIONS}|key)$ {`,
       '        js_import media_edge from media-edge-http.js;',
-      '        secure_link $media_edge_link_sig,$media_edge_link_exp;',
-      `        secure_link_md5 "$secure_link_expires$media_edge_stream ${linkSecret(a)}";`,
+      ...referrerCheck,
       '        set $media_edge_denied $media_edge_link_denied;',
       '        if ($media_edge_denied) { return 403; }',
       a.forward ? '' : '        set $args $media_edge_segment_args;',
@@ -640,4 +726,9 @@ export function writeRendered(files: Rendered, confDir: string, s: Settings, bas
   for (const [name, text] of Object.entries(files)) writeFileSync(join(confDir, name), text, { mode: SECRET_FILES.includes(name) ? 0o640 : 0o644 });
   const stateDir = abs(baseDir, s.state_dir);
   for (const d of ['logs', 'tmp', 'runs']) mkdirSync(join(stateDir, d), { recursive: true });
+  // nginx includes the revocation list in maps: it must exist to start.
+  if (s.playback_revoked_file && Object.keys(s.playback_auth).length) {
+    const f = abs(baseDir, s.playback_revoked_file);
+    if (!existsSync(f)) writeFileSync(f, '# Revoked playback tokens and keys: "token:<id> revoked;" or "kid:<key id> revoked;" lines.\n');
+  }
 }

@@ -1,8 +1,9 @@
 /**
  * Signed playback (issue 5) through real nginx on every target, with the
  * Wowza-like test origin: each scheme accepted with tokens made the way its
- * own tools make them, every refusal reason, propagation to child playlists
- * and segments (query and cookie mode), tokens kept out of the cache key and
+ * own tools make them, every refusal reason (of tokens, checked by njs, and
+ * of links, checked by nginx in C), propagation to child playlists and
+ * segments (query and cookie mode), tokens kept out of the cache key and
  * away from the origin, and ffprobe playing a stream with the token only on
  * the master URL.
  */
@@ -14,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
 import { mintToken, type MeToken } from '../../njs/token.ts';
+import { linkSig } from '../../njs/auth.ts';
 import { linkSecret } from '../../tools/render.ts';
 import type { PlaybackAppAuth } from '../../tools/settings.ts';
 import { dumpLogs, startEdge, type Edge } from '../support/edge.ts';
@@ -116,18 +118,21 @@ describe.each(list)('signed playback on $name', (target) => {
     expect(master.status).toBe(200);
     const children = uris(master.body);
     expect(children.length).toBe(2);
-    for (const c of children) expect(c).toContain(`me_token=${encodeURIComponent(t)}`);
+    // Children carry a link (checked by nginx in C), not the token.
+    const link = new RegExp(`[?&]me_exp=${Number(t.slice(4, t.indexOf('~'))) + 30}&me_tid=1\\.${t.slice(-43, -21)}&me_sig=[A-Za-z0-9_-]{22}$`);
+    for (const c of children) expect(c).toMatch(link);
+    for (const c of children) expect(c).not.toContain('me_token');
     const chunklist = await get(`${edge.url}/live/cam1/${children[0]}`);
     expect(chunklist.status).toBe(200);
     const segs = uris(chunklist.body);
     expect(segs.length).toBeGreaterThan(0);
-    for (const s of segs) expect(s).toMatch(/[?&]me_exp=\d+&me_sig=[A-Za-z0-9_-]{22}$/);
+    for (const s of segs) expect(s).toMatch(link);
     const seg = await get(`${edge.url}/live/cam1/${segs[segs.length - 1]}`);
     expect(seg.status).toBe(200);
     expect(seg.body.length).toBe(16 * 1024);
     // Nothing of the token or the link went to the origin.
     expect(origin.requests.length).toBeGreaterThan(0);
-    for (const r of origin.requests) expect(r.url).not.toMatch(/me_token|me_exp|me_sig|me_from/);
+    for (const r of origin.requests) expect(r.url).not.toMatch(/me_token|me_exp|me_tid|me_sig/);
   });
 
   it('viewers with different tokens share one cached playlist and one origin request per segment; each gets its own token back', async () => {
@@ -146,7 +151,7 @@ describe.each(list)('signed playback on $name', (target) => {
     }
     for (const s of sa) expect(origin.count(`/live/share/${s.split('?')[0]}`)).toBe(1);
     // The cached copy holds no token: b's playlist carries nothing of a's.
-    expect(lb.body.toString()).not.toContain(a.slice(-43));
+    expect(lb.body.toString()).not.toContain(a.slice(-43, -21));
   });
 
   it('refuses a playlist with 403 and a reason for each way a token can be wrong (never 401, never the token)', async () => {
@@ -169,38 +174,75 @@ describe.each(list)('signed playback on $name', (target) => {
     expect(origin.viewerRequests()).toBe(0);
   });
 
-  it('refuses segments without a valid link: missing, tampered, expired, or issued for another stream', async () => {
+  it('refuses playlists and segments without a valid link: missing, tampered, malformed, expired, or issued for another stream', async () => {
     const t = token({ path: '/live/cam3/*' });
     const list = await get(`${edge.url}/live/cam3/chunklist_b800000.m3u8?me_token=${t}`);
     const seg = uris(list.body).pop()!;
     const [name, query] = seg.split('?');
+    const linkOnly = query.replace(/^me_run=[^&]*&/, '');
     expect((await get(`${edge.url}/live/cam3/${seg}`)).status).toBe(200);
-    const bare = await get(`${edge.url}/live/cam3/${name}`);
-    expect([bare.status, reason(bare)]).toEqual([403, 'missing']);
-    const tampered = await get(`${edge.url}/live/cam3/${name}?${query.replace(/me_exp=(\d+)/, (_, e) => `me_exp=${Number(e) + 60}`)}`);
-    expect([tampered.status, reason(tampered)]).toEqual([403, 'signature']);
+    // A reload with the link alone (no token): checked in C.
+    const reload = await get(`${edge.url}/live/cam3/chunklist_b800000.m3u8?${linkOnly}`);
+    expect([reload.status, reason(reload)]).toEqual([200, undefined]);
+    const cases: Array<[string, string, string]> = [
+      ['bare', name, 'missing'],
+      ['later expiry', `${name}?${query.replace(/me_exp=(\d+)/, (_, e) => `me_exp=${Number(e) + 60}`)}`, 'signature'],
+      ['other token id', `${name}?${query.replace(/me_tid=1\.(.)/, (_, c) => `me_tid=1.${c === 'A' ? 'B' : 'A'}`)}`, 'signature'],
+      ['other key id', `${name}?${query.replace('me_tid=1.', 'me_tid=2.')}`, 'signature'],
+      ['bad token id', `${name}?${query.replace(/me_tid=[^&]*/, 'me_tid=x')}`, 'malformed'],
+    ];
+    for (const [what, p, why] of cases) {
+      const r = await get(`${edge.url}/live/cam3/${p}`);
+      expect([what, r.status, reason(r)]).toEqual([what, 403, why]);
+    }
     const other = await get(`${edge.url}/live/cam4/${name}?${query}`);
     expect([other.status, reason(other)]).toEqual([403, 'signature']);
-    const secret = linkSecret(AUTH.live);
+    const otherList = await get(`${edge.url}/live/cam4/chunklist_b800000.m3u8?${linkOnly}`);
+    expect([otherList.status, reason(otherList)]).toEqual([403, 'signature']);
     const exp = now() - 5;
-    const sig = createHash('md5').update(`${exp}live/cam3 ${secret}`).digest('base64url');
-    const old = await get(`${edge.url}/live/cam3/${name}?me_exp=${exp}&me_sig=${sig}`);
+    const tid = `1.${t.slice(-43, -21)}`;
+    const old = await get(`${edge.url}/live/cam3/${name}?me_exp=${exp}&me_tid=${tid}&me_sig=${linkSig(exp, tid, 'live/cam3', null, linkSecret(AUTH.live))}`);
     expect([old.status, reason(old)]).toEqual([403, 'expired']);
   });
 
-  it('a revocation takes effect at the next playlist reload, without an nginx reload, and can be lifted', async () => {
+  it('a link of an address-bound token works from that address only', async () => {
+    const t = token({ path: '/live/ipb/*', ip: '127.0.0.1' });
+    const m = await get(`${edge.url}/live/ipb/chunklist_b800000.m3u8?me_token=${t}`);
+    expect(m.status).toBe(200);
+    const seg = uris(m.body).pop()!;
+    expect(seg).toMatch(/me_tid=1\.[A-Za-z0-9_-]{22}\.ip&/);
+    expect((await get(`${edge.url}/live/ipb/${seg}`)).status).toBe(200);
+    const elsewhere = await get(`${edge.url}/live/ipb/${seg}`, { localAddress: '127.0.0.2' });
+    expect([elsewhere.status, reason(elsewhere)]).toEqual([403, 'signature']);
+    // Dropping ".ip" from the token id breaks the signature.
+    const stripped = await get(`${edge.url}/live/ipb/${seg.replace('.ip&', '&')}`, { localAddress: '127.0.0.2' });
+    expect(stripped.status).toBe(403);
+  });
+
+  it('a revocation refuses the token at once and its links after nginx reloads (graceful), and can be lifted', async () => {
     const t = token({ path: '/live/rev/*', kid: '2' }, KEY2);
     const url = `${edge.url}/live/rev/chunklist_b800000.m3u8?me_token=${t}`;
-    expect((await get(url)).status).toBe(200);
-    writeFileSync(revoked(), '# key 2 leaked\nkid 2\n');
+    const first = await get(url);
+    expect(first.status).toBe(200);
+    const seg = uris(first.body).pop()!;
+    const reloadUrl = `${edge.url}/live/rev/chunklist_b800000.m3u8?${seg.split('?')[1].replace(/^me_run=[^&]*&/, '')}`;
+    writeFileSync(revoked(), '# key 2 leaked\nkid:2 revoked;\n');
     const r = await get(url);
     expect([r.status, reason(r)]).toEqual([403, 'revoked']);
-    writeFileSync(revoked(), `token ${t.slice(-43)}\n`);
+    await edge.reload();
+    const viaLink = await get(reloadUrl);
+    expect([viaLink.status, reason(viaLink)]).toEqual([403, 'revoked']);
+    expect(reason(await get(`${edge.url}/live/rev/${seg}`))).toBe('revoked');
+    writeFileSync(revoked(), `token:${t.slice(-43, -21)} revoked;\n`);
+    await edge.reload();
     expect(reason(await get(url))).toBe('revoked');
+    expect(reason(await get(reloadUrl))).toBe('revoked');
     // Another token of the same key still plays: only that one is revoked.
     expect((await get(`${edge.url}/live/rev/chunklist_b800000.m3u8?me_token=${token({ path: '/live/rev/*', kid: '2', exp: now() + 601 }, KEY2)}`)).status).toBe(200);
     writeFileSync(revoked(), '');
+    await edge.reload();
     expect((await get(url)).status).toBe(200);
+    expect((await get(reloadUrl)).status).toBe(200);
   });
 
   it('a CORS preflight for a protected playlist is answered without a token', async () => {
@@ -221,9 +263,13 @@ describe.each(list)('signed playback on $name', (target) => {
     const u = `${edge.url}/ref/cam1/playlist.m3u8?me_token=${token({ path: '/ref/cam1/*' })}`;
     expect((await get(u, { headers: { Referer: 'https://player.example.com/watch' } })).status).toBe(200);
     expect((await get(u, { headers: { Referer: 'https://a.b.example.org/' } })).status).toBe(200);
+    const ok = await get(u, { headers: { Referer: 'https://player.example.com/watch' } });
+    const seg = `${edge.url}/ref/cam1/${uris(ok.body)[0]}`;
     for (const h of [{ Referer: 'https://evil.example/' }, { Referer: 'https://player.example.com.evil.example/' }, {} as Record<string, string>]) {
-      const r = await get(u, { headers: h });
-      expect([r.status, reason(r)]).toEqual([403, 'referrer']);
+      for (const target of [u, seg]) {
+        const r = await get(target, { headers: h });
+        expect([r.status, reason(r)]).toEqual([403, 'referrer']);
+      }
     }
   });
 
@@ -232,19 +278,22 @@ describe.each(list)('signed playback on $name', (target) => {
     const m = await get(`${edge.url}/cookie/cam1/playlist.m3u8?me_token=${t}`);
     expect(m.status).toBe(200);
     const set = ([] as string[]).concat(m.headers['set-cookie'] ?? []);
-    expect(set.map((c) => c.split('=')[0]).sort()).toEqual(['me_auth', 'me_exp', 'me_sig']);
+    expect(set.map((c) => c.split('=')[0]).sort()).toEqual(['me_exp', 'me_sig', 'me_tid']);
     for (const c of set) expect(c).toMatch(/; Path=\/cookie\/cam1\/; Max-Age=\d+; HttpOnly; SameSite=Lax$/);
     expect(m.body.toString()).not.toContain('me_');
     const jar = set.map((c) => c.split(';')[0]).join('; ');
     const cl = await get(`${edge.url}/cookie/cam1/${uris(m.body)[0]}`, { headers: { Cookie: jar } });
     expect(cl.status).toBe(200);
     const seg = uris(cl.body).pop()!;
-    expect(seg).not.toMatch(/me_(token|exp|sig)/);
+    expect(seg).not.toMatch(/me_(token|exp|tid|sig)/);
     expect((await get(`${edge.url}/cookie/cam1/${seg}`, { headers: { Cookie: jar } })).status).toBe(200);
     const none = await get(`${edge.url}/cookie/cam1/${seg}`);
     expect([none.status, reason(none)]).toEqual([403, 'missing']);
     const noToken = await get(`${edge.url}/cookie/cam1/${uris(m.body)[0]}`);
     expect(reason(noToken)).toBe('missing');
+    // The token itself as a cookie works too (hmac and akamai).
+    const byCookie = await get(`${edge.url}/cookie/cam1/playlist.m3u8`, { headers: { Cookie: `me_token=${encodeURIComponent(t)}` } });
+    expect(byCookie.status).toBe(200);
   });
 
   it('Akamai EdgeAuth tokens minted by akamai-edgeauth play (acl mode and url mode); the origin never sees them', async () => {
@@ -256,16 +305,15 @@ describe.each(list)('signed playback on $name', (target) => {
     expect((await get(`${edge.url}/aka/cam1/${uris(cl.body).pop()}`)).status).toBe(200);
     const wrong = new EdgeAuth({ key: AKAMAI_KEY, windowSeconds: 300 }).generateACLToken('/aka/cam2/*');
     expect(reason(await get(`${edge.url}/aka/cam1/playlist.m3u8?__token__=${wrong}`))).toBe('scope');
-    // url mode signs the master URL itself; children are opened through it (me_from).
     const url = new EdgeAuth({ key: AKAMAI_KEY, windowSeconds: 300 }).generateURLToken('/akaurl/cam1/playlist.m3u8');
     const um = await get(`${edge.url}/akaurl/cam1/playlist.m3u8?hdnts=${url}`);
     expect(um.status).toBe(200);
+    // url mode signs the master URL only; its children are opened by the link.
     const child = uris(um.body)[0];
-    expect(child).toContain('me_from=');
+    expect(child).toMatch(/me_tid=1\.[0-9a-f]{22}&/);
     expect((await get(`${edge.url}/akaurl/cam1/${child}`)).status).toBe(200);
-    expect(reason(await get(`${edge.url}/akaurl/cam1/${child.replace('me_from=%2Fakaurl%2Fcam1', 'me_from=%2Fakaurl%2Fcam9')}`))).toBe('scope');
     expect(reason(await get(`${edge.url}/akaurl/cam9/playlist.m3u8?hdnts=${url}`))).toBe('signature');
-    for (const r of origin.requests) expect(r.url).not.toMatch(/__token__|hdnts|me_from/);
+    for (const r of origin.requests) expect(r.url).not.toMatch(/__token__|hdnts|me_tid/);
   });
 
   it('Wowza SecureToken: hashes made as a Wowza-integrated site makes them play, children included; the origin gets no token', async () => {

@@ -24,6 +24,8 @@ export interface Edge {
   accessLog(): string;
   /** Error-log lines at [alert]/[crit]/[emerg], and njs exceptions not matching `expected`. */
   badLogLines(expected?: RegExp[]): string[];
+  /** `nginx -s reload`: new workers with the config and included files as they are now. */
+  reload(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -130,6 +132,12 @@ async function startEdgeOnce(target: Target, overrides: Partial<Settings>): Prom
           if (e && closed.has(e[1])) return false;
           return BAD.test(l) && !expected.some((x) => x.test(l));
         });
+    },
+    async reload() {
+      if (local) local.proc.kill('SIGHUP');
+      if (container) await container.exec(['sh', '-c', 'kill -HUP 1']);
+      // The old workers finish; the new ones answer once the master has them.
+      await new Promise((r) => setTimeout(r, 1000));
     },
     async stop() {
       if (local) await local.stop();

@@ -9,10 +9,11 @@ export interface Resp {
   ms: number;
 }
 
-export function get(url: string, opts: { method?: string; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<Resp> {
+/** GET (or opts.method); localAddress picks the client address (any of 127/8 reaches loopback). */
+export function get(url: string, opts: { method?: string; headers?: Record<string, string>; timeoutMs?: number; localAddress?: string } = {}): Promise<Resp> {
   const t0 = performance.now();
   return new Promise((res, rej) => {
-    const req = request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false, timeout: opts.timeoutMs ?? 20000 }, (r) => {
+    const req = request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false, timeout: opts.timeoutMs ?? 20000, localAddress: opts.localAddress }, (r) => {
       const chunks: Buffer[] = [];
       r.on('data', (c: Buffer) => chunks.push(c));
       r.on('end', () => res({ status: r.statusCode ?? 0, headers: r.headers, body: Buffer.concat(chunks), ms: performance.now() - t0 }));
