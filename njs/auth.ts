@@ -30,8 +30,8 @@ export type Scheme = 'hmac' | 'akamai' | 'wowza' | 'secure_link';
 /** One application's playback auth, as tools/render.ts writes it. */
 export interface AppAuth {
   scheme: Scheme;
-  /** How the token travels to child playlists: appended to their URIs, or cookies. */
-  carry: 'query' | 'cookie';
+  /** How the link travels to children: in the path, appended to their URIs, or cookies. */
+  carry: 'path' | 'query' | 'cookie';
   /** Query parameter (and cookie) holding the token; for wowza the prefix. */
   param: string;
   /** hmac: key id -> secret (two during rotation). */

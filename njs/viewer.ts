@@ -58,6 +58,16 @@ function authorize(r: NginxHTTPRequest): string {
   return '';
 }
 
+/**
+ * js_set $media_edge_auth_redirect (path mode): the same playlist under the
+ * viewer's link, without the token in the query.
+ */
+function authRedirect(r: NginxHTTPRequest): string {
+  if (!granted) return '';
+  const args = r.variables.media_edge_origin_args || '';
+  return '/_me/' + granted.exp + '/' + granted.tid + '/' + granted.sig + r.uri + (args ? '?' + args : '');
+}
+
 /** js_set $media_edge_auth_link: the link sub_filter puts on child URIs of an HLS playlist. */
 function authLink(r: NginxHTTPRequest): string {
   return granted ? linkQuery(granted.exp, granted.tid, granted.sig, '&') : '';
@@ -89,4 +99,4 @@ function authCookieSig(r: NginxHTTPRequest): string {
   return granted ? cookie(LINK_SIG, granted.sig) : '';
 }
 
-export default { authorize, authLink, authLinkXml, authCookieExp, authCookieTid, authCookieSig };
+export default { authorize, authRedirect, authLink, authLinkXml, authCookieExp, authCookieTid, authCookieSig };

@@ -211,7 +211,7 @@ export function linkSecret(a: PlaybackAppAuth): string {
 export function authAppConfig(s: Settings, baseDir: string, a: PlaybackAppAuth): string {
   return JSON.stringify({
     scheme: a.scheme,
-    carry: a.carry ?? 'query',
+    carry: a.carry ?? 'path',
     param: tokenParam(a),
     keys: a.keys,
     key_hex: a.key_hex,
@@ -263,23 +263,23 @@ function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup:
     'js_set $media_edge_auth media_edge_viewer.authorize;',
     'js_set $media_edge_auth_link media_edge_viewer.authLink;',
     'js_set $media_edge_auth_link_xml media_edge_viewer.authLinkXml;',
+    'js_set $media_edge_auth_redirect media_edge_viewer.authRedirect;',
     'js_set $media_edge_auth_cookie_exp media_edge_viewer.authCookieExp;',
     'js_set $media_edge_auth_cookie_tid media_edge_viewer.authCookieTid;',
     'js_set $media_edge_auth_cookie_sig media_edge_viewer.authCookieSig;',
     '',
-    '# The link: from the query, or (cookie mode) from cookies.',
-    'map $arg_me_sig $media_edge_link_sig {',
-    '    "" $cookie_me_sig;',
-    '    default $arg_me_sig;',
-    '}',
-    'map $arg_me_sig $media_edge_link_exp {',
-    '    "" $cookie_me_exp;',
-    '    default $arg_me_exp;',
-    '}',
-    'map $arg_me_sig $media_edge_link_tid {',
-    '    "" $cookie_me_tid;',
-    '    default $arg_me_tid;',
-    '}',
+    '# The link: from the path (path mode, see media-edge-auth.conf), the',
+    '# query (query mode), or cookies (cookie mode).',
+    ...(['sig', 'exp', 'tid'] as const).flatMap((f) => [
+      `map $media_edge_path_sig $media_edge_link_${f} {`,
+      `    "" $media_edge_qc_${f};`,
+      `    default $media_edge_path_${f};`,
+      '}',
+      `map $arg_me_sig $media_edge_qc_${f} {`,
+      `    "" $cookie_me_${f};`,
+      `    default $arg_me_${f};`,
+      '}',
+    ]),
     '# <key id>.<token id>[.ip]; the captures name them for the revocation maps.',
     'map $media_edge_link_tid $media_edge_link_shape {',
     '    "~^(?<media_edge_link_kid>[A-Za-z0-9_-]{1,32})\\.(?<media_edge_link_id>[A-Za-z0-9_=-]{22})(\\.ip)?$" ok;',
@@ -323,9 +323,14 @@ function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup:
     '    default $media_edge_link_check;',
     '}',
     '',
-    '# Who checks a playlist request: njs when it brings a token (a new viewer,',
-    '# or a new token) or no link at all; else the link, in C.',
-    'map $media_edge_token_arg $media_edge_checked_by {',
+    '# Who checks a playlist request: the link in C when the path has one;',
+    '# else njs when the request brings a token (a new viewer, or a new token)',
+    '# or no link at all; else the link (query or cookies), in C.',
+    'map $media_edge_path_sig $media_edge_checked_by {',
+    '    "" $media_edge_checked_by_query;',
+    '    default link;',
+    '}',
+    'map $media_edge_token_arg $media_edge_checked_by_query {',
     '    "" $media_edge_checked_by_link;',
     '    default njs;',
     '}',
@@ -352,6 +357,12 @@ function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup:
     '    njs $media_edge_auth_link_xml;',
     `    default ${link('&amp;')};`,
     '}',
+    '# Path mode: a viewer whose token njs just accepted is sent to the same',
+    '# URL under its link (/_me/<exp>/<tid>/<sig>/...).',
+    'map $media_edge_checked_by $media_edge_redirect {',
+    '    njs $media_edge_auth_redirect;',
+    '    default "";',
+    '}',
     '# Cookie mode: cookies only with a link njs just issued.',
     ...['exp', 'tid', 'sig'].flatMap((c) => [
       `map $media_edge_checked_by $media_edge_cookie_${c} {`,
@@ -370,12 +381,27 @@ function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup:
     'set $media_edge_denied "";',
     `include ${join(ctx.confDir, PLAYBACK_AUTH_CONF)};`,
   ].join('\n');
+  const pathLocation = [
+    '# Path mode: /_me/<exp>/<tid>/<sig>/<path>. The captures keep the link; the',
+    '# request goes on as <path>, so relative URIs in a cached playlist, served',
+    '# unchanged, resolve under the link (no per-viewer rewrite of the body).',
+    'location ~ "^/_me/(?<media_edge_path_exp>[0-9]{1,12})/(?<media_edge_path_tid>[A-Za-z0-9_.=-]{1,64})/(?<media_edge_path_sig>[A-Za-z0-9_-]{22})(?<media_edge_path_rest>/.*)$" {',
+    '    rewrite ^ $media_edge_path_rest last;',
+    '}',
+    '',
+  ].join('\n');
   const header = '# Why a viewer was refused (403), for players and logs; never the token.\nadd_header X-Media-Edge-Token $media_edge_denied always;';
-  const file = apps.map(([app, a]) => {
-    const carry = a.carry ?? 'query';
+  const file = pathLocation + apps.map(([app, a]) => {
+    const carry = a.carry ?? 'path';
     const refs = a.referrers ?? [];
     const referrerCheck = refs.length ? ['        if ($invalid_referer) { set $media_edge_denied referrer; return 403; }'] : [];
-    const deliver = carry === 'cookie'
+    const deliver = carry === 'path'
+      ? [
+          '        # A viewer whose token njs just accepted goes to the URL under its link.',
+          '        absolute_redirect off;',
+          '        if ($media_edge_redirect) { return 302 $media_edge_redirect; }',
+        ]
+      : carry === 'cookie'
       ? [
           '        # add_header here replaces the server\'s: the same list, plus the cookies.',
           `        include ${ctx.confDir}/media-edge-headers.conf;`,
