@@ -405,9 +405,9 @@ function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup:
       ? [
           '        # add_header here replaces the server\'s: the same list, plus the cookies.',
           `        include ${ctx.confDir}/media-edge-headers.conf;`,
-          '        add_header Set-Cookie $media_edge_cookie_exp;',
-          '        add_header Set-Cookie $media_edge_cookie_tid;',
-          '        add_header Set-Cookie $media_edge_cookie_sig;',
+          '        add_header Set-Cookie $media_edge_cookie_exp always;',
+          '        add_header Set-Cookie $media_edge_cookie_tid always;',
+          '        add_header Set-Cookie $media_edge_cookie_sig always;',
         ]
       : [
           '        # The producer marks child URIs; each viewer gets its own link there.',
@@ -573,6 +573,21 @@ function producerParts(s: Settings, ctx: RenderContext, stateDir: string, backup
   ].filter((l) => l !== '').join('\n');
 }
 
+/**
+ * A TLS listener with its certificate: viewers over HTTPS (http server) or
+ * encoders over RTMPS (stream server; nginx decrypts, the publish check and
+ * the origin see plain RTMP).
+ */
+function tlsLines(s: Settings, baseDir: string, listen: string, pad: string, extra: string, cache: string): string {
+  return [
+    `listen ${listen} ssl${extra ? ' ' + extra : ''};`,
+    `ssl_certificate ${abs(baseDir, s.tls_certificate)};`,
+    `ssl_certificate_key ${abs(baseDir, s.tls_certificate_key)};`,
+    'ssl_protocols TLSv1.2 TLSv1.3;',
+    `ssl_session_cache shared:${cache}:1m;`,
+  ].map((l) => pad + l).join('\n');
+}
+
 function indent(text: string): string {
   return text.split('\n').map((l) => '    ' + l).join('\n');
 }
@@ -732,6 +747,8 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     segment_extensions: SEGMENT_EXTENSIONS,
     load_modules: loadModules(modulesDir, moduleFiles, withStream),
     user_directive: s.user ? `user ${s.user};` : '',
+    https_listen: s.listen_https ? tlsLines(s, ctx.baseDir, s.listen_https, '        ', 'reuseport', 'media_edge_tls_http') : '',
+    rtmps_listen: s.listen_rtmps ? tlsLines(s, ctx.baseDir, s.listen_rtmps, '    ', '', 'media_edge_tls_stream') : '',
     stream_block: withStream ? `\nstream {\n    include ${ctx.confDir}/media-edge-stream.conf;\n}` : '',
   };
   const out: Rendered = {};

@@ -67,6 +67,10 @@ export interface PlaybackAppAuth {
 export interface Settings {
   listen_http: string;
   listen_rtmp: string;
+  listen_https: string;
+  listen_rtmps: string;
+  tls_certificate: string;
+  tls_certificate_key: string;
   origins: Origin[];
   balance: 'stream' | 'object';
   origin_max_fails: number;
@@ -340,6 +344,14 @@ export const SCHEMA: SettingDef[] = [
     doc: 'Where viewers fetch HLS/DASH (the `listen` of the example server).' },
   { name: 'listen_rtmp', syntax: '"[host:]port" or ""', default: '127.0.0.1:1935', context: 'stream', check: optionalListen,
     doc: 'Where encoders publish RTMP; `""` leaves the stream section out.' },
+  { name: 'listen_https', syntax: '"[host:]port" or ""', default: '', context: 'server', check: optionalListen,
+    doc: 'A TLS listener for viewers in the example server (`listen ... ssl`), with `tls_certificate`; `""`: none. For a drop-in, add `listen 443 ssl` and your certificate to your own server.' },
+  { name: 'listen_rtmps', syntax: '"[host:]port" or ""', default: '', context: 'stream', check: optionalListen,
+    doc: 'RTMPS ingest: a TLS listener in the RTMP server (nginx stream `ssl`), with `tls_certificate`; encoders publish to `rtmps://host:port/app/stream`, the edge decrypts, checks the publish like RTMP, and relays plain RTMP to the origin. `""`: none.' },
+  { name: 'tls_certificate', syntax: 'path', default: '', context: 'server, stream', check: (v, p) => (v === '' ? null : path(v, p)),
+    doc: 'PEM certificate (chain) for `listen_https` and `listen_rtmps` (`ssl_certificate`).' },
+  { name: 'tls_certificate_key', syntax: 'path', default: '', context: 'server, stream', check: (v, p) => (v === '' ? null : path(v, p)),
+    doc: 'Its PEM private key (`ssl_certificate_key`); keep it readable by nginx\'s master only.' },
   { name: 'origins', syntax: '[{"name", "http", "rtmp"?, "weight"?, "backup"?}]',
     default: [{ name: 'origin', http: '127.0.0.1:8088', rtmp: '127.0.0.1:1936' }], context: 'http, stream', check: origins,
     doc: 'The Wowza origins: `http` and `rtmp` are `host:port`; `weight` 1-1000 (default 1); `backup` true keeps an origin for when the others are down. Names are unique.' },
@@ -475,6 +487,9 @@ export function validate(input: unknown): Result<Settings> {
   }
   for (const k of Object.keys(input)) {
     if (!known.has(k)) errors.push(`${k}: unknown setting (known: ${[...known].join(', ')})`);
+  }
+  if ((i.listen_https || i.listen_rtmps) && !(i.tls_certificate && i.tls_certificate_key)) {
+    errors.push('tls_certificate, tls_certificate_key: required with listen_https or listen_rtmps');
   }
   const out = defaults() as unknown as Record<string, unknown>;
   for (const d of SCHEMA) {

@@ -36,11 +36,15 @@ const BAD = /\[(alert|crit|emerg)\]|js exception|SyntaxError|ReferenceError|Type
  * that was free when picked can be taken by a parallel test before nginx
  * binds it). The error of the last attempt carries every attempt's log.
  */
-export async function startEdge(target: Target, overrides: Partial<Settings>): Promise<Edge> {
+/**
+ * `prepare` writes files into the edge's directory before nginx starts (a
+ * test certificate): containers see only that directory and dist/.
+ */
+export async function startEdge(target: Target, overrides: Partial<Settings>, prepare?: (dir: string) => void): Promise<Edge> {
   const failures: string[] = [];
   for (let attempt = 1; attempt <= 3; attempt++) {
     try {
-      return await startEdgeOnce(target, overrides);
+      return await startEdgeOnce(target, overrides, prepare);
     } catch (e) {
       failures.push(`attempt ${attempt}: ${(e as Error).message}`);
       if (/invalid|unknown|not allowed|no such/i.test((e as Error).message) && !/Address already in use/.test((e as Error).message)) break;
@@ -49,9 +53,10 @@ export async function startEdge(target: Target, overrides: Partial<Settings>): P
   throw new Error(failures.join('\n'));
 }
 
-async function startEdgeOnce(target: Target, overrides: Partial<Settings>): Promise<Edge> {
+async function startEdgeOnce(target: Target, overrides: Partial<Settings>, prepare?: (dir: string) => void): Promise<Edge> {
   const dir = mkdtempSync(join(tmpdir(), 'media-edge-test-'));
   chmodSync(dir, 0o755);
+  prepare?.(dir);
   const httpPort = await freePort();
   const rtmpPort = await freePort();
   const input: Partial<Settings> = {

@@ -1,0 +1,125 @@
+/**
+ * TLS on every target (issue 5): viewers over HTTPS (token check, path-mode
+ * redirect, Secure cookies), and encoders over RTMPS: ffmpeg publishes to
+ * rtmps:// on the edge, the edge decrypts and relays RTMP to an nginx-rtmp
+ * origin (the Wowza stand-in), and the stream plays back through the edge.
+ * The certificate is made at test time with openssl.
+ */
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { mintToken } from '../../njs/token.ts';
+import { freePort, publishTestPattern, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
+import { dumpLogs, startEdge, type Edge } from '../support/edge.ts';
+import { get, sleep } from '../support/http.ts';
+import { targets } from '../support/targets.ts';
+
+const { targets: list } = targets();
+const KEY = 'tls-test-secret-0123456789';
+
+/** A self-signed certificate for 127.0.0.1, made now. */
+function makeCert(dir: string): void {
+  mkdirSync(join(dir, 'tls'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'tls/key.pem'), '-out', join(dir, 'tls/cert.pem')], { stdio: 'ignore' });
+  // Read by the nginx master (root in the tests), as a real key should be.
+  chmodSync(join(dir, 'tls/key.pem'), 0o600);
+}
+
+/** GET over HTTPS, trusting only the test certificate. */
+function getTls(url: string, ca: Buffer, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((res, rej) => {
+    const req = request(url, { ca, headers, agent: false }, (r) => {
+      let body = '';
+      r.on('data', (c: Buffer) => (body += c.toString()));
+      r.on('end', () => res({ status: r.statusCode ?? 0, headers: r.headers, body }));
+    });
+    req.on('error', rej);
+    req.end();
+  });
+}
+
+describe.each(list)('TLS playback and RTMPS ingest on $name', (target) => {
+  let origin: DemoOrigin;
+  let edge: Edge;
+  let ffmpeg: ChildProcess | undefined;
+  let ffmpegErr = '';
+  let work: string;
+  let httpsPort: number;
+  let rtmpsPort: number;
+  let ca: Buffer;
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'media-edge-tls-'));
+    chmodSync(work, 0o755);
+    origin = await startDemoOrigin(join(work, 'origin'), await freePort(), await freePort());
+    httpsPort = await freePort();
+    rtmpsPort = await freePort();
+    edge = await startEdge(target, {
+      origins: [{ name: 'rtmp-origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
+      listen_https: `127.0.0.1:${httpsPort}`,
+      listen_rtmps: `127.0.0.1:${rtmpsPort}`,
+      tls_certificate: 'tls/cert.pem',
+      tls_certificate_key: 'tls/key.pem',
+      playback_auth: { secure: { scheme: 'hmac', keys: { '1': KEY } }, cookied: { scheme: 'hmac', keys: { '1': KEY }, carry: 'cookie' } },
+    }, makeCert);
+    ca = readFileSync(join(edge.dir, 'tls/cert.pem'));
+  });
+  afterAll(async () => {
+    ffmpeg?.kill('SIGKILL');
+    await edge?.stop();
+    await origin?.nginx.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('serves viewers over HTTPS: health, a token check with its redirect, and Secure cookies', async () => {
+    onTestFailed(() => console.error(dumpLogs(edge)));
+    const base = `https://127.0.0.1:${httpsPort}`;
+    expect((await getTls(`${base}/health`, ca)).status).toBe(200);
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const tok = (path: string) => (mintToken({ exp, path, kid: '1' }, KEY) as { token: string }).token;
+    const missing = await getTls(`${base}/secure/cam/playlist.m3u8`, ca);
+    expect([missing.status, missing.headers['x-media-edge-token']]).toEqual([403, 'missing']);
+    const entry = await getTls(`${base}/secure/cam/playlist.m3u8?me_token=${tok('/secure/cam/*')}`, ca);
+    expect(entry.status).toBe(302);
+    // A relative Location: right behind any proxy, whatever the scheme.
+    expect(entry.headers.location).toMatch(/^\/_me\/\d+\/1\.[A-Za-z0-9_-]{22}\/[A-Za-z0-9_-]{22}\/secure\/cam\/playlist\.m3u8$/);
+    const cookied = await getTls(`${base}/cookied/cam/playlist.m3u8?me_token=${tok('/cookied/cam/*')}`, ca);
+    const cookies = ([] as string[]).concat(cookied.headers['set-cookie'] ?? []);
+    expect(cookies.length).toBe(3);
+    for (const c of cookies) expect(c).toMatch(/; HttpOnly; Secure; SameSite=None$/);
+  });
+
+  it('takes RTMPS from ffmpeg, relays it to the origin as RTMP, and the stream plays through the edge', async () => {
+    onTestFailed(() => console.error(`${dumpLogs(edge)}\n--- rtmp-access.log ---\n${readFileSync(join(edge.dir, 'state/logs/rtmp-access.log'), 'utf8')}\n--- ffmpeg ---\n${ffmpegErr}`));
+    ffmpeg = publishTestPattern(`rtmps://127.0.0.1:${rtmpsPort}/live/tls`, { size: '320x240', seconds: 40 });
+    ffmpeg.stderr?.on('data', (d: Buffer) => (ffmpegErr += d.toString()));
+    const playlist = `${edge.url}/live/tls/playlist.m3u8`;
+    let text = '';
+    const deadline = Date.now() + 30000;
+    while (Date.now() < deadline) {
+      // nginx-rtmp's stream playlist is the media playlist itself.
+      const r = await get(playlist);
+      text = r.status === 200 ? r.body.toString() : '';
+      if ((text.match(/#EXTINF/g) ?? []).length >= 2) break;
+      await sleep(1000);
+    }
+    expect((text.match(/#EXTINF/g) ?? []).length).toBeGreaterThanOrEqual(2);
+    const probe = spawnSync('ffprobe', ['-v', 'error', '-of', 'json', '-show_entries', 'stream=codec_type', playlist], { encoding: 'utf8', timeout: 30000 });
+    expect(probe.stderr).toBe('');
+    expect(JSON.parse(probe.stdout).streams.map((s: { codec_type: string }) => s.codec_type).sort()).toEqual(['audio', 'video']);
+    // The session came in over TLS on the RTMPS port and went out to the
+    // origin (logged when it ends).
+    ffmpeg.kill('SIGINT');
+    const logFile = join(edge.dir, 'state/logs/rtmp-access.log');
+    let log = '';
+    for (let i = 0; i < 50 && !/upstream=/.test(log); i++) {
+      await sleep(200);
+      log = readFileSync(logFile, 'utf8');
+    }
+    expect(log).toMatch(new RegExp(`port=${rtmpsPort} 200 .*upstream=127\\.0\\.0\\.1:${origin.rtmpPort}`));
+  }, 60000);
+});
