@@ -10,6 +10,10 @@
  *   media-edge demo   [--dir DIR] [--http-port N] [--rtmp-port N]
  *   media-edge mint-key --settings FILE --app APP --stream NAME [--ttl S] [--kid 1|2]
  *                                                 an expiring publish key (hmac mode)
+ *   media-edge mint-token --settings FILE --path URL-PATH [--scope SCOPE] [--ttl S]
+ *                         [--kid ID] [--ip ADDR] [--start UNIX]
+ *                                                 a playback token (hmac scheme) and
+ *                                                 a ready playback URL
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -20,6 +24,7 @@ import { detectNjsShared, testConfig } from './nginx.ts';
 import { render, writeRendered } from './render.ts';
 import { settingsTable, validate, type Settings } from './settings.ts';
 import { signPublish } from '../njs/publish.ts';
+import { mintToken, type MeToken } from '../njs/token.ts';
 
 const USAGE = `usage:
   media-edge render --settings FILE --out DIR [--no-test]
@@ -27,7 +32,8 @@ const USAGE = `usage:
   media-edge docs [--readme FILE]
   media-edge deps [--demo]
   media-edge demo [--dir DIR] [--http-port N] [--rtmp-port N]
-  media-edge mint-key --settings FILE --app APP --stream NAME [--ttl SECONDS] [--kid 1|2] [--play]`;
+  media-edge mint-key --settings FILE --app APP --stream NAME [--ttl SECONDS] [--kid 1|2] [--play]
+  media-edge mint-token --settings FILE --path /APP/STREAM/playlist.m3u8 [--scope /APP/STREAM/*] [--ttl SECONDS] [--kid ID] [--ip ADDR] [--start UNIX]`;
 
 /** Read and validate a settings file; errors name the setting. */
 export function loadSettings(file: string): { settings: Settings; baseDir: string } {
@@ -60,6 +66,10 @@ function main(argv: string[]): number {
       ttl: { type: 'string' },
       kid: { type: 'string' },
       play: { type: 'boolean' },
+      path: { type: 'string' },
+      scope: { type: 'string' },
+      ip: { type: 'string' },
+      start: { type: 'string' },
     },
   });
   switch (cmd) {
@@ -75,7 +85,7 @@ function main(argv: string[]): number {
       const out = resolve(values.out);
       const njsShared = missing(EDGE_REQUIREMENTS).length === 0 && detectNjsShared();
       writeRendered(render(settings, { baseDir, confDir: out, njsShared }), out, settings, baseDir);
-      console.log(`rendered ${out}/{nginx.conf,media-edge-http.conf,media-edge-server.conf${settings.listen_rtmp ? ',media-edge-stream.conf' : ''}}`);
+      console.log(`rendered ${out}/{nginx.conf,media-edge-*.conf}`);
       if (values['no-test'] || missing(EDGE_REQUIREMENTS).length) return 0;
       const stateDir = resolve(baseDir, settings.state_dir);
       const t = testConfig(join(out, 'nginx.conf'), stateDir, join(stateDir, 'logs', 'error.log'));
@@ -119,6 +129,34 @@ function main(argv: string[]): number {
       console.log(`stream key: ${key}`);
       console.log(`${values.play ? 'play from' : 'publish to'}: rtmp://${host.replace(/^0\.0\.0\.0/, '<edge>')}/${values.app}/${key}`);
       console.log(`expires:    ${new Date(exp * 1000).toISOString()}`);
+      return 0;
+    }
+    case 'mint-token': {
+      if (!values.settings || !values.path) throw new Error(`--settings and --path are required\n${USAGE}`);
+      const { settings } = loadSettings(values.settings);
+      const path = values.path;
+      if (!/^\/[^/?#\s]+\/[^?#\s]*[^/?#\s]$/.test(path)) throw new Error('--path: the URL path viewers open, e.g. /live/cam1/playlist.m3u8');
+      const app = path.split('/')[1];
+      const auth = settings.playback_auth[app];
+      if (!auth || auth.scheme !== 'hmac') throw new Error(`playback_auth.${app}: not the hmac scheme, so it takes no minted tokens`);
+      const kid = values.kid ?? Object.keys(auth.keys ?? {})[0];
+      const key = auth.keys?.[kid];
+      if (!key) throw new Error(`--kid ${kid}: playback_auth.${app}.keys has no key "${kid}"`);
+      const ttl = Number(values.ttl ?? '3600');
+      if (!Number.isInteger(ttl) || ttl < 1) throw new Error('--ttl: a whole number of seconds');
+      const now = Math.floor(Date.now() / 1000);
+      const claims: MeToken = { exp: now + ttl, path: values.scope ?? path.slice(0, path.lastIndexOf('/') + 1) + '*', kid };
+      if (values.start !== undefined) claims.st = Number(values.start);
+      if (values.ip !== undefined) claims.ip = values.ip;
+      const minted = mintToken(claims, key);
+      if (!minted.ok) throw new Error(`cannot mint: ${minted.error}`);
+      const listen = settings.listen_https || settings.listen_http;
+      const host = (listen.includes(':') ? listen : `127.0.0.1:${listen}`).replace(/^0\.0\.0\.0/, '<edge>');
+      const param = auth.param ?? 'me_token';
+      console.log(`token:    ${minted.token}`);
+      console.log(`scope:    ${claims.path}`);
+      console.log(`play:     ${settings.listen_https ? 'https' : 'http'}://${host}${path}?${param}=${encodeURIComponent(minted.token)}`);
+      console.log(`expires:  ${new Date(claims.exp * 1000).toISOString()}`);
       return 0;
     }
     case 'demo':

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../tools/render.ts';
 import { settingsTable } from '../../tools/settings.ts';
 import { parseStreamName, verifyLocal } from '../../njs/publish.ts';
+import { verifyToken } from '../../njs/token.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'media-edge-cli-'));
 chmodSync(dir, 0o755);
@@ -81,6 +82,25 @@ describe('media-edge', () => {
     expect(open.err).toContain('rtmp_auth.open: not in hmac mode');
     const kid3 = cli(['mint-key', '--settings', f, '--app', 'live', '--stream', 'cam1', '--kid', '3']);
     expect(kid3.err).toContain('has no secret 3');
+  });
+
+  it('mints a playback token and prints a playback URL that carries it; refuses what it cannot mint', () => {
+    const keys = { '1': 'playback-secret-one-0123', '2': 'playback-secret-two-0123' };
+    const f = settings('play.json', { listen_http: '127.0.0.1:8080', playback_auth: { live: { scheme: 'hmac', keys }, ext: { scheme: 'secure_link', secret: 'secure-link-secret-0123', expression: '$secure_link_expires$uri secure-link-secret-0123' } } });
+    const now = Math.floor(Date.now() / 1000);
+    const r = cli(['mint-token', '--settings', f, '--path', '/live/cam1/playlist.m3u8', '--ttl', '600', '--kid', '2', '--ip', '203.0.113.9']);
+    expect(r.code, r.err).toBe(0);
+    const token = /^token: +(\S+)$/m.exec(r.out)![1];
+    expect(r.out).toContain(`play:     http://127.0.0.1:8080/live/cam1/playlist.m3u8?me_token=${encodeURIComponent(token)}`);
+    expect(r.out).toMatch(/^scope: +\/live\/cam1\/\*$/m);
+    const ctx = { nowS: now, skewS: 0, clientIp: '203.0.113.9', keys };
+    const v = verifyToken(token, { ...ctx, path: '/live/cam1/media_5.ts' });
+    expect(v.ok && v.kid === '2' && v.exp >= now + 599).toBe(true);
+    expect(verifyToken(token, { ...ctx, path: '/live/cam2/playlist.m3u8' })).toEqual({ ok: false, reason: 'scope' });
+    expect(verifyToken(token, { ...ctx, path: '/live/cam1/playlist.m3u8', clientIp: '198.51.100.1' })).toEqual({ ok: false, reason: 'ip' });
+    expect(cli(['mint-token', '--settings', f, '--path', '/ext/cam1/playlist.m3u8']).err).toContain('playback_auth.ext: not the hmac scheme');
+    expect(cli(['mint-token', '--settings', f, '--path', '/live/cam1/playlist.m3u8', '--kid', '3']).err).toContain('has no key "3"');
+    expect(cli(['mint-token', '--settings', f, '--path', '/live/cam1/playlist.m3u8', '--scope', '/live/cam*']).err).toContain('cannot mint: a * must follow a /');
   });
 
   it('rewrites the configuration reference in a README, and says where the section is missing', () => {

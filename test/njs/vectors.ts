@@ -9,7 +9,8 @@ import { ascii, buildRing, encodeRing, ringOrder, steeringKeys } from '../../njs
 import { chooseOrigin, memoryUpdate } from '../../njs/routing';
 import { decodeAll, encodeAll } from '../../njs/amf0';
 import { feed, newReader, writeMessage } from '../../njs/rtmp';
-import { decide, inspect, isoDuration, mpdRun, nextRun, resolveOnEdge, tagHlsRun, tagMpdRun } from '../../njs/playlist';
+import { decide, inspect, isoDuration, markForAuth, mpdRun, nextRun, resolveOnEdge, tagHlsRun, tagMpdRun } from '../../njs/playlist';
+import { checkViewer, linkSig, originArgs, parseRevocations, tokenParams, withoutLink, type AuthConfig } from '../../njs/auth';
 import { utf8Decode } from '../../njs/utf8';
 import { keyPath } from '../../njs/rules';
 import { parseStreamName, signPublish, stripNameQuery, verifyLocal } from '../../njs/publish';
@@ -124,6 +125,36 @@ function tokenVectors(): unknown[] {
   return out;
 }
 
+/** Playback auth as njs/viewer.ts runs it per request: every scheme, every step. */
+function viewerVectors(): unknown[] {
+  const base = { carry: 'path' as const, forward: false, link_secret: 'link-secret', skew_s: 5, link_ttl_s: 600, revoked_file: '' };
+  const hmac: AuthConfig = { ...base, scheme: 'hmac', param: 'me_token', keys: { '1': 'first-secret' } };
+  const m = mintToken({ exp: 1800000600, path: '/live/cam1/*', kid: '1' }, 'first-secret');
+  const t = m.ok ? m.token : '';
+  // No default parameters: njs 0.7 has none (shared/reference/njs.md).
+  const q = (args: string, path?: string, cookie?: string) => ({ path: path || '/live/cam1/playlist.m3u8', args: args, cookie: cookie || '', clientIp: '203.0.113.7', nowS: 1800000000 });
+  const out: unknown[] = [];
+  out.push(checkViewer(hmac, q('me_token=' + t + '&x=1')));
+  out.push(checkViewer(hmac, q('me_token=' + encodeURIComponent(t))));
+  out.push(checkViewer(hmac, q('', '/live/cam1/playlist.m3u8', 'a=b; me_token=' + t)));
+  out.push(checkViewer(hmac, q('me_token=' + t + '&me_token=' + t)), checkViewer(hmac, q('me_token=%zz')), checkViewer(hmac, q('')));
+  out.push(checkViewer(hmac, q('me_token=' + t), parseRevocations('kid:1 revoked;').list));
+  out.push(checkViewer(hmac, q('me_token=' + t), parseRevocations('token:' + t.slice(-43, -21) + ' revoked;').list));
+  const ak: AuthConfig = { ...base, scheme: 'akamai', param: '__token__', key_hex: ['00', '52a152a152a152a152a152a152a1'], algorithm: 'sha256', mode: 'acl' };
+  out.push(checkViewer(ak, q('__token__=ip=203.0.113.7~exp=1800000300~acl=/vod/*!/live/cam1/*~hmac=3963beba15ddbb6849eab728cfab076ecc0ee86c5ef732cecd67db928de14cdd')));
+  const wz: AuthConfig = { ...base, scheme: 'wowza', param: 'wowzatoken', secret: 'afakesecret', ip: true };
+  out.push(checkViewer(wz, { path: '/2020s-v/mp4:eeb162-1-20200331-18431.mp4/playlist.m3u8', args: 'wowzatokenendtime=1595365679&wowzatokenhash=YVNbN1yQoLZdB1iL0-dao8Bjn0emRwZuSPmTw738TtQ=', cookie: '', clientIp: '172.18.0.1', nowS: 1595365000 }));
+  const sl: AuthConfig = { ...base, scheme: 'secure_link', param: 'md5', secret: 'secret', expression: '{secure_link_expires}{uri}{remote_addr} secret' };
+  const md5 = secureLinkMd5('1800000300/live/cam1/playlist.m3u8203.0.113.7 secret');
+  out.push(checkViewer(sl, q('md5=' + md5 + '&expires=1800000300')), checkViewer(sl, q('md5=' + md5 + '&expires=1800000301')));
+  out.push(tokenParams(wz, 'wowzatokenhash=a%2Bb&wowzatokenendtime=1&other=2', ''), originArgs(wz, 'wowzatokenhash=x&_HLS_msn=3&flag&me_sig=y'), withoutLink('me_exp=1&me_tid=1.a&me_sig=s&_HLS_msn=4&x'));
+  out.push(parseRevocations('# c\nkid:2 revoked;\ntoken:abc revoked;\nbad line\n'));
+  out.push(linkSig(1800000600, '1.abcdefghijklmnopqrstuv', 'live/cam1', null, 'link-secret'), linkSig(1800000600, '1.abcdefghijklmnopqrstuv.ip', 'live/cam1', '203.0.113.7', 'link-secret'));
+  out.push(markForAuth('#EXTM3U\n#EXT-X-MAP:URI="init.mp4"\nmedia_1.ts?me_run=r\n#EXT-X-RENDITION-REPORT:URI="../cam1/b.m3u8"\n/live/other/x.ts\nhttps://cdn/x.ts\n', false, '/live/cam1/a.m3u8'));
+  out.push(markForAuth('<SegmentTemplate media="c_$Number$.m4s?me_run=r" initialization="i.m4s"/>', true, '/live/cam1/manifest.mpd'));
+  return out;
+}
+
 export function run(): string {
   const out = [];
   for (let i = 0; i < URIS.length; i++) {
@@ -142,5 +173,6 @@ export function run(): string {
     auth: authVectors(),
     playlist: playlistVectors(),
     token: tokenVectors(),
+    viewer: viewerVectors(),
   });
 }
