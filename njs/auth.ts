@@ -85,6 +85,19 @@ export interface Revocations {
   kids: Record<string, true>;
 }
 
+/**
+ * Wowza SecureToken folds a viewer's token into its chunklist names:
+ * `chunklist_w{sid}[_...]_tk{base64 of the token's query}.m3u8` (seen in the
+ * wild: https://github.com/video-dev/hls.js/issues/2115). Base64 here is
+ * standard or URL-safe, never with `/` (it would be a path separator).
+ */
+export const TK_NAME = '_tk([A-Za-z0-9+=_-]+)\\.m3u8$';
+
+/** A chunklist path without a folded token (what the origin is asked for). */
+export function withoutFoldedToken(path: string): string {
+  return path.replace(new RegExp(TK_NAME), '.m3u8');
+}
+
 /** The link's parameters (and cookies); never sent to the origin, never in a cache key. */
 export const LINK_EXP = 'me_exp';
 export const LINK_TID = 'me_tid';
@@ -159,13 +172,21 @@ export function withoutLink(args: string): string {
 
 /**
  * The token's parameters (decoded) from the query string, or, when it has
- * none, for hmac and akamai from a cookie named like the parameter. A
- * parameter given twice makes the token malformed: which one would count is
- * a second reading.
+ * none, for hmac and akamai from a cookie named like the parameter, for
+ * wowza from a chunklist name with the token folded in (rules.ts TK_NAME).
+ * A parameter given twice makes the token malformed: which one would count
+ * is a second reading.
  */
-export function tokenParams(app: AppAuth, args: string, cookie: string): Record<string, string> | 'malformed' {
+export function tokenParams(app: AppAuth, args: string, cookie: string, path?: string): Record<string, string> | 'malformed' {
   const fromQuery = collect(app, args);
   if (fromQuery === 'malformed' || Object.keys(fromQuery).length > 0) return fromQuery;
+  if (app.scheme === 'wowza' && path) {
+    const tk = new RegExp(TK_NAME).exec(path);
+    if (tk) {
+      const text = Buffer.from(tk[1].split('-').join('+').split('_').join('/'), 'base64').toString();
+      return allOf(text, 1, 2048, (c) => c >= 32 && c < 127) ? collect(app, text) : 'malformed';
+    }
+  }
   if (app.scheme === 'hmac' || app.scheme === 'akamai') {
     const c = cookieValue(cookie, app.param);
     if (c !== undefined) {
@@ -224,7 +245,7 @@ const NO_REVOCATIONS: Revocations = { tokens: {}, kids: {} };
  */
 export function checkViewer(app: AuthConfig, q: ViewerRequest, revocations?: Revocations): Verdict {
   const revoked = revocations || NO_REVOCATIONS;
-  const p = tokenParams(app, q.args, q.cookie);
+  const p = tokenParams(app, q.args, q.cookie, q.path);
   if (p === 'malformed') return { ok: false, reason: 'malformed' };
   const v = verifyScheme(app, q, p, app.skew_s);
   if (!v.ok) return v;

@@ -26,7 +26,7 @@ import {
 import { ringOrder } from './ring';
 import { chooseOrigin, memoryUpdate, routeKey } from './routing';
 import { classifyPath, keyPath } from './rules';
-import { withoutLink } from './auth';
+import { withoutFoldedToken, withoutLink } from './auth';
 import {
   AGE_MAX_TTL,
   decide,
@@ -388,7 +388,8 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   if (Math.random() * p.sweepEvery < 1) sweepState(r, Date.now());
   let reply: NginxHTTPRequest;
   try {
-    reply = await r.subrequest('/_media_edge_origin' + uri, { args: args });
+    // A token folded into a Wowza chunklist name is the viewer's, not the origin's.
+    reply = await r.subrequest('/_media_edge_origin' + withoutFoldedToken(uri), { args: args });
   } catch (e) {
     r.error('media-edge producer: ' + uri + ': origin subrequest failed: ' + String(e));
     if (serveLastGood(r, base, uri, p)) return;

@@ -7,7 +7,7 @@
  * is what keeps a check on every playlist request cheap.
  */
 import fs from 'fs';
-import { checkViewer, LINK_EXP, LINK_SIG, LINK_TID, linkQuery, linkSig, originArgs, parseAuthConfig, parseRevocations, type Revocations } from './auth';
+import { checkViewer, LINK_EXP, LINK_SIG, LINK_TID, linkQuery, linkSig, originArgs, parseAuthConfig, parseRevocations, withoutFoldedToken, type Revocations } from './auth';
 
 /**
  * What `authorize` granted in this request, for the variables nginx reads
@@ -65,7 +65,8 @@ function authorize(r: NginxHTTPRequest): string {
 function authRedirect(r: NginxHTTPRequest): string {
   if (!granted) return '';
   const args = r.variables.media_edge_origin_args || '';
-  return '/_me/' + granted.exp + '/' + granted.tid + '/' + granted.sig + r.uri + (args ? '?' + args : '');
+  // A Wowza chunklist name with the token folded in goes without it.
+  return '/_me/' + granted.exp + '/' + granted.tid + '/' + granted.sig + withoutFoldedToken(r.uri) + (args ? '?' + args : '');
 }
 
 /** js_set $media_edge_auth_link: the link sub_filter puts on child URIs of an HLS playlist. */

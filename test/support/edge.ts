@@ -6,6 +6,7 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { freePort } from '../../tools/demo.ts';
 import { startNginx, waitHealthy, type NginxProcess } from '../../tools/nginx.ts';
@@ -139,10 +140,13 @@ async function startEdgeOnce(target: Target, overrides: Partial<Settings>, prepa
         });
     },
     async reload() {
-      if (local) local.proc.kill('SIGHUP');
-      if (container) await container.exec(['sh', '-c', 'kill -HUP 1']);
-      // The old workers finish; the new ones answer once the master has them.
-      await new Promise((r) => setTimeout(r, 1000));
+      // SIGHUP, then wait until every process of the old generation is gone:
+      // until then an old worker may still take a new connection.
+      const script = (pid: number) => `old=$(cat /proc/${pid}/task/${pid}/children); kill -HUP ${pid}; ` +
+        'for i in $(seq 150); do left=0; for p in $old; do [ -d /proc/$p ] && left=1; done; [ $left = 0 ] && exit 0; sleep 0.1; done; exit 1';
+      // Not spawnSync: test origins live in this process and must keep answering.
+      if (local) await new Promise((r) => execFile('sh', ['-c', script(local!.proc.pid!)], () => r(null)));
+      if (container) await container.exec(['sh', '-c', script(1)]);
     },
     async stop() {
       if (local) await local.stop();
