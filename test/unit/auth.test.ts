@@ -8,7 +8,8 @@ import EdgeAuth from 'akamai-edgeauth';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkViewer, cookieValue, linkQuery, linkSig, originArgs, parseRevocations, tokenParams, withoutLink, type AuthConfig } from '../../njs/auth.ts';
+import { checkViewer, cookieValue, linkQuery, linkSig, originArgs, parseRevocations, tokenParams, withoutFoldedToken, withoutLink, type AuthConfig } from '../../njs/auth.ts';
+import { keyPath } from '../../njs/rules.ts';
 import { markForAuth } from '../../njs/playlist.ts';
 import { mintToken } from '../../njs/token.ts';
 
@@ -34,6 +35,20 @@ describe('token parameters', () => {
     expect(tokenParams(hmac, 'me_exp=1&me_tid=x&me_sig=y', '')).toEqual({});
     expect(cookieValue('a=1;b=2; me_token=v', 'me_token')).toBe('v');
     expect(cookieValue('xme_token=v', 'me_token')).toBeUndefined();
+  });
+
+  it("reads a Wowza token folded into a chunklist name (standard or URL-safe base64); a name that does not decode to text is malformed", () => {
+    const wz: AuthConfig = { ...base, scheme: 'wowza', param: 'wowzatoken', secret: 's' };
+    // The form seen in the wild (https://github.com/video-dev/hls.js/issues/2115).
+    const name = 'chunklist_w890016922_tkd293emF0b2tlbnN0YXJ0dGltZT0xNTQ5MjkxMTQzJndvd3phdG9rZW5lbmR0aW1lPTE1NDkzMDkxNDMmd293emF0b2tlbkN1c3RvbVBhcmFtZXRlcj1hYmNkZWYmd293emF0b2tlbmhhc2g9aEJ0cnRpVTVMN1BZenRrTmtuV2pEZ3g5Qlk2Vmt1SVBLdzZZR2pydkNwYz0=.m3u8';
+    expect(tokenParams(wz, '', '', `/vod/x/${name}`)).toEqual({ wowzatokenstarttime: '1549291143', wowzatokenendtime: '1549309143', wowzatokenCustomParameter: 'abcdef', wowzatokenhash: 'hBtrtiU5L7PYztkNknWjDgx9BY6VkuIPKw6YGjrvCpc=' });
+    expect(withoutFoldedToken(`/vod/x/${name}`)).toBe('/vod/x/chunklist_w890016922.m3u8');
+    expect(keyPath(`/vod/x/${name}`)).toBe('/vod/x/chunklist.m3u8');
+    expect(keyPath('/vod/x/chunklist_w1_b800000_tkAAAA.m3u8')).toBe('/vod/x/chunklist_b800000.m3u8');
+    expect(tokenParams(wz, '', '', '/vod/x/chunklist_w1_tk____.m3u8')).toBe('malformed');
+    // The query wins over the name; other schemes never read names.
+    expect(tokenParams(wz, 'wowzatokenhash=q', '', `/vod/x/${name}`)).toEqual({ wowzatokenhash: 'q' });
+    expect(tokenParams(hmac, '', '', `/vod/x/${name}`)).toEqual({});
   });
 
   it('sends the origin everything but the token and the link, as it came; forward keeps the token', () => {
