@@ -26,9 +26,10 @@ import {
 import { ringOrder } from './ring';
 import { chooseOrigin, memoryUpdate, routeKey } from './routing';
 import { classifyPath, keyPath } from './rules';
-import { withoutFoldedToken, withoutLink } from './auth';
+import { withoutLink } from './auth';
 import {
   AGE_MAX_TTL,
+  ageStamp,
   decide,
   inspect,
   invalid,
@@ -343,7 +344,8 @@ function serveLastGood(r: NginxHTTPRequest, base: string, uri: string, p: Produc
   // Not stored again: each request during the outage checks the grace anew.
   r.headersOut['Cache-Control'] = 'no-store';
   r.headersOut['X-Media-Edge-TTL'] = '0; stale-if-error age=' + Math.floor(age / 1000);
-  if (last.ttl <= AGE_MAX_TTL) r.headersOut['X-Media-Edge-Produced'] = String(Math.floor(last.at / 1000));
+  // Exact only below 100 s (ageMaps); served now, so its age is known.
+  if (last.ttl <= AGE_MAX_TTL && age < 98000) r.headersOut['X-Media-Edge-Produced'] = ageStamp(last.at);
   try {
     r.return(200, last.body);
   } catch (e) {
@@ -388,8 +390,7 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   if (Math.random() * p.sweepEvery < 1) sweepState(r, Date.now());
   let reply: NginxHTTPRequest;
   try {
-    // A token folded into a Wowza chunklist name is the viewer's, not the origin's.
-    reply = await r.subrequest('/_media_edge_origin' + withoutFoldedToken(uri), { args: args });
+    reply = await r.subrequest('/_media_edge_origin' + uri, { args: args });
   } catch (e) {
     r.error('media-edge producer: ' + uri + ': origin subrequest failed: ' + String(e));
     if (serveLastGood(r, base, uri, p)) return;
@@ -434,8 +435,8 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   r.headersOut['Content-Type'] = type;
   if (d.cacheControl !== '') r.headersOut['Cache-Control'] = d.cacheControl;
   r.headersOut['X-Media-Edge-TTL'] = d.ttl + '; ' + d.reason;
-  // Epoch seconds: the viewer-facing server derives `Age` from it (ageMaps in tools/render.ts).
-  if (d.ttl > 0 && d.ttl <= AGE_MAX_TTL) r.headersOut['X-Media-Edge-Produced'] = String(Math.floor(Date.now() / 1000));
+  // Epoch seconds mod 100: the viewer-facing server derives `Age` from it (ageMaps in tools/render.ts).
+  if (d.ttl > 0 && d.ttl <= AGE_MAX_TTL) r.headersOut['X-Media-Edge-Produced'] = ageStamp(Date.now());
   // Which origin answered, for expose_origin (the viewer-facing server only
   // sees the producer as its upstream).
   r.headersOut['X-Media-Edge-Upstream'] = String(reply.variables.upstream_addr || '');

@@ -303,12 +303,19 @@ export function tagMpdRun(text: string, run: string): string {
 }
 
 /**
- * Playlists kept at most this long get an `Age` header (the viewer-facing
- * server subtracts the producer's stamp in nginx maps that count to 999 s;
- * tools/render.ts ageMaps). Longer-lived ones (VOD, static MPDs) get none:
- * players use Age to place the live edge, and VOD has none.
+ * Playlists kept at most this long get an `Age` header: the viewer-facing
+ * server subtracts the producer's stamp (seconds mod 100) in nginx maps that
+ * are exact up to 99 s, and such a playlist is never older than twice this
+ * plus a second (tools/render.ts ageMaps). Longer-lived ones (VOD, static
+ * MPDs, long master TTLs) get none: players use Age to place the live edge.
  */
-export const AGE_MAX_TTL = 300;
+export const AGE_MAX_TTL = 49;
+
+/** The producer's stamp for `Age`: epoch seconds mod 100, two digits. */
+export function ageStamp(epochMs: number): string {
+  const s = Math.floor(epochMs / 1000) % 100;
+  return (s < 10 ? '0' : '') + s;
+}
 
 /** Cache lifetimes, whole seconds (nginx cache validity has one-second resolution). */
 export interface CachePolicy {

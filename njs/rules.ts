@@ -19,8 +19,6 @@
  * RFC 3986 sections 2.1 (percent-encoding), 3.3 (path), 5.2.4 (dot segments).
  */
 
-import { TK_NAME } from './auth';
-
 export interface Rule {
   /** Regular expression source (PCRE/JS common subset). */
   re: string;
@@ -112,8 +110,6 @@ export const STREAM_RULES: Rule[] = [
  * allow-listed parameters.
  */
 export const KEY_PATH_RULES: Rule[] = [
-  // Session id and a folded token (njs/auth.ts TK_NAME) out: every viewer shares one copy.
-  { re: '^(.*/chunklist)(_w[0-9]+)?(_[^/]*?)?' + TK_NAME, ci: false, value: '$1$3.m3u8' },
   { re: '^(.*/chunklist)_w[0-9]+((_[^/]*)?\\.m3u8)$', ci: false, value: '$1$2' },
   { re: '^(.*/media)_w[0-9]+(_[^/]*)$', ci: false, value: '$1$2' },
   { re: '^(.*/chunk_[^/]*)_w[0-9]+(_[^/]*)$', ci: false, value: '$1$2' },

@@ -8,6 +8,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KEY_PATH_RULES, KIND_RULES, PLAYLIST_EXTENSIONS, REJECT_RULES, SEGMENT_EXTENSIONS, STREAM_RULES, type Rule } from '../njs/rules.ts';
 import { buildRing, encodeRing, steeringKeys } from '../njs/ring.ts';
+import { TK_NAME } from '../njs/auth.ts';
 import { createHash } from 'node:crypto';
 import type { PlaybackAppAuth, Settings } from './settings.ts';
 
@@ -434,6 +435,10 @@ function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup:
       '        if ($media_edge_denied) { return 403; }',
       a.forward ? '' : '        set $args $media_edge_playlist_args;',
       ...deliver,
+      // Last of the rewrite directives (`break` ends them), after the check,
+      // which reads the name: the cache key and the origin request see the
+      // chunklist without the token Wowza folds into names.
+      a.scheme === 'wowza' && !a.forward ? `        rewrite "^(.*)${TK_NAME}" $1.m3u8 break;` : '',
       `        include ${ctx.confDir}/media-edge-playlist.conf;`,
       '    }',
       `    location ~* \\.(${SEGMENT_EXTENSIONS}|key)$ {`,
@@ -593,58 +598,49 @@ function indent(text: string): string {
 }
 
 /**
- * Ages up to 10^AGE_DIGITS - 1 seconds are exact. The producer stamps only
- * playlists kept at most AGE_MAX_TTL seconds (njs/playlist.ts), which are
- * never older than twice that plus a second, or that plus
- * playlist_stale_grace (capped at the same by the settings).
+ * The `Age` tables: age = (now - produced) mod 100, keyed by the units digit
+ * of now and the two digits the producer stamps, one table per tens digit of
+ * now (so no table holds more than 1000 entries, within nginx's default map
+ * hash size). Exact for ages up to 99 s: the producer stamps only playlists
+ * kept at most AGE_MAX_TTL (49) seconds, which are never older than twice
+ * that plus a second (njs/playlist.ts).
  */
-export const AGE_DIGITS = 3;
-
-/**
- * Subtraction of one decimal digit with borrow, as exact-match map entries:
- * key `<produced digit><now digit>[<borrow in>]` -> [difference digit,
- * borrow out]. The first (units) digit has no borrow in.
- */
-export function ageDigitTable(withBorrow: boolean): Record<string, [number, number]> {
-  const t: Record<string, [number, number]> = {};
-  for (let p = 0; p < 10; p++) {
-    for (let n = 0; n < 10; n++) {
-      for (const b of withBorrow ? [0, 1] : [0]) {
-        const d = n - p - b;
-        t[`${p}${n}${withBorrow ? b : ''}`] = [(d + 10) % 10, d < 0 ? 1 : 0];
-      }
+export function ageTables(): Record<string, string>[] {
+  const tables: Record<string, string>[] = [];
+  for (let tens = 0; tens < 10; tens++) {
+    const t: Record<string, string> = {};
+    for (let units = 0; units < 10; units++) {
+      for (let p = 0; p < 100; p++) t[`${units}${String(p).padStart(2, '0')}`] = String((tens * 10 + units - p + 100) % 100);
     }
+    tables.push(t);
   }
-  return t;
+  return tables;
 }
 
 /**
  * `Age` (RFC 9111 section 5.1) of a cached playlist without njs: the producer
- * stamps X-Media-Edge-Produced with epoch seconds, and these maps subtract it
- * from $msec digit by digit. One regex per operand picks its last digits
- * (named captures), exact-match maps subtract with borrow, and a last one
- * drops leading zeros. An njs js_set here cost a third of the playlist
- * cache-hit rate (`npm run bench`): njs builds a VM per request.
+ * stamps X-Media-Edge-Produced with the epoch seconds mod 100 ("07"); one
+ * regex takes the last two digits of $msec (named captures), a map on the
+ * tens digit picks the table of that digit, and the table gives the age: one
+ * regex and two hash lookups per response. (An njs js_set here cost a third
+ * of the playlist cache-hit rate, `npm run bench`; digit-by-digit
+ * subtraction with borrow maps cost about 4 points.)
  */
 export function ageMaps(): string {
   const out: string[] = [];
-  const caps = (prefix: string) => Array.from({ length: AGE_DIGITS }, (_, k) => `(?<${prefix}${AGE_DIGITS - k}>\\d)`).join('');
-  // Evaluating these sets $media_edge_n1.. and $media_edge_p1.. (units first);
-  // every subtraction map names them first in its key (`11` when both
-  // matched), so they have run whatever order nginx evaluates the digits in.
-  out.push(`map $msec $media_edge_now_split { default ""; "~${caps('media_edge_n')}\\." 1; }`);
-  out.push(`map $upstream_http_x_media_edge_produced $media_edge_produced_split { default ""; "~${caps('media_edge_p')}$" 1; }`);
-  for (let i = 1; i <= AGE_DIGITS; i++) {
-    const t = Object.entries(ageDigitTable(i > 1));
-    const key = `$media_edge_now_split$media_edge_produced_split$media_edge_p${i}$media_edge_n${i}` + (i > 1 ? `$media_edge_age_borrow_${i - 1}` : '');
-    const prefix = '11';
-    out.push(`map "${key}" $media_edge_age_digit_${i} {\n    default "";\n${t.map(([k, v]) => `    ${prefix}${k} ${v[0]};`).join('\n')}\n}`);
-    if (i < AGE_DIGITS) out.push(`map "${key}" $media_edge_age_borrow_${i} {\n    default "";\n${t.map(([k, v]) => `    ${prefix}${k} ${v[1]};`).join('\n')}\n}`);
-  }
-  const digits = Array.from({ length: AGE_DIGITS }, (_, k) => `$media_edge_age_digit_${AGE_DIGITS - k}`).join('');
-  // Leading zeros off by an exact (hash) lookup: a regex here cost more.
-  const all = Array.from({ length: 10 ** AGE_DIGITS }, (_, n) => `    ${String(n).padStart(AGE_DIGITS, '0')} ${n};`);
-  out.push(`map "${digits}" $media_edge_age_seconds {\n    default "";\n${all.join('\n')}\n}`);
+  // Sets $media_edge_nt and $media_edge_nu; the chooser names it first in its
+  // key ("1" when it matched), so it has run before either is read.
+  out.push('map $msec $media_edge_now_split { default ""; "~(?<media_edge_nt>[0-9])(?<media_edge_nu>[0-9])\\." 1; }');
+  out.push(`map "$media_edge_now_split$media_edge_nt" $media_edge_age_seconds {
+    default "";
+${Array.from({ length: 10 }, (_, d) => `    1${d} $media_edge_age_${d};`).join('\n')}
+}`);
+  ageTables().forEach((t, tens) => {
+    out.push(`map "$media_edge_nu$upstream_http_x_media_edge_produced" $media_edge_age_${tens} {
+    default "";
+${Object.entries(t).map(([k, v]) => `    ${k} ${v};`).join('\n')}
+}`);
+  });
   return out.join('\n');
 }
 
@@ -655,12 +651,12 @@ export function ageMaps(): string {
  * subrequests, so a cacheable map would give every prefetch subrequest the
  * value computed for the first one (seen: four prefetches, one key).
  */
-export function nginxMap(source: string, variable: string, rules: Rule[], fallback: string): string {
+export function nginxMap(source: string, variable: string, rules: Rule[], fallback: string, volatile = source === '$uri'): string {
   const lines = rules.map((r) => {
     if (/["\n]/.test(r.re) || r.re.endsWith('\\')) throw new Error(`rule ${r.value}: pattern cannot be quoted for nginx`);
     return `    "${r.ci ? '~*' : '~'}${r.re}" "${r.value}";`;
   });
-  const head = source === '$uri' ? ['    volatile;'] : [];
+  const head = volatile ? ['    volatile;'] : [];
   return [`map ${source} ${variable} {`, ...head, `    default "${fallback}";`, ...lines, '}'].join('\n');
 }
 
@@ -743,6 +739,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     not_found_max_age: String(nginxSeconds(s.not_found_ttl)),
     reject_map: nginxMap('$request_uri', '$media_edge_reject', REJECT_RULES, ''),
     kind_map: nginxMap('$uri', '$media_edge_kind', KIND_RULES, 'other'),
+    response_kind_map: nginxMap('$uri', '$media_edge_response_kind', KIND_RULES, 'other', false),
     playlist_extensions: PLAYLIST_EXTENSIONS,
     segment_extensions: SEGMENT_EXTENSIONS,
     load_modules: loadModules(modulesDir, moduleFiles, withStream),

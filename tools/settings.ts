@@ -7,7 +7,6 @@
  * directory. Every field is optional; defaults describe a loopback demo edge.
  */
 
-import { AGE_MAX_TTL } from '../njs/playlist.ts';
 import { nginxSeconds } from './render.ts';
 
 export interface Origin {
@@ -157,11 +156,10 @@ const seconds: Check = (v, p) =>
     : `${p}: expected an nginx time in whole seconds such as "1s", "10m", "1d" (no "ms"; nginx counts this one in seconds) (got ${show(v)})`;
 /**
  * Longest short playlist lifetime (everything but VOD playlists and static
- * MPDs) and longest stale grace: the producer stamps playlists kept at most
- * this long for the `Age` maps (tools/render.ts ageMaps), which count to
- * 999 s; such a playlist is never older than twice this plus a second.
+ * MPDs) and longest stale grace. (Only playlists kept at most 49 s carry an
+ * `Age`: njs/playlist.ts AGE_MAX_TTL.)
  */
-export const MAX_SHORT_PLAYLIST_SECONDS = AGE_MAX_TTL;
+export const MAX_SHORT_PLAYLIST_SECONDS = 300;
 
 const shortPlaylistSeconds = (zero: boolean): Check => (v, p) => {
   if (zero && (v === '0' || v === '0s')) return null;
