@@ -30,8 +30,6 @@ export type Scheme = 'hmac' | 'akamai' | 'wowza' | 'secure_link';
 /** One application's playback auth, as tools/render.ts writes it. */
 export interface AppAuth {
   scheme: Scheme;
-  /** How the link travels to children: in the path, appended to their URIs, or cookies. */
-  carry: 'path' | 'query' | 'cookie';
   /** Query parameter (and cookie) holding the token; for wowza the prefix. */
   param: string;
   /** hmac: key id -> secret (two during rotation). */
@@ -53,7 +51,7 @@ export interface AppAuth {
   expression?: string;
   /** Send the token to the origin too. */
   forward?: boolean;
-  /** The segment link secret (secure_link_md5 in the app's segment location). */
+  /** The links' secret (secure_link_md5 in the application's location). */
   link_secret: string;
 }
 
@@ -109,7 +107,7 @@ export type Verdict =
   | { ok: false; reason: AuthReason };
 
 /** The query string split into name/raw-value pairs, in order. */
-export function splitArgs(args: string): Array<[string, string]> {
+function splitArgs(args: string): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   if (args === '') return out;
   const parts = args.split('&');
@@ -122,7 +120,7 @@ export function splitArgs(args: string): Array<[string, string]> {
 }
 
 /** A percent-decoded query value, or null when it is not valid percent-encoded UTF-8. */
-export function decodeArg(v: string): string | null {
+function decodeArg(v: string): string | null {
   if (v.indexOf('%') < 0 && v.indexOf('+') < 0) return v;
   try {
     return decodeURIComponent(v.split('+').join(' '));
@@ -142,7 +140,7 @@ export function cookieValue(header: string, name: string): string | undefined {
 }
 
 /** Is the parameter `name` one the scheme's token uses? */
-export function isTokenParam(app: AppAuth, name: string): boolean {
+function isTokenParam(app: AppAuth, name: string): boolean {
   if (name === LINK_EXP || name === LINK_TID || name === LINK_SIG) return true;
   if (app.scheme === 'wowza') return name.slice(0, app.param.length) === app.param;
   if (app.scheme === 'secure_link') return name === 'md5' || name === 'expires';

@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { DEMO_REQUIREMENTS, ensureDeps, EDGE_REQUIREMENTS, missing } from './deps.ts';
 import { runDemo } from './demo.ts';
 import { detectNjsShared, testConfig } from './nginx.ts';
-import { render, writeRendered } from './render.ts';
+import { render, tokenParam, writeRendered } from './render.ts';
 import { settingsTable, validate, type Settings } from './settings.ts';
 import { signPublish } from '../njs/publish.ts';
 import { mintToken, type MeToken } from '../njs/token.ts';
@@ -152,10 +152,9 @@ function main(argv: string[]): number {
       if (!minted.ok) throw new Error(`cannot mint: ${minted.error}`);
       const listen = settings.listen_https || settings.listen_http;
       const host = (listen.includes(':') ? listen : `127.0.0.1:${listen}`).replace(/^0\.0\.0\.0/, '<edge>');
-      const param = auth.param ?? 'me_token';
       console.log(`token:    ${minted.token}`);
       console.log(`scope:    ${claims.path}`);
-      console.log(`play:     ${settings.listen_https ? 'https' : 'http'}://${host}${path}?${param}=${encodeURIComponent(minted.token)}`);
+      console.log(`play:     ${settings.listen_https ? 'https' : 'http'}://${host}${path}?${tokenParam(auth)}=${encodeURIComponent(minted.token)}`);
       console.log(`expires:  ${new Date(claims.exp * 1000).toISOString()}`);
       return 0;
     }

@@ -212,7 +212,6 @@ export function linkSecret(a: PlaybackAppAuth): string {
 export function authAppConfig(s: Settings, baseDir: string, a: PlaybackAppAuth): string {
   return JSON.stringify({
     scheme: a.scheme,
-    carry: a.carry ?? 'path',
     param: tokenParam(a),
     keys: a.keys,
     key_hex: a.key_hex,
@@ -230,7 +229,8 @@ export function authAppConfig(s: Settings, baseDir: string, a: PlaybackAppAuth):
   });
 }
 
-function tokenParam(a: PlaybackAppAuth): string {
+/** The query parameter (and cookie) of an application's tokens; for wowza the prefix. */
+export function tokenParam(a: PlaybackAppAuth): string {
   return a.param ?? DEFAULT_PARAM[a.scheme];
 }
 

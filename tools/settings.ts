@@ -8,6 +8,7 @@
  */
 
 import { nginxSeconds } from './render.ts';
+import type { AppAuth, Scheme } from '../njs/auth.ts';
 
 export interface Origin {
   /** Unique name, used in logs and (later) the status endpoint. */
@@ -37,30 +38,16 @@ export interface RtmpAppAuth {
   play?: boolean;
 }
 
-/** Playback auth for one application (see njs/auth.ts). */
-export interface PlaybackAppAuth {
-  scheme: 'hmac' | 'akamai' | 'wowza' | 'secure_link';
+/**
+ * Playback auth for one application: njs/auth.ts AppAuth (the fields njs
+ * reads) as the settings file gives them, plus what only nginx uses.
+ */
+export interface PlaybackAppAuth extends Partial<Omit<AppAuth, 'scheme'>> {
+  scheme: Scheme;
   /** How the link reaches children: a path prefix ("path"), their URIs ("query"), cookies ("cookie"). */
   carry?: 'path' | 'query' | 'cookie';
-  /** Query parameter/cookie of the token; wowza: the parameter prefix. */
-  param?: string;
-  /** hmac: key id -> secret; two ids while rotating. */
-  keys?: Record<string, string>;
-  /** akamai: the hex encryption key, and a transition key while rotating. */
-  key_hex?: string[];
-  algorithm?: 'sha256' | 'sha1' | 'md5';
-  mode?: 'acl' | 'url';
-  salt?: string;
-  /** wowza, secure_link: the shared secret. */
-  secret?: string;
-  /** wowza: the client address is hashed too. */
-  ip?: boolean;
-  /** secure_link: the secure_link_md5 expression. */
-  expression?: string;
+  /** Referer hosts nginx's valid_referers allows. */
   referrers?: string[];
-  forward?: boolean;
-  /** Secret of the segment links; default derived from the scheme's secrets. */
-  link_secret?: string;
 }
 
 export interface Settings {

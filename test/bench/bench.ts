@@ -255,7 +255,8 @@ async function authBench(rows: Row[]): Promise<void> {
       row(`${name}: cache-hit segments (vs no auth)`, await side(seg, openSeg), 0.9);
     }
     const q = await get(`${edge.url}${pl('hq')}?${hmac('hq')}`);
-    const qReload = `${edge.url}/hq/bench/${lastUri(q.body).split('?')[0].replace('media', 'chunklist').replace(/_\d+\.ts$/, '.m3u8')}?${lastUri(q.body).split('?')[1].replace(/^me_run=[^&]*&/, '')}`;
+    // The playlist again, with the link its segment URIs carry.
+    const qReload = `${edge.url}${pl('hq')}?${lastUri(q.body).split('?')[1].replace(/^me_run=[^&]*&/, '')}`;
     if ((await get(qReload)).status !== 200) throw new Error('auth bench: query-mode reload refused');
     row('hmac, query mode: cache-hit playlist reloads, link appended per viewer by sub_filter (vs no auth)', await side(qReload, open), 0.75);
   } finally {

@@ -127,7 +127,7 @@ function tokenVectors(): unknown[] {
 
 /** Playback auth as njs/viewer.ts runs it per request: every scheme, every step. */
 function viewerVectors(): unknown[] {
-  const base = { carry: 'path' as const, forward: false, link_secret: 'link-secret', skew_s: 5, link_ttl_s: 600, revoked_file: '' };
+  const base = { forward: false, link_secret: 'link-secret', skew_s: 5, link_ttl_s: 600, revoked_file: '' };
   const hmac: AuthConfig = { ...base, scheme: 'hmac', param: 'me_token', keys: { '1': 'first-secret' } };
   const m = mintToken({ exp: 1800000600, path: '/live/cam1/*', kid: '1' }, 'first-secret');
   const t = m.ok ? m.token : '';

@@ -14,7 +14,7 @@ import { markForAuth } from '../../njs/playlist.ts';
 import { mintToken } from '../../njs/token.ts';
 
 const NOW = 1800000000;
-const base = { carry: 'path' as const, forward: false, link_secret: 'link-secret', skew_s: 30, link_ttl_s: 600, revoked_file: '' };
+const base = { forward: false, link_secret: 'link-secret', skew_s: 30, link_ttl_s: 600, revoked_file: '' };
 const hmac: AuthConfig = { ...base, scheme: 'hmac', param: 'me_token', keys: { '1': 'first-secret-0123456', '2': 'second-secret-012345' } };
 const req = (args: string, extra: Partial<{ path: string; cookie: string; clientIp: string; nowS: number }> = {}) =>
   ({ path: '/live/cam1/playlist.m3u8', args, cookie: '', clientIp: '203.0.113.7', nowS: NOW, ...extra });
