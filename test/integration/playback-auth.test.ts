@@ -41,6 +41,8 @@ const AUTH: Record<string, PlaybackAppAuth> = {
   wz: { scheme: 'wowza', secret: WOWZA_SECRET },
   sl: { scheme: 'secure_link', secret: LINK_SECRET, expression: `$secure_link_expires$uri$remote_addr ${LINK_SECRET}` },
   real: { scheme: 'hmac', keys: { '1': KEY1 } },
+  fw: { scheme: 'hmac', keys: { '1': KEY1 }, forward: true },
+  ls: { scheme: 'hmac', keys: { '1': KEY1 }, link_secret: 'explicit-link-secret-01' },
 };
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -313,6 +315,20 @@ describe.each(list)('signed playback on $name', (target) => {
     await edge.reload();
     expect((await settled(() => follow(url), 200)).status).toBe(200);
     expect((await settled(() => get(reloadUrl), 200)).status).toBe(200);
+  });
+
+  it('forward sends the token to the origin; an explicit link_secret signs the links', async () => {
+    const t = token({ path: '/fw/cam1/*' });
+    expect((await follow(`${edge.url}/fw/cam1/playlist.m3u8?me_token=${t}`)).status).toBe(200);
+    expect(origin.requests.some((r) => r.url.startsWith('/fw/cam1/playlist.m3u8?') && r.url.includes(`me_token=${t}`))).toBe(true);
+    // A link made elsewhere with the same secret (another edge) opens segments here.
+    const exp = now() + 60;
+    const tid = `1.${'A'.repeat(22)}`;
+    const seg = `media_b800000_${origin.liveEdge()}.ts`;
+    const sig = linkSig(exp, tid, 'ls/cam1', null, 'explicit-link-secret-01');
+    expect((await get(`${edge.url}/_me/${exp}/${tid}/${sig}/ls/cam1/${seg}`)).status).toBe(200);
+    const other = linkSig(exp, tid, 'ls/cam1', null, linkSecret(AUTH.live));
+    expect(reason(await get(`${edge.url}/_me/${exp}/${tid}/${other}/ls/cam1/${seg}`))).toBe('signature');
   });
 
   it('a CORS preflight for a protected playlist is answered without a token', async () => {

@@ -43,6 +43,17 @@ describe('settings validation', () => {
     [{ rtmp_auth: { live: { mode: 'callback', url: 'http://auth.example/x' } } }, 'rtmp_auth.live.url: expected http://IP:port/path'],
     [{ rtmp_auth: { 'bad app': { mode: 'allow' } } }, 'rtmp_auth.bad app: an application name is'],
     [{ rtmp_auth: { live: { mode: 'magic' } } }, 'rtmp_auth.live.mode: expected one of "hmac", "keys", "callback", "allow", "deny"'],
+    [{ playback_auth: { live: { scheme: 'jwt' } } }, 'playback_auth.live.scheme: expected one of "hmac", "akamai", "wowza", "secure_link"'],
+    [{ playback_auth: { live: { scheme: 'hmac', keys: { '1': 'short' } } } }, 'playback_auth.live.keys: expected one or two key ids'],
+    [{ playback_auth: { live: { scheme: 'hmac', keys: { '1': 'a-secret-with-a-$dollar' } } } }, 'playback_auth.live.keys: expected one or two key ids'],
+    [{ playback_auth: { live: { scheme: 'akamai', key_hex: ['xyz'] } } }, 'playback_auth.live.key_hex: expected one or two hex keys'],
+    [{ playback_auth: { live: { scheme: 'wowza' } } }, 'playback_auth.live.secret: expected 16-256 characters'],
+    [{ playback_auth: { live: { scheme: 'secure_link', secret: 'secure-link-secret-1', expression: '$uri secure-link-secret-1' } } }, 'playback_auth.live.expression: expected a secure_link_md5 expression'],
+    [{ playback_auth: { live: { scheme: 'hmac', keys: { '1': 'first-secret-0123456' }, carry: 'header' } } }, 'playback_auth.live.carry: expected one of "path", "query", "cookie"'],
+    [{ playback_auth: { live: { scheme: 'hmac', keys: { '1': 'first-secret-0123456' }, referrers: ['http://x'] } } }, 'playback_auth.live.referrers: expected host names'],
+    [{ playback_auth: { live: { scheme: 'hmac', keys: { '1': 'first-secret-0123456' }, ttl: 3 } } }, 'playback_auth.live.ttl: unknown field'],
+    [{ playback_auth: { '..': { scheme: 'hmac', keys: { '1': 'first-secret-0123456' } } } }, 'playback_auth...: an application name is'],
+    [{ listen_https: '127.0.0.1:8443' }, 'tls_certificate, tls_certificate_key: required with listen_https or listen_rtmps'],
   ])('judges %j, naming the field', (input, message) => {
     const v = validate(input);
     expect(v.ok).toBe(message === null);
