@@ -203,6 +203,8 @@ interface ProducerPolicy extends CachePolicy {
   grace: number;
   /** state_sweep_every: one production in this many sweeps forgotten state files. */
   sweepEvery: number;
+  /** expose_origin: name the origin that answered (X-Media-Edge-Upstream[-Status]). */
+  expose: boolean;
 }
 
 function producerPolicy(text: string): ProducerPolicy | null {
@@ -341,11 +343,11 @@ function serveLastGood(r: NginxHTTPRequest, base: string, uri: string, p: Produc
   if (age > (last.ttl + p.grace) * 1000) return false;
   r.warn('media-edge producer: ' + uri + ': origins failing; served the copy from ' + Math.floor(age / 1000) + 's ago (playlist_stale_grace)');
   r.headersOut['Content-Type'] = last.type;
+  // Its Age is exact only below 60 s (ageMaps); served now, so its age is known.
+  if (last.ttl <= AGE_MAX_TTL && age < 59000) r.headersOut['X-Media-Edge-Produced'] = ageStamp(last.at);
   // Not stored again: each request during the outage checks the grace anew.
   r.headersOut['Cache-Control'] = 'no-store';
   r.headersOut['X-Media-Edge-TTL'] = '0; stale-if-error age=' + Math.floor(age / 1000);
-  // Exact only below 100 s (ageMaps); served now, so its age is known.
-  if (last.ttl <= AGE_MAX_TTL && age < 98000) r.headersOut['X-Media-Edge-Produced'] = ageStamp(last.at);
   try {
     r.return(200, last.body);
   } catch (e) {
@@ -433,14 +435,19 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
     keepLastGood(r, base, uri, out, type, d.ttl);
   }
   r.headersOut['Content-Type'] = type;
+  // The viewer-facing server derives `Age` from it (ageMaps in tools/render.ts).
+  // First of the headers njs adds: nginx finds it by reading the stored
+  // headers in order, on every cache hit.
+  if (d.ttl > 0 && d.ttl <= AGE_MAX_TTL) r.headersOut['X-Media-Edge-Produced'] = ageStamp(Date.now());
   if (d.cacheControl !== '') r.headersOut['Cache-Control'] = d.cacheControl;
   r.headersOut['X-Media-Edge-TTL'] = d.ttl + '; ' + d.reason;
-  // Epoch seconds mod 100: the viewer-facing server derives `Age` from it (ageMaps in tools/render.ts).
-  if (d.ttl > 0 && d.ttl <= AGE_MAX_TTL) r.headersOut['X-Media-Edge-Produced'] = ageStamp(Date.now());
   // Which origin answered, for expose_origin (the viewer-facing server only
-  // sees the producer as its upstream).
-  r.headersOut['X-Media-Edge-Upstream'] = String(reply.variables.upstream_addr || '');
-  r.headersOut['X-Media-Edge-Upstream-Status'] = String(reply.variables.upstream_status || '');
+  // sees the producer as its upstream). Only then: every header stored with
+  // a playlist is parsed again on every cache hit.
+  if (p.expose) {
+    r.headersOut['X-Media-Edge-Upstream'] = String(reply.variables.upstream_addr || '');
+    r.headersOut['X-Media-Edge-Upstream-Status'] = String(reply.variables.upstream_status || '');
+  }
   try {
     r.return(status, out as unknown as string);
   } catch (e) {

@@ -303,17 +303,18 @@ export function tagMpdRun(text: string, run: string): string {
 }
 
 /**
- * Playlists kept at most this long get an `Age` header: the viewer-facing
- * server subtracts the producer's stamp (seconds mod 100) in nginx maps that
- * are exact up to 99 s, and such a playlist is never older than twice this
- * plus a second (tools/render.ts ageMaps). Longer-lived ones (VOD, static
- * MPDs, long master TTLs) get none: players use Age to place the live edge.
+ * Playlists kept at most this long get an `Age` header. The producer stamps
+ * them with the second of the minute it made them; the viewer-facing server
+ * subtracts that from the clock's second in one nginx table lookup, exact up
+ * to 59 s, and such a playlist is never older than twice this plus a second
+ * (tools/render.ts ageMaps). Longer-lived ones (VOD, static MPDs, long master
+ * TTLs) get none: players use Age to place the live edge.
  */
-export const AGE_MAX_TTL = 49;
+export const AGE_MAX_TTL = 29;
 
-/** The producer's stamp for `Age`: epoch seconds mod 100, two digits. */
+/** The producer's stamp for `Age`: the second of the minute at epochMs, two digits. */
 export function ageStamp(epochMs: number): string {
-  const s = Math.floor(epochMs / 1000) % 100;
+  const s = Math.floor(epochMs / 1000) % 60;
   return (s < 10 ? '0' : '') + s;
 }
 

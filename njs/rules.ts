@@ -35,6 +35,14 @@ export const MAX_REQUEST_URI = 4096;
 const PATH = '^[^?]*';
 
 /**
+ * A path of plain segments: none empty, none starting with a dot, no `%` or
+ * backslash. Non-capturing groups: nginx runs this for every viewer request,
+ * and captures would be copied each time. (A segment ends only at `/`, which
+ * its characters exclude, so a failing match backtracks linearly.)
+ */
+const FAST_PATH = '^(?:/[A-Za-z0-9_:~+=,@!-][A-Za-z0-9_.:~+=,@!-]*)+(?:\\?|$)';
+
+/**
  * Why a raw request target is refused (value of X-Media-Edge-Reject), or no
  * match when it is acceptable.
  */
@@ -45,7 +53,7 @@ export const REJECT_RULES: Rule[] = [
   // Fast path: a path of plain segments (no %, no backslash, no segment that
   // is empty or starts with a dot) is acceptable; ordinary Wowza URLs stop
   // here after one regex instead of trying every rule below.
-  { re: '^(/[A-Za-z0-9_:~+=,@!-][A-Za-z0-9_.:~+=,@!-]*)+(\\?|$)', ci: false, value: '' },
+  { re: FAST_PATH, ci: false, value: '' },
   { re: `${PATH}%00`, ci: false, value: 'nul-byte' },
   // CR/LF and other controls: header injection at origins that decode.
   { re: `${PATH}%(0[1-9a-f]|1[0-9a-f]|7f)`, ci: true, value: 'control-char' },
@@ -57,6 +65,41 @@ export const REJECT_RULES: Rule[] = [
   { re: `${PATH}//`, ci: false, value: 'empty-segment' },
   { re: `${PATH}%([0-9a-f]?)([^0-9a-f]|$)`, ci: true, value: 'bad-percent-encoding' },
 ];
+
+/** Methods viewers use: reads, and CORS preflights (OPTIONS). */
+export const READ_METHODS = 'GET|HEAD';
+
+/**
+ * The gate of the viewer-facing server (a function: only the renderer and the
+ * unit tests use it, so njs bundles leave it out): one nginx `map` over
+ * "$request_method $request_uri", one `if` per request (tools/render.ts).
+ * "" lets the request in; a REJECT_RULES reason refuses it (400); "preflight"
+ * is a CORS preflight (204); "method" any other method (405). The first rule
+ * is the whole work of an ordinary request: a read of a plain path no longer
+ * than MAX_REQUEST_URI, one regex (the lookahead is PCRE and V8, which are
+ * the only engines that run this table: nginx, and the unit tests that hold
+ * it to rejectReason). Every other target is judged by REJECT_RULES, in
+ * their order, whatever the method; then the method.
+ */
+export function gateRules(): Rule[] {
+  const fast: Rule = { re: '^(' + READ_METHODS + ') (?!.{' + (MAX_REQUEST_URI + 1) + '})' + FAST_PATH.slice(1), ci: false, value: '' };
+  const hostile = REJECT_RULES.filter((r) => r.re !== FAST_PATH).map((r) => {
+    if (r.re[0] !== '^') throw new Error('reject rule ' + r.value + ' must be anchored');
+    return { re: '^[^ ]* ' + r.re.slice(1), ci: r.ci, value: r.value };
+  });
+  return [fast].concat(hostile, [
+    { re: '^OPTIONS ', ci: false, value: 'preflight' },
+    { re: '^(' + READ_METHODS + ') ', ci: false, value: '' },
+  ]);
+}
+
+/** What the gate says of a method nothing above matched. */
+export const GATE_OTHER_METHOD = 'method';
+
+/** The gate's verdict for a request line (see gateRules). */
+export function gate(method: string, requestUri: string): string {
+  return firstMatch(gateRules(), method + ' ' + requestUri, GATE_OTHER_METHOD);
+}
 
 /**
  * File extensions of playlists/manifests and of segments (media, init, keys,
@@ -115,6 +158,13 @@ export const KEY_PATH_RULES: Rule[] = [
   { re: '^(.*/chunk_[^/]*)_w[0-9]+(_[^/]*)$', ci: false, value: '$1$2' },
   { re: '^(.*/key)_w[0-9]+((_[^/]*)?\\.key)$', ci: true, value: '$1$2' },
 ];
+
+/**
+ * What every KEY_PATH_RULES pattern needs in a path (case-insensitively): a
+ * path without it is its own key, which nginx learns from this one short
+ * regex instead of trying every rule (tools/render.ts, $media_edge_key_name).
+ */
+export const SESSION_ID_HINT = '_w[0-9]';
 
 /** The cache's name for a path (see KEY_PATH_RULES). */
 export function keyPath(path: string): string {

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KEY_PATH_RULES, KIND_RULES, PLAYLIST_EXTENSIONS, REJECT_RULES, SEGMENT_EXTENSIONS, STREAM_RULES, type Rule } from '../njs/rules.ts';
+import { GATE_OTHER_METHOD, gateRules, KEY_PATH_RULES, SESSION_ID_HINT, KIND_RULES, PLAYLIST_EXTENSIONS, SEGMENT_EXTENSIONS, STREAM_RULES, type Rule } from '../njs/rules.ts';
 import { buildRing, encodeRing, steeringKeys } from '../njs/ring.ts';
 import { TK_NAME } from '../njs/auth.ts';
 import { createHash } from 'node:crypto';
@@ -404,8 +404,7 @@ function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup:
         ]
       : carry === 'cookie'
       ? [
-          '        # add_header here replaces the server\'s: the same list, plus the cookies.',
-          `        include ${ctx.confDir}/media-edge-headers.conf;`,
+          '        # With the playlist headers (media-edge-playlist.conf, below), the cookies.',
           '        add_header Set-Cookie $media_edge_cookie_exp always;',
           '        add_header Set-Cookie $media_edge_cookie_tid always;',
           '        add_header Set-Cookie $media_edge_cookie_sig always;',
@@ -514,6 +513,7 @@ export function cachePolicy(s: Settings): Record<string, number | boolean> {
     maxBytes: s.playlist_max_bytes,
     prefetch: s.prefetch_limit,
     sweepEvery: s.state_sweep_every,
+    expose: s.expose_origin,
   };
 }
 
@@ -597,51 +597,42 @@ function indent(text: string): string {
   return text.split('\n').map((l) => '    ' + l).join('\n');
 }
 
+const pad2 = (n: number) => (n < 10 ? '0' : '') + n;
+
 /**
- * The `Age` tables: age = (now - produced) mod 100, keyed by the units digit
- * of now and the two digits the producer stamps, one table per tens digit of
- * now (so no table holds more than 1000 entries, within nginx's default map
- * hash size). Exact for ages up to 99 s: the producer stamps only playlists
- * kept at most AGE_MAX_TTL (49) seconds, which are never older than twice
- * that plus a second (njs/playlist.ts).
+ * The `Age` table: key "<now><produced>", each a second of the minute (two
+ * digits), value (now - produced) mod 60. Exact for ages up to 59 s: the
+ * producer stamps only playlists kept at most AGE_MAX_TTL (29) seconds, which
+ * are never older than twice that plus a second (njs/playlist.ts). Its 3600
+ * entries fit nginx's default map_hash_max_size (the keys are dense digit
+ * strings; `nginx -t` in the tests builds it).
  */
-export function ageTables(): Record<string, string>[] {
-  const tables: Record<string, string>[] = [];
-  for (let tens = 0; tens < 10; tens++) {
-    const t: Record<string, string> = {};
-    for (let units = 0; units < 10; units++) {
-      for (let p = 0; p < 100; p++) t[`${units}${String(p).padStart(2, '0')}`] = String((tens * 10 + units - p + 100) % 100);
-    }
-    tables.push(t);
-  }
-  return tables;
+export function ageTable(): Record<string, string> {
+  const t: Record<string, string> = {};
+  for (let now = 0; now < 60; now++) for (let p = 0; p < 60; p++) t[pad2(now) + pad2(p)] = String((now - p + 60) % 60);
+  return t;
 }
 
 /**
  * `Age` (RFC 9111 section 5.1) of a cached playlist without njs: the producer
- * stamps X-Media-Edge-Produced with the epoch seconds mod 100 ("07"); one
- * regex takes the last two digits of $msec (named captures), a map on the
- * tens digit picks the table of that digit, and the table gives the age: one
- * regex and two hash lookups per response. (An njs js_set here cost a third
- * of the playlist cache-hit rate, `npm run bench`; digit-by-digit
- * subtraction with borrow maps cost about 4 points.)
+ * stamps X-Media-Edge-Produced with the second of the minute it made the
+ * playlist ("07"); one regex takes the clock's second from $time_iso8601
+ * (fixed width, so at a fixed offset) when the response goes out, and one
+ * table lookup gives the age. (An njs js_set here cost a third of the
+ * playlist cache-hit rate, `npm run bench`; Last-Modified as the stamp cost
+ * more than this, in parsing it and matching 54 characters.)
  */
 export function ageMaps(): string {
-  const out: string[] = [];
-  // Sets $media_edge_nt and $media_edge_nu; the chooser names it first in its
-  // key ("1" when it matched), so it has run before either is read.
-  out.push('map $msec $media_edge_now_split { default ""; "~(?<media_edge_nt>[0-9])(?<media_edge_nu>[0-9])\\." 1; }');
-  out.push(`map "$media_edge_now_split$media_edge_nt" $media_edge_age_seconds {
-    default "";
-${Array.from({ length: 10 }, (_, d) => `    1${d} $media_edge_age_${d};`).join('\n')}
-}`);
-  ageTables().forEach((t, tens) => {
-    out.push(`map "$media_edge_nu$upstream_http_x_media_edge_produced" $media_edge_age_${tens} {
-    default "";
-${Object.entries(t).map(([k, v]) => `    ${k} ${v};`).join('\n')}
-}`);
-  });
-  return out.join('\n');
+  return [
+    'map $time_iso8601 $media_edge_now {',
+    '    default "";',
+    '    "~^.{17}([0-5][0-9])" "$1";',
+    '}',
+    'map "$media_edge_now$upstream_http_x_media_edge_produced" $media_edge_age {',
+    '    default "";',
+    ...Object.entries(ageTable()).map(([k, v]) => `    ${k} ${v};`),
+    '}',
+  ].join('\n');
 }
 
 /**
@@ -658,6 +649,17 @@ export function nginxMap(source: string, variable: string, rules: Rule[], fallba
   });
   const head = volatile ? ['    volatile;'] : [];
   return [`map ${source} ${variable} {`, ...head, `    default "${fallback}";`, ...lines, '}'].join('\n');
+}
+
+/**
+ * The cache key, as proxy_cache_key and $media_edge_cache_key say it: the
+ * name without session ids, then the allow-listed parameters.
+ */
+export const CACHE_KEY = '$media_edge_key_name$media_edge_key_args';
+
+/** The query parameters that are part of the cache key, in their order. */
+function keyArgs(s: Settings): string[] {
+  return [...s.cache_key_args, 'me_run'];
 }
 
 /** Fill `{{name}}` placeholders; an unknown placeholder is a bug in a template. */
@@ -696,15 +698,18 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     producer: producerParts(s, ctx, stateDir, backup),
     age_maps: ageMaps(),
     key_path_map: nginxMap('$uri', '$media_edge_key_path', KEY_PATH_RULES, '$uri'),
-    cache_key_args: '?' + [...s.cache_key_args, 'me_run'].map((a) => `${a}=$arg_${a}`).join('&'),
+    session_id_hint: SESSION_ID_HINT,
+    cache_key: CACHE_KEY,
+    cache_key_args: '?' + keyArgs(s).map((a) => `${a}=$arg_${a}`).join('&'),
+    cache_key_args_values: keyArgs(s).map((a) => `$arg_${a}`).join(''),
     playlist_lock_timeout: `${Math.ceil((2 * parseMs(s.origin_read_timeout)) / 1000)}s`,
     segment_ignore_headers: s.segment_origin_cache_control === 'honor'
       ? 'proxy_ignore_headers Set-Cookie X-Accel-Expires;'
       : 'proxy_ignore_headers Cache-Control Expires Set-Cookie X-Accel-Expires;',
     segment_hide_cache_headers: s.segment_origin_cache_control === 'honor' ? '' : 'proxy_hide_header Cache-Control;\nproxy_hide_header Expires;',
-    segment_client_cache_control: s.segment_origin_cache_control === 'honor'
-      ? '    "~^20[06]:(segment|init|key)$"               "";'
-      : `    "~^20[06]:(segment|init|key)$"               "public, max-age=${nginxSeconds(s.segment_ttl)}, immutable";`,
+    segment_client_cache_control: ['200', '206', '304']
+      .map((st) => `    ${st} "${s.segment_origin_cache_control === 'honor' ? '' : `public, max-age=${nginxSeconds(s.segment_ttl)}, immutable`}";`)
+      .join('\n'),
     backup_locations_segment: backup.locationSegment,
     origins_file: join(ctx.confDir, ORIGINS_FILE),
     origin_http_servers: upstreamServers(s, 'http', 'primary'),
@@ -737,9 +742,8 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
         ].join('\n')
       : '',
     not_found_max_age: String(nginxSeconds(s.not_found_ttl)),
-    reject_map: nginxMap('$request_uri', '$media_edge_reject', REJECT_RULES, ''),
+    gate_map: nginxMap('"$request_method $request_uri"', '$media_edge_gate', gateRules(), GATE_OTHER_METHOD),
     kind_map: nginxMap('$uri', '$media_edge_kind', KIND_RULES, 'other'),
-    response_kind_map: nginxMap('$uri', '$media_edge_response_kind', KIND_RULES, 'other', false),
     playlist_extensions: PLAYLIST_EXTENSIONS,
     segment_extensions: SEGMENT_EXTENSIONS,
     load_modules: loadModules(modulesDir, moduleFiles, withStream),

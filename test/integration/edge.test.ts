@@ -7,6 +7,8 @@ import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
 import { get, rawStatus, sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
 import { WowzaOrigin } from '../support/wowza-origin.ts';
+import fc from 'fast-check';
+import { expectedGate, methods, requestTargets } from '../support/request-targets.ts';
 
 const { targets: list, skipped } = targets();
 if (skipped) console.warn(`containerized suite skipped: ${skipped}`);
@@ -164,6 +166,23 @@ describe.each(list)('edge on $name', (target) => {
       if (reason) expect(/X-Media-Edge-Reject: (\S+)/.exec(r.head)?.[1]).toMatch(reason);
       if (status === 405) expect(r.head).toContain('Allow: GET, HEAD, OPTIONS');
       expect(origin.viewerRequests()).toBe(before);
+    });
+
+    it('the rendered gate says what the rules say, for 150 random request lines', async () => {
+      logsOnFailure();
+      const lines = fc.sample(fc.tuple(methods, requestTargets), { numRuns: 150, seed: 20261201 });
+      for (const [method, target] of lines) {
+        // nginx hands an absolute-form target's path to $request_uri (RFC 9112 section 3.2.2).
+        const want = expectedGate(method, target.replace(/^https?:\/\/[^/]*/, ''));
+        const r = await rawStatus(edge.httpPort, `${method} ${target} HTTP/1.1`);
+        const reason = /X-Media-Edge-Reject: (\S+)/.exec(r.head)?.[1];
+        const got = `${method} ${target} -> ${r.status} ${reason ?? ''}`;
+        if (want === '') expect([400, 405, 204].includes(r.status) && reason === undefined ? 'refused' : 'in', got).not.toBe('refused');
+        // nginx's own parser refuses some targets before any rule runs (400, no reason).
+        else if (want === 'preflight') expect(r.status, got).toBe(204);
+        else if (want === 'method') expect(r.status, got).toBe(405);
+        else expect(r.status === 400 && (reason === want || reason === undefined), got).toBe(true);
+      }
     });
   });
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { classifyPath, KIND_RULES, MAX_REQUEST_URI, REJECT_RULES, rejectReason } from '../../njs/rules.ts';
+import { classifyPath, gate, gateRules, KEY_PATH_RULES, keyPath, KIND_RULES, MAX_REQUEST_URI, REJECT_RULES, rejectReason, SESSION_ID_HINT } from '../../njs/rules.ts';
 import { nginxMap } from '../../tools/render.ts';
+import { expectedGate, methods, requestTargets } from '../support/request-targets.ts';
 
 describe('rejectReason (raw request target)', () => {
   it.each([
@@ -99,5 +100,44 @@ describe('rendering rule tables as nginx maps', () => {
   it('every pattern can be written in an nginx quoted string', () => {
     expect(() => nginxMap('$request_uri', '$r', REJECT_RULES, '')).not.toThrow();
     expect(() => nginxMap('$uri', '$r', [{ re: 'a"b', ci: false, value: 'x' }], '')).toThrow('cannot be quoted');
+  });
+});
+
+describe('the gate (one map for the raw target and the method)', () => {
+  it('says what rejectReason and the method say, for random targets and methods', () => {
+    fc.assert(fc.property(methods, requestTargets, (m, u) => {
+      expect(gate(m, u)).toBe(expectedGate(m, u));
+    }), { numRuns: 5000 });
+  });
+
+  it('takes ordinary reads in its first rule, long ones not', () => {
+    const first = new RegExp(gateRules()[0].re);
+    expect(first.test('GET /live/cam1/chunklist_w1_b800000.m3u8?wowzasessionid=1')).toBe(true);
+    expect(first.test('HEAD /vod/mp4:a.mp4/media_b400000_3.ts')).toBe(true);
+    expect(first.test('GET /' + 'a'.repeat(MAX_REQUEST_URI - 1))).toBe(true);
+    expect(first.test('GET /' + 'a'.repeat(MAX_REQUEST_URI))).toBe(false);
+    expect(gate('GET', '/' + 'a'.repeat(MAX_REQUEST_URI))).toBe('uri-too-long');
+    expect(first.test('POST /live/a.ts')).toBe(false);
+    expect(gate('OPTIONS', '/live/%2e%2e/x')).toBe('dot-segment');
+  });
+
+  it('renders as one nginx map over the method and the raw target', () => {
+    const m = nginxMap('"$request_method $request_uri"', '$g', gateRules(), 'method');
+    expect(m.split('\n')[0]).toBe('map "$request_method $request_uri" $g {');
+    expect(m).not.toContain('volatile');
+  });
+});
+
+describe('the session-id hint (the key of a name without one is its path)', () => {
+  it('is in every key rule', () => {
+    for (const r of KEY_PATH_RULES) expect(r.re).toContain(SESSION_ID_HINT);
+  });
+  it('holds for random paths', () => {
+    const hint = new RegExp(SESSION_ID_HINT, 'i');
+    const part = fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('chunklist', 'media', 'chunk_ctvideo', 'key', '_w', '_W1', '_w12', '_b800000', '.m3u8', '.ts', '.key', '.m4s', '/'));
+    fc.assert(fc.property(fc.array(part, { maxLength: 8 }), (parts) => {
+      const p = '/live/' + parts.join('');
+      if (!hint.test(p)) expect(keyPath(p)).toBe(p);
+    }), { numRuns: 5000 });
   });
 });
