@@ -143,7 +143,7 @@ const seconds: Check = (v, p) =>
     : `${p}: expected an nginx time in whole seconds such as "1s", "10m", "1d" (no "ms"; nginx counts this one in seconds) (got ${show(v)})`;
 /**
  * Longest short playlist lifetime (everything but VOD playlists and static
- * MPDs) and longest stale grace. (Only playlists kept at most 49 s carry an
+ * MPDs) and longest stale grace. (Only playlists kept at most 29 s carry an
  * `Age`: njs/playlist.ts AGE_MAX_TTL.)
  */
 export const MAX_SHORT_PLAYLIST_SECONDS = 300;

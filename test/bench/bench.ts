@@ -4,8 +4,13 @@
  *
  *   cache   the edge vs a plain nginx proxy_cache server in the same nginx:
  *           cache-hit segment (200 KB) and playlist requests/s and p99
- *           (target >= 90%); origin requests when 200 clients fetch one new
- *           segment at once (target exactly 1).
+ *           (target >= 90%), and playlist requests/s against a plain server
+ *           that also sends playlists without sendfile (the edge's own work
+ *           alone); origin requests when 200 clients fetch one new segment
+ *           at once (target exactly 1).
+ *   cpu     instructions nginx runs per cache-hit playlist, edge vs plain,
+ *           counted by callgrind (needs valgrind): repeatable on a busy
+ *           machine, system calls not included.
  *   select  cache misses (the only requests that choose an origin) through
  *           an edge with 8 weighted origins vs an edge with one upstream
  *           (target >= 95%).
@@ -27,16 +32,16 @@
  *           connecting at once (all accepted, none slower than 1 s).
  *
  * Needs wrk (apt-get install wrk). Never fails on numbers; prints MISSED.
- * BENCH_ROUNDS, BENCH_ROUND_SECONDS, BENCH_PLAYERS_SECONDS, BENCH_ONLY=cache,auth,select,failover,players,rtmp.
+ * BENCH_ROUNDS, BENCH_ROUND_SECONDS, BENCH_PLAYERS_SECONDS, BENCH_ONLY=cache,cpu,auth,select,failover,players,rtmp.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../../tools/demo.ts';
-import { startNginx, waitHealthy, type NginxProcess } from '../../tools/nginx.ts';
+import { NGINX_BIN, startNginx, waitHealthy, type NginxProcess } from '../../tools/nginx.ts';
 import { render, writeRendered } from '../../tools/render.ts';
 import { validate, type Settings } from '../../tools/settings.ts';
 import { get, sleep } from '../support/http.ts';
@@ -50,7 +55,7 @@ import { createServer as createTcpServer, connect as tcpConnect, type Socket } f
 
 const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const ONLY = (process.env.BENCH_ONLY ?? 'cache,auth,select,failover,players,rtmp').split(',');
+const ONLY = (process.env.BENCH_ONLY ?? 'cache,cpu,auth,select,failover,players,rtmp').split(',');
 const PLAYERS_SECONDS = Number(process.env.BENCH_PLAYERS_SECONDS ?? 60);
 const CONNECTIONS = 32;
 
@@ -83,11 +88,18 @@ interface Running {
   stop(): Promise<void>;
 }
 
+interface RenderedEdge {
+  port: number;
+  conf: string;
+  prefix: string;
+  errorLog: string;
+}
+
 /**
- * Render the edge from settings (as `media-edge render` does) and run it, with
- * optional extra http-level config (a plain server, fast fixture origins).
+ * Render the edge from settings (as `media-edge render` does), with optional
+ * extra http-level config (a plain server, fast fixture origins).
  */
-async function startRendered(dir: string, settings: Partial<Settings>, extraHttp = '', extraServer = ''): Promise<Running> {
+async function renderEdge(dir: string, settings: Partial<Settings>, extraHttp = '', extraServer = ''): Promise<RenderedEdge> {
   const port = await freePort();
   const v = validate({
     listen_http: `127.0.0.1:${port}`,
@@ -103,15 +115,25 @@ async function startRendered(dir: string, settings: Partial<Settings>, extraHttp
   // Logging costs the same on both sides only if both do it: turn ours off.
   files['media-edge-server.conf'] = files['media-edge-server.conf'].replace(/access_log [^;]+ media_edge;/, `access_log off;\n${extraServer}`);
   writeRendered(files, confDir, v.value, dir);
-  const errorLog = join(dir, 'state/logs/error.log');
-  const nginx: NginxProcess = startNginx(join(confDir, 'nginx.conf'), join(dir, 'state'), errorLog);
-  await waitHealthy(`http://127.0.0.1:${port}/health`, nginx, errorLog);
+  return { port, conf: join(confDir, 'nginx.conf'), prefix: join(dir, 'state'), errorLog: join(dir, 'state/logs/error.log') };
+}
+
+/** Lines of an nginx error log that no run may have. */
+function badLines(errorLog: string): string[] {
+  return readFileSync(errorLog, 'utf8').split('\n').filter((l) => /\[(alert|crit|emerg)\]|js exception/.test(l));
+}
+
+/** Render the edge (renderEdge) and run it. */
+async function startRendered(dir: string, settings: Partial<Settings>, extraHttp = '', extraServer = ''): Promise<Running> {
+  const r = await renderEdge(dir, settings, extraHttp, extraServer);
+  const nginx: NginxProcess = startNginx(r.conf, r.prefix, r.errorLog);
+  await waitHealthy(`http://127.0.0.1:${r.port}/health`, nginx, r.errorLog);
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
+    url: `http://127.0.0.1:${r.port}`,
+    port: r.port,
     async stop() {
       await nginx.stop();
-      const bad = readFileSync(errorLog, 'utf8').split('\n').filter((l) => /\[(alert|crit|emerg)\]|js exception/.test(l));
+      const bad = badLines(r.errorLog);
       if (bad.length) console.error(`nginx error log (${dir}):\n${bad.join('\n')}`);
     },
   };
@@ -125,19 +147,26 @@ function tmp(name: string): string {
 
 // ---- cache: the edge vs a plain proxy_cache server, one nginx ----
 
-function plainServer(port: number, cacheDir: string): string {
+/**
+ * A plain proxy_cache server (no njs, no maps), the baseline. `zone` names
+ * its cache (one per server); `sendfile: false` sends playlists the way the
+ * edge does (media-edge-playlist.conf), to show what the edge's own logic
+ * costs apart from that.
+ */
+function plainServer(port: number, cacheDir: string, opts: { zone?: string; sendfile?: boolean; playlistTtl?: string } = {}): string {
+  const zone = opts.zone ?? 'plain';
   return `
-    proxy_cache_path ${cacheDir} levels=1:2 keys_zone=plain:10m max_size=1g inactive=10m use_temp_path=off;
+    proxy_cache_path ${cacheDir} levels=1:2 keys_zone=${zone}:10m max_size=1g inactive=10m use_temp_path=off;
     server {
         listen 127.0.0.1:${port};
         access_log off;
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_ignore_headers Cache-Control Expires;
-        proxy_cache plain;
+        proxy_cache ${zone};
         proxy_cache_key $uri$is_args$args;
         location ~ \\.m3u8$ {
-            proxy_cache_valid 200 1s;
+            proxy_cache_valid 200 ${opts.playlistTtl ?? '1s'};${opts.sendfile === false ? '\n            sendfile off;' : ''}
             proxy_pass http://media_edge_origin;
         }
         location / {
@@ -152,21 +181,31 @@ async function cacheBench(rows: Row[]): Promise<void> {
   const dir = tmp('cache');
   const origin = await new WowzaOrigin({ segmentSeconds: 2, window: 4, segmentBytes: 200 * 1024, sessions: false }).start();
   const plainPort = await freePort();
-  const edge = await startRendered(dir, { origins: [{ name: 'origin', http: origin.address }], playlist_ttl: '1s' }, plainServer(plainPort, join(dir, 'plain-cache')));
+  const plainIoPort = await freePort();
+  const plainConf = plainServer(plainPort, join(dir, 'plain-cache')) + plainServer(plainIoPort, join(dir, 'plain-io-cache'), { zone: 'plain_io', sendfile: false });
+  const edge = await startRendered(dir, { origins: [{ name: 'origin', http: origin.address }], playlist_ttl: '1s' }, plainConf);
   const plain = `http://127.0.0.1:${plainPort}`;
+  const plainIo = `http://127.0.0.1:${plainIoPort}`;
   try {
     const seg = `/live/bench/media_b800000_${origin.liveEdge()}.ts`;
     const pl = '/live/bench/chunklist_b800000.m3u8';
-    for (const base of [edge.url, plain]) for (const p of [seg, pl]) await get(base + p); // warm
-    for (const [label, path] of [['cache-hit segment (200 KB)', seg], ['cache-hit playlist', pl]] as const) {
+    for (const base of [edge.url, plain, plainIo]) for (const p of [seg, pl]) await get(base + p); // warm
+    const sides: [string, string, string, string, string][] = [
+      ['cache-hit segment (200 KB)', seg, plain, 'plain proxy_cache', '>= 90%'],
+      ['cache-hit playlist', pl, plain, 'plain proxy_cache', '>= 90%'],
+      // The edge's own work on a hit, apart from how it sends a playlist.
+      ['cache-hit playlist, plain also without sendfile', pl, plainIo, 'plain, sendfile off', ''],
+    ];
+    for (const [label, path, base, name, target] of sides) {
       const e: WrkResult[] = [];
       const p: WrkResult[] = [];
       for (let i = 0; i < ROUNDS; i++) {
         e.push(await wrk(edge.url + path));
-        p.push(await wrk(plain + path));
+        p.push(await wrk(base + path));
       }
       const ratio = median(e.map((x) => x.rps)) / median(p.map((x) => x.rps));
-      rows.push([`${label}: requests/s (edge vs plain proxy_cache)`, median(e.map((x) => x.rps)).toFixed(0), median(p.map((x) => x.rps)).toFixed(0), pct(ratio), '>= 90%', ratio >= 0.9 ? 'ok' : 'MISSED']);
+      rows.push([`${label}: requests/s (edge vs ${name})`, median(e.map((x) => x.rps)).toFixed(0), median(p.map((x) => x.rps)).toFixed(0), pct(ratio), target, target === '' ? '' : ratio >= 0.9 ? 'ok' : 'MISSED']);
+      if (base !== plain) continue;
       const el = median(e.map((x) => x.p99ms));
       const pl99 = median(p.map((x) => x.p99ms));
       rows.push([`${label}: p99 ms (edge vs plain)`, el.toFixed(2), pl99.toFixed(2), pct(el / pl99), '', '']);
@@ -187,6 +226,60 @@ async function cacheBench(rows: Row[]): Promise<void> {
     rows.push(['origin requests, 200 clients on one new segment (edge vs plain)', String(counts[0]), String(counts[1]), '', '== 1', counts[0] === 1 ? 'ok' : 'MISSED']);
   } finally {
     await edge.stop();
+    await origin.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- cpu: instructions per cache-hit playlist, counted by callgrind ----
+
+/**
+ * What one cache-hit playlist costs nginx itself, edge vs the plain server,
+ * in instructions counted by valgrind's callgrind: a count, not a time, so
+ * it is the same on a busy machine and shows the edge's own logic apart from
+ * system calls (which callgrind does not count). One nginx process
+ * (master_process off) serves both; counting is switched on after warming,
+ * and each side's requests are dumped on their own. 60 s segments keep the
+ * playlist fresh for the whole run, so every request is a hit.
+ */
+async function cpuBench(rows: Row[]): Promise<void> {
+  const label = 'cache-hit playlist: instructions per request in nginx (edge vs plain; callgrind)';
+  if (spawnSync('valgrind', ['--version']).error) {
+    rows.push([label, 'valgrind missing', '', '', '', '']);
+    return;
+  }
+  const dir = tmp('cpu');
+  const origin = await new WowzaOrigin({ segmentSeconds: 60, window: 4, segmentBytes: 1024, sessions: false }).start();
+  const plainPort = await freePort();
+  const r = await renderEdge(dir, { origins: [{ name: 'origin', http: origin.address }], live_playlist_ttl_max: '29s' }, plainServer(plainPort, join(dir, 'plain-cache'), { playlistTtl: '30s' }));
+  const out = join(dir, 'callgrind.out');
+  const proc = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, NGINX_BIN, '-p', r.prefix, '-e', r.errorLog, '-c', r.conf, '-g', 'daemon off; master_process off;'], { stdio: 'ignore' });
+  const control = (...args: string[]) => spawnSync('callgrind_control', [...args, String(proc.pid)], { encoding: 'utf8' });
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const hits = async (url: string, n: number) => {
+    for (let i = 0; i < n; i++) if ((await playerGet(agent, url)).status !== 200) throw new Error(`cpu: ${url} did not answer 200`);
+  };
+  const N = 1000;
+  const pl = '/live/bench/chunklist_b800000.m3u8';
+  try {
+    await waitHealthy(`http://127.0.0.1:${r.port}/health`, null, r.errorLog, 60000);
+    await hits(`http://127.0.0.1:${r.port}${pl}`, 50);
+    await hits(`http://127.0.0.1:${plainPort}${pl}`, 50);
+    control('-i', 'on');
+    await hits(`http://127.0.0.1:${r.port}${pl}`, N);
+    control('-d', 'edge');
+    await hits(`http://127.0.0.1:${plainPort}${pl}`, N);
+    control('-d', 'plain');
+    const total = (f: string) => Number(/^(?:summary|totals): (\d+)/m.exec(readFileSync(f, 'utf8'))?.[1]);
+    const e = total(`${out}.1`) / N;
+    const p = total(`${out}.2`) / N;
+    rows.push([label, e.toFixed(0), p.toFixed(0), pct(e / p), '', '']);
+  } finally {
+    agent.destroy();
+    proc.kill('SIGQUIT');
+    await new Promise((res) => (proc.exitCode !== null ? res(null) : proc.once('exit', res)));
+    const bad = badLines(r.errorLog);
+    if (bad.length) console.error(`nginx error log (${dir}):\n${bad.join('\n')}`);
     await origin.stop();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -602,6 +695,7 @@ async function main(): Promise<void> {
   if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is missing: apt-get install wrk');
   const rows: Row[] = [];
   if (ONLY.includes('cache')) await cacheBench(rows);
+  if (ONLY.includes('cpu')) await cpuBench(rows);
   if (ONLY.includes('auth')) await authBench(rows);
   if (ONLY.includes('select')) await selectBench(rows);
   if (ONLY.includes('failover')) await failoverBench(rows);
