@@ -378,11 +378,14 @@ export function liveBound(targetDuration: number): number {
  * so the server config leaves that off for playlists. A 404 gets none: the
  * next request after it expires must ask the origin, or a stream that came
  * back stays dark one request longer. Serving stale while origins fail is
- * the producer's (njs/http.ts serveLastGood).
+ * the producer's (njs/http.ts serveLastGood). No `public`: nothing here is
+ * answered to an Authorization header (RFC 9111 section 3.5), and nginx
+ * scans the whole value for seven directives on every cache hit, so each
+ * character costs.
  */
 function cc(ttl: number, revalidate: boolean, immutable: boolean): string {
   if (ttl <= 0) return 'no-store';
-  return 'public, max-age=' + ttl + (revalidate ? ', stale-while-revalidate=' + ttl : '') + (immutable ? ', immutable' : '');
+  return 'max-age=' + ttl + (revalidate ? ', stale-while-revalidate=' + ttl : '') + (immutable ? ', immutable' : '');
 }
 
 /**

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GATE_OTHER_METHOD, gateRules, KEY_PATH_RULES, SESSION_ID_HINT, KIND_RULES, PLAYLIST_EXTENSIONS, SEGMENT_EXTENSIONS, STREAM_RULES, type Rule } from '../njs/rules.ts';
+import { GATE_OTHER_METHOD, gateFastRequest, gateRules, KEY_PATH_RULES, SESSION_ID_HINT, KIND_RULES, PLAYLIST_EXTENSIONS, SEGMENT_EXTENSIONS, STREAM_RULES, type Rule } from '../njs/rules.ts';
 import { buildRing, encodeRing, steeringKeys } from '../njs/ring.ts';
 import { TK_NAME } from '../njs/auth.ts';
 import { createHash } from 'node:crypto';
@@ -743,6 +743,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
       : '',
     not_found_max_age: String(nginxSeconds(s.not_found_ttl)),
     gate_map: nginxMap('"$request_method $request_uri"', '$media_edge_gate', gateRules(), GATE_OTHER_METHOD),
+    gate_fast: gateFastRequest(),
     kind_map: nginxMap('$uri', '$media_edge_kind', KIND_RULES, 'other'),
     playlist_extensions: PLAYLIST_EXTENSIONS,
     segment_extensions: SEGMENT_EXTENSIONS,

@@ -70,7 +70,7 @@ describe.each(list)('edge on $name', (target) => {
     const b = await get(edge.url + path);
     expect(a.headers['x-cache-status']).toBe('MISS');
     expect(b.headers['x-cache-status']).toBe('HIT');
-    expect(b.headers['cache-control']).toBe('public, max-age=1, stale-while-revalidate=1');
+    expect(b.headers['cache-control']).toBe('max-age=1, stale-while-revalidate=1');
     expect(b.body.toString()).toContain('#EXT-X-TARGETDURATION:2');
     expect(origin.count(path)).toBe(1);
     await sleep(2100); // nginx cache validity has whole-second granularity

@@ -103,18 +103,18 @@ describe('decide: lifetimes', () => {
   it('keeps a live playlist at most half its target duration, nginx rounding included', () => {
     expect([1, 2, 3, 4, 5, 6, 10, 12].map(liveBound)).toEqual([0, 1, 1, 1, 1, 2, 4, 5]);
     const d = decide(200, parseHls(LIVE), false, '', P);
-    expect(d).toEqual({ ttl: 2, cacheControl: 'public, max-age=2, stale-while-revalidate=2', reason: 'live target=6' });
+    expect(d).toEqual({ ttl: 2, cacheControl: 'max-age=2, stale-while-revalidate=2', reason: 'live target=6' });
     expect(decide(200, parseHls(LIVE.replace(':6\n', ':20\n')), false, '', P).ttl).toBe(5);
   });
   it('VOD, masters, MPDs, blocking reloads, 404 and 5xx', () => {
-    expect(decide(200, parseHls(LIVE + '#EXT-X-ENDLIST\n'), false, '', P).cacheControl).toBe('public, max-age=3600, stale-while-revalidate=3600, immutable');
+    expect(decide(200, parseHls(LIVE + '#EXT-X-ENDLIST\n'), false, '', P).cacheControl).toBe('max-age=3600, stale-while-revalidate=3600, immutable');
     expect(decide(200, parseHls('#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\na.m3u8\n'), false, '', P).ttl).toBe(5);
     expect(decide(200, parseMpd('<MPD type="dynamic" minimumUpdatePeriod="PT3S">'), false, '', P).ttl).toBe(3);
     expect(decide(200, parseMpd('<MPD type="dynamic">'), false, '', P).ttl).toBe(1);
     expect(decide(200, parseMpd('<MPD type="static">'), false, '', P).ttl).toBe(3600);
     expect(decide(200, parseHls(LIVE), true, '', P)).toMatchObject({ ttl: 1, reason: 'blocking-reload' });
     expect(decide(200, parseHls(LIVE), true, '', P).cacheControl).toContain('immutable');
-    expect(decide(404, parseHls(''), false, '', P)).toEqual({ ttl: 1, cacheControl: 'public, max-age=1', reason: 'not-found' });
+    expect(decide(404, parseHls(''), false, '', P)).toEqual({ ttl: 1, cacheControl: 'max-age=1', reason: 'not-found' });
     expect(decide(503, parseHls(''), false, 'max-age=60', P)).toEqual({ ttl: 0, cacheControl: '', reason: 'status-503' });
     expect(decide(302, parseHls(''), false, '', P).cacheControl).toBe('no-store');
     expect(decide(200, parseHls('<html>'), false, '', P)).toMatchObject({ ttl: 1, reason: 'unparsed:html-page' });

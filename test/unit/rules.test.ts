@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { classifyPath, gate, gateRules, KEY_PATH_RULES, keyPath, KIND_RULES, MAX_REQUEST_URI, REJECT_RULES, rejectReason, SESSION_ID_HINT } from '../../njs/rules.ts';
+import { classifyPath, gate, gateFastRequest, gateRules, KEY_PATH_RULES, keyPath, KIND_RULES, MAX_REQUEST_URI, REJECT_RULES, rejectReason, SESSION_ID_HINT } from '../../njs/rules.ts';
 import { nginxMap } from '../../tools/render.ts';
 import { expectedGate, methods, requestTargets } from '../support/request-targets.ts';
 
@@ -108,6 +108,19 @@ describe('the gate (one map for the raw target and the method)', () => {
     fc.assert(fc.property(methods, requestTargets, (m, u) => {
       expect(gate(m, u)).toBe(expectedGate(m, u));
     }), { numRuns: 5000 });
+  });
+
+  it('passes by its one-regex test of the request line only what it passes', () => {
+    const fast = new RegExp(gateFastRequest());
+    fc.assert(fc.property(methods, requestTargets, fc.constantFrom(' HTTP/1.1', ' HTTP/1.0', ''), (m, u, v) => {
+      if (fast.test(m + ' ' + u + v)) expect(gate(m, u)).toBe('');
+    }), { numRuns: 5000 });
+    expect(fast.test('GET /live/cam1/chunklist_w1_b800000.m3u8?wowzasessionid=1 HTTP/1.1')).toBe(true);
+    expect(fast.test('HEAD /vod/mp4:a.mp4/media_b400000_3.ts HTTP/1.1')).toBe(true);
+    expect(fast.test('GET /live/cam%20one/playlist.m3u8 HTTP/1.1')).toBe(false); // the map decides: ""
+    expect(fast.test('GET /' + 'a'.repeat(MAX_REQUEST_URI - 1) + ' HTTP/1.1')).toBe(true);
+    expect(fast.test('GET /' + 'a'.repeat(MAX_REQUEST_URI) + ' HTTP/1.1')).toBe(false);
+    expect(fast.test('GET http://evil/x.ts HTTP/1.1')).toBe(false);
   });
 
   it('takes ordinary reads in its first rule, long ones not', () => {
