@@ -147,11 +147,14 @@ export const KIND_RULES: Rule[] = [
  * fit none of these are their own stream.
  */
 export const STREAM_RULES: Rule[] = [
+  // Three segments, the common /app/stream/file, first: the rules below need
+  // four or more, but the prefixed one (`/app/mp4:x/file`), which gives the
+  // same value. So nginx tries one regex for most requests, not five.
+  { re: '^/([^/]+)/([^/]+)/[^/]+$', ci: false, value: '$1/$2' },
   { re: '^/([^/]+)/_definst_/(.+)/[^/]+$', ci: false, value: '$1/$2' },
   { re: '^/([^/]+)/((mp4|mp3|smil|ngrp|amlst|id3):.+)/[^/]+$', ci: false, value: '$1/$2' },
   { re: '^/([^/]+)/([^/]+)/((mp4|mp3|smil|ngrp|amlst|id3):.+)/[^/]+$', ci: false, value: '$1/$2/$3' },
   { re: '^/([^/]+)/([^/]+)/([^/]+)/[^/]+$', ci: false, value: '$1/$2/$3' },
-  { re: '^/([^/]+)/([^/]+)/[^/]+$', ci: false, value: '$1/$2' },
 ];
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { classifyPath, gate, gateFastRequest, gateRules, KEY_PATH_RULES, keyPath, KIND_RULES, MAX_REQUEST_URI, REJECT_RULES, rejectReason, SESSION_ID_HINT } from '../../njs/rules.ts';
+import { classifyPath, firstMatch, gate, gateFastRequest, gateRules, KEY_PATH_RULES, keyPath, KIND_RULES, MAX_REQUEST_URI, REJECT_RULES, rejectReason, SESSION_ID_HINT, STREAM_RULES, streamOf } from '../../njs/rules.ts';
 import { nginxMap } from '../../tools/render.ts';
 import { expectedGate, methods, requestTargets } from '../support/request-targets.ts';
 
@@ -151,6 +151,28 @@ describe('the session-id hint (the key of a name without one is its path)', () =
     fc.assert(fc.property(fc.array(part, { maxLength: 8 }), (parts) => {
       const p = '/live/' + parts.join('');
       if (!hint.test(p)) expect(keyPath(p)).toBe(p);
+    }), { numRuns: 5000 });
+  });
+});
+
+describe('streamOf', () => {
+  it.each([
+    ['/live/cam1/playlist.m3u8', 'live/cam1'],
+    ['/live/_definst_/cam1/playlist.m3u8', 'live/cam1'],
+    ['/vod/mp4:sample.mp4/chunklist_b1.m3u8', 'vod/mp4:sample.mp4'],
+    ['/vod/_definst_/mp4:dir/a.mp4/media_1.ts', 'vod/mp4:dir/a.mp4'],
+    ['/vod/inst/mp4:dir/a.mp4/media_1.ts', 'vod/inst/mp4:dir/a.mp4'],
+    ['/live/inst/cam1/media_1.ts', 'live/inst/cam1'],
+    ['/x.ts', '/x.ts'],
+  ])('%s is %s', (p, s) => expect(streamOf(p)).toBe(s));
+
+  it('the three-segment rule first changes no answer (the order Wowza documents, checked on random paths)', () => {
+    // The table as written before the three-segment rule moved first.
+    const documented = STREAM_RULES.slice(1).concat([STREAM_RULES[0]]);
+    const seg = fc.oneof(fc.constantFrom('live', '_definst_', 'mp4:a.mp4', 'smil:s.smil', 'ngrp:g', 'cam1', 'dir', 'media_1.ts', ''), fc.string({ maxLength: 6 }));
+    fc.assert(fc.property(fc.array(seg, { minLength: 1, maxLength: 6 }), (segs) => {
+      const p = '/' + segs.join('/');
+      expect(streamOf(p)).toBe(firstMatch(documented, p, p));
     }), { numRuns: 5000 });
   });
 });
