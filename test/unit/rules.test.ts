@@ -121,6 +121,9 @@ describe('the gate (one map for the raw target and the method)', () => {
     expect(fast.test('GET /' + 'a'.repeat(MAX_REQUEST_URI - 1) + ' HTTP/1.1')).toBe(true);
     expect(fast.test('GET /' + 'a'.repeat(MAX_REQUEST_URI) + ' HTTP/1.1')).toBe(false);
     expect(fast.test('GET http://evil/x.ts HTTP/1.1')).toBe(false);
+    expect(fast.test('GET /live/a /../x.ts HTTP/1.1')).toBe(false);
+    expect(fast.test('GET /live/a.ts?b=1 /../x HTTP/1.1')).toBe(false);
+    expect(fast.test('GET /live/a.ts')).toBe(true);
   });
 
   it('takes ordinary reads in its first rule, long ones not', () => {
