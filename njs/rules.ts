@@ -67,28 +67,25 @@ export const REJECT_RULES: Rule[] = [
   { re: `${PATH}%([0-9a-f]?)([^0-9a-f]|$)`, ci: true, value: 'bad-percent-encoding' },
 ];
 
-/** Methods viewers use: reads, and CORS preflights (OPTIONS). */
+/** Methods that read (viewers use these; OPTIONS is a preflight, answered by the edge). */
 export const READ_METHODS = 'GET|HEAD';
 
 /**
  * The gate of the viewer-facing server (a function: only the renderer and the
- * unit tests use it, so njs bundles leave it out): one nginx `map` over
- * "$request_method $request_uri", one `if` per request (tools/render.ts).
- * "" lets the request in; a REJECT_RULES reason refuses it (400); "preflight"
- * is a CORS preflight (204); "method" any other method (405). The first rule
- * is the whole work of an ordinary request: a read of a plain path no longer
- * than MAX_REQUEST_URI, one regex (the lookahead is PCRE and V8, which are
- * the only engines that run this table: nginx, and the unit tests that hold
- * it to rejectReason). Every other target is judged by REJECT_RULES, in
- * their order, whatever the method; then the method.
+ * unit tests use it, so njs bundles leave it out), as one nginx `map` over
+ * "$request_method $request_uri" (tools/render.ts). "" lets the request in;
+ * a REJECT_RULES reason refuses it (400); "preflight" is a CORS preflight
+ * (204); "method" any other method (405). The target is judged first, by
+ * REJECT_RULES in their order whatever the method, then the method. The
+ * server asks this map only for requests that gateFastRequest (one regex
+ * over the request line) does not pass, so its fast path is not here.
  */
 export function gateRules(): Rule[] {
-  const fast: Rule = { re: '^(' + READ_METHODS + ') (?!.{' + (MAX_REQUEST_URI + 1) + '})' + FAST_PATH.slice(1), ci: false, value: '' };
   const hostile = REJECT_RULES.filter((r) => r.re !== FAST_PATH).map((r) => {
     if (r.re[0] !== '^') throw new Error('reject rule ' + r.value + ' must be anchored');
     return { re: '^[^ ]* ' + r.re.slice(1), ci: r.ci, value: r.value };
   });
-  return [fast].concat(hostile, [
+  return hostile.concat([
     { re: '^OPTIONS ', ci: false, value: 'preflight' },
     { re: '^(' + READ_METHODS + ') ', ci: false, value: '' },
   ]);
@@ -103,16 +100,17 @@ export function gate(method: string, requestUri: string): string {
 }
 
 /**
- * The gate's first rule over nginx's $request (the request line as sent,
+ * The gate's fast path over nginx's $request (the request line as sent,
  * "GET /live/a.ts?x HTTP/1.1"): the server tests it with one `if`, so an
  * ordinary read costs one regex and no map (a map lowercases and hashes its
  * whole source first); only a line it does not pass is judged by the map.
  * Whatever it passes, the gate passes too (unit tests).
  */
 export function gateFastRequest(): string {
-  // Anchored at both ends: the target is the path, a query without spaces,
-  // then the version (absent in HTTP/0.9), so no space in a target can hide
-  // a second path from this test.
+  // A read of a plain path no longer than MAX_REQUEST_URI. Anchored at both
+  // ends: the target is the path, a query without spaces, then the version
+  // (absent in HTTP/0.9), so no space in a target can hide a second path
+  // from this test. The lookahead is PCRE (nginx) and V8 (the unit tests).
   return '^(' + READ_METHODS + ') (?![^ ]{' + (MAX_REQUEST_URI + 1) + '})' + FAST_SEGMENTS + '(?:\\?[^ ]*)?(?: HTTP/[0-9.]+)?$';
 }
 

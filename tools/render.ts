@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GATE_OTHER_METHOD, gateFastRequest, gateRules, KEY_PATH_RULES, SESSION_ID_HINT, KIND_RULES, PLAYLIST_EXTENSIONS, SEGMENT_EXTENSIONS, STREAM_RULES, type Rule } from '../njs/rules.ts';
+import { GATE_OTHER_METHOD, gateFastRequest, gateRules, KEY_PATH_RULES, KIND_RULES, PLAYLIST_EXTENSIONS, SEGMENT_EXTENSIONS, SESSION_ID_HINT, STREAM_RULES, type Rule } from '../njs/rules.ts';
 import { buildRing, encodeRing, steeringKeys } from '../njs/ring.ts';
 import { TK_NAME } from '../njs/auth.ts';
 import { createHash } from 'node:crypto';
@@ -650,12 +650,12 @@ export function ageMaps(): string {
  * subrequests, so a cacheable map would give every prefetch subrequest the
  * value computed for the first one (seen: four prefetches, one key).
  */
-export function nginxMap(source: string, variable: string, rules: Rule[], fallback: string, volatile = source === '$uri'): string {
+export function nginxMap(source: string, variable: string, rules: Rule[], fallback: string): string {
   const lines = rules.map((r) => {
     if (/["\n]/.test(r.re) || r.re.endsWith('\\')) throw new Error(`rule ${r.value}: pattern cannot be quoted for nginx`);
     return `    "${r.ci ? '~*' : '~'}${r.re}" "${r.value}";`;
   });
-  const head = volatile ? ['    volatile;'] : [];
+  const head = source === '$uri' ? ['    volatile;'] : [];
   return [`map ${source} ${variable} {`, ...head, `    default "${fallback}";`, ...lines, '}'].join('\n');
 }
 
@@ -663,7 +663,7 @@ export function nginxMap(source: string, variable: string, rules: Rule[], fallba
  * The cache key, as proxy_cache_key and $media_edge_cache_key say it: the
  * name without session ids, then the allow-listed parameters.
  */
-export const CACHE_KEY = '$media_edge_key_name$media_edge_key_args';
+const CACHE_KEY = '$media_edge_key_name$media_edge_key_args';
 
 /** The query parameters that are part of the cache key, in their order. */
 function keyArgs(s: Settings): string[] {
