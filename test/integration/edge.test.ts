@@ -107,6 +107,23 @@ describe.each(list)('edge on $name', (target) => {
     expect(origin.count(path)).toBe(2);
   });
 
+  it('tells viewers to keep a 410 segment no longer than the edge does, and a 5xx not at all', async () => {
+    logsOnFailure();
+    const gone = `${live}/media_w1_b800000_${origin.liveEdge() + 60}.ts`;
+    const failing = `${live}/media_w1_b800000_${origin.liveEdge() + 61}.ts`;
+    origin.faults = [{ match: /_\d+\.ts$/, status: 410 }];
+    await get(edge.url + gone);
+    origin.faults = [{ match: /_\d+\.ts$/, status: 503 }];
+    const five = await get(edge.url + failing);
+    origin.faults = [];
+    const again = await get(edge.url + gone);
+    expect(again.status).toBe(410);
+    expect(again.headers['x-cache-status']).toBe('HIT');
+    expect(again.headers['cache-control']).toBe('max-age=1');
+    expect(five.status).toBe(503);
+    expect(five.headers['cache-control']).toBe('no-store');
+  });
+
   it('serves VOD playlists and DASH manifests with CORS and X-Cache-Status', async () => {
     logsOnFailure();
     const vod = await get(`${edge.url}/vod/mp4:sample.mp4/chunklist_b800000.m3u8`);
@@ -165,6 +182,7 @@ describe.each(list)('edge on $name', (target) => {
       expect(r.status).toBe(status);
       if (reason) expect(/X-Media-Edge-Reject: (\S+)/.exec(r.head)?.[1]).toMatch(reason);
       if (status === 405) expect(r.head).toContain('Allow: GET, HEAD, OPTIONS');
+      if (status === 405 || status === 400) expect(r.head).toContain('Cache-Control: no-store');
       expect(origin.viewerRequests()).toBe(before);
     });
 
