@@ -127,17 +127,31 @@ function readValue(r: Reader, depth: number): AmfValue | AmfError {
   }
 }
 
-/** Decode every value in a message body (a command: name, transaction id, args...). */
-export function decodeAll(b: Uint8Array): AmfValue[] | AmfError {
-  const r: Reader = { b: b, pos: 0 };
-  const out: AmfValue[] = [];
+/**
+ * Decode the values of b from `start` on, with where each begins: a command
+ * body is rewritten in place (a stream key cut out of a name), which needs
+ * the name's byte offsets, not a re-encoding (that would change ECMA arrays
+ * into objects and dates into numbers).
+ */
+export function decodeFrom(b: Uint8Array, start: number): { values: AmfValue[]; starts: number[] } | AmfError {
+  const r: Reader = { b: b, pos: start };
+  const values: AmfValue[] = [];
+  const starts: number[] = [];
   while (r.pos < b.length) {
-    if (out.length >= 64) return { error: 'too many values' };
+    if (values.length >= 64) return { error: 'too many values' };
+    starts.push(r.pos);
     const v = readValue(r, 0);
     if (isError(v)) return v;
-    out.push(v as AmfValue);
+    values.push(v as AmfValue);
   }
-  return out;
+  starts.push(r.pos);
+  return { values: values, starts: starts };
+}
+
+/** Decode every value in a message body (a command: name, transaction id, args...). */
+export function decodeAll(b: Uint8Array): AmfValue[] | AmfError {
+  const d = decodeFrom(b, 0);
+  return isError(d) ? d : (d as { values: AmfValue[] }).values;
 }
 
 function pushU16(out: number[], n: number): void {

@@ -14,7 +14,7 @@
  *             2xx allows, anything else or a timeout refuses.
  */
 import { constantTimeEqual, hmacB64url, sha256Hex } from './sign';
-import { decodeAll, encodeAll, type AmfObject, type AmfValue } from './amf0';
+import { encodeAll, type AmfObject } from './amf0';
 
 export interface AppAuth {
   mode: 'hmac' | 'keys' | 'callback' | 'allow' | 'deny';
@@ -76,17 +76,21 @@ function safeDecode(s: string): string | null {
   }
 }
 
-/** The application a connect's `app` names, without a query (`live?x=1` -> `live`). */
-export function appName(app: string): string {
-  const q = app.indexOf('?');
-  return (q < 0 ? app : app.slice(0, q)).replace(/\/+$/, '');
-}
-
-export function authFor(cfg: AuthConfig, app: string): AppAuth {
-  const a = cfg.apps[app];
-  if (a && Object.prototype.hasOwnProperty.call(cfg.apps, app)) return a;
-  const any = cfg.apps['*'];
-  return any && Object.prototype.hasOwnProperty.call(cfg.apps, '*') ? any : { mode: 'deny' };
+/**
+ * The rule for an application, and the name keys are signed with: the
+ * configured name, matched without regard to case (an origin may route
+ * `LIVE` to `live`: Wowza on a case-insensitive file system does), else
+ * `"*"`, else deny.
+ */
+export function appRule(cfg: AuthConfig, app: string): { app: string; auth: AppAuth } {
+  const own = Object.prototype.hasOwnProperty;
+  if (own.call(cfg.apps, app)) return { app: app, auth: cfg.apps[app] };
+  const lower = app.toLowerCase();
+  const names = Object.keys(cfg.apps);
+  for (let i = 0; i < names.length; i++) {
+    if (names[i] !== '*' && names[i].toLowerCase() === lower) return { app: names[i], auth: cfg.apps[names[i]] };
+  }
+  return own.call(cfg.apps, '*') ? { app: app, auth: cfg.apps['*'] } : { app: app, auth: { mode: 'deny' } };
 }
 
 /** The hmac signature of a key; `kind` binds it to publishing or playing. */
@@ -134,28 +138,6 @@ export function callbackBody(app: string, name: StreamName, addr: string, tcUrl:
     '&swfurl=&tcurl=' + e(tcUrl) + '&pageurl=&name=' + e(name.stream) + (kind === 'play' ? '' : '&type=live');
   if (name.query) body += '&' + name.query;
   return body;
-}
-
-/** Commands whose fourth value (after name, transaction id, null) is a stream name. */
-export const NAME_COMMANDS = ['releaseStream', 'FCPublish', 'publish', 'FCUnpublish', 'play', 'deleteStream'];
-
-/**
- * The command body with its stream name's query removed, or null when
- * nothing changes or the body cannot be rewritten. The body gets shorter:
- * the caller re-chunks it with a full header that declares the new length
- * (padding it back to size breaks servers that read optional trailing
- * arguments, as nginx-rtmp does for `play`).
- */
-export function stripNameQuery(body: Uint8Array): Uint8Array | null {
-  const values = decodeAll(body);
-  if (!Array.isArray(values) || values.length < 4 || typeof values[0] !== 'string') return null;
-  if (NAME_COMMANDS.indexOf(values[0] as string) < 0 || typeof values[3] !== 'string') return null;
-  const raw = values[3] as string;
-  const q = raw.indexOf('?');
-  if (q < 0) return null;
-  const copy: AmfValue[] = values.slice();
-  copy[3] = raw.slice(0, q);
-  return encodeAll(copy);
 }
 
 /** An RTMP onStatus error for the client: what ffmpeg and OBS show to the user. */

@@ -13,7 +13,8 @@ import { decide, inspect, isoDuration, markForAuth, mpdRun, nextRun, resolveOnEd
 import { checkViewer, linkSig, originArgs, parseRevocations, tokenParams, withoutLink, type AuthConfig } from '../../njs/auth';
 import { utf8Decode } from '../../njs/utf8';
 import { keyPath } from '../../njs/rules';
-import { parseStreamName, signPublish, stripNameQuery, verifyLocal } from '../../njs/publish';
+import { parseStreamName, signPublish, verifyLocal } from '../../njs/publish';
+import { feedClient, newSession, resume, type Step } from '../../njs/rtmp-session';
 import { sha256Hex } from '../../njs/sign';
 import { mintToken, secureLinkMd5, verifyEdgeAuth, verifyToken, wowzaSecureTokenHash } from '../../njs/token';
 
@@ -63,9 +64,45 @@ function rtmpVectors(): unknown[] {
       if (res.error) out.push({ error: res.error });
     }
   }
-  const stripped = stripNameQuery(body);
-  out.push(stripped ? decodeAll(stripped) : null);
   out.push(decodeAll(new Uint8Array([3, 0, 1, 97, 5])));
+  return out.concat(sessionVectors(hs));
+}
+
+/** A whole session through the inspector, 7 bytes at a time: what it forwards, asks and refuses. */
+function sessionVectors(hs: Uint8Array): unknown[] {
+  const out: unknown[] = [];
+  const m = (csid: number, type: number, sid: number, body: Uint8Array) => writeMessage({ csid: csid, type: type, streamId: sid, timestamp: 0, body: body }, 128);
+  const amf3 = (body: Uint8Array) => {
+    const b = new Uint8Array(body.length + 1);
+    b.set(body, 1);
+    return b;
+  };
+  const media = new Uint8Array(500);
+  const streams: Uint8Array[][] = [
+    [hs, m(3, 20, 0, encodeAll(['connect', 1, { app: 'Live/_definst_', tcUrl: 'rtmp://x/Live' }])), m(3, 20, 0, encodeAll(['createStream', 2, null])),
+      m(8, 20, 1, encodeAll(['publish', 3, null, 'caf\u00e9?exp=1&sig=abc', 'live'])), m(6, 9, 1, media), m(3, 17, 1, amf3(encodeAll(['PUBLISH', 4, null, 'other', 'live'])))],
+    [hs, m(3, 20, 0, encodeAll(['connect', 1, { app: 'live' }])), m(6, 9, 1, media)],
+    [hs, m(3, 20, 0, encodeAll(['connect', 1, { app: 'live' }])), m(3, 20, 1, encodeAll(['publish\u0000x', 3, null, 'a', 'live']))],
+  ];
+  for (let k = 0; k < streams.length; k++) {
+    const sess = newSession({ preauthBytes: 65536, liveHeldBytes: 1 << 20 });
+    let sent = 0;
+    let asks = 0;
+    const take = (st: Step): void => {
+      for (let i = 0; i < st.out.length; i++) sent += st.out[i].length;
+      if (st.refuse) out.push({ refuse: st.refuse });
+      if (st.ask) {
+        out.push({ ask: st.ask });
+        asks++;
+        take(resume(sess, asks === 1, 'no'));
+      }
+    };
+    for (let p = 0; p < streams[k].length; p++) {
+      const b = streams[k][p];
+      for (let i = 0; i < b.length && !sess.error; i += 7) take(feedClient(sess, b.subarray(i, Math.min(i + 7, b.length))));
+    }
+    out.push({ sent: sent, live: sess.live, app: sess.app });
+  }
   return out;
 }
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { decodeAll } from '../../njs/amf0.ts';
-import { appName, authFor, callbackBody, parseStreamName, signPublish, stripNameQuery, verifyLocal, type AuthConfig } from '../../njs/publish.ts';
+import { appRule, callbackBody, parseStreamName, signPublish, verifyLocal, type AuthConfig } from '../../njs/publish.ts';
+import { connectApp, replaceString } from '../../njs/rtmp-session.ts';
 import { constantTimeEqual, sha256Hex } from '../../njs/sign.ts';
 import { amf } from '../support/rtmp-stream.ts';
 
@@ -16,17 +17,22 @@ describe('stream names', () => {
     expect(Object.getPrototypeOf(parseStreamName('x?__proto__=1').params)).toBe(Object.prototype);
   });
 
-  it('names the application without its query', () => {
-    expect(appName('live?doPublish=x')).toBe('live');
-    expect(appName('live/')).toBe('live');
+  it('names the application as origins resolve it: before the query, before the instance', () => {
+    expect(connectApp('live?doPublish=x')).toBe('live');
+    expect(connectApp('live/')).toBe('live');
+    expect(connectApp('live/_definst_')).toBe('live');
+    expect(connectApp('live/studio2?x=1')).toBe('live');
+    expect(connectApp('/live')).toBe('');
   });
 
-  it('takes the app rule, else "*", else deny', () => {
+  it('takes the app rule whatever its case, else "*", else deny', () => {
     const cfg = { apps: { live: hmac, '*': { mode: 'allow' } } } as unknown as AuthConfig;
-    expect(authFor(cfg, 'live')).toBe(hmac);
-    expect(authFor(cfg, 'other').mode).toBe('allow');
-    expect(authFor({ apps: {} } as unknown as AuthConfig, 'x').mode).toBe('deny');
-    expect(authFor({ apps: {} } as unknown as AuthConfig, 'constructor').mode).toBe('deny');
+    expect(appRule(cfg, 'live')).toEqual({ app: 'live', auth: hmac });
+    // Keys are checked against the configured name.
+    expect(appRule(cfg, 'LIVE')).toEqual({ app: 'live', auth: hmac });
+    expect(appRule(cfg, 'other').auth.mode).toBe('allow');
+    expect(appRule({ apps: {} } as unknown as AuthConfig, 'x').auth.mode).toBe('deny');
+    expect(appRule({ apps: {} } as unknown as AuthConfig, 'constructor').auth.mode).toBe('deny');
   });
 });
 
@@ -93,12 +99,12 @@ describe('helpers', () => {
     );
   });
 
-  it('strips the query from a stream name, and nothing else', () => {
+  it('cuts the query out of a stream name in place: same length, AMF0 nulls after the last value', () => {
     const body = new Uint8Array(amf('play', 5, null, 'cam1?exp=1&sig=abc', -2000));
-    const out = stripNameQuery(body)!;
-    expect(decodeAll(out)).toEqual(['play', 5, null, 'cam1', -2000]);
-    expect(stripNameQuery(new Uint8Array(amf('publish', 5, null, 'cam1', 'live')))).toBeNull();
-    expect(stripNameQuery(new Uint8Array(amf('connect', 1, { app: 'x?y' })))).toBeNull();
+    const at = 1 + 2 + 4 + 9 + 1; // 'play', 5, null
+    const out = replaceString(body, at, 'cam1');
+    expect(out.length).toBe(body.length);
+    expect(decodeAll(out)).toEqual(['play', 5, null, 'cam1', -2000, ...Array(14).fill(null)]);
   });
 });
 
