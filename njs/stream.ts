@@ -128,7 +128,7 @@ function filter(session: NginxStreamRequest): void {
   /** Malformed input, inside a callback: answer where the origin's stream allows it, and close at once. */
   const refuseNow = (r: Refusal): never => {
     if (state === 'open') {
-      clearTimeout(timer);
+      stopTimer();
       record('deny', r.stream, r.reason);
       if (atChunkBoundary(down)) s.sendDownstream(answerFor(r));
     }
@@ -142,7 +142,7 @@ function filter(session: NginxStreamRequest): void {
   const refuse = (r: Refusal) => {
     if (state !== 'open') return;
     state = 'refused';
-    clearTimeout(timer);
+    stopTimer();
     record('deny', r.stream, r.reason);
     let delay = cfg ? cfg.reject_delay_ms : 1000;
     if (dicts && cfg) {
@@ -165,7 +165,16 @@ function filter(session: NginxStreamRequest): void {
   };
 
   const startedAt = Date.now();
-  const timer = setTimeout(() => refuse({ code: 'NetConnection.Connect.Rejected', reason: 'no publish within the time allowed', streamId: 0, stream: '-' }), cfg ? cfg.preauth_ms : 10000);
+  // Cleared once: njs 0.8.9 throws "failed to find timer" on a second clearTimeout.
+  let timerOn = true;
+  const stopTimer = () => {
+    if (timerOn) clearTimeout(timer);
+    timerOn = false;
+  };
+  const timer = setTimeout(() => {
+    timerOn = false;
+    refuse({ code: 'NetConnection.Connect.Rejected', reason: 'no publish within the time allowed', streamId: 0, stream: '-' });
+  }, cfg ? cfg.preauth_ms : 10000);
 
   /** Admit an allowed publish: one publisher per stream where set, else take the stream over. */
   const admit = (app: string, stream: string): Verdict | Promise<Verdict> => {
@@ -246,7 +255,7 @@ function filter(session: NginxStreamRequest): void {
       }
       st = resume(sess, v.ok, v.ok ? '' : (v as { reason: string }).reason);
     }
-    if (sess.live) clearTimeout(timer);
+    if (sess.live) stopTimer();
     if (out.length) {
       if (flags) s.send(joinBytes(out), flags);
       else s.sendUpstream(joinBytes(out));

@@ -45,8 +45,8 @@ export async function startDemoOrigin(stateDir: string, httpPort: number, rtmpPo
     state_dir: stateDir,
     listen_rtmp: `127.0.0.1:${rtmpPort}`,
     listen_http: `127.0.0.1:${httpPort}`,
-    // Tests point nginx-rtmp's own on_publish at a recorder: what the origin was told.
-    on_publish: opts.onPublish ? `            on_publish ${opts.onPublish};` : '',
+    // Tests point nginx-rtmp's own on_publish and on_play at a recorder: what the origin executed.
+    notify: opts.onPublish ? `            on_publish ${opts.onPublish};\n            on_play ${opts.onPublish};` : '',
   }, 'demo-origin.conf');
   const confPath = join(stateDir, 'nginx.conf');
   writeFileSync(confPath, conf);
