@@ -18,7 +18,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEMO_REQUIREMENTS, ensureDeps, EDGE_REQUIREMENTS, missing } from './deps.ts';
+import { DEMO_REQUIREMENTS, ensureDeps, EDGE_REQUIREMENTS, missing, TEST_REQUIREMENTS } from './deps.ts';
 import { runDemo } from './demo.ts';
 import { detectNjsShared, testConfig } from './nginx.ts';
 import { render, tokenParam, writeRendered } from './render.ts';
@@ -30,7 +30,7 @@ const USAGE = `usage:
   media-edge render --settings FILE --out DIR [--no-test]
   media-edge check --settings FILE
   media-edge docs [--readme FILE]
-  media-edge deps [--demo]
+  media-edge deps [--demo | --test]
   media-edge demo [--dir DIR] [--http-port N] [--rtmp-port N]
   media-edge mint-key --settings FILE --app APP --stream NAME [--ttl SECONDS] [--kid 1|2] [--play]
   media-edge mint-token --settings FILE --path /APP/STREAM/playlist.m3u8 [--scope /APP/STREAM/*] [--ttl SECONDS] [--kid ID] [--ip ADDR] [--start UNIX]`;
@@ -57,6 +57,7 @@ function main(argv: string[]): number {
       out: { type: 'string' },
       'no-test': { type: 'boolean' },
       demo: { type: 'boolean' },
+      test: { type: 'boolean' },
       dir: { type: 'string' },
       'http-port': { type: 'string' },
       'rtmp-port': { type: 'string' },
@@ -109,7 +110,7 @@ function main(argv: string[]): number {
       return 0;
     }
     case 'deps':
-      ensureDeps(values.demo ? DEMO_REQUIREMENTS : EDGE_REQUIREMENTS, (s) => console.log(s));
+      ensureDeps(values.test ? TEST_REQUIREMENTS : values.demo ? DEMO_REQUIREMENTS : EDGE_REQUIREMENTS, (s) => console.log(s));
       console.log('all required packages are present');
       return 0;
     case 'mint-key': {

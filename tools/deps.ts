@@ -19,6 +19,10 @@ function onPath(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
+function gstElement(name: string): boolean {
+  return spawnSync('gst-inspect-1.0', [name], { stdio: 'ignore' }).status === 0;
+}
+
 function module(file: string): boolean {
   return MODULE_DIRS.some((d) => existsSync(join(d, file)));
 }
@@ -36,6 +40,16 @@ export const DEMO_REQUIREMENTS: Requirement[] = [
   { what: 'ffmpeg and ffprobe', pkg: 'ffmpeg', present: () => onPath('ffmpeg') && onPath('ffprobe') },
   { what: 'njs command-line interpreter', pkg: 'njs', present: () => onPath('njs') },
   { what: 'Chromium, for the hls.js player test', pkg: 'chromium', present: () => existsSync(CHROMIUM) },
+];
+
+/** `npm test` also plays peers nobody here wrote against the edge. */
+export const TEST_REQUIREMENTS: Requirement[] = [
+  ...DEMO_REQUIREMENTS,
+  // librtmp peers for the hostile-client tests: they ignore RTMP errors, so the edge must hang up.
+  { what: 'rtmpdump (librtmp)', pkg: 'rtmpdump', present: () => onPath('rtmpdump') },
+  { what: 'GStreamer gst-launch-1.0', pkg: 'gstreamer1.0-tools', present: () => onPath('gst-launch-1.0') },
+  { what: 'GStreamer rtmpsink (librtmp)', pkg: 'gstreamer1.0-plugins-bad', present: () => gstElement('rtmpsink') },
+  { what: 'GStreamer avenc_flv', pkg: 'gstreamer1.0-libav', present: () => gstElement('avenc_flv') },
 ];
 
 /** Debian's Chromium, which playwright-core drives in the player test. */

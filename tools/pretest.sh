@@ -6,7 +6,7 @@
 # MEDIA_EDGE_REQUIRE_DOCKER=1 (CI), which makes that a failure.
 set -eu
 cd "$(dirname "$0")/.."
-node dist/cli.mjs deps --demo
+node dist/cli.mjs deps --test
 if docker info >/dev/null 2>&1; then
   docker/build-images.sh
 elif [ "${MEDIA_EDGE_REQUIRE_DOCKER:-}" = 1 ]; then

@@ -742,8 +742,8 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
       : '',
     rtmp_auth: Object.keys(s.rtmp_auth).length
       ? [
-          '    # Publish auth (njs/stream.ts): reads the session until `publish`,',
-          '    # decides, strips the key from stream names, then relays natively.',
+          '    # Publish auth (njs/stream.ts): reads the client side of the whole',
+          '    # session, decides every publish and play, cuts keys out of names.',
           `    js_var $media_edge_rtmp_auth_file ${join(ctx.confDir, RTMP_AUTH_FILE)};`,
           '    js_filter media_edge_stream.filter;',
           `    js_fetch_timeout ${s.rtmp_preauth_timeout};`,

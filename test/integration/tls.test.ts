@@ -5,8 +5,8 @@
  * origin (the Wowza stand-in), and the stream plays back through the edge.
  * The certificate is made at test time with openssl.
  */
-import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,18 +16,10 @@ import { freePort, publishTestPattern, startDemoOrigin, type DemoOrigin } from '
 import { dumpLogs, startEdge, type Edge } from '../support/edge.ts';
 import { get, sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
+import { makeCert } from '../support/tls.ts';
 
 const { targets: list } = targets();
 const KEY = 'tls-test-secret-0123456789';
-
-/** A self-signed certificate for 127.0.0.1, made now. */
-function makeCert(dir: string): void {
-  mkdirSync(join(dir, 'tls'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'tls/key.pem'), '-out', join(dir, 'tls/cert.pem')], { stdio: 'ignore' });
-  // Read by the nginx master (root in the tests), as a real key should be.
-  chmodSync(join(dir, 'tls/key.pem'), 0o600);
-}
 
 /** GET over HTTPS, trusting only the test certificate. */
 function getTls(url: string, ca: Buffer, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
