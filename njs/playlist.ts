@@ -90,7 +90,13 @@ export function parseHls(text: string): PlaylistInfo {
   if (body.charCodeAt(0) === 0xfeff) body = body.slice(1);
   if (looksLikeHtml(body)) return invalid('html-page');
   if (body.slice(0, 7) !== '#EXTM3U') return invalid('no-extm3u');
-  const lines = body.split(/\r?\n/);
+  // A string separator, then CR off each line: split with a regular
+  // expression is quadratic on njs 0.7.9 (a 3000-segment playlist took 3.3 s).
+  const lines = body.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i];
+    if (l.charCodeAt(l.length - 1) === 13) lines[i] = l.slice(0, -1);
+  }
   const info = empty('live', '');
   let master = false;
   let media = false;

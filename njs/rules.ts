@@ -44,8 +44,33 @@ const FAST_SEGMENTS = '(?:/[A-Za-z0-9_:~+=,@!-][A-Za-z0-9_.:~+=,@!-]*)+';
 const FAST_PATH = '^' + FAST_SEGMENTS + '(?:\\?|$)';
 
 /**
+ * Percent-encoded UTF-8 as RFC 3629 (section 4) allows it: no overlong forms
+ * (`%c0%ae` is a dot to some decoders), no surrogates, nothing past U+10FFFF.
+ * ASCII bytes may be encoded here; the rules before this one say which.
+ */
+const UTF8_PCT =
+  '%[0-7][0-9a-f]' +
+  '|%(?:c[2-9a-f]|d[0-9a-f])%[89ab][0-9a-f]' +
+  '|%e0%[ab][0-9a-f]%[89ab][0-9a-f]' +
+  '|%(?:e[1-9a-c]|e[ef])%[89ab][0-9a-f]%[89ab][0-9a-f]' +
+  '|%ed%[89][0-9a-f]%[89ab][0-9a-f]' +
+  '|%f0%[9ab][0-9a-f]%[89ab][0-9a-f]%[89ab][0-9a-f]' +
+  '|%f[1-3]%[89ab][0-9a-f]%[89ab][0-9a-f]%[89ab][0-9a-f]' +
+  '|%f4%8[0-9a-f]%[89ab][0-9a-f]%[89ab][0-9a-f]';
+
+/**
  * Why a raw request target is refused (value of X-Media-Edge-Reject), or no
  * match when it is acceptable.
+ *
+ * One canonical spelling of every path: whatever an origin does with a
+ * target (decode it once or twice, drop `;parameters` and then resolve dots
+ * as servlet containers do, fold case), it must read the path the edge
+ * judged. So a target is refused when it has `;` in its path, an encoded
+ * unreserved character (RFC 3986 section 6.2.2.2: `%41` is `A`, `%2e` is
+ * `.`), an encoded `%` (double encoding: `%252e`), or bytes that are not
+ * well-formed UTF-8 once decoded (overlong `%c0%ae`), raw bytes past ASCII
+ * included. Protected applications are also refused in any other case
+ * (gateRules).
  */
 export const REJECT_RULES: Rule[] = [
   // Absolute-form (GET http://host/x) and `*` targets are for proxies.
@@ -62,10 +87,31 @@ export const REJECT_RULES: Rule[] = [
   // from every origin; a raw backslash is a separator on some.
   { re: `${PATH}(%2f|%5c|\\x5c)`, ci: true, value: 'encoded-separator' },
   { re: `${PATH}/(\\.|%2e){1,2}(/|\\?|$)`, ci: true, value: 'dot-segment' },
+  // Path parameters: servlet containers drop `;...` from a segment and then
+  // resolve the dots left (`/a/..;/b`), others keep them.
+  { re: `${PATH};`, ci: false, value: 'path-parameter' },
   // Path scopes (tokens) must see one spelling of every path.
   { re: `${PATH}//`, ci: false, value: 'empty-segment' },
   { re: `${PATH}%([0-9a-f]?)([^0-9a-f]|$)`, ci: true, value: 'bad-percent-encoding' },
+  { re: `${PATH}%25`, ci: false, value: 'double-encoding' },
+  { re: `${PATH}%(3[0-9]|4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a]|2d|2e|5f|7e)`, ci: true, value: 'encoded-unreserved' },
+  { re: `^(?!(?:[^%?\\x80-\\xff]|${UTF8_PCT})*(?:\\?|$))`, ci: true, value: 'bad-utf8' },
 ];
+
+/**
+ * The gate's rule for the applications with playback auth: any other case
+ * of one (`/LIVE/` for `live`), directly or under a link (`/_me/.../LIVE/`),
+ * is refused, since an origin that routes without regard to case would
+ * serve it outside the protected location.
+ */
+export function spellingRule(apps: string[]): Rule | null {
+  const names = apps.filter((a) => /[A-Za-z]/.test(a));
+  if (names.length === 0) return null;
+  const esc = (c: string) => (/[A-Za-z]/.test(c) ? '[' + c.toUpperCase() + c.toLowerCase() + ']' : c.replace(/[.+*?()[\]{}|^$\\]/g, '\\$&'));
+  const any = names.map((a) => a.split('').map(esc).join('')).join('|');
+  const exact = names.map((a) => a.replace(/[.+*?()[\]{}|^$\\]/g, '\\$&')).join('|');
+  return { re: `^[^ ]* (?:/_me/[^/]*/[^/]*/[^/]*)?/(?!(?:${exact})(?:/|\\?| |$))(?:${any})(?:/|\\?| |$)`, ci: false, value: 'app-spelling' };
+}
 
 /** Methods that read (viewers use these; OPTIONS is a preflight, answered by the edge). */
 export const READ_METHODS = 'GET|HEAD';
@@ -80,11 +126,13 @@ export const READ_METHODS = 'GET|HEAD';
  * server asks this map only for requests that gateFastRequest (one regex
  * over the request line) does not pass, so its fast path is not here.
  */
-export function gateRules(): Rule[] {
+export function gateRules(protectedApps?: string[]): Rule[] {
   const hostile = REJECT_RULES.filter((r) => r.re !== FAST_PATH).map((r) => {
     if (r.re[0] !== '^') throw new Error('reject rule ' + r.value + ' must be anchored');
     return { re: '^[^ ]* ' + r.re.slice(1), ci: r.ci, value: r.value };
   });
+  const spelling = spellingRule(protectedApps || []);
+  if (spelling) hostile.push(spelling);
   return hostile.concat([
     { re: '^OPTIONS ', ci: false, value: 'preflight' },
     { re: '^(' + READ_METHODS + ') ', ci: false, value: '' },
@@ -95,8 +143,8 @@ export function gateRules(): Rule[] {
 export const GATE_OTHER_METHOD = 'method';
 
 /** The gate's verdict for a request line (see gateRules). */
-export function gate(method: string, requestUri: string): string {
-  return firstMatch(gateRules(), method + ' ' + requestUri, GATE_OTHER_METHOD);
+export function gate(method: string, requestUri: string, protectedApps?: string[]): string {
+  return firstMatch(gateRules(protectedApps), method + ' ' + requestUri, GATE_OTHER_METHOD);
 }
 
 /**
@@ -106,12 +154,15 @@ export function gate(method: string, requestUri: string): string {
  * whole source first); only a line it does not pass is judged by the map.
  * Whatever it passes, the gate passes too (unit tests).
  */
-export function gateFastRequest(): string {
+export function gateFastRequest(protectedApps?: string[]): string {
   // A read of a plain path no longer than MAX_REQUEST_URI. Anchored at both
   // ends: the target is the path, a query without spaces, then the version
   // (absent in HTTP/0.9), so no space in a target can hide a second path
-  // from this test. The lookahead is PCRE (nginx) and V8 (the unit tests).
-  return '^(' + READ_METHODS + ') (?![^ ]{' + (MAX_REQUEST_URI + 1) + '})' + FAST_SEGMENTS + '(?:\\?[^ ]*)?(?: HTTP/[0-9.]+)?$';
+  // from this test. The lookaheads are PCRE (nginx) and V8 (the unit tests);
+  // the second leaves a protected application in another case to the map.
+  const spelling = spellingRule(protectedApps || []);
+  const notMisspelled = spelling ? '(?!' + spelling.re.slice('^[^ ]* '.length) + ')' : '';
+  return '^(' + READ_METHODS + ') (?![^ ]{' + (MAX_REQUEST_URI + 1) + '})' + notMisspelled + FAST_SEGMENTS + '(?:\\?[^ ]*)?(?: HTTP/[0-9.]+)?$';
 }
 
 /**

@@ -51,15 +51,22 @@ export function utf8Decode(b: Uint8Array, start: number, end: number, strict?: b
   let units: number[] = [];
   let i = start;
   while (i < end) {
-    const s = sequenceAt(b, i, end);
-    let cp = s.cp;
-    if (s.n === 0) {
-      if (strict) return null;
-      cp = 0xfffd;
+    const c = b[i];
+    if (c < 0x80) {
+      // ASCII without a call or an object per byte: playlists are ASCII.
+      units.push(c);
+      i++;
+    } else {
+      const s = sequenceAt(b, i, end);
+      let cp = s.cp;
+      if (s.n === 0) {
+        if (strict) return null;
+        cp = 0xfffd;
+      }
+      i += s.n === 0 ? 1 : s.n;
+      if (cp > 0xffff) units.push(0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff));
+      else units.push(cp);
     }
-    i += s.n === 0 ? 1 : s.n;
-    if (cp > 0xffff) units.push(0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff));
-    else units.push(cp);
     if (units.length >= 1024) {
       out += String.fromCharCode.apply(null, units);
       units = [];

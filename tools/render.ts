@@ -351,11 +351,6 @@ function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup:
     '    njs $media_edge_auth;',
     '    default $media_edge_link_check;',
     '}',
-    '# What the producer (and so the origin) gets: never the token.',
-    'map $media_edge_checked_by $media_edge_playlist_args {',
-    '    njs $media_edge_origin_args;',
-    '    default $args;',
-    '}',
     '# What sub_filter puts on child URIs: the link njs issued, or the one that',
     '# was checked.',
     'map $media_edge_checked_by $media_edge_child_link {',
@@ -379,11 +374,6 @@ function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup:
       '    default "";',
       '}',
     ]),
-    '# What reaches the origin for a protected segment: no token, no link.',
-    'map $arg_me_run $media_edge_segment_args {',
-    '    "" "";',
-    '    default "me_run=$arg_me_run";',
-    '}',
   ].join('\n');
   const server = [
     '# Why a viewer was refused (403, X-Media-Edge-Token): set by the protected locations.',
@@ -440,7 +430,7 @@ function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup:
       ...referrerCheck,
       '        set $media_edge_denied $media_edge_playlist_denied;',
       '        if ($media_edge_denied) { return 403; }',
-      a.forward ? '' : '        set $args $media_edge_playlist_args;',
+      a.forward ? '' : '        set $args $media_edge_upstream_args;',
       ...deliver,
       // Last of the rewrite directives (`break` ends them), after the check,
       // which reads the name: the cache key and the origin request see the
@@ -453,7 +443,7 @@ function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup:
       ...referrerCheck,
       '        set $media_edge_denied $media_edge_link_denied;',
       '        if ($media_edge_denied) { return 403; }',
-      a.forward ? '' : '        set $args $media_edge_segment_args;',
+      a.forward ? '' : '        set $args $media_edge_upstream_args;',
       `        include ${ctx.confDir}/media-edge-segments.conf;`,
       '        proxy_pass http://media_edge_origin;',
       backup.segment ? '        ' + backup.segment : '',
@@ -670,6 +660,29 @@ function keyArgs(s: Settings): string[] {
   return [...s.cache_key_args, 'me_run'];
 }
 
+/** Forwarded to the origin, never keyed: Wowza's session id (README, "Security notes"). */
+const SESSION_ARG = 'wowzasessionid';
+
+/**
+ * One map per forwarded parameter: "&name=value" ("&name" for a bare flag
+ * such as Wowza's `?DVR`) when the query has it (the first one, as nginx's
+ * $arg_ takes), else "". The key and the origin's query are made of these.
+ */
+function argMaps(s: Settings): string {
+  return [...keyArgs(s), SESSION_ARG].map((name, i) => nginxMap('$args', argVar(s, name, i), [
+    { re: `(?:^|&)${name}=([^&]*)`, ci: true, value: `&${name}=$1` },
+    { re: `(?:^|&)${name}(?:&|$)`, ci: true, value: `&${name}` },
+  ], '')).join('\n');
+}
+
+function argVar(s: Settings, name: string, i: number): string {
+  return name === SESSION_ARG ? '$media_edge_q_sid' : `$media_edge_q_${i}`;
+}
+
+function argValues(s: Settings, withSession: boolean): string {
+  return [...keyArgs(s), ...(withSession ? [SESSION_ARG] : [])].map((n, i) => argVar(s, n, i)).join('');
+}
+
 /** Fill `{{name}}` placeholders; an unknown placeholder is a bug in a template. */
 export function fill(template: string, vars: Record<string, string>, name: string): string {
   return template.replace(/\{\{([a-z_]+)\}\}/g, (_, k: string) => {
@@ -708,8 +721,9 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     key_path_map: nginxMap('$uri', '$media_edge_key_path', KEY_PATH_RULES, '$uri'),
     session_id_hint: SESSION_ID_HINT,
     cache_key: CACHE_KEY,
-    cache_key_args: '?' + keyArgs(s).map((a) => `${a}=$arg_${a}`).join('&'),
-    cache_key_args_values: keyArgs(s).map((a) => `$arg_${a}`).join(''),
+    arg_maps: argMaps(s),
+    cache_key_args_values: argValues(s, false),
+    origin_args_values: argValues(s, true),
     playlist_lock_timeout: `${Math.ceil((2 * parseMs(s.origin_read_timeout)) / 1000)}s`,
     segment_ignore_headers: s.segment_origin_cache_control === 'honor'
       ? 'proxy_ignore_headers Set-Cookie X-Accel-Expires;'
@@ -750,8 +764,8 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
         ].join('\n')
       : '',
     not_found_max_age: String(nginxSeconds(s.not_found_ttl)),
-    gate_map: nginxMap('"$request_method $request_uri"', '$media_edge_gate', gateRules(), GATE_OTHER_METHOD),
-    gate_fast: gateFastRequest(),
+    gate_map: nginxMap('"$request_method $request_uri"', '$media_edge_gate', gateRules(Object.keys(s.playback_auth)), GATE_OTHER_METHOD),
+    gate_fast: gateFastRequest(Object.keys(s.playback_auth)),
     kind_map: nginxMap('$uri', '$media_edge_kind', KIND_RULES, 'other'),
     playlist_extensions: PLAYLIST_EXTENSIONS,
     segment_extensions: SEGMENT_EXTENSIONS,

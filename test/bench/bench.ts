@@ -35,7 +35,10 @@
  *           than 1 s).
  *
  * Needs wrk (apt-get install wrk). Never fails on numbers; prints MISSED.
- * BENCH_ROUNDS, BENCH_ROUND_SECONDS, BENCH_PLAYERS_SECONDS, BENCH_ONLY=cache,cpu,auth,select,failover,players,rtmp.
+ *   producer playlist production on a miss for 500, 3000 and 10000-segment
+ *           media playlists (a DVR window): median ms (3000: target < 100).
+ *
+ * BENCH_ROUNDS, BENCH_ROUND_SECONDS, BENCH_PLAYERS_SECONDS, BENCH_ONLY=cache,cpu,auth,producer,select,failover,players,rtmp.
  */
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -58,7 +61,7 @@ import { createServer as createTcpServer, connect as tcpConnect, type Socket } f
 
 const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const ONLY = (process.env.BENCH_ONLY ?? 'cache,cpu,auth,select,failover,players,rtmp').split(',');
+const ONLY = (process.env.BENCH_ONLY ?? 'cache,cpu,auth,producer,select,failover,players,rtmp').split(',');
 const PLAYERS_SECONDS = Number(process.env.BENCH_PLAYERS_SECONDS ?? 60);
 const CONNECTIONS = 32;
 
@@ -385,6 +388,43 @@ async function authBench(rows: Row[]): Promise<void> {
 }
 
 // ---- select: cache misses through 8 weighted origins vs one upstream ----
+
+// ---- producer: playlist production time on a miss, by playlist size ----
+
+/** A live media playlist of n segments (a DVR window), as Wowza writes it (CRLF). */
+function bigPlaylist(n: number): string {
+  const out = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-TARGETDURATION:2', '#EXT-X-MEDIA-SEQUENCE:100'];
+  for (let i = 0; i < n; i++) out.push('#EXTINF:2.000,', `media_b800000_${100 + i}.ts`);
+  return out.join('\r\n') + '\r\n';
+}
+
+async function producerBench(rows: Row[]): Promise<void> {
+  const origin = await new WowzaOrigin({ sessions: false }).start();
+  const dir = tmp('producer');
+  // Prefetch off: the row is the production itself, not the warming after it.
+  const edge = await startRendered(dir, { origins: [{ name: 'origin', http: origin.address }], prefetch_limit: 0 });
+  try {
+    for (const n of [500, 3000, 10000]) {
+      const body = bigPlaylist(n);
+      const times: number[] = [];
+      for (let i = 0; i < 9; i++) {
+        // A new stream each time: a miss, so one production.
+        const path = `/live/dvr${n}x${i}/chunklist_b800000.m3u8`;
+        origin.bodies[path] = { body, cacheControl: 'no-cache' };
+        const t0 = performance.now();
+        const r = await get(edge.url + path);
+        times.push(performance.now() - t0);
+        if (r.status !== 200 || !r.body.toString().includes(`media_b800000_${99 + n}.ts`)) throw new Error(`producer answered ${r.status} for ${n} segments`);
+      }
+      const m = median(times);
+      rows.push([`playlist production on a miss, ${n} segments (${Math.round(body.length / 1024)} KB), median ms`, m.toFixed(1), '', '', n === 3000 ? '< 100 ms' : '', n === 3000 ? (m < 100 ? 'ok' : 'MISSED') : '']);
+    }
+  } finally {
+    await edge.stop();
+    await origin.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 async function selectBench(rows: Row[]): Promise<void> {
   // Fast fixture origins: nginx answering a small body on 8 ports, so the
@@ -748,6 +788,7 @@ async function main(): Promise<void> {
   if (ONLY.includes('cache')) await cacheBench(rows);
   if (ONLY.includes('cpu')) await cpuBench(rows);
   if (ONLY.includes('auth')) await authBench(rows);
+  if (ONLY.includes('producer')) await producerBench(rows);
   if (ONLY.includes('select')) await selectBench(rows);
   if (ONLY.includes('failover')) await failoverBench(rows);
   if (ONLY.includes('players')) await playersBench(rows);

@@ -11,7 +11,8 @@ export const methods = fc.constantFrom('GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 
 
 const segment = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 10 }).map((s) => encodeURIComponent(s)),
-  fc.constantFrom('live', '_definst_', 'mp4:a.mp4', 'chunklist_w12_b800000.m3u8', 'media_1.ts', '.', '..', '%2e%2E', '', '%2f', '%5C', '\\', '%zz', '%4', 'a%00', '%0d%0a'),
+  fc.constantFrom('live', 'LIVE', '_definst_', 'mp4:a.mp4', 'chunklist_w12_b800000.m3u8', 'media_1.ts', '.', '..', '%2e%2E', '', '%2f', '%5C', '\\', '%zz', '%4', 'a%00', '%0d%0a',
+    '..;', 'a;b', '%c0%ae', '%252e', '%6cive', 'caf%C3%A9', '%C3', '\xe9'),
 );
 
 export const requestTargets = fc.oneof(

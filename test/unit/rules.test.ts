@@ -12,6 +12,8 @@ describe('rejectReason (raw request target)', () => {
     '/live/smil:cam1.smil/playlist.m3u8',
     '/live/cam%20one/playlist.m3u8',
     '/live/caf%C3%A9/playlist.m3u8',
+    '/live/%F0%9F%8E%A5/playlist.m3u8',
+    '/live/cam1/a.ts?x=;y&z=%c0%ae', // the query is not the path
     '/live/cam1/..hidden.ts', // not a dot segment
     '/live/cam1/a.ts?x=../../etc//%00', // the query is not the path
     '/',
@@ -41,6 +43,25 @@ describe('rejectReason (raw request target)', () => {
     ['/live/%4.ts', 'bad-percent-encoding'],
     ['/live/a%', 'bad-percent-encoding'],
     ['/live/a%4?x', 'bad-percent-encoding'],
+    // One canonical spelling (issue 14): what an origin could read otherwise.
+    ['/live;x/cam1/playlist.m3u8', 'path-parameter'],
+    ['/live;/cam1/media_3.ts', 'path-parameter'],
+    ['/live/cam1/x/..;/..;/cam2/playlist.m3u8', 'path-parameter'],
+    ['/live/cam1/a.ts;jsessionid=1', 'path-parameter'],
+    ['/live/%c0%ae%c0%ae/x', 'bad-utf8'],
+    ['/live/%C0%AE/x', 'bad-utf8'],
+    ['/live/%e0%80%ae/x', 'bad-utf8'],
+    ['/live/%ed%a0%80/x', 'bad-utf8'],
+    ['/live/%f4%90%80%80/x', 'bad-utf8'],
+    ['/live/%c3/x', 'bad-utf8'],
+    ['/live/%a9/x', 'bad-utf8'],
+    ['/live/caf\xc3\xa9/x', 'bad-utf8'],
+    ['/live/%252e%252e/cam2/playlist.m3u8', 'double-encoding'],
+    ['/live/%25/x', 'double-encoding'],
+    ['/%6Cive/cam1/playlist.m3u8', 'encoded-unreserved'],
+    ['/live/cam%31/playlist.m3u8', 'encoded-unreserved'],
+    ['/live/a%2eb.ts', 'encoded-unreserved'],
+    ['/live/a%7e.ts', 'encoded-unreserved'],
   ])('refuses %s (%s)', (uri, reason) => {
     expect(rejectReason(uri)).toBe(reason);
   });
@@ -59,7 +80,7 @@ describe('rejectReason (raw request target)', () => {
         };
         const raw = '/' + segs.map(enc).join('/');
         const hostile = segs.some(
-          (s, i) => s === '.' || s === '..' || (s === '' && i < segs.length - 1) || /[\u0000-\u001f\u007f/\\]/.test(s),
+          (s, i) => s === '.' || s === '..' || (s === '' && i < segs.length - 1) || /[\u0000-\u001f\u007f/\\]/.test(s) || (encodeDots && s.includes('.')),
         );
         expect(rejectReason(raw) !== '').toBe(hostile);
       }),
@@ -124,6 +145,22 @@ describe('the gate (one map for the raw target and the method)', () => {
     expect(fast.test('GET /live/a /../x.ts HTTP/1.1')).toBe(false);
     expect(fast.test('GET /live/a.ts?b=1 /../x HTTP/1.1')).toBe(false);
     expect(fast.test('GET /live/a.ts')).toBe(true);
+  });
+
+  it('refuses a protected application in any other case, directly or under a link, and nothing else', () => {
+    const apps = ['live', 'secure'];
+    for (const uri of ['/LIVE/cam1/playlist.m3u8', '/Live/cam1/media_3.ts', '/lIvE', '/SECURE/x/a.ts?b=1', '/_me/1/2/3/LIVE/cam1/chunklist.m3u8']) {
+      expect(gate('GET', uri, apps), uri).toBe('app-spelling');
+      expect(new RegExp(gateFastRequest(apps)).test(`GET ${uri} HTTP/1.1`), uri).toBe(false);
+    }
+    for (const uri of ['/live/cam1/playlist.m3u8', '/_me/1/2/3/live/cam1/x.ts', '/liveX/cam1/a.ts', '/other/LIVE/a.ts', '/LIVEsports/a.ts']) {
+      expect(gate('GET', uri, apps), uri).toBe('');
+      expect(new RegExp(gateFastRequest(apps)).test(`GET ${uri} HTTP/1.1`), uri).toBe(true);
+    }
+    fc.assert(fc.property(methods, requestTargets, (m, u) => {
+      const fast = new RegExp(gateFastRequest(apps));
+      if (fast.test(m + ' ' + u + ' HTTP/1.1')) expect(gate(m, u, apps)).toBe('');
+    }), { numRuns: 2000 });
   });
 
   it('refuses long targets and other methods whatever their path', () => {
