@@ -15,6 +15,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,6 +37,16 @@ export interface OriginOptions {
    * the same files on every origin, as on a cluster of Wowza servers.
    */
   mediaDir?: string;
+  /**
+   * Misbehave the way real origins do, for hostile tests: read paths
+   * servlet-style (`;params` dropped from every segment, then each segment
+   * decoded twice, overlong UTF-8 `%c0%ae` taken as a dot, dot segments
+   * resolved), route applications without regard to case, gzip playlists
+   * for clients that ask, honour Wowza's clip (`wowzaplayduration`) and
+   * nDVR (`DVR`) parameters, and echo the query and the credentials it got
+   * into playlists.
+   */
+  odd?: boolean;
 }
 
 export interface Fault {
@@ -53,6 +64,7 @@ export interface RequestRecord {
   method: string;
   url: string;
   time: number;
+  headers: Record<string, string | string[] | undefined>;
 }
 
 export const BITRATES = [800000, 400000];
@@ -80,6 +92,7 @@ export class WowzaOrigin {
       sessions: opts.sessions ?? true,
       clock: opts.clock ?? Date.now,
       mediaDir: opts.mediaDir ?? '',
+      odd: opts.odd ?? false,
     };
     this.t0 = this.opts.clock();
   }
@@ -158,8 +171,9 @@ export class WowzaOrigin {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '/';
-    this.requests.push({ method: req.method ?? 'GET', url, time: Date.now() });
-    const path = url.split('?')[0];
+    this.requests.push({ method: req.method ?? 'GET', url, time: Date.now(), headers: req.headers });
+    const path = this.opts.odd ? WowzaOrigin.servletPath(url.split('?')[0]) : url.split('?')[0];
+    if (this.opts.odd) this.oddRequest = req;
     const fault = this.faults.find((f) => f.match.test(path));
     if (fault?.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
     if (fault?.drop) {
@@ -172,7 +186,42 @@ export class WowzaOrigin {
     this.route(path, url, res);
   }
 
+  /** How a servlet container with lenient decoding reads a path (see `odd`). */
+  static servletPath(raw: string): string {
+    const decode = (x: string) => {
+      try {
+        return decodeURIComponent(x.replace(/%c0%ae/gi, '.'));
+      } catch {
+        return x;
+      }
+    };
+    const out: string[] = [];
+    for (const seg of raw.split('/').slice(1)) {
+      const s = decode(decode(seg.split(';')[0]));
+      if (s === '.') continue;
+      if (s === '..') out.pop();
+      else out.push(s);
+    }
+    if (out.length) out[0] = out[0].toLowerCase();
+    return '/' + out.join('/');
+  }
+
+  private oddRequest: IncomingMessage | null = null;
+
   private send(res: ServerResponse, status: number, type: string, body: string | Buffer, cacheControl = 'no-cache'): void {
+    const req = this.oddRequest;
+    this.oddRequest = null;
+    if (req && /mpegurl/.test(type) && status === 200) {
+      // Echo what a careless origin puts into bodies: the query and the credentials.
+      const q = (req.url ?? '').split('?')[1] ?? '';
+      body = String(body) + `#X-ECHO:query=${q};cookie=${req.headers.cookie ?? ''};authorization=${req.headers.authorization ?? ''}\n`;
+      if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
+        const gz = gzipSync(body);
+        res.writeHead(status, { 'Content-Type': type, 'Content-Length': gz.length, 'Content-Encoding': 'gzip', 'Cache-Control': cacheControl, Vary: 'Accept-Encoding' });
+        res.end(gz);
+        return;
+      }
+    }
     res.writeHead(status, {
       'Content-Type': type,
       'Content-Length': Buffer.byteLength(body),
@@ -197,6 +246,13 @@ export class WowzaOrigin {
     if (cl) {
       const bps = Number(cl[2]);
       if (!BITRATES.includes(bps)) return this.send(res, 404, 'text/plain', 'no such rendition\n');
+      if (this.opts.odd && /[?&]wowzaplayduration=/i.test(url)) {
+        // A clip: one segment and the end (what a poisoned key would serve everyone).
+        return this.send(res, 200, 'application/vnd.apple.mpegurl', `#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.000,\nmedia_b${bps}_0.ts\n#EXT-X-ENDLIST\n`);
+      }
+      if (this.opts.odd && /[?&]DVR(&|=|$)/i.test(url)) {
+        return this.send(res, 200, 'application/vnd.apple.mpegurl', this.chunklist(vod, bps, cl[1] ?? sidQuery).replace('#EXT-X-VERSION:3', '#EXT-X-VERSION:3\n#X-DVR-WINDOW'));
+      }
       return this.send(res, 200, 'application/vnd.apple.mpegurl', this.chunklist(vod, bps, cl[1] ?? sidQuery));
     }
     const seg = /^media(?:_w(\d+))?_b(\d+)_(\d+)\.ts$/.exec(file);

@@ -1,0 +1,135 @@
+/**
+ * The HTTP edge against hostile viewers and an odd origin (issue 14), on
+ * every target. The origin misbehaves as real ones do (test/support/
+ * wowza-origin.ts `odd`): servlet-style paths (`;params` dropped, then
+ * decoded twice, overlong UTF-8 as dots, dots resolved), case-insensitive
+ * routing, gzip for clients that ask, clip and nDVR parameters honoured, the
+ * query and credentials echoed into playlists. Each attack is first shown to
+ * work against the origin directly; through the edge it must not.
+ */
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { mintToken } from '../../njs/token.ts';
+import { dumpLogs, startEdge, type Edge } from '../support/edge.ts';
+import { targets } from '../support/targets.ts';
+import { WowzaOrigin } from '../support/wowza-origin.ts';
+
+const { targets: list } = targets();
+const KEY = 'hostile-http-secret-0123456789';
+
+/** A raw GET: the target is sent exactly as given (no URL normalisation), with any headers and body. */
+function raw(port: number, target: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  return new Promise((res, rej) => {
+    const req = request({ host: '127.0.0.1', port, method: 'GET', path: target, headers, agent: false }, (r) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c));
+      r.on('end', () => res({ status: r.statusCode ?? 0, headers: r.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', rej);
+    if (body !== undefined) req.end(body);
+    else req.end();
+  });
+}
+
+describe.each(list)('the HTTP edge against hostile viewers and an odd origin on $name', (target) => {
+  let origin: WowzaOrigin;
+  let edge: Edge;
+  const token = (scope: string) => (mintToken({ exp: Math.floor(Date.now() / 1000) + 600, path: scope, kid: '1' }, KEY) as { token: string }).token;
+
+  beforeAll(async () => {
+    origin = await new WowzaOrigin({ odd: true, sessions: false }).start();
+    edge = await startEdge(target, {
+      origins: [{ name: 'odd', http: origin.address }],
+      playback_auth: { live: { scheme: 'hmac', keys: { '1': KEY } } },
+    });
+  });
+  afterAll(async () => {
+    const bad = edge?.badLogLines() ?? [];
+    await edge?.stop();
+    await origin?.stop();
+    expect(bad).toEqual([]);
+  });
+
+  const spellings: [string, () => string][] = [
+    ['the protected application in upper case', () => '/LIVE/cam1/playlist.m3u8'],
+    ['the protected application in mixed case, a segment', () => '/Live/cam1/media_b800000_3.ts'],
+    ['a path parameter on the application', () => '/live;x/cam1/playlist.m3u8'],
+    ['an empty path parameter, a segment', () => '/live;/cam1/media_b800000_3.ts'],
+    ['a token scope escaped by ..;', () => `/live/cam1/x/..;/..;/cam2/playlist.m3u8?me_token=${token('/live/cam1/*')}`],
+    ['overlong UTF-8 dots', () => '/open/%c0%ae%c0%ae/live/cam2/playlist.m3u8'],
+    ['double-encoded dots', () => '/open/x/%252e%252e/%252e%252e/live/cam2/playlist.m3u8'],
+    ['an encoded letter in the application', () => '/%6cive/cam1/playlist.m3u8'],
+    ['a link over the application in another case', () => '/_me/9999999999/1.AAAAAAAAAAAAAAAAAAAAAA/AAAAAAAAAAAAAAAAAAAAAA/LIVE/cam1/playlist.m3u8'],
+  ];
+  it.each(spellings)('refuses %s (400 with a reason), and the origin never hears of it', async (_what, make) => {
+    onTestFailed(() => console.error(dumpLogs(edge)));
+    const t = make();
+    // The odd origin would serve it (a link path is the edge's own).
+    if (!t.startsWith('/_me/')) expect((await raw(origin.port, t)).status).toBe(200);
+    origin.reset();
+    const r = await raw(edge.httpPort, t);
+    expect(r.status).toBe(400);
+    expect(r.headers['x-media-edge-reject']).toMatch(/^[a-z0-9-]+$/);
+    expect(origin.requests.filter((q) => q.url !== '/')).toEqual([]);
+  });
+
+  it('still serves the protected application, with a token, in its own spelling', async () => {
+    const r = await raw(edge.httpPort, `/live/cam1/playlist.m3u8?me_token=${token('/live/cam1/*')}`);
+    expect(r.status).toBe(302);
+  });
+
+  it('forwards only the parameters that change content, and keys them: a clip or DVR request poisons nothing', async () => {
+    onTestFailed(() => console.error(dumpLogs(edge)));
+    origin.reset();
+    const clip = await raw(edge.httpPort, '/open/cam1/chunklist_b800000.m3u8?wowzaplaystart=0&wowzaplayduration=2000&junk=1');
+    expect(clip.body.toString()).toContain('#EXT-X-ENDLIST');
+    const dvr = await raw(edge.httpPort, '/open/cam1/chunklist_b800000.m3u8?DVR&tracker=abc');
+    expect(dvr.body.toString()).toContain('#X-DVR-WINDOW');
+    const plain = await raw(edge.httpPort, '/open/cam1/chunklist_b800000.m3u8?cachebuster=7');
+    expect(plain.status).toBe(200);
+    expect(plain.body.toString()).not.toContain('#EXT-X-ENDLIST');
+    expect(plain.body.toString()).not.toContain('#X-DVR-WINDOW');
+    const urls = origin.requests.map((q) => q.url).filter((u) => u.includes('chunklist'));
+    expect(urls).toEqual([
+      '/open/cam1/chunklist_b800000.m3u8?DVR&wowzaplaystart=0&wowzaplayduration=2000'.replace('DVR&', ''),
+      '/open/cam1/chunklist_b800000.m3u8?DVR',
+      '/open/cam1/chunklist_b800000.m3u8',
+    ]);
+    // Nothing of the viewer's query is echoed back to anyone.
+    expect(plain.body.toString()).toContain('#X-ECHO:query=;');
+    // A segment's query never reaches the origin.
+    const seg = await raw(edge.httpPort, '/open/cam1/media_b800000_3.ts?x=1&me_token=abc');
+    expect(seg.status).toBe(200);
+    const segUrls = origin.requests.filter((q) => q.url.includes('media_b800000_3.ts')).map((q) => q.url);
+    expect(segUrls).toContain('/open/cam1/media_b800000_3.ts');
+    for (const u of segUrls) expect(u).toMatch(/^\/open\/cam1\/media_b800000_3\.ts(\?me_run=[A-Za-z0-9_-]+)?$/);
+  });
+
+  it('asks the origin for identity encoding: a gzip-asking viewer never blacks out the others', async () => {
+    onTestFailed(() => console.error(dumpLogs(edge)));
+    origin.reset();
+    const gz = await raw(edge.httpPort, '/open/gz/chunklist_b800000.m3u8', { 'Accept-Encoding': 'gzip, deflate' });
+    expect(gz.headers['content-encoding']).toBeUndefined();
+    expect(gz.body.toString()).toMatch(/^#EXTM3U/);
+    const other = await raw(edge.httpPort, '/open/gz/chunklist_b800000.m3u8');
+    expect(other.body.toString()).toMatch(/^#EXTM3U/);
+    expect(origin.requests.every((q) => q.headers['accept-encoding'] === undefined)).toBe(true);
+  });
+
+  it('sends no viewer credential and no request body to the origin, on playlists, segments and prefetches', async () => {
+    onTestFailed(() => console.error(dumpLogs(edge)));
+    origin.reset();
+    const creds = { Cookie: 'me_sig=x; ME_SIG=y; session=secret', Authorization: 'Basic dXNlcjpwYXNz' };
+    const pl = await raw(edge.httpPort, '/open/creds/chunklist_b800000.m3u8', creds);
+    expect(pl.body.toString()).toContain('#X-ECHO:query=;cookie=;authorization=');
+    expect((await raw(edge.httpPort, '/open/creds/media_b800000_3.ts', creds, 'a body that must not be forwarded')).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 500)); // prefetches
+    expect(origin.requests.length).toBeGreaterThan(2);
+    for (const q of origin.requests) {
+      expect(q.headers.cookie, q.url).toBeUndefined();
+      expect(q.headers.authorization, q.url).toBeUndefined();
+      expect(q.headers['content-length'], q.url).toBeUndefined();
+      expect(q.headers['transfer-encoding'], q.url).toBeUndefined();
+    }
+  });
+});
