@@ -148,6 +148,27 @@ export function decodeFrom(b: Uint8Array, start: number): { values: AmfValue[]; 
   return { values: values, starts: starts };
 }
 
+/**
+ * The keys of the object (or ECMA array) whose marker is at b[at], in order,
+ * repeats included, each with where its value begins; null when there is
+ * none there or it cannot be read. The decoder keeps the last of a repeated
+ * key, nginx-rtmp the first: callers refuse repeats of keys that matter.
+ */
+export function objectKeys(b: Uint8Array, at: number): { key: string; at: number }[] | null {
+  if (at >= b.length || (b[at] !== 3 && b[at] !== 8)) return null;
+  const r: Reader = { b: b, pos: at + (b[at] === 8 ? 5 : 1) };
+  const out: { key: string; at: number }[] = [];
+  for (let n = 0; n <= MAX_ITEMS; n++) {
+    if (r.pos + 3 > b.length) return null;
+    if (b[r.pos] === 0 && b[r.pos + 1] === 0 && b[r.pos + 2] === 9) return out;
+    const key = readString(r, false);
+    if (typeof key !== 'string') return null;
+    out.push({ key: key, at: r.pos });
+    if (isError(readValue(r, 1))) return null;
+  }
+  return null;
+}
+
 /** Decode every value in a message body (a command: name, transaction id, args...). */
 export function decodeAll(b: Uint8Array): AmfValue[] | AmfError {
   const d = decodeFrom(b, 0);

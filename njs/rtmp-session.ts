@@ -38,7 +38,7 @@
  * Spec: Adobe RTMP 1.0, sections 5.3 (chunks), 5.4 (control), 7.1 (message
  * types), 7.2 (commands). https://rtmp.veriskope.com/docs/spec/
  */
-import { decodeFrom, type AmfObject, type AmfValue } from './amf0';
+import { decodeFrom, objectKeys, type AmfObject, type AmfValue } from './amf0';
 import { chunkSizeOf, copyBytes, HANDSHAKE_BYTES } from './rtmp';
 import { utf8Decode, utf8Encode } from './utf8';
 
@@ -83,7 +83,8 @@ export const MAX_COMMAND = 65536;
 export const MAX_AGGREGATE = 1 << 20;
 /** Largest audio/video message (only counted, never held). */
 export const MAX_MEDIA = 1 << 24;
-export const MAX_CHUNK_SIZE = 1 << 24;
+/** Largest Set Chunk Size accepted: below nginx-rtmp's 10485760, which it would ignore. */
+export const MAX_CHUNK_SIZE = 1 << 20;
 export const MAX_CHUNK_STREAMS = 64;
 
 interface Cs {
@@ -140,6 +141,8 @@ export interface Session {
   open: number;
   window: Uint8Array[];
   windowBytes: number;
+  /** Declared bytes of the read messages now open. */
+  declared: number;
   cmds: Held[];
   /** Next command of the window to judge. */
   next: number;
@@ -169,6 +172,7 @@ export function newSession(limits: SessionLimits): Session {
     open: 0,
     window: [],
     windowBytes: 0,
+    declared: 0,
     cmds: [],
     next: 0,
     pending: null,
@@ -315,10 +319,12 @@ export function connectApp(app: string): string {
  * replaced by `value`, which is shorter, and the difference made up by AMF0
  * nulls at the end: the same length, so no chunk header changes.
  */
-export function replaceString(body: Uint8Array, at: number, value: string): Uint8Array {
+export function replaceString(body: Uint8Array, at: number, value: string): Uint8Array | null {
+  if (body[at] !== 2 || at + 3 > body.length) return null;
   const oldLen = (body[at + 1] << 8) | body[at + 2];
   const enc = new Uint8Array(utf8Encode(value));
   const lost = oldLen - enc.length;
+  if (lost < 0 || at + 3 + oldLen > body.length) return null;
   const out = new Uint8Array(body.length);
   out.set(body.subarray(0, at + 1), 0);
   out[at + 1] = (enc.length >> 8) & 0xff;
@@ -330,15 +336,10 @@ export function replaceString(body: Uint8Array, at: number, value: string): Uint
   return out;
 }
 
-/** Where `streamName` of play2's object (the value at `objAt`) begins: a marker-2 string. */
-function play2NameAt(body: Uint8Array, objAt: number, end: number): number {
-  const key = [0, 10, 115, 116, 114, 101, 97, 109, 78, 97, 109, 101]; // u16 10, "streamName"
-  for (let i = objAt + 1; i + key.length < end; i++) {
-    let k = 0;
-    while (k < key.length && body[i + k] === key[k]) k++;
-    if (k === key.length && body[i + k] === 2) return i + k;
-  }
-  return -1;
+function count(keys: { key: string; at: number }[], k: string): number {
+  let n = 0;
+  for (let i = 0; i < keys.length; i++) if (keys[i].key === k) n++;
+  return n;
 }
 
 type Judged = { pass: true; rewrite: Uint8Array | null } | { refuse: Refusal } | { ask: Ask; rewrite: Uint8Array | null };
@@ -351,14 +352,26 @@ export function judge(sess: Session, c: Held): Judged {
   if (badText(cn.raw)) return { refuse: refusal('malformed command name', c.streamId) };
   const name = cn.name;
   const watched = name === 'connect' || name === 'publish' || name === 'play' || name === 'play2' || NAME_COMMANDS.indexOf(name) >= 0;
-  if (!watched) return { pass: true, rewrite: null };
   const d = decodeFrom(c.body, cn.rest);
+  if (!watched) {
+    // Any other command may carry a stream name with its key too (ffmpeg's
+    // getStreamLength does): a fourth value with `?` loses its query.
+    if ('error' in d || d.values.length < 3 || typeof d.values[2] !== 'string' || c.body[d.starts[2]] !== 2) return { pass: true, rewrite: null };
+    const v = d.values[2] as string;
+    const q0 = v.indexOf('?');
+    return { pass: true, rewrite: q0 < 0 || badText(v) ? null : replaceString(c.body, d.starts[2], v.slice(0, q0)) };
+  }
   if ('error' in d) return { refuse: refusal('malformed ' + name + ': ' + d.error, c.streamId) };
   // values[i] is the (i+1)-th value of the command: trans id, null/object, name...
   const values = d.values;
   if (name === 'connect') {
     if (sess.connected) return { refuse: refusal('second connect in one session', c.streamId) };
     const o = values[1] && typeof values[1] === 'object' ? (values[1] as AmfObject) : ({} as AmfObject);
+    // nginx-rtmp keeps the first string of a repeated key, the decoder the
+    // last value: a repeated or non-string app or tcUrl is refused.
+    const keys = objectKeys(c.body, d.starts[1]);
+    if (keys === null || count(keys, 'app') > 1 || count(keys, 'tcUrl') > 1) return { refuse: refusal('malformed connect: repeated keys', c.streamId) };
+    if ((o.app !== undefined && typeof o.app !== 'string') || (o.tcUrl !== undefined && typeof o.tcUrl !== 'string')) return { refuse: refusal('malformed application name', c.streamId) };
     const app = typeof o.app === 'string' ? o.app : '';
     const tcUrl = typeof o.tcUrl === 'string' ? o.tcUrl : '';
     if (badText(app) || badText(tcUrl)) return { refuse: refusal('malformed application name', c.streamId) };
@@ -373,7 +386,11 @@ export function judge(sess: Session, c: Held): Judged {
   if (name === 'play2') {
     const o = values[2];
     raw = o && typeof o === 'object' && !Array.isArray(o) ? (o as AmfObject).streamName : undefined;
-    if (typeof raw === 'string') nameAt = play2NameAt(c.body, d.starts[2], d.starts[3]);
+    // The top-level streamName, found by the decoder (a byte search could
+    // hit a nested object or a string); a repeated one is refused.
+    const keys = d.starts.length > 3 ? objectKeys(c.body, d.starts[2]) : null;
+    if (keys === null || count(keys, 'streamName') !== 1) return { refuse: refusal('malformed play2: no single streamName', c.streamId) };
+    for (let i = 0; i < keys.length; i++) if (keys[i].key === 'streamName' && c.body[keys[i].at] === 2) nameAt = keys[i].at;
   } else if (typeof raw === 'string' && c.body[d.starts[2]] === 2) {
     nameAt = d.starts[2];
   }
@@ -386,6 +403,7 @@ export function judge(sess: Session, c: Held): Judged {
   if (badText(s)) return { refuse: refusal('malformed stream name', c.streamId) };
   const q = s.indexOf('?');
   const rewrite = q < 0 ? null : replaceString(c.body, nameAt, s.slice(0, q));
+  if (q >= 0 && rewrite === null) return { refuse: refusal('malformed stream name', c.streamId) };
   if (!decisive) return { pass: true, rewrite: rewrite };
   return {
     ask: { kind: name === 'publish' ? 'publish' : 'play', command: name, app: sess.app, tcUrl: sess.tcUrl, flashVer: sess.flashVer, name: s, streamId: c.streamId },
@@ -474,7 +492,13 @@ function place(sess: Session, c: Held, body: Uint8Array): void {
 function settle(sess: Session, out: Uint8Array[]): Step | null {
   while (sess.next < sess.cmds.length) {
     const c = sess.cmds[sess.next++];
-    const j = judge(sess, c);
+    let j: Judged;
+    try {
+      j = judge(sess, c);
+    } catch (e) {
+      // A bug here must never let the command through.
+      j = { refuse: refusal('command not understood: ' + String(e), c.streamId) };
+    }
     if ('refuse' in j) return fail(sess, j.refuse);
     if ('ask' in j) {
       sess.pending = { ask: j.ask, rewrite: j.rewrite, cmd: c };
@@ -583,9 +607,14 @@ function scan(sess: Session, data: Uint8Array, out: Uint8Array[]): Step {
     if (!beginning && h.fmt <= 1) return fail(sess, refusal('malformed RTMP: new message header on chunk stream ' + h.csid + ' before its message ended'));
     if (beginning) {
       const t = h.type;
-      const max = isCommandType(t) ? (t === 22 ? MAX_AGGREGATE : MAX_COMMAND) : MAX_MEDIA;
+      const max = t === 1 || t === 2 ? 4 : isCommandType(t) ? (t === 22 ? MAX_AGGREGATE : MAX_COMMAND) : MAX_MEDIA;
       if (h.length > max) return fail(sess, refusal('malformed RTMP: message of ' + h.length + ' bytes (type ' + t + ') is larger than allowed'));
-      if (isMedia(t) && !sess.live) return fail(sess, refusal('media before publish', h.streamId));
+      if ((isMedia(t) || t === 22) && !sess.live) return fail(sess, refusal('media before publish', h.streamId));
+      if (f.client && isCommandType(t)) {
+        // Bodies are allocated as declared: their sum is bounded like held bytes.
+        if (sess.declared + h.length > (sess.live ? sess.limits.liveHeldBytes : sess.limits.preauthBytes)) return fail(sess, refusal('too much data while a command is incomplete'));
+        sess.declared += h.length;
+      }
       // Timestamps as nginx-rtmp keeps them (ngx_rtmp_handler.c).
       if (h.fmt === 0) {
         cs.timestamp = h.ts;
@@ -653,10 +682,13 @@ function complete(sess: Session, cs: Cs, out: Uint8Array[], flushHere: () => voi
   cs.held = false;
   cs.pieces = [];
   f.cur = null;
-  if (type === 1 && body) {
-    // Set Chunk Size (5.4.1): 31 bits; applies to the chunks that follow.
-    const size = chunkSizeOf(body);
-    if (body.length < 4 || size < 1 || size > MAX_CHUNK_SIZE) return fail(sess, refusal('malformed RTMP: chunk size ' + size + ' out of range'));
+  if (type === 1 && body && f.client) {
+    // Set Chunk Size (5.4.1). nginx-rtmp reads 32 bits (not 31) from the
+    // first chunk, ignores a size above 10485760 and drops buffered bytes
+    // when the size shrinks (ngx_rtmp_set_chunk_size): any of those and the
+    // two readings of the stream part. Only a size both read alike passes.
+    const size = body.length === 4 ? u32be(body, 0) : -1;
+    if (size < f.chunkSize || size < 128 || size > MAX_CHUNK_SIZE) return fail(sess, refusal('malformed RTMP: chunk size ' + size + ' not accepted (128 to ' + MAX_CHUNK_SIZE + ', never smaller)'));
     f.chunkSize = size;
   } else if (type === 2 && body && f.client) {
     // Abort (5.4.2): nginx-rtmp ignores it, others drop the message: refuse a real one.
@@ -668,6 +700,7 @@ function complete(sess: Session, cs: Cs, out: Uint8Array[], flushHere: () => voi
   flushHere();
   sess.cmds.push({ type: type, streamId: cs.streamId, body: body, pieces: pieces });
   sess.open--;
+  sess.declared -= body.length;
   if (sess.open > 0) return null;
   return settle(sess, out);
 }

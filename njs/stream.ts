@@ -249,7 +249,20 @@ function filter(session: NginxStreamRequest): void {
       const v = decide(st.ask);
       if (v instanceof Promise) {
         v.then((r) => {
-          if (state === 'open') apply(resume(sess, r.ok, r.ok ? '' : (r as { reason: string }).reason), null);
+          if (state !== 'open') return;
+          let next: Step;
+          try {
+            next = resume(sess, r.ok, r.ok ? '' : (r as { reason: string }).reason);
+          } catch (e) {
+            // An exception in a promise callback takes the nginx worker down
+            // on njs 0.7.9: never let one out; refuse instead.
+            next = { out: [], ask: null, refuse: { code: 'NetConnection.Connect.Rejected', reason: 'internal error: ' + String(e), streamId: 0, stream: '-' } };
+          }
+          try {
+            apply(next, null);
+          } catch (e) {
+            ngx.log(ngx.ERR, 'media-edge rtmp: ' + String(e));
+          }
         });
         break;
       }

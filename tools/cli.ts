@@ -15,7 +15,7 @@
  *                                                 a playback token (hmac scheme) and
  *                                                 a ready playback URL
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEMO_REQUIREMENTS, ensureDeps, EDGE_REQUIREMENTS, missing, TEST_REQUIREMENTS } from './deps.ts';
@@ -25,6 +25,7 @@ import { render, tokenParam, writeRendered } from './render.ts';
 import { settingsTable, validate, type Settings } from './settings.ts';
 import { signPublish } from '../njs/publish.ts';
 import { mintToken, type MeToken } from '../njs/token.ts';
+import { parseRevocations } from '../njs/auth.ts';
 
 const USAGE = `usage:
   media-edge render --settings FILE --out DIR [--no-test]
@@ -45,7 +46,15 @@ export function loadSettings(file: string): { settings: Settings; baseDir: strin
   }
   const v = validate(json);
   if (!v.ok) throw new Error(`${file}: invalid settings:\n  ${v.errors.join('\n  ')}`);
-  return { settings: v.value, baseDir: dirname(resolve(file)) };
+  const baseDir = dirname(resolve(file));
+  // nginx includes the revocation file in maps: one bad line fails every
+  // reload, and the old revocations would silently stay. Refuse it here.
+  const revoked = v.value.playback_revoked_file ? resolve(baseDir, v.value.playback_revoked_file) : '';
+  if (revoked && existsSync(revoked)) {
+    const errors = parseRevocations(readFileSync(revoked, 'utf8')).errors;
+    if (errors.length) throw new Error(`${revoked}: ${errors.join(`\n${revoked}: `)}`);
+  }
+  return { settings: v.value, baseDir };
 }
 
 function main(argv: string[]): number {

@@ -42,6 +42,16 @@ describe('media-edge', () => {
     expect(r.err).toContain('origins[0].weight: expected a whole number from 1 to 1000 (got 0)');
   });
 
+  it('refuses a malformed revocation file, naming the line (nginx would refuse every reload)', () => {
+    writeFileSync(join(dir, 'revoked.txt'), '# revoked\ntoken:AAAAAAAAAAAAAAAAAAAAAA revoked;\ntoken:nope\nkid:2 revoked;\n');
+    const f = settings('revoked.json', { playback_auth: { live: { scheme: 'hmac', keys: { '1': 'a-secret-of-enough-length' } } }, playback_revoked_file: 'revoked.txt' });
+    const r = cli(['check', '--settings', f]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${join(dir, 'revoked.txt')}: line 3: expected "token:<id> revoked;" or "kid:<key id> revoked;"`);
+    writeFileSync(join(dir, 'revoked.txt'), 'token:AAAAAAAAAAAAAAAAAAAAAA revoked;\n');
+    expect(cli(['check', '--settings', f]).code).toBe(0);
+  });
+
   it('says where a settings file is not JSON', () => {
     const r = cli(['check', '--settings', settings('broken.json', '{"listen_http": ')]);
     expect(r.code).toBe(1);

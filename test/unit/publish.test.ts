@@ -102,7 +102,7 @@ describe('helpers', () => {
   it('cuts the query out of a stream name in place: same length, AMF0 nulls after the last value', () => {
     const body = new Uint8Array(amf('play', 5, null, 'cam1?exp=1&sig=abc', -2000));
     const at = 1 + 2 + 4 + 9 + 1; // 'play', 5, null
-    const out = replaceString(body, at, 'cam1');
+    const out = replaceString(body, at, 'cam1')!;
     expect(out.length).toBe(body.length);
     expect(decodeAll(out)).toEqual(['play', 5, null, 'cam1', -2000, ...Array(14).fill(null)]);
   });

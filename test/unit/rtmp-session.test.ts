@@ -198,6 +198,66 @@ describe('RTMP session inspector: every form that starts a publish or play is as
   });
 });
 
+describe('RTMP session inspector: where nginx-rtmp reads the stream otherwise (review findings)', () => {
+  const publishBody = (name: string) => amf('publish', 5, null, name, 'live');
+  // A carrier of a type the edge neither reads nor holds (7), one chunk at the
+  // size the edge took; at nginx-rtmp's 128 its byte 128 starts a new chunk.
+  const smuggle = (scs: number[]) => {
+    const inner = chunk({ fmt: 0, csid: 4, length: publishBody('victim').length, type: 20, streamId: 1, payload: publishBody('victim') });
+    const carrier = [...new Array(128).fill(0), ...inner];
+    return [...handshake(), ...connect(), ...message(2, 1, 0, scs), ...chunk({ fmt: 0, csid: 6, length: carrier.length, type: 7, streamId: 0, payload: carrier })];
+  };
+  it.each([
+    ['bit 31 set (nginx-rtmp reads 32 bits and ignores it)', [0x80, 0x00, 0x10, 0x00]],
+    ['12,000,000 (nginx-rtmp ignores sizes above 10485760)', [0x00, 0xb7, 0x1b, 0x00]],
+    ['a smaller size (nginx-rtmp drops what it buffered)', [0, 0, 0, 64]],
+  ])('refuses a Set Chunk Size of %s', (_w, scs) => {
+    const r = run(smuggle(scs));
+    expect(r.refusal?.reason).toMatch(/^malformed RTMP: chunk size/);
+    expectOnlyAllowed(r);
+  });
+
+  it('refuses a Set Chunk Size that is not 4 bytes, before allocating what it declares', () => {
+    const bytes = [...handshake()];
+    for (let cs = 3; cs < 63; cs++) bytes.push(...chunk({ fmt: 0, csid: cs, length: 0xffffff, type: 1, streamId: 0, payload: new Array(128).fill(0) }));
+    expect(run(bytes).refusal?.reason).toBe('malformed RTMP: message of 16777215 bytes (type 1) is larger than allowed');
+  });
+
+  it('play2: judges and rewrites the one top-level streamName; a repeated or nested one is no way around', () => {
+    const nested = run([...handshake(), ...connect(), ...message(3, 20, 1, amf('play2', 0, null, { x: { streamName: 'zzzz' }, streamName: 'v?' + KEY }))]);
+    expect(nested.allowed.map((a) => a.name)).toEqual(['v?' + KEY]);
+    expect(nested.model.executed.filter((e) => e.command === 'play2').map((e) => e.name)).toEqual(['v']);
+    const shorter = run([...handshake(), ...connect(), ...message(3, 20, 1, amf('play2', 0, null, { x: { streamName: 'ab' }, streamName: 'victim?' + KEY }))]);
+    expect(shorter.model.executed.filter((e) => e.command === 'play2').map((e) => e.name)).toEqual(['victim']);
+    // A fake key/value inside a string, and a second streamName the origin would take.
+    const R = [0, 10, ...Buffer.from('streamName'), ...amf('v?' + KEY)];
+    const S = [0, 10, ...Buffer.from('streamName'), 2, 0, R.length + 7, ...new Array(8).fill(0x41)];
+    const M = [0, 10, ...Buffer.from('streamName'), 2, 0, 6, ...Buffer.from('victim'), 0, 0, 9];
+    const obj = [3, 0, 1, 0x61, 2, 0, S.length, ...S, ...R, 0, 1, 0x62, 2, 0, M.length, ...M, 0, 0, 9];
+    const fake = run([...handshake(), ...connect(), ...message(3, 20, 1, [...amf('play2', 0, null), ...obj])]);
+    expectOnlyAllowed(fake);
+    const twice = [...amf('play2', 0, null), 3, 0, 10, ...Buffer.from('streamName'), ...amf('a'), 0, 10, ...Buffer.from('streamName'), ...amf('b?' + KEY), 0, 0, 9];
+    expect(run([...handshake(), ...connect(), ...message(3, 20, 1, twice)]).refusal?.reason).toBe('malformed play2: no single streamName');
+  });
+
+  it('connect: a repeated or non-string app is refused (nginx-rtmp keeps the first string, the decoder the last value)', () => {
+    const dup = [...amf('connect', 1), 3, 0, 3, ...Buffer.from('app'), ...amf('live'), 0, 3, ...Buffer.from('app'), 5, 0, 0, 9];
+    expect(run([...handshake(), ...message(3, 20, 0, dup), ...publish('dupapp')]).refusal?.reason).toBe('malformed connect: repeated keys');
+    expect(run([...handshake(), ...message(3, 20, 0, amf('connect', 1, { app: 7 })), ...publish('x')]).refusal?.reason).toBe('malformed application name');
+  });
+
+  it('cuts keys out of any command that carries a stream name (ffmpeg sends getStreamLength before play)', () => {
+    const r = run([...handshake(), ...connect(), ...message(3, 20, 0, amf('getStreamLength', 4, null, 'v?' + KEY))]);
+    expect(Buffer.from(r.sent).includes(Buffer.from('sig=ok'))).toBe(false);
+  });
+
+  it('a command the judge cannot handle is refused, never forwarded', () => {
+    // An aggregate is read whole; a truncated one is refused (pre-live: media first).
+    const r = run([...handshake(), ...connect(), ...publish('a?' + KEY), ...message(6, 22, 1, [9, 0, 0])]);
+    expect(r.refusal?.reason).toBe('malformed aggregate message');
+  });
+});
+
 describe('RTMP session inspector: properties', () => {
   const names = ['publish', 'Publish', 'PUBLISH', 'play', 'Play', 'play2', 'publish\0x', 'FCPublish', 'releaseStream', 'createStream', 'deleteStream', '@setDataFrame', 'onMetaData', 'connect', 'xpublish'];
   const types = [20, 17, 18, 15, 19, 16];
