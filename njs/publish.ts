@@ -39,6 +39,8 @@ export interface AuthConfig {
   duplicate: string;
   /** takeover: per origin, the URL that drops a publisher ({app}, {stream} to fill). */
   takeover_urls: string[];
+  /** "session": read the whole session; "decision": step aside after the first allowed publish or play. */
+  inspect?: string;
 }
 
 export interface StreamName {

@@ -101,7 +101,7 @@ function filter(session: NginxStreamRequest): void {
   const sess = newSession({ preauthBytes: cfg ? cfg.preauth_bytes : 65536, liveHeldBytes: LIVE_HELD_BYTES });
   // The origin's side: followed for its chunk size and chunk boundaries only.
   const down = newFraming(false);
-  // open | refused (answer after the delay) | answering (waits for an origin chunk boundary) | answered | closed
+  // open | refused (answer after the delay) | answering (waits for an origin chunk boundary) | answered | closed | released
   let state = 'open';
   let answer: Uint8Array | null = null;
   const dicts = sharedDicts();
@@ -272,6 +272,14 @@ function filter(session: NginxStreamRequest): void {
     if (out.length) {
       if (flags) s.send(joinBytes(out), flags);
       else s.sendUpstream(joinBytes(out));
+    }
+    if (sess.live && !st.refuse && !st.ask && cfg && cfg.inspect === 'decision') {
+      // rtmp_inspect "decision": nginx relays the rest natively. The framing
+      // was never changed, so stepping aside mid-chunk is safe; later
+      // commands are the origin's to check.
+      state = 'released';
+      s.off('upstream');
+      s.off('downstream');
     }
     if (st.refuse) {
       const r = st.refuse;

@@ -180,6 +180,7 @@ export function rtmpAuthFile(s: Settings, baseDir: string): string {
     reject_delay_ms: parseMs(s.rtmp_reject_delay),
     reject_delay_max_ms: parseMs(s.rtmp_reject_delay_max),
     duplicate: s.rtmp_duplicate_publish,
+    inspect: s.rtmp_inspect,
     // One drop URL per origin host, {app} and {stream} filled in per publish.
     takeover_urls: s.rtmp_duplicate_publish === 'takeover'
       ? [...new Set(s.origins.filter((o) => o.rtmp).map((o) => o.rtmp!.slice(0, o.rtmp!.lastIndexOf(':')).replace(/^\[|\]$/g, '')))]

@@ -79,6 +79,7 @@ export interface Settings {
   rtmp_max_connections_per_address: number;
   rtmp_fail_window: string;
   rtmp_duplicate_publish: 'origin' | 'refuse' | 'takeover';
+  rtmp_inspect: 'session' | 'decision';
   rtmp_takeover_url: string;
   origin_memory_ttl: string;
   probe_interval: string;
@@ -384,6 +385,8 @@ export const SCHEMA: SettingDef[] = [
     doc: 'With njs >= 0.8: each failure from an address within `rtmp_fail_window` doubles its delay, up to this. (On 0.7.9 every refusal waits `rtmp_reject_delay`.)' },
   { name: 'rtmp_fail_window', syntax: 'time (seconds)', default: '10m', context: 'stream', check: seconds,
     doc: 'How long failed publish attempts from an address are remembered (njs >= 0.8).' },
+  { name: 'rtmp_inspect', syntax: '"session" or "decision"', default: 'session', context: 'stream', check: oneOf('session', 'decision'),
+    doc: 'How long the publish-auth filter reads a session. `"session"`: all of it, so every later `publish`/`play` of the session is checked too; on njs\'s own engine this holds about as many bytes of memory as the session carried until it ends (README, "RTMP publish auth", Memory). `"decision"`: it steps aside after the first allowed `publish` or `play`, and memory stays flat, but later commands of that session are not checked by the edge: only for origins that check every publish themselves.' },
   { name: 'rtmp_duplicate_publish', syntax: '"origin", "refuse" or "takeover"', default: 'origin', context: 'stream', check: oneOf('origin', 'refuse', 'takeover'),
     doc: 'A second publisher of a stream: `"origin"` leaves it to the origin\'s own rule (nginx-rtmp refuses it; check your Wowza application\'s setting); `"refuse"` refuses it at the edge while the first is live through this edge (njs >= 0.8); `"takeover"` lets it in: the edge first asks every origin to drop the current publisher (`rtmp_takeover_url`), so an encoder reconnecting after a network drop is not locked out by its half-dead earlier session.' },
   { name: 'rtmp_takeover_url', syntax: 'URL template', default: '', context: 'stream',

@@ -84,6 +84,7 @@ describe.each(list)('RTMP auth against hostile clients on $name', (target) => {
   let open: Edge; // live: hmac for publishers, play unchecked; other apps allowed ("*")
   let guarded: Edge; // live: hmac for publishers and players
   let secure: Edge; // the same checks behind RTMPS
+  let stepping: Edge; // rtmp_inspect "decision": steps aside after the first decision
   let rtmpsPort: number;
   const executed = (name: string) => rec.calls.filter((c) => c.get('name') === name).map((c) => c.get('call'));
   const originLog = () => readFileSync(join(dir, 'origin/logs/error.log'), 'utf8');
@@ -96,6 +97,7 @@ describe.each(list)('RTMP auth against hostile clients on $name', (target) => {
     const base = { origins: [{ name: 'o', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }], rtmp_reject_delay: '100ms', rtmp_reject_delay_max: '200ms' };
     open = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1] }, '*': { mode: 'allow' } }, rtmp_preauth_timeout: '2s' });
     guarded = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1], play: true } } });
+    stepping = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } }, rtmp_inspect: 'decision' });
     rtmpsPort = await freePort();
     secure = await startEdge(target, {
       ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } },
@@ -104,8 +106,8 @@ describe.each(list)('RTMP auth against hostile clients on $name', (target) => {
   });
   afterAll(async () => {
     // The filter's deliberate closes are logged as exceptions by njs; nothing else may be.
-    const bad = [open, guarded, secure].flatMap((e) => e?.badLogLines() ?? []);
-    for (const e of [open, guarded, secure]) await e?.stop();
+    const bad = [open, guarded, secure, stepping].flatMap((e) => e?.badLogLines() ?? []);
+    for (const e of [open, guarded, secure, stepping]) await e?.stop();
     await origin?.nginx.stop();
     await rec?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -175,6 +177,20 @@ describe.each(list)('RTMP auth against hostile clients on $name', (target) => {
       expect(executed(name), name).toEqual([]);
       expect(open.errorLog()).toContain(`deny app=live stream=${name} `);
     }
+  });
+
+  it('with rtmp_inspect "decision", steps aside after the first decision: the first is checked, later ones are the origin\'s', async () => {
+    onTestFailed(() => console.error(dumpLogs(stepping)));
+    const refused = await craft(stepping.rtmpPort, [...connect(), ...createStream(), ...publish('hd1', 17, 'Publish')]);
+    expect(refused.said).toContain('NetStream.Publish.BadName');
+    const a = await craft(stepping.rtmpPort, [...connect(), ...createStream(), ...publish(key('hd2'))], { until: 'NetStream.Publish.Start' });
+    a.sock.write(Buffer.from([...chunk4096, ...video(3000), ...publish('hd3', 20, 'publish', 1)]));
+    await sleep(800);
+    a.sock.destroy();
+    expect(executed('hd1')).toEqual([]);
+    expect(executed('hd2')).toEqual(['publish']);
+    // What the README says of this mode: the edge no longer sees it.
+    expect(executed('hd3')).toEqual(['publish']);
   });
 
   it('checks a publish after an accepted play (play auth on)', async () => {
