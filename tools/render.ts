@@ -713,6 +713,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     access_log: join(stateDir, 'logs', 'access.log'),
     rtmp_access_log: join(stateDir, 'logs', 'rtmp-access.log'),
     rtmp_max_connections_per_address: String(s.rtmp_max_connections_per_address),
+    http_max_connections_per_address: String(s.http_max_connections_per_address),
     origin_balance: s.balance === 'object' ? 'hash $media_edge_cache_key consistent;'
       : routerEnabled(s, ctx) ? 'hash $media_edge_route consistent;' : 'hash $media_edge_stream consistent;',
     router_http: router.http,

@@ -77,6 +77,8 @@ export interface Settings {
   rtmp_reject_delay_max: string;
   rtmp_idle_timeout: string;
   rtmp_max_connections_per_address: number;
+  http_max_connections_per_address: number;
+  http_header_timeout: string;
   rtmp_fail_window: string;
   rtmp_duplicate_publish: 'origin' | 'refuse' | 'takeover';
   rtmp_inspect: 'session' | 'decision';
@@ -379,6 +381,10 @@ export const SCHEMA: SettingDef[] = [
     doc: 'How long a refused publisher waits for its error, which slows down key guessing.' },
   { name: 'rtmp_idle_timeout', syntax: 'time', default: '30s', context: 'stream', check: time,
     doc: 'An RTMP session in which nothing flows either way for this long is closed (`proxy_timeout`): dead encoders, and refused clients that stay connected and silent.' },
+  { name: 'http_max_connections_per_address', syntax: 'number', default: 256, context: 'http, server', check: wholeNumber(1, 100000),
+    doc: 'Most requests in progress at once from one viewer address (nginx `limit_conn`; more get `429`). Generous by default: many viewers can share one address (NAT). nginx counts a connection once its request header is in; a connection that never finishes its header is bounded by `http_header_timeout` instead.' },
+  { name: 'http_header_timeout', syntax: 'time (seconds)', default: '10s', context: 'server', check: seconds,
+    doc: 'How long a viewer may take to send a request header (`client_header_timeout`; nginx\'s default is 60s): half-sent requests that hold connections are closed after this.' },
   { name: 'rtmp_max_connections_per_address', syntax: 'number', default: 32, context: 'stream', check: wholeNumber(1, 100000),
     doc: 'Most RTMP connections open at once from one client address (nginx `limit_conn`, every njs version): with the refusal delay, this bounds how fast one address can guess keys.' },
   { name: 'rtmp_reject_delay_max', syntax: 'time', default: '16s', context: 'stream', check: time,

@@ -8,6 +8,7 @@
  * work against the origin directly; through the edge it must not.
  */
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { mintToken } from '../../njs/token.ts';
 import { dumpLogs, startEdge, type Edge } from '../support/edge.ts';
@@ -18,9 +19,9 @@ const { targets: list } = targets();
 const KEY = 'hostile-http-secret-0123456789';
 
 /** A raw GET: the target is sent exactly as given (no URL normalisation), with any headers and body. */
-function raw(port: number, target: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+function raw(port: number, target: string, headers: Record<string, string> = {}, body?: string, localAddress?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
   return new Promise((res, rej) => {
-    const req = request({ host: '127.0.0.1', port, method: 'GET', path: target, headers, agent: false }, (r) => {
+    const req = request({ host: '127.0.0.1', port, method: 'GET', path: target, headers, agent: false, localAddress }, (r) => {
       const chunks: Buffer[] = [];
       r.on('data', (c: Buffer) => chunks.push(c));
       r.on('end', () => res({ status: r.statusCode ?? 0, headers: r.headers, body: Buffer.concat(chunks) }));
@@ -41,6 +42,8 @@ describe.each(list)('the HTTP edge against hostile viewers and an odd origin on 
     edge = await startEdge(target, {
       origins: [{ name: 'odd', http: origin.address }],
       playback_auth: { live: { scheme: 'hmac', keys: { '1': KEY } } },
+      http_max_connections_per_address: 4,
+      http_header_timeout: '2s',
     });
   });
   afterAll(async () => {
@@ -131,5 +134,31 @@ describe.each(list)('the HTTP edge against hostile viewers and an odd origin on 
       expect(q.headers['content-length'], q.url).toBeUndefined();
       expect(q.headers['transfer-encoding'], q.url).toBeUndefined();
     }
+  });
+
+  it('bounds the requests one address has in progress; other addresses are served', async () => {
+    onTestFailed(() => console.error(dumpLogs(edge)));
+    origin.reset();
+    origin.faults = [{ match: /slow\d\/media_b800000_3\.ts$/, delayMs: 1500 }];
+    const burst = Array.from({ length: 6 }, (_, i) => raw(edge.httpPort, `/open/slow${i}/media_b800000_3.ts`));
+    await new Promise((r) => setTimeout(r, 300));
+    const other = await raw(edge.httpPort, '/open/cam1/playlist.m3u8', {}, undefined, '127.0.0.2');
+    const statuses = (await Promise.all(burst)).map((r) => r.status).sort();
+    expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
+    expect(other.status).toBe(200);
+    origin.faults = [];
+  });
+
+  it('closes a connection whose request header never ends after http_header_timeout', async () => {
+    const t0 = Date.now();
+    const closed = await new Promise<number>((res) => {
+      const s = connect(edge.httpPort, '127.0.0.1', () => s.write('GET /open/cam1/playlist.m3u8 HTTP/1.1\r\nHost: x\r\n'));
+      s.on('close', () => res(Date.now() - t0));
+      s.on('error', () => undefined);
+      s.resume();
+      setTimeout(() => { s.destroy(); res(-1); }, 8000);
+    });
+    expect(closed).toBeGreaterThan(1500);
+    expect(closed).toBeLessThan(6000);
   });
 });
