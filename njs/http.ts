@@ -203,6 +203,8 @@ interface ProducerPolicy extends CachePolicy {
   grace: number;
   /** state_sweep_every: one production in this many sweeps forgotten state files. */
   sweepEvery: number;
+  /** state_max_files: past this many, no new stream gets state files until a sweep makes room. */
+  maxFiles: number;
   /** expose_origin: name the origin that answered (X-Media-Edge-Upstream[-Status]). */
   expose: boolean;
 }
@@ -246,7 +248,10 @@ const STATE_FORGET_MS = 3600000;
  */
 const SWEEP_MAX = 1000;
 
-function sweepState(r: NginxHTTPRequest, now: number): void {
+/** Present while <runs_dir> holds state_max_files or more: new streams get no state files. */
+const FULL_FLAG = '.full';
+
+function sweepState(r: NginxHTTPRequest, now: number, maxFiles: number): void {
   const dir = r.variables.media_edge_runs_dir || '';
   let names: string[] = [];
   try {
@@ -254,11 +259,15 @@ function sweepState(r: NginxHTTPRequest, now: number): void {
   } catch (e) {
     return;
   }
+  // Past the cap (a flood of stream names), files idle for a minute go too.
+  const over = names.length - maxFiles;
+  const forgetMs = over > 0 ? 60000 : STATE_FORGET_MS;
   let removed = 0;
   for (let i = 0; i < names.length && removed < SWEEP_MAX; i++) {
+    if (names[i] === FULL_FLAG) continue;
     const file = dir + '/' + names[i];
     try {
-      if (now - fs.statSync(file).mtimeMs > STATE_FORGET_MS) {
+      if (now - fs.statSync(file).mtimeMs > forgetMs) {
         fs.unlinkSync(file);
         removed++;
       }
@@ -266,11 +275,29 @@ function sweepState(r: NginxHTTPRequest, now: number): void {
       // Removed by another worker meanwhile.
     }
   }
-  if (removed > 0) ngx.log(ngx.INFO, 'media-edge producer: removed ' + removed + ' state files older than 1h from ' + dir);
+  const full = names.length - removed >= maxFiles;
+  try {
+    if (full) fs.writeFileSync(dir + '/' + FULL_FLAG, '');
+    else if (names.indexOf(FULL_FLAG) >= 0) fs.unlinkSync(dir + '/' + FULL_FLAG);
+  } catch (e) {
+    // Another worker did it.
+  }
+  if (removed > 0) ngx.log(ngx.INFO, 'media-edge producer: removed ' + removed + ' state files from ' + dir);
+  if (full) ngx.log(ngx.WARN, 'media-edge producer: ' + dir + ' holds ' + (names.length - removed) + ' state files (state_max_files ' + maxFiles + '): new streams get none until a sweep makes room');
+}
+
+/** Whether a sweep found <runs_dir> full. */
+function stateFull(r: NginxHTTPRequest): boolean {
+  try {
+    fs.statSync((r.variables.media_edge_runs_dir || '') + '/' + FULL_FLAG);
+    return true;
+  } catch (e) {
+    return false;
+  }
 }
 
 /** The run of a live media playlist (see nextRun); null when it cannot be saved. */
-function runStep(r: NginxHTTPRequest, base: string, uri: string, info: PlaylistInfo): { run: string; firstNew: number } | null {
+function runStep(r: NginxHTTPRequest, base: string, uri: string, info: PlaylistInfo): { run: string; firstNew: number; known: boolean } | null {
   const file = base + '.run';
   let prev: RunState | null = null;
   try {
@@ -278,6 +305,9 @@ function runStep(r: NginxHTTPRequest, base: string, uri: string, info: PlaylistI
   } catch (e) {
     prev = null;
   }
+  // A stream seen for the first time while the state directory is full gets
+  // no file (and so no run tag): a flood of names cannot fill the disk.
+  if (prev === null && stateFull(r)) return null;
   const now = Date.now();
   const forget = Math.max(30000, 3000 * info.targetDuration * Math.max(1, info.segments.length));
   const step = nextRun(prev, info, now, forget);
@@ -290,7 +320,9 @@ function runStep(r: NginxHTTPRequest, base: string, uri: string, info: PlaylistI
       return null;
     }
   }
-  return { run: step.state.run, firstNew: step.firstNew };
+  // Known: produced before (a viewer came back after its lifetime), not a
+  // name seen once.
+  return { run: step.state.run, firstNew: step.firstNew, known: prev !== null };
 }
 
 /**
@@ -389,7 +421,7 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   const args = marked ? withoutLink(r.variables.args || '') : r.variables.args || '';
   const blocking = /(^|&)_HLS_(msn|part)=/i.test(args);
   const base = stateBase(r, uri);
-  if (Math.random() * p.sweepEvery < 1) sweepState(r, Date.now());
+  if (Math.random() * p.sweepEvery < 1) sweepState(r, Date.now(), p.maxFiles);
   let reply: NginxHTTPRequest;
   try {
     reply = await r.subrequest('/_media_edge_origin' + uri, { args: args });
@@ -405,6 +437,9 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   const bytes: Uint8Array = buf ? (buf as unknown as Uint8Array) : new Uint8Array(0);
   let out: string | Uint8Array = bytes;
   let info = invalid('status ' + status);
+  // A last good copy is kept unless the state directory is full and the
+  // stream is new to it (runStep returns null then).
+  let known = true;
   if (status === 200) {
     const seen = inspect(bytes, kind === 'mpd', p.maxBytes);
     info = seen.info;
@@ -412,12 +447,17 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
       r.error('media-edge producer: ' + uri + ': origin playlist not understood (' + info.error + ', ' + bytes.length + ' bytes); passed through unchanged, cached ' + p.fallback + 's');
     } else if (info.kind === 'live' || info.kind === 'event') {
       const step = runStep(r, base, uri, info);
+      known = step !== null;
       out = step ? tagHlsRun(seen.text, step.run) : seen.text;
-      if (p.prefetch > 0) prefetch(r, uri, info, step ? step.firstNew : Math.max(0, info.segments.length - 1), step ? step.run : '', p.prefetch);
+      // Only for a stream produced before: a flood of names nobody watches
+      // costs the origin one request each, not one plus prefetch_limit.
+      if (p.prefetch > 0 && step && step.known) prefetch(r, uri, info, step.firstNew, step.run, p.prefetch);
     } else if (info.kind === 'mpd-dynamic' && info.availabilityStartTime !== '') {
       out = tagMpdRun(seen.text, mpdRun(info.availabilityStartTime));
+      known = !stateFull(r);
     } else {
       out = seen.text;
+      known = !stateFull(r);
     }
     // Query-mode playback auth (set by the protected location): markers
     // that sub_filter replaces per viewer (njs/auth.ts markChildren).
@@ -431,7 +471,8 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   const type = contentType(kind, reply.headersOut['Content-Type'] as string | undefined);
   if (status >= 500) {
     if (serveLastGood(r, base, uri, p)) return;
-  } else if (typeof out === 'string' && d.ttl > 0 && p.grace > 0 && !blocking) {
+  } else if (typeof out === 'string' && d.ttl > 0 && p.grace > 0 && !blocking && known) {
+    // Bounded by state_max_files: a stream new while the directory is full keeps none.
     keepLastGood(r, base, uri, out, type, d.ttl);
   }
   r.headersOut['Content-Type'] = type;

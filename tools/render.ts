@@ -515,6 +515,7 @@ export function cachePolicy(s: Settings): Record<string, number | boolean> {
     maxBytes: s.playlist_max_bytes,
     prefetch: s.prefetch_limit,
     sweepEvery: s.state_sweep_every,
+    maxFiles: s.state_max_files,
     expose: s.expose_origin,
   };
 }

@@ -106,6 +106,7 @@ export interface Settings {
   cache_key_args: string[];
   prefetch_limit: number;
   state_sweep_every: number;
+  state_max_files: number;
   origin_connect_timeout: string;
   origin_read_timeout: string;
   cors_allow_origin: string;
@@ -433,9 +434,11 @@ export const SCHEMA: SettingDef[] = [
   { name: 'cache_key_args', syntax: '["name", ...]', default: ['_HLS_msn', '_HLS_part', '_HLS_skip', 'DVR', 'wowzadvrplayliststart', 'wowzadvrplaylistduration', 'wowzaplaystart', 'wowzaplayduration'], context: 'http', check: argList,
     doc: 'Query parameters that change the content (LL-HLS, Wowza nDVR and clip parameters by default): the only ones forwarded to the origin, and part of the cache key, so what reaches the origin is what the key holds. Every other parameter (tokens, cache busters, anything unknown) is neither forwarded nor keyed; `wowzasessionid` is forwarded and not keyed (see "Security notes"). `me_run` (the stream run, see "How it works") is always in. Names match without regard to case; a bare flag (`?DVR`) counts.' },
   { name: 'prefetch_limit', syntax: 'number', default: 4, context: 'http (producer)', check: wholeNumber(0, 64),
-    doc: 'When the edge fetches a live media playlist, it fetches the segments (and LL-HLS parts) the playlist newly lists into the cache in the background, at most this many per playlist refresh; 0 turns prefetch off.' },
+    doc: 'When the edge fetches a live media playlist, it fetches the segments (and LL-HLS parts) the playlist newly lists into the cache in the background, at most this many per playlist refresh; 0 turns prefetch off. Only for a stream produced before (from its second refresh on): names requested once, a flood of them included, cost the origin one request each.' },
   { name: 'state_sweep_every', syntax: 'number', default: 1000, context: 'http (producer)', check: wholeNumber(1, 1000000),
     doc: 'The producer keeps a small file per playlist in `<state_dir>/runs` (stream run, last good copy). One playlist production in this many (at random) removes files not written for an hour, at most 1000 at a time.' },
+  { name: 'state_max_files', syntax: 'number', default: 20000, context: 'http (producer)', check: wholeNumber(10, 10000000),
+    doc: 'Most files in `<state_dir>/runs`. A sweep that finds more removes those idle for a minute and, while the directory stays full, streams seen for the first time get no state (no run tag, no last good copy): a flood of stream names cannot fill the disk. The bound is this plus what is created between two sweeps (`state_sweep_every` productions); files are a few hundred bytes, last good copies a playlist each, and only streams produced more than once keep one.' },
   { name: 'segment_ttl', syntax: 'time (seconds)', default: '1d', context: 'location', check: seconds,
     doc: 'How long a 200/206 segment, init segment, part or key is fresh (they are immutable).' },
   { name: 'not_found_ttl', syntax: 'time (seconds)', default: '1s', context: 'server', check: (v, p) => seconds(v, p) ?? (/^[0-2]s?$/.test(v as string) ? null : `${p}: at most 2s (a longer 404 keeps a restarted stream dark) (got ${show(v)})`),

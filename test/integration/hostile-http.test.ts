@@ -9,6 +9,8 @@
  */
 import { request } from 'node:http';
 import { connect } from 'node:net';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { mintToken } from '../../njs/token.ts';
 import { dumpLogs, startEdge, type Edge } from '../support/edge.ts';
@@ -35,6 +37,7 @@ function raw(port: number, target: string, headers: Record<string, string> = {},
 describe.each(list)('the HTTP edge against hostile viewers and an odd origin on $name', (target) => {
   let origin: WowzaOrigin;
   let edge: Edge;
+  let flooded: Edge; // a small state directory, swept on every production
   const token = (scope: string) => (mintToken({ exp: Math.floor(Date.now() / 1000) + 600, path: scope, kid: '1' }, KEY) as { token: string }).token;
 
   beforeAll(async () => {
@@ -45,10 +48,12 @@ describe.each(list)('the HTTP edge against hostile viewers and an odd origin on 
       http_max_connections_per_address: 4,
       http_header_timeout: '2s',
     });
+    flooded = await startEdge(target, { origins: [{ name: 'odd', http: origin.address }], state_max_files: 10, state_sweep_every: 1, playlist_ttl: '1s' });
   });
   afterAll(async () => {
-    const bad = edge?.badLogLines() ?? [];
+    const bad = [edge, flooded].flatMap((e) => e?.badLogLines() ?? []);
     await edge?.stop();
+    await flooded?.stop();
     await origin?.stop();
     expect(bad).toEqual([]);
   });
@@ -125,6 +130,9 @@ describe.each(list)('the HTTP edge against hostile viewers and an odd origin on 
     const creds = { Cookie: 'me_sig=x; ME_SIG=y; session=secret', Authorization: 'Basic dXNlcjpwYXNz' };
     const pl = await raw(edge.httpPort, '/open/creds/chunklist_b800000.m3u8', creds);
     expect(pl.body.toString()).toContain('#X-ECHO:query=;cookie=;authorization=');
+    // Produced again once a segment is new: now with prefetches.
+    await new Promise((r) => setTimeout(r, 2600));
+    await raw(edge.httpPort, '/open/creds/chunklist_b800000.m3u8', creds);
     expect((await raw(edge.httpPort, '/open/creds/media_b800000_3.ts', creds, 'a body that must not be forwarded')).status).toBe(200);
     await new Promise((r) => setTimeout(r, 500)); // prefetches
     expect(origin.requests.length).toBeGreaterThan(2);
@@ -160,5 +168,31 @@ describe.each(list)('the HTTP edge against hostile viewers and an odd origin on 
     });
     expect(closed).toBeGreaterThan(1500);
     expect(closed).toBeLessThan(6000);
+  });
+
+  it('a flood of stream names cannot fill the state directory or multiply origin load; a watched stream still gets prefetch', async () => {
+    onTestFailed(() => console.error(dumpLogs(flooded)));
+    origin.reset();
+    for (let i = 0; i < 40; i++) expect((await raw(flooded.httpPort, `/open/flood${i}/chunklist_b800000.m3u8`)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 500));
+    // One origin request per name: no prefetch for names seen once.
+    expect(origin.requests.filter((q) => q.url.includes('/flood')).length).toBe(40);
+    const files = readdirSync(join(flooded.dir, 'state/runs')).filter((f) => f !== '.full');
+    expect(files.length).toBeLessThanOrEqual(10 + 2);
+    expect(flooded.errorLog()).toContain('new streams get none until a sweep makes room');
+  });
+
+  it('prefetches for a stream produced before', async () => {
+    const e = await startEdge(target, { origins: [{ name: 'odd', http: origin.address }], playlist_ttl: '1s' });
+    try {
+      origin.reset();
+      await raw(e.httpPort, '/open/watched/chunklist_b800000.m3u8');
+      await new Promise((r) => setTimeout(r, 2600)); // the 2 s target: the copy lives 1 s less than half of it... then a new production
+      await raw(e.httpPort, '/open/watched/chunklist_b800000.m3u8');
+      await new Promise((r) => setTimeout(r, 500));
+      expect(origin.requests.filter((q) => /watched\/media_/.test(q.url)).length).toBeGreaterThan(0);
+    } finally {
+      await e.stop();
+    }
   });
 });
