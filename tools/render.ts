@@ -434,7 +434,17 @@ function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup:
       ...referrerCheck,
       '        set $media_edge_denied $media_edge_playlist_denied;',
       '        if ($media_edge_denied) { return 403; }',
-      a.forward ? '' : '        set $args $media_edge_upstream_args;',
+      ...(a.forward
+        ? [
+            '        # forward: the request that brings the token sends the query as it is',
+            '        # (token included) and its answer is never cached nor shared: an',
+            '        # origin may echo the token into it. Every other request sends only',
+            '        # what the key holds.',
+            '        if ($media_edge_token_arg = "") { set $args $media_edge_upstream_args; }',
+            '        proxy_no_cache $media_edge_token_arg;',
+            '        proxy_cache_bypass $media_edge_token_arg;',
+          ]
+        : ['        set $args $media_edge_upstream_args;']),
       ...deliver,
       // Last of the rewrite directives (`break` ends them), after the check,
       // which reads the name: the cache key and the origin request see the

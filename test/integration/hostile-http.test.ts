@@ -44,7 +44,7 @@ describe.each(list)('the HTTP edge against hostile viewers and an odd origin on 
     origin = await new WowzaOrigin({ odd: true, sessions: false }).start();
     edge = await startEdge(target, {
       origins: [{ name: 'odd', http: origin.address }],
-      playback_auth: { live: { scheme: 'hmac', keys: { '1': KEY } } },
+      playback_auth: { live: { scheme: 'hmac', keys: { '1': KEY } }, fw: { scheme: 'hmac', keys: { '1': KEY }, forward: true, carry: 'query' } },
       http_max_connections_per_address: 4,
       http_header_timeout: '2s',
     });
@@ -194,5 +194,26 @@ describe.each(list)('the HTTP edge against hostile viewers and an odd origin on 
     } finally {
       await e.stop();
     }
+  });
+
+  it('"forward": true: the token reaches the origin, and an answer the origin echoes it into reaches no other viewer', async () => {
+    onTestFailed(() => console.error(dumpLogs(edge)));
+    origin.reset();
+    const tA = token('/fw/cam1/*');
+    const a = await raw(edge.httpPort, `/fw/cam1/playlist.m3u8?me_token=${tA}&junk=1`);
+    expect(a.status).toBe(200);
+    expect(a.body.toString()).toContain(`me_token=${tA}`); // the origin echoed it, to this viewer
+    expect(origin.requests.some((q) => q.url.includes(`me_token=${tA}`))).toBe(true);
+    // Another viewer, another token: never the first one's answer.
+    const tB = (mintToken({ exp: Math.floor(Date.now() / 1000) + 900, path: '/fw/cam1/*', kid: '1' }, KEY) as { token: string }).token;
+    const b = await raw(edge.httpPort, `/fw/cam1/playlist.m3u8?me_token=${tB}`);
+    expect(b.status).toBe(200);
+    expect(b.body.toString()).not.toContain(tA);
+    // A request under the link sends only what the key holds, and is shared.
+    const child = /^(chunklist_b800000\.m3u8\?[^\r\n]*me_sig=[^\r\n&]*)/m.exec(a.body.toString())![1];
+    const c = await raw(edge.httpPort, `/fw/cam1/${child}`);
+    expect(c.status).toBe(200);
+    expect(c.body.toString()).not.toContain(tA);
+    expect(c.body.toString()).toContain('#X-ECHO:query=;');
   });
 });
