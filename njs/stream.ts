@@ -104,6 +104,9 @@ function filter(session: NginxStreamRequest): void {
   // open | refused (answer after the delay) | answering (waits for an origin chunk boundary) | answered | closed | released
   let state = 'open';
   let answer: Uint8Array | null = null;
+  // A publish was allowed in this session; the origin's side is followed no more.
+  let published = false;
+  let downOff = false;
   const dicts = sharedDicts();
   const myId = (s.variables.connection || '0') + '.' + Math.floor(Math.random() * 1e9);
 
@@ -130,7 +133,7 @@ function filter(session: NginxStreamRequest): void {
     if (state === 'open') {
       stopTimer();
       record('deny', r.stream, r.reason);
-      if (atChunkBoundary(down)) s.sendDownstream(answerFor(r));
+      if (atChunkBoundary(down) && !downOff) s.sendDownstream(answerFor(r));
     }
     return closeNow(r.reason);
   };
@@ -152,6 +155,11 @@ function filter(session: NginxStreamRequest): void {
     }
     setTimeout(() => {
       if (state !== 'refused') return;
+      if (downOff) {
+        // Nowhere to put an answer safely: the client's next byte closes.
+        state = 'answered';
+        return;
+      }
       answer = answerFor(r);
       if (atChunkBoundary(down)) {
         state = 'answered';
@@ -224,6 +232,7 @@ function filter(session: NginxStreamRequest): void {
       const admitted = kind === 'publish' ? admit(rule.app, name.stream) : v;
       const log = (a: Verdict) => {
         if (a.ok) record(kind === 'play' ? 'allow-play' : 'allow', name.stream, '');
+        if (a.ok && kind === 'publish') published = true;
         return a;
       };
       return admitted instanceof Promise ? admitted.then(log) : log(admitted);
@@ -281,10 +290,18 @@ function filter(session: NginxStreamRequest): void {
       s.off('upstream');
       s.off('downstream');
     }
+    if (sess.live && !published && !downOff && state === 'open' && !st.refuse && !st.ask) {
+      // A play session: the media comes from the origin, and njs keeps a copy
+      // of every byte a callback sees until the session ends (README, RTMP
+      // publish auth, Memory). The client's side is all that needs reading.
+      downOff = true;
+      s.off('downstream');
+    }
     if (st.refuse) {
       const r = st.refuse;
-      // A decision is answered after the delay; malformed input at once.
-      if (r.code.indexOf('NetStream.') === 0 || !flags) refuse(r);
+      // A decision is answered after the delay; malformed input at once (and
+      // anything, once the origin's side is no longer followed).
+      if ((r.code.indexOf('NetStream.') === 0 && !(downOff && flags)) || !flags) refuse(r);
       else refuseNow(r);
     }
   };
