@@ -268,6 +268,19 @@ function parseHeader(f: Framing, b: Uint8Array, p: number, h: Header): boolean {
   return true;
 }
 
+/**
+ * The chunk header at data[pos], joined to the bytes of it carried from the
+ * previous buffer (a header is at most 18 bytes); false when it is not all
+ * there yet, and then what there is is carried.
+ */
+function headerAt(f: Framing, data: Uint8Array, pos: number, h: Header): boolean {
+  const carried = f.carry.length;
+  const b = carried ? join(f.carry, data.subarray(pos, Math.min(data.length, pos + 18))) : data;
+  if (parseHeader(f, b, carried ? 0 : pos, h)) return true;
+  f.carry = copyBytes(carried ? b : data.subarray(pos));
+  return false;
+}
+
 function refusal(reason: string, streamId?: number, stream?: string, code?: string): Refusal {
   return { code: code || 'NetConnection.Connect.Rejected', reason: reason, streamId: streamId || 0, stream: stream || '-' };
 }
@@ -579,17 +592,10 @@ function scan(sess: Session, data: Uint8Array, out: Uint8Array[]): Step {
     // Held bytes have no backpressure: a message left open cannot hold the rest hostage.
     if (sess.holding && sess.windowBytes + pos - runFrom > (sess.live ? sess.limits.liveHeldBytes : sess.limits.preauthBytes)) return fail(sess, refusal('too much data while a command is incomplete'));
     // A chunk header, perhaps begun in the previous buffer.
-    let hb = data;
-    let hp = pos;
     const carried = f.carry.length;
-    if (carried) {
-      hb = join(f.carry, data.subarray(pos, Math.min(n, pos + 18)));
-      hp = 0;
-    }
     const h = scratch;
-    if (!parseHeader(f, hb, hp, h)) {
+    if (!headerAt(f, data, pos, h)) {
       flush(pos);
-      f.carry = carried ? copyBytes(hb) : copyBytes(data.subarray(pos));
       return { out: out, ask: null, refuse: null };
     }
     const headerStart = pos;
@@ -725,18 +731,9 @@ export function feedOrigin(f: Framing, data: Uint8Array): string | null {
       if (f.curLeft === 0 && cs.got === cs.length) endOrigin(f, cs);
       continue;
     }
-    let hb = data;
-    let hp = pos;
     const carried = f.carry.length;
-    if (carried) {
-      hb = join(f.carry, data.subarray(pos, Math.min(n, pos + 18)));
-      hp = 0;
-    }
     const h = scratch;
-    if (!parseHeader(f, hb, hp, h)) {
-      f.carry = carried ? copyBytes(hb) : copyBytes(data.subarray(pos));
-      return null;
-    }
+    if (!headerAt(f, data, pos, h)) return null;
     pos += h.len - carried;
     f.carry = new Uint8Array(0);
     let cs = f.streams[h.csid];

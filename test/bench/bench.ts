@@ -133,7 +133,7 @@ async function renderEdge(dir: string, settings: Partial<Settings>, extraHttp = 
     listen_rtmp: '',
     worker_processes: '1',
     // Every simulated viewer comes from 127.0.0.1: lift the per-address limit.
-    http_max_connections_per_address: 100000,
+    http_max_connections_per_address: 65535,
     ...(process.getuid?.() === 0 ? { user: 'root' } : {}),
     ...settings,
   });
