@@ -14,6 +14,12 @@ describe('settings validation', () => {
     [{ listen_http: 'localhost' }, 'listen_http: expected "port", "host:port" or "[ipv6]:port"'],
     [{ listen_http: '127.0.0.1:70000' }, 'listen_http: expected'],
     [{ listen_rtmp: 'unix:/x' }, 'listen_rtmp: expected'],
+    // nginx's limit_conn refuses 65536 and more.
+    [{ http_max_connections_per_address: 65536 }, 'http_max_connections_per_address: expected a whole number from 1 to 65535 (got 65536)'],
+    [{ rtmp_max_connections_per_address: 0 }, 'rtmp_max_connections_per_address: expected a whole number from 1 to 65535 (got 0)'],
+    [{ rtmp_inspect: 'always' }, 'rtmp_inspect: expected'],
+    [{ state_max_files: 5 }, 'state_max_files: expected a whole number from 10 to 10000000 (got 5)'],
+    [{ http_header_timeout: 'soon' }, 'http_header_timeout: expected'],
     [{ origins: [] }, 'origins: expected a non-empty list of origins'],
     [{ origins: [{ name: 'a', http: 'nohost' }] }, 'origins[0].http: expected "host:port"'],
     [{ origins: [{ name: 'a', http: '127.0.0.1:1' }, { name: 'a', http: '127.0.0.1:2' }] }, 'origins[1].name: duplicate origin name "a"'],
