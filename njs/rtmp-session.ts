@@ -39,14 +39,13 @@
  * types), 7.2 (commands). https://rtmp.veriskope.com/docs/spec/
  */
 import { decodeFrom, objectKeys, type AmfObject, type AmfValue } from './amf0';
-import { chunkSizeOf, copyBytes, HANDSHAKE_BYTES } from './rtmp';
+import { chunkSizeOf, copyBytes, HANDSHAKE_BYTES, u24, u32be } from './rtmp';
 import { utf8Decode, utf8Encode } from './utf8';
 
 /** A publish or play the caller must decide before anything after it is forwarded. */
 export interface Ask {
+  /** `play2` counts as play. */
   kind: 'publish' | 'play';
-  /** The command as sent (`play2` counts as play). */
-  command: string;
   /** The application as the origin resolves it: before `?` and the first `/`. */
   app: string;
   tcUrl: string;
@@ -191,14 +190,6 @@ function isMedia(t: number): boolean {
   return t === 8 || t === 9;
 }
 
-function u24(b: Uint8Array, i: number): number {
-  return (b[i] << 16) | (b[i + 1] << 8) | b[i + 2];
-}
-
-function u32be(b: Uint8Array, i: number): number {
-  return ((b[i] << 24) >>> 0) + ((b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]);
-}
-
 function join(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);
   out.set(a, 0);
@@ -296,12 +287,11 @@ function badText(s: string): boolean {
  * `raw` is the name as sent, to refuse controls in it.
  */
 export function commandName(type: number, body: Uint8Array): { name: string; raw: string; rest: number } | { error: string } {
+  // AMF3 types: one byte of any value first. Shared objects: no marker.
   let p = type === 15 || type === 16 || type === 17 ? 1 : 0;
-  if (type === 15 || type === 16 || type === 17) {
-    if (body.length === 0) return { error: 'empty message' };
-  }
-  if (type !== 16 && type !== 19) {
-    if (p >= body.length) return { error: 'empty message' };
+  const typed = type !== 16 && type !== 19;
+  if (p + (typed ? 1 : 0) > body.length) return { error: 'empty message' };
+  if (typed) {
     if (body[p] !== 2) return { error: 'command name is not a string' };
     p++;
   }
@@ -315,9 +305,6 @@ export function commandName(type: number, body: Uint8Array): { name: string; raw
   const name = (utf8Decode(body, p, end) as string).toLowerCase();
   return { name: name, raw: raw, rest: p + len };
 }
-
-/** Commands whose fourth value is a stream name that may carry a key (cut out, not judged). */
-export const NAME_COMMANDS = ['releasestream', 'fcpublish', 'fcunpublish', 'deletestream', 'closestream', 'fcsubscribe', 'fcunsubscribe'];
 
 /** The application the origin resolves from a connect's `app`: before `?`, then before the first `/`. */
 export function connectApp(app: string): string {
@@ -364,15 +351,19 @@ export function judge(sess: Session, c: Held): Judged {
   if ('error' in cn) return { refuse: refusal('malformed command: ' + cn.error, c.streamId) };
   if (badText(cn.raw)) return { refuse: refusal('malformed command name', c.streamId) };
   const name = cn.name;
-  const watched = name === 'connect' || name === 'publish' || name === 'play' || name === 'play2' || NAME_COMMANDS.indexOf(name) >= 0;
+  const decisive = name === 'publish' || name === 'play' || name === 'play2';
   const d = decodeFrom(c.body, cn.rest);
-  if (!watched) {
-    // Any other command may carry a stream name with its key too (ffmpeg's
-    // getStreamLength does): a fourth value with `?` loses its query.
-    if ('error' in d || d.values.length < 3 || typeof d.values[2] !== 'string' || c.body[d.starts[2]] !== 2) return { pass: true, rewrite: null };
+  if (!decisive && name !== 'connect') {
+    // Other commands (releaseStream, FCPublish, getStreamLength...) may
+    // carry a stream name with its key: a fourth value with `?` loses its
+    // query. Only in commands (20, 17): data and shared-object messages
+    // carry the client's own text (captions, cue points).
+    if ((c.type !== 20 && c.type !== 17) || 'error' in d || typeof d.values[2] !== 'string' || c.body[d.starts[2]] !== 2) return { pass: true, rewrite: null };
     const v = d.values[2] as string;
     const q0 = v.indexOf('?');
-    return { pass: true, rewrite: q0 < 0 || badText(v) ? null : replaceString(c.body, d.starts[2], v.slice(0, q0)) };
+    if (q0 < 0) return { pass: true, rewrite: null };
+    const cut = badText(v) ? null : replaceString(c.body, d.starts[2], v.slice(0, q0));
+    return cut ? { pass: true, rewrite: cut } : { refuse: refusal('malformed stream name', c.streamId) };
   }
   if ('error' in d) return { refuse: refusal('malformed ' + name + ': ' + d.error, c.streamId) };
   // values[i] is the (i+1)-th value of the command: trans id, null/object, name...
@@ -407,19 +398,15 @@ export function judge(sess: Session, c: Held): Judged {
   } else if (typeof raw === 'string' && c.body[d.starts[2]] === 2) {
     nameAt = d.starts[2];
   }
-  const decisive = name === 'publish' || name === 'play' || name === 'play2';
-  if (typeof raw !== 'string' || nameAt < 0) {
-    // A publish without a readable name would reach the origin as "".
-    return decisive ? { refuse: refusal('malformed ' + name + ': no stream name', c.streamId) } : { pass: true, rewrite: null };
-  }
+  // A publish without a readable name would reach the origin as "".
+  if (typeof raw !== 'string' || nameAt < 0) return { refuse: refusal('malformed ' + name + ': no stream name', c.streamId) };
   const s = raw as string;
   if (badText(s)) return { refuse: refusal('malformed stream name', c.streamId) };
   const q = s.indexOf('?');
   const rewrite = q < 0 ? null : replaceString(c.body, nameAt, s.slice(0, q));
   if (q >= 0 && rewrite === null) return { refuse: refusal('malformed stream name', c.streamId) };
-  if (!decisive) return { pass: true, rewrite: rewrite };
   return {
-    ask: { kind: name === 'publish' ? 'publish' : 'play', command: name, app: sess.app, tcUrl: sess.tcUrl, flashVer: sess.flashVer, name: s, streamId: c.streamId },
+    ask: { kind: name === 'publish' ? 'publish' : 'play', app: sess.app, tcUrl: sess.tcUrl, flashVer: sess.flashVer, name: s, streamId: c.streamId },
     rewrite: rewrite,
   };
 }
@@ -551,6 +538,15 @@ function scan(sess: Session, data: Uint8Array, out: Uint8Array[]): Step {
     }
     runFrom = to;
   };
+  /** A message ends at pos; an ask there keeps the rest of the buffer for resume(). */
+  const completeHere = (cs: Cs): Step | null => {
+    const st = complete(sess, cs, out, () => flush(pos));
+    if (st && st.ask && pos < n) {
+      sess.backlog.unshift(data.subarray(pos));
+      sess.backlogBytes += n - pos;
+    }
+    return st;
+  };
   if (f.handshakeLeft > 0 && n > 0) {
     // C0: version 3 is plain RTMP; 6 is RTMPE (encrypted), which cannot be read.
     if (f.handshakeLeft === HANDSHAKE_BYTES && data[0] !== 3) return fail(sess, refusal('malformed RTMP: unsupported RTMP version ' + data[0]));
@@ -578,14 +574,8 @@ function scan(sess: Session, data: Uint8Array, out: Uint8Array[]): Step {
       f.curLeft -= k;
       pos += k;
       if (f.curLeft === 0 && cs.got === cs.length) {
-        const st = complete(sess, cs, out, () => flush(pos));
-        if (st) {
-          if (st.ask && pos < n) {
-            sess.backlog.unshift(data.subarray(pos));
-            sess.backlogBytes += n - pos;
-          }
-          return st;
-        }
+        const st = completeHere(cs);
+        if (st) return st;
       }
       continue;
     }
@@ -662,14 +652,8 @@ function scan(sess: Session, data: Uint8Array, out: Uint8Array[]): Step {
     f.curLeft = Math.min(f.chunkSize, cs.length - cs.got);
     if (f.curLeft === 0) {
       // An empty message completes with its header.
-      const st = complete(sess, cs, out, () => flush(pos));
-      if (st) {
-        if (st.ask && pos < n) {
-          sess.backlog.unshift(data.subarray(pos));
-          sess.backlogBytes += n - pos;
-        }
-        return st;
-      }
+      const st = completeHere(cs);
+      if (st) return st;
     }
   }
   flush(n);

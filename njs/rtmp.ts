@@ -92,11 +92,12 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-function u24(b: Uint8Array, i: number): number {
+/** Big-endian 24 and 32 bits (chunk headers, control messages). */
+export function u24(b: Uint8Array, i: number): number {
   return (b[i] << 16) | (b[i + 1] << 8) | b[i + 2];
 }
 
-function u32be(b: Uint8Array, i: number): number {
+export function u32be(b: Uint8Array, i: number): number {
   return ((b[i] << 24) >>> 0) + ((b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]);
 }
 

@@ -95,7 +95,7 @@ describe('RTMP session inspector: every form that starts a publish or play is as
     const play = run([...handshake(), ...connect(), ...cmd(20, 'PLAY', 3, null, 'v', -2000)]);
     expect(play.asks.map((a) => [a.kind, a.name])).toEqual([['play', 'v']]);
     const play2 = run([...handshake(), ...connect(), ...cmd(20, 'play2', 0, null, { streamName: 'v2?' + KEY, start: -2 })]);
-    expect(play2.asks.map((a) => [a.kind, a.command, a.name])).toEqual([['play', 'play2', 'v2?' + KEY]]);
+    expect(play2.asks.map((a) => [a.kind, a.name])).toEqual([['play', 'v2?' + KEY]]);
     expect(play2.model.executed.filter((e) => e.command === 'play2').map((e) => e.name)).toEqual(['v2']);
   });
 
@@ -249,6 +249,22 @@ describe('RTMP session inspector: where nginx-rtmp reads the stream otherwise (r
   it('cuts keys out of any command that carries a stream name (ffmpeg sends getStreamLength before play)', () => {
     const r = run([...handshake(), ...connect(), ...message(3, 20, 0, amf('getStreamLength', 4, null, 'v?' + KEY))]);
     expect(Buffer.from(r.sent).includes(Buffer.from('sig=ok'))).toBe(false);
+  });
+
+  it('leaves the text of data messages alone (a caption with "?" is not a stream name)', () => {
+    const caption = message(4, 18, 1, amf('@setDataFrame', 'onCaptionInfo', 'Who? Me?'));
+    const r = run([...handshake(), ...connect(), ...publish('a?' + KEY), ...caption]);
+    expect(r.refusal).toBeNull();
+    expect(Buffer.from(r.sent).includes(Buffer.from('Who? Me?'))).toBe(true);
+  });
+
+  it('refuses a command whose stream name has a key and a control character (it could not be cut out cleanly)', () => {
+    expect(run([...handshake(), ...connect(), ...cmd(20, 'FCPublish', 2, null, 'a\u0001?' + KEY)]).refusal?.reason).toBe('malformed stream name');
+  });
+
+  it('refuses a tcUrl with a NUL (a C string would end there)', () => {
+    const c = message(3, 20, 0, amf('connect', 1, { app: 'live', tcUrl: 'rtmp://127.0.0.1/live\u0000x' }));
+    expect(run([...handshake(), ...c, ...publish('a?' + KEY)]).refusal?.reason).toBe('malformed application name');
   });
 
   it('a command the judge cannot handle is refused, never forwarded', () => {
