@@ -684,10 +684,14 @@ const SESSION_ARG = 'wowzasessionid';
  * $arg_ takes), else "". The key and the origin's query are made of these.
  */
 function argMaps(s: Settings): string {
-  return [...keyArgs(s), SESSION_ARG].map((name, i) => nginxMap('$args', argVar(s, name, i), [
+  const keyed = keyArgs(s).map((name, i) => nginxMap('$args', argVar(s, name, i), [
     { re: `(?:^|&)${name}=([^&]*)`, ci: true, value: `&${name}=$1` },
     { re: `(?:^|&)${name}(?:&|$)`, ci: true, value: `&${name}` },
-  ], '')).join('\n');
+  ], ''));
+  // Forwarded unkeyed, so only what Wowza issues (digits): anything else
+  // would reach the origin, and perhaps its answer to everyone, unkeyed.
+  const session = nginxMap('$args', argVar(s, SESSION_ARG, 0), [{ re: `(?:^|&)${SESSION_ARG}=([0-9]{1,20})(?:&|$)`, ci: true, value: `&${SESSION_ARG}=$1` }], '');
+  return [...keyed, session].join('\n');
 }
 
 function argVar(s: Settings, name: string, i: number): string {

@@ -111,6 +111,13 @@ describe.each(list)('the HTTP edge against hostile viewers and an odd origin on 
     const segUrls = origin.requests.filter((q) => q.url.includes('media_b800000_3.ts')).map((q) => q.url);
     expect(segUrls).toContain('/open/cam1/media_b800000_3.ts');
     for (const u of segUrls) expect(u).toMatch(/^\/open\/cam1\/media_b800000_3\.ts(\?me_run=[A-Za-z0-9_-]+)?$/);
+    // The session id, forwarded and not keyed, only in the form Wowza issues.
+    await raw(edge.httpPort, '/open/cam1/media_b800000_2.ts?wowzasessionid=12345');
+    await raw(edge.httpPort, '/open/cam1/media_b800000_1.ts?wowzasessionid=%3Cscript%3E');
+    expect(origin.requests.filter((q) => /media_b800000_[12]\.ts/.test(q.url)).map((q) => q.url).sort()).toEqual([
+      '/open/cam1/media_b800000_1.ts',
+      '/open/cam1/media_b800000_2.ts?wowzasessionid=12345',
+    ]);
   });
 
   it('asks the origin for identity encoding: a gzip-asking viewer never blacks out the others', async () => {
