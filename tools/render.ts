@@ -14,7 +14,7 @@ import type { PlaybackAppAuth, Settings } from './settings.ts';
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const TEMPLATE_DIR = join(PACKAGE_ROOT, 'nginx');
-export const TEMPLATES = ['nginx.conf', 'media-edge-http.conf', 'media-edge-server.conf', 'media-edge-headers.conf', 'media-edge-playlist.conf', 'media-edge-proxy.conf', 'media-edge-segments.conf', 'media-edge-stream.conf'];
+export const TEMPLATES = ['nginx.conf', 'media-edge-http.conf', 'media-edge-server.conf', 'media-edge-headers.conf', 'media-edge-playlist.conf', 'media-edge-proxy.conf', 'media-edge-segments.conf', 'media-edge-forward.conf', 'media-edge-stream.conf'];
 
 /** Where distributions put nginx's dynamic modules, most common first. */
 export const MODULE_DIRS = ['/usr/lib/nginx/modules', '/etc/nginx/modules', '/usr/lib64/nginx/modules', '/usr/local/nginx/modules'];
@@ -434,17 +434,7 @@ function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup:
       ...referrerCheck,
       '        set $media_edge_denied $media_edge_playlist_denied;',
       '        if ($media_edge_denied) { return 403; }',
-      ...(a.forward
-        ? [
-            '        # forward: the request that brings the token sends the query as it is',
-            '        # (token included) and its answer is never cached nor shared: an',
-            '        # origin may echo the token into it. Every other request sends only',
-            '        # what the key holds.',
-            '        if ($media_edge_token_arg = "") { set $args $media_edge_upstream_args; }',
-            '        proxy_no_cache $media_edge_token_arg;',
-            '        proxy_cache_bypass $media_edge_token_arg;',
-          ]
-        : ['        set $args $media_edge_upstream_args;']),
+      a.forward ? `        include ${ctx.confDir}/media-edge-forward.conf;` : '        set $args $media_edge_upstream_args;',
       ...deliver,
       // Last of the rewrite directives (`break` ends them), after the check,
       // which reads the name: the cache key and the origin request see the
