@@ -132,7 +132,6 @@ export function originModel() {
   };
   return {
     executed,
-    error: null as string | null,
     feed(b: Uint8Array) {
       let i = 0;
       if (hs > 0) {
