@@ -8,6 +8,8 @@ process.env.TESTCONTAINERS_HOST_OVERRIDE ??= '127.0.0.1';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Prints each target's nginx, njs and engine, as the target reports them.
+    globalSetup: ['test/support/announce.ts'],
     testTimeout: 60_000,
     hookTimeout: 180_000,
     pool: 'forks',

@@ -2,15 +2,16 @@
 # Build the edge images for the containerized test suite and for users:
 #   media-edge:bookworm  (Debian 12: nginx 1.22.1 + njs 0.7.9)
 #   media-edge:trixie    (Debian 13: nginx 1.26.3 + njs 0.8.9)
+#   media-edge:sid       (Debian sid: nginx 1.30.x + njs 1.0.x with QuickJS)
 # No registry is reachable here, so base images are made from Debian packages
 # with debootstrap and `docker import`d; the rootfs tarballs are cached in
 # $MEDIA_EDGE_IMAGE_CACHE so that a machine builds each only once.
-# Usage: docker/build-images.sh [bookworm] [trixie]
+# Usage: docker/build-images.sh [bookworm] [trixie] [sid]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 cache=${MEDIA_EDGE_IMAGE_CACHE:-/var/cache/media-edge}
-suites=${*:-bookworm trixie}
+suites=${*:-bookworm trixie sid}
 mkdir -p "$cache"
 [ -d "$repo/dist" ] || { echo "run 'npm run build' first" >&2; exit 1; }
 
@@ -30,5 +31,9 @@ for suite in $suites; do
     docker import "$tarball" "$base" >/dev/null
   fi
   echo "building media-edge:$suite"
-  docker build -q --network host --build-arg "BASE=$base" -t "media-edge:$suite" -f "$here/Dockerfile" "$repo" >/dev/null
+  # A mirror's sid Release can be past its Valid-Until (sid is a moving
+  # snapshot); stable suites carry no expiry, so only sid skips that check.
+  apt_opts=""
+  [ "$suite" = sid ] && apt_opts="-o Acquire::Check-Valid-Until=false"
+  docker build -q --network host --build-arg "BASE=$base" --build-arg "APT_OPTS=$apt_opts" -t "media-edge:$suite" -f "$here/Dockerfile" "$repo" >/dev/null
 done

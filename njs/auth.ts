@@ -37,8 +37,11 @@ export interface AppAuth {
   /** akamai: hex keys (the encryption key and, while rotating, the transition key). */
   key_hex?: string[];
   algorithm?: 'sha256' | 'sha1' | 'md5';
+  /** akamai: accept only this kind of token (default: both). */
   mode?: 'acl' | 'url';
   salt?: string;
+  /** akamai: the signer escaped inputs early (Akamai's "Escape token inputs"). */
+  escape_early?: boolean;
   /** wowza and secure_link: the shared secret. */
   secret?: string;
   /** wowza: the client address is part of the hash. */
@@ -272,7 +275,7 @@ function verifyScheme(app: AppAuth, q: ViewerRequest, p: Record<string, string>,
     let used = 0;
     for (let i = 0; i < keys.length; i++) {
       used = i;
-      v = verifyEdgeAuth(raw, { path: q.path, nowS: q.nowS, skewS: skewS, clientIp: q.clientIp, keyHex: keys[i], algorithm: app.algorithm || 'sha256', mode: app.mode || 'acl', salt: app.salt });
+      v = verifyEdgeAuth(raw, { path: q.path, nowS: q.nowS, skewS: skewS, clientIp: q.clientIp, keyHex: keys[i], algorithm: app.algorithm || 'sha256', mode: app.mode || 'any', salt: app.salt, escapeEarly: app.escape_early === true });
       // A transition key is tried only when the signature did not match.
       if (v.ok || v.reason !== 'signature') break;
     }

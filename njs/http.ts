@@ -21,6 +21,7 @@ import {
   statusReport,
   type OriginsConfig,
   type Probe,
+  type Runtime,
   type SharedView,
 } from './origins';
 import { ringOrder } from './ring';
@@ -73,14 +74,19 @@ function probedDown(d: NgxSharedDict<string>, cfg: OriginsConfig): boolean[] {
 
 /** js_content for /health: proves the module is loaded and says which engine. */
 function health(r: NginxHTTPRequest): void {
+  const rt = runtime(r);
   const body = {
     status: 'ok',
-    nginx: r.variables.nginx_version || '',
-    njs: njs.version,
-    engine: engineName(),
+    nginx: rt.nginx,
+    njs: rt.njs,
+    engine: rt.engine,
   };
   r.headersOut['Content-Type'] = 'application/json';
   r.return(200, JSON.stringify(body) + '\n');
+}
+
+function runtime(r: NginxHTTPRequest): Runtime {
+  return { nginx: r.variables.nginx_version || '', njs: njs.version, engine: engineName() };
 }
 
 function engineName(): string {
@@ -190,7 +196,7 @@ async function status(r: NginxHTTPRequest): Promise<void> {
     shared = { probedDown: down, rememberedStreams: remembered };
   }
   r.headersOut['Content-Type'] = 'application/json';
-  r.return(200, JSON.stringify(statusReport(cfg, probes, Date.now(), shared)) + '\n');
+  r.return(200, JSON.stringify(statusReport(cfg, probes, Date.now(), shared, runtime(r))) + '\n');
 }
 
 /** The producer's settings (tools/render.ts cachePolicy). */

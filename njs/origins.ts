@@ -68,7 +68,14 @@ export interface SharedView {
   rememberedStreams: number;
 }
 
-export function statusReport(cfg: OriginsConfig, probes: Probe[], now: number, shared: SharedView | null): object {
+/** What runs the edge: nginx's and njs's versions and the engine ("njs" or "QuickJS"). */
+export interface Runtime {
+  nginx: string;
+  njs: string;
+  engine: string;
+}
+
+export function statusReport(cfg: OriginsConfig, probes: Probe[], now: number, shared: SharedView | null, runtime: Runtime): object {
   const origins = [];
   let totalWeight = 0;
   for (let i = 0; i < cfg.origins.length; i++) if (!cfg.origins[i].backup) totalWeight += cfg.origins[i].weight;
@@ -92,6 +99,9 @@ export function statusReport(cfg: OriginsConfig, probes: Probe[], now: number, s
   }
   return {
     time: new Date(now).toISOString(),
+    nginx: runtime.nginx,
+    njs: runtime.njs,
+    engine: runtime.engine,
     balance: cfg.balance,
     remembered_streams: shared ? shared.rememberedStreams : null,
     origins: origins,

@@ -39,9 +39,24 @@ function version(_s: NginxStreamRequest): string {
   return njs.version;
 }
 
+/**
+ * The options argument is required here on purpose: njs 1.0's QuickJS
+ * binding declares sendUpstream/sendDownstream with one argument but reads
+ * the second, so a call with one argument reads past the arguments and
+ * crashes the worker (SIGSEGV in JS_GetPropertyStr; checked on njs 1.0.2,
+ * still so in njs's main branch: nginx/ngx_stream_js_module.c,
+ * `JS_CFUNC_MAGIC_DEF("sendUpstream", 1, ...)` and `argv[1]` in
+ * ngx_stream_qjs_ext_send).
+ */
+interface SendOptions {
+  last?: boolean;
+  flush?: boolean;
+}
+const NO_OPTIONS: SendOptions = {};
+
 interface StreamSession extends NginxStreamRequest {
-  sendUpstream(data: Buffer | Uint8Array | string, options?: { last?: boolean; flush?: boolean }): void;
-  sendDownstream(data: Buffer | Uint8Array | string, options?: { last?: boolean; flush?: boolean }): void;
+  sendUpstream(data: Buffer | Uint8Array | string, options: SendOptions): void;
+  sendDownstream(data: Buffer | Uint8Array | string, options: SendOptions): void;
 }
 
 /**
@@ -133,7 +148,7 @@ function filter(session: NginxStreamRequest): void {
     if (state === 'open') {
       stopTimer();
       record('deny', r.stream, r.reason);
-      if (atChunkBoundary(down) && !downOff) s.sendDownstream(answerFor(r));
+      if (atChunkBoundary(down) && !downOff) s.sendDownstream(answerFor(r), NO_OPTIONS);
     }
     return closeNow(r.reason);
   };
@@ -168,7 +183,7 @@ function filter(session: NginxStreamRequest): void {
         state = 'answering';
       }
       // The origin's ping response runs the downstream callback, which closes.
-      s.sendUpstream(PING_REQUEST);
+      s.sendUpstream(PING_REQUEST, NO_OPTIONS);
     }, delay);
   };
 
@@ -280,7 +295,7 @@ function filter(session: NginxStreamRequest): void {
     if (sess.live) stopTimer();
     if (out.length) {
       if (flags) s.send(joinBytes(out), flags);
-      else s.sendUpstream(joinBytes(out));
+      else s.sendUpstream(joinBytes(out), NO_OPTIONS);
     }
     if (sess.live && !st.refuse && !st.ask && cfg && cfg.inspect === 'decision') {
       // rtmp_inspect "decision": nginx relays the rest natively. The framing

@@ -25,7 +25,7 @@ import { constantTimeEqual, hmacB64url } from './sign';
 export type TokenVerdict = { ok: true; kid: string; exp: number } | { ok: false; reason: TokenReason };
 
 /** Machine-readable refusal reasons (sent as a header; never echo the token). */
-export type TokenReason = 'missing' | 'malformed' | 'expired' | 'not-yet-valid' | 'scope' | 'ip' | 'signature' | 'unknown-key' | 'revoked';
+export type TokenReason = 'missing' | 'malformed' | 'kind' | 'expired' | 'not-yet-valid' | 'scope' | 'ip' | 'signature' | 'unknown-key' | 'revoked';
 
 export interface MeToken {
   exp: number;
@@ -217,9 +217,33 @@ export interface EdgeAuthContext {
   /** The shared key as hex, as Akamai gives it. */
   keyHex: string;
   algorithm: 'sha256' | 'sha1' | 'md5';
-  /** acl: the token carries its ACL; url: the request path is signed, not carried. */
-  mode: 'acl' | 'url';
+  /**
+   * Which kinds of token are accepted. A token says its kind itself: an ACL
+   * token carries `acl=` and is checked against it; a URL token carries no
+   * ACL and signs the request's path. "any" (the default) takes both, as an
+   * operator moving from Akamai has both in the wild; "acl" or "url" only
+   * restricts.
+   */
+  mode: 'any' | 'acl' | 'url';
   salt?: string;
+  /**
+   * Akamai's "escape early" (the property's "Escape token inputs"): the
+   * signer URL-escaped ip, id, data and a URL token's path before signing,
+   * with lowercase hex (akamai-edgeauth `_escapeEarly`). Fields are hashed
+   * as sent either way; with it, a URL token's path is escaped for the hash
+   * and its ip unescaped before the address is compared.
+   */
+  escapeEarly?: boolean;
+}
+
+/**
+ * akamai-edgeauth's `_escapeEarly`: encodeURIComponent, then `~`, `'` and
+ * `*` escaped too, every escape in lowercase hex.
+ */
+export function edgeAuthEscape(text: string): string {
+  return encodeURIComponent(text)
+    .replace(/[~'*]/g, (c) => '%' + c.charCodeAt(0).toString(16))
+    .replace(/%../g, (m) => m.toLowerCase());
 }
 
 /** Hex digits of each HMAC. */
@@ -247,6 +271,15 @@ export function aclCovers(acl: string, path: string): boolean {
     if (re.test(path)) return true;
   }
   return false;
+}
+
+/** decodeURIComponent, or null for a malformed escape (never a throw). */
+function safeUnescape(text: string): string | null {
+  try {
+    return decodeURIComponent(text);
+  } catch (e) {
+    return null;
+  }
 }
 
 function hexToBuffer(hex: string): Buffer | null {
@@ -281,19 +314,23 @@ export function verifyEdgeAuth(raw: string | undefined, c: EdgeAuthContext): Tok
     next = at + 1;
   }
   if (f.exp === undefined || !isUnixSeconds(f.exp) || (f.st !== undefined && !isUnixSeconds(f.st))) return { ok: false, reason: 'malformed' };
-  if ((c.mode === 'acl') !== (f.acl !== undefined)) return { ok: false, reason: 'malformed' };
+  const kind = f.acl !== undefined ? 'acl' : 'url';
+  // A kind the application does not take is refused as such.
+  if (c.mode !== 'any' && c.mode !== kind) return { ok: false, reason: 'kind' };
   const key = hexToBuffer(c.keyHex);
   if (!key) return { ok: false, reason: 'unknown-key' };
   let signed = parts.slice(0, parts.length - 1).join('~');
-  if (c.mode === 'url') signed += '~url=' + c.path;
+  // The path as the viewer asked for it, without the query: Akamai's
+  // "Ignore query string" on (a URL token signed over a query is refused).
+  if (kind === 'url') signed += '~url=' + (c.escapeEarly ? edgeAuthEscape(c.path) : c.path);
   if (c.salt) signed += '~salt=' + c.salt;
   const want = crypto.createHmac(c.algorithm, key).update(signed).digest('hex') as string;
   if (!constantTimeEqual(want, mac)) return { ok: false, reason: 'signature' };
   if (c.nowS > Number(f.exp) + c.skewS) return { ok: false, reason: 'expired' };
   if (f.st !== undefined && c.nowS + c.skewS < Number(f.st)) return { ok: false, reason: 'not-yet-valid' };
   if (unsafePath(c.path)) return { ok: false, reason: 'scope' };
-  if (c.mode === 'acl' && !aclCovers(f.acl, c.path)) return { ok: false, reason: 'scope' };
-  if (f.ip !== undefined && f.ip !== c.clientIp) return { ok: false, reason: 'ip' };
+  if (kind === 'acl' && !aclCovers(f.acl, c.path)) return { ok: false, reason: 'scope' };
+  if (f.ip !== undefined && (c.escapeEarly ? safeUnescape(f.ip) : f.ip) !== c.clientIp) return { ok: false, reason: 'ip' };
   return { ok: true, kid: 'edgeauth', exp: Number(f.exp) };
 }
 

@@ -9,12 +9,20 @@
 import fs from 'fs';
 import { checkViewer, LINK_EXP, LINK_SIG, LINK_TID, linkQuery, linkSig, originArgs, parseAuthConfig, parseRevocations, withoutFoldedToken, type Revocations } from './auth';
 
-/**
- * What `authorize` granted in this request, for the variables nginx reads
- * later in the same request (njs gives each request one VM, so a module
- * variable lives exactly as long as the request).
+interface Grant { exp: number; tid: string; sig: string; nowS: number; dir: string; secure: boolean }
+
+/*
+ * What `authorize` granted, for the variables nginx reads later in the same
+ * request, is kept in the request's own variable ($media_edge_grant, a
+ * js_var), never in a module variable: njs's own engine gives each request a
+ * fresh VM, but QuickJS reuses contexts between requests (js_context_reuse),
+ * so module state would outlive its request there and could hand one
+ * viewer's link to the next.
  */
-let granted: { exp: number; tid: string; sig: string; nowS: number; dir: string; secure: boolean } | null = null;
+function grantOf(r: NginxHTTPRequest): Grant | null {
+  const g = r.variables.media_edge_grant || '';
+  return g ? (JSON.parse(g) as Grant) : null;
+}
 
 function readRevocations(r: NginxHTTPRequest, file: string): Revocations {
   let text = '';
@@ -40,7 +48,7 @@ function readRevocations(r: NginxHTTPRequest, file: string): Revocations {
  * application's settings come in $media_edge_auth_app, set by its location.
  */
 function authorize(r: NginxHTTPRequest): string {
-  granted = null;
+  r.variables.media_edge_grant = '';
   const cfg = parseAuthConfig(r.variables.media_edge_auth_app || '');
   if ('error' in cfg) {
     r.error('media-edge auth: $media_edge_auth_app: ' + cfg.error);
@@ -54,7 +62,8 @@ function authorize(r: NginxHTTPRequest): string {
   if (!v.ok) return v.reason;
   r.variables.media_edge_origin_args = originArgs(cfg, args);
   const stream = r.variables.media_edge_stream || '';
-  granted = { exp: v.exp, tid: v.tid, sig: linkSig(v.exp, v.tid, stream, v.ip ? clientIp : null, cfg.link_secret), nowS: nowS, dir: r.uri.slice(0, r.uri.lastIndexOf('/') + 1), secure: r.variables.scheme === 'https' };
+  const g: Grant = { exp: v.exp, tid: v.tid, sig: linkSig(v.exp, v.tid, stream, v.ip ? clientIp : null, cfg.link_secret), nowS: nowS, dir: r.uri.slice(0, r.uri.lastIndexOf('/') + 1), secure: r.variables.scheme === 'https' };
+  r.variables.media_edge_grant = JSON.stringify(g);
   return '';
 }
 
@@ -63,6 +72,7 @@ function authorize(r: NginxHTTPRequest): string {
  * viewer's link, without the token in the query.
  */
 function authRedirect(r: NginxHTTPRequest): string {
+  const granted = grantOf(r);
   if (!granted) return '';
   const args = r.variables.media_edge_origin_args || '';
   // A Wowza chunklist name with the token folded in goes without it.
@@ -71,16 +81,17 @@ function authRedirect(r: NginxHTTPRequest): string {
 
 /** js_set $media_edge_auth_link: the link sub_filter puts on child URIs of an HLS playlist. */
 function authLink(r: NginxHTTPRequest): string {
+  const granted = grantOf(r);
   return granted ? linkQuery(granted.exp, granted.tid, granted.sig, '&') : '';
 }
 
 /** js_set $media_edge_auth_link_xml: the same in an MPD (XML attribute). */
 function authLinkXml(r: NginxHTTPRequest): string {
+  const granted = grantOf(r);
   return granted ? linkQuery(granted.exp, granted.tid, granted.sig, '&amp;') : '';
 }
 
-function cookie(name: string, value: string): string {
-  const g = granted!;
+function cookie(g: Grant, name: string, value: string): string {
   // Cross-site players (page and edge on different sites) send cookies only
   // with SameSite=None, which browsers accept only with Secure.
   // The playlist's directory: its stream's other playlists and segments.
@@ -91,13 +102,16 @@ function cookie(name: string, value: string): string {
 // cookies, for the path of this stream; nginx reads them when the query
 // has no link.
 function authCookieExp(r: NginxHTTPRequest): string {
-  return granted ? cookie(LINK_EXP, String(granted.exp)) : '';
+  const granted = grantOf(r);
+  return granted ? cookie(granted, LINK_EXP, String(granted.exp)) : '';
 }
 function authCookieTid(r: NginxHTTPRequest): string {
-  return granted ? cookie(LINK_TID, granted.tid) : '';
+  const granted = grantOf(r);
+  return granted ? cookie(granted, LINK_TID, granted.tid) : '';
 }
 function authCookieSig(r: NginxHTTPRequest): string {
-  return granted ? cookie(LINK_SIG, granted.sig) : '';
+  const granted = grantOf(r);
+  return granted ? cookie(granted, LINK_SIG, granted.sig) : '';
 }
 
 export default { authorize, authRedirect, authLink, authLinkXml, authCookieExp, authCookieTid, authCookieSig };

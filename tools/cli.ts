@@ -20,7 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEMO_REQUIREMENTS, ensureDeps, EDGE_REQUIREMENTS, missing, TEST_REQUIREMENTS } from './deps.ts';
 import { runDemo } from './demo.ts';
-import { detectNjsShared, testConfig } from './nginx.ts';
+import { detectNjsShared, detectQjs, testConfig } from './nginx.ts';
 import { render, tokenParam, writeRendered } from './render.ts';
 import { settingsTable, validate, type Settings } from './settings.ts';
 import { signPublish } from '../njs/publish.ts';
@@ -93,8 +93,10 @@ function main(argv: string[]): number {
       }
       if (!values.out) throw new Error(`--out DIR is required\n${USAGE}`);
       const out = resolve(values.out);
-      const njsShared = missing(EDGE_REQUIREMENTS).length === 0 && detectNjsShared();
-      writeRendered(render(settings, { baseDir, confDir: out, njsShared }), out, settings, baseDir);
+      const present = missing(EDGE_REQUIREMENTS).length === 0;
+      const njsShared = present && detectNjsShared();
+      const qjs = present && detectQjs();
+      writeRendered(render(settings, { baseDir, confDir: out, njsShared, qjs }), out, settings, baseDir);
       console.log(`rendered ${out}/{nginx.conf,media-edge-*.conf}`);
       if (values['no-test'] || missing(EDGE_REQUIREMENTS).length) return 0;
       const stateDir = resolve(baseDir, settings.state_dir);

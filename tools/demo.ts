@@ -11,7 +11,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from '
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { DEMO_REQUIREMENTS, ensureDeps } from './deps.ts';
-import { detectNjsShared, startNginx, testConfig, waitHealthy, probe, type NginxProcess } from './nginx.ts';
+import { detectNjsShared, detectQjs, startNginx, testConfig, waitHealthy, probe, type NginxProcess } from './nginx.ts';
 import { fill, findModulesDir, MODULE_DIRS, PACKAGE_ROOT, render, writeRendered } from './render.ts';
 import { validate, type Settings } from './settings.ts';
 
@@ -109,7 +109,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   const v = validate(settingsInput);
   if (!v.ok) throw new Error(v.errors.join('\n'));
   const confDir = join(edgeDir, 'conf');
-  writeRendered(render(v.value, { baseDir: edgeDir, confDir, njsShared: detectNjsShared() }), confDir, v.value, edgeDir);
+  writeRendered(render(v.value, { baseDir: edgeDir, confDir, njsShared: detectNjsShared(), qjs: detectQjs() }), confDir, v.value, edgeDir);
   const edgeConf = join(confDir, 'nginx.conf');
   const edgeErr = join(edgeDir, 'state', 'logs', 'error.log');
   const t = testConfig(edgeConf, join(edgeDir, 'state'), edgeErr);

@@ -73,14 +73,16 @@ export async function waitHealthy(url: string, nginx: NginxProcess | null, error
   throw new Error(`nginx did not become healthy at ${url}${exitedCode !== undefined ? ` (exited with ${exitedCode})` : ''}\n${log}`);
 }
 
-let njsSharedCache: boolean | undefined;
+const acceptCache = new Map<string, boolean>();
 
 /**
- * Whether the local nginx's njs has shared dictionaries and js_periodic
- * (njs >= 0.8.1): asks nginx itself with `nginx -t` on a tiny config.
+ * Whether the local nginx's njs http module accepts `snippet` in an http
+ * block: asks nginx itself with `nginx -t` on a tiny config (the module's own
+ * word, not a guess from its version).
  */
-export function detectNjsShared(): boolean {
-  if (njsSharedCache !== undefined) return njsSharedCache;
+function njsAccepts(snippet: string): boolean {
+  const known = acceptCache.get(snippet);
+  if (known !== undefined) return known;
   const modules = findModulesDir();
   const dir = mkdtempSync(join(tmpdir(), 'media-edge-detect-'));
   try {
@@ -92,14 +94,24 @@ pid ${dir}/nginx.pid;
 events {}
 http {
     js_import m from ${dir}/m.js;
-    js_shared_dict_zone zone=detect:64k;
-    server { listen 127.0.0.1:1; location @p { js_periodic m.f interval=1s; } }
+${snippet}
 }
 `,
     );
-    njsSharedCache = testConfig(join(dir, 'nginx.conf'), dir, join(dir, 'error.log')).ok;
+    const ok = testConfig(join(dir, 'nginx.conf'), dir, join(dir, 'error.log')).ok;
+    acceptCache.set(snippet, ok);
+    return ok;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  return njsSharedCache;
+}
+
+/** Whether the local nginx's njs has shared dictionaries and js_periodic (njs >= 0.8.1). */
+export function detectNjsShared(): boolean {
+  return njsAccepts('    js_shared_dict_zone zone=detect:64k;\n    server { listen 127.0.0.1:1; location @p { js_periodic m.f interval=1s; } }');
+}
+
+/** Whether the local nginx's njs has the QuickJS engine (`js_engine qjs`: njs >= 0.8.6 built with QuickJS). */
+export function detectQjs(): boolean {
+  return njsAccepts('    js_engine qjs;');
 }

@@ -14,7 +14,7 @@ import type { PlaybackAppAuth, Settings } from './settings.ts';
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const TEMPLATE_DIR = join(PACKAGE_ROOT, 'nginx');
-export const TEMPLATES = ['nginx.conf', 'media-edge-http.conf', 'media-edge-server.conf', 'media-edge-headers.conf', 'media-edge-playlist.conf', 'media-edge-proxy.conf', 'media-edge-segments.conf', 'media-edge-forward.conf', 'media-edge-stream.conf'];
+export const TEMPLATES = ['nginx.conf', 'media-edge-http.conf', 'media-edge-server.conf', 'media-edge-headers.conf', 'media-edge-playlist.conf', 'media-edge-proxy.conf', 'media-edge-segments.conf', 'media-edge-forward.conf', 'media-edge-engine.conf', 'media-edge-stream.conf'];
 
 /** Where distributions put nginx's dynamic modules, most common first. */
 export const MODULE_DIRS = ['/usr/lib/nginx/modules', '/etc/nginx/modules', '/usr/lib64/nginx/modules', '/usr/local/nginx/modules'];
@@ -35,6 +35,12 @@ export interface RenderContext {
    * Default false. See detectNjsShared() in tools/nginx.ts.
    */
   njsShared?: boolean;
+  /**
+   * Whether that nginx's njs has the QuickJS engine (`js_engine qjs`);
+   * decides `njs_engine: "auto"`, and "qjs" is refused without it. Default
+   * false. See detectQjs() in tools/nginx.ts.
+   */
+  qjs?: boolean;
 }
 
 export const ORIGINS_FILE = 'media-edge-origins.json';
@@ -217,8 +223,9 @@ export function authAppConfig(s: Settings, baseDir: string, a: PlaybackAppAuth):
     keys: a.keys,
     key_hex: a.key_hex,
     algorithm: a.algorithm ?? 'sha256',
-    mode: a.mode ?? 'acl',
+    mode: a.mode ?? 'any',
     salt: a.salt,
+    escape_early: Boolean(a.escape_early),
     secret: a.secret,
     ip: Boolean(a.ip),
     expression: a.expression?.replace(/\$(secure_link_expires|uri|remote_addr)/g, '{$1}'),
@@ -262,6 +269,9 @@ function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup:
     '# protected locations) checks tokens; nginx checks links in C.',
     '# Set by authorize: the query string without the token, for the origin.',
     'js_var $media_edge_origin_args;',
+    '# What njs granted this request (njs/viewer.ts): a request variable, never',
+    '# module state, which QuickJS keeps from one request to the next.',
+    'js_var $media_edge_grant;',
     'js_set $media_edge_auth media_edge_viewer.authorize;',
     'js_set $media_edge_auth_link media_edge_viewer.authLink;',
     'js_set $media_edge_auth_link_xml media_edge_viewer.authLinkXml;',
@@ -464,6 +474,19 @@ export function sharedState(s: Settings, ctx: RenderContext): boolean {
   return s.njs_shared_state === 'on' || (s.njs_shared_state === 'auto' && Boolean(ctx.njsShared));
 }
 
+/**
+ * The value of `js_engine`, or "" to leave the directive out (njs's own
+ * engine on an njs that has no such directive). "qjs" without QuickJS is a
+ * settings error, said before nginx would say it less clearly.
+ */
+export function jsEngine(s: Settings, ctx: RenderContext): string {
+  if (s.njs_engine === 'qjs' && !ctx.qjs) throw new Error('njs_engine: "qjs", but this nginx\'s njs has no QuickJS engine (njs >= 0.8.6 built with QuickJS; Debian 12 and 13 have none): use "auto" or "njs"');
+  if (s.njs_engine === 'qjs' || (s.njs_engine === 'auto' && ctx.qjs)) return 'qjs';
+  // Where js_engine exists (QuickJS builds), say "njs" outright: the default
+  // of a future njs may change.
+  return ctx.qjs ? 'njs' : '';
+}
+
 /** Whether the router (origin memory, probes) is rendered. */
 export function routerEnabled(s: Settings, ctx: RenderContext): boolean {
   const shared = sharedState(s, ctx);
@@ -494,10 +517,20 @@ function routerParts(s: Settings, ctx: RenderContext, stateDir: string): { http:
       'location @media_edge_probe {',
       '    js_import media_edge from media-edge-http.js;',
       `    js_periodic media_edge.probe interval=${s.probe_interval};`,
-      `    js_fetch_timeout ${s.origin_connect_timeout};`,
+      `    js_fetch_timeout ${probeTimeout(s)};`,
       '}',
     ].join('\n'),
   };
+}
+
+/**
+ * A probe's fetch timeout: the connect timeout, but at most half the
+ * interval, so that a probe of a hanging origin ends before the next one is
+ * due (js_periodic kills a run still going: "already running, killing
+ * previous instance", and that run's findings are lost).
+ */
+export function probeTimeout(s: Settings): string {
+  return `${Math.max(100, Math.min(parseMs(s.origin_connect_timeout), Math.floor(parseMs(s.probe_interval) / 2)))}ms`;
 }
 
 /** What the producer (njs/http.ts produce) is told: njs/playlist.ts CachePolicy plus limits. */
@@ -692,9 +725,22 @@ function argValues(s: Settings, withSession: boolean): string {
   return [...keyArgs(s), ...(withSession ? [SESSION_ARG] : [])].map((n, i) => argVar(s, n, i)).join('');
 }
 
-/** Fill `{{name}}` placeholders; an unknown placeholder is a bug in a template. */
+/**
+ * Fill a template. `{{name}}` is a value; `{{#if name}}` ... `{{/if}}`, each
+ * on a line of its own, keeps the lines between only when the value is not
+ * empty (no nesting, no else: a directive that is on or off, never text the
+ * renderer writes). An unknown name, or an `{{#if}}` without its `{{/if}}`,
+ * is a bug in a template.
+ */
 export function fill(template: string, vars: Record<string, string>, name: string): string {
-  return template.replace(/\{\{([a-z_]+)\}\}/g, (_, k: string) => {
+  const known = (k: string) => {
+    if (!(k in vars)) throw new Error(`${name}: unknown placeholder {{${k}}}`);
+    return vars[k];
+  };
+  const blocks = template.replace(/^[ \t]*\{\{#if ([a-z_]+)\}\}\n([\s\S]*?)^[ \t]*\{\{\/if\}\}\n/gm, (_, k: string, body: string) =>
+    known(k) !== '' ? body : '');
+  if (/\{\{[#\/]/.test(blocks)) throw new Error(`${name}: {{#if}} and {{/if}} must pair, each on a line of its own`);
+  return blocks.replace(/\{\{([a-z_]+)\}\}/g, (_, k: string) => {
     if (!(k in vars)) throw new Error(`${name}: unknown placeholder {{${k}}}`);
     return vars[k];
   });
@@ -714,6 +760,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     cache_dir: abs(ctx.baseDir, s.cache_dir),
     njs_dir: s.njs_dir ? abs(ctx.baseDir, s.njs_dir) : join(PACKAGE_ROOT, 'dist'),
     conf_dir: ctx.confDir,
+    js_engine: jsEngine(s, ctx),
     error_log: join(stateDir, 'logs', 'error.log'),
     access_log: join(stateDir, 'logs', 'access.log'),
     rtmp_access_log: join(stateDir, 'logs', 'rtmp-access.log'),

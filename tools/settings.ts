@@ -65,6 +65,7 @@ export interface Settings {
   expose_origin: boolean;
   status_allow: string[];
   njs_shared_state: 'auto' | 'on' | 'off';
+  njs_engine: 'auto' | 'njs' | 'qjs';
   rtmp_auth: { [app: string]: RtmpAppAuth };
   playback_auth: { [app: string]: PlaybackAppAuth };
   playback_token_skew: string;
@@ -248,7 +249,7 @@ const rtmpAuth: Check = (v, p) => {
   return null;
 };
 
-const PLAYBACK_FIELDS = ['scheme', 'carry', 'param', 'keys', 'key_hex', 'algorithm', 'mode', 'salt', 'secret', 'ip', 'expression', 'referrers', 'forward', 'link_secret'];
+const PLAYBACK_FIELDS = ['scheme', 'carry', 'param', 'keys', 'key_hex', 'algorithm', 'mode', 'salt', 'escape_early', 'secret', 'ip', 'expression', 'referrers', 'forward', 'link_secret'];
 
 const playbackAuth: Check = (v, p) => {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return `${p}: expected an object of application name -> {"scheme": ...}`;
@@ -282,7 +283,8 @@ const playbackAuth: Check = (v, p) => {
       }
       const e2 = (o.algorithm === undefined ? null : oneOf('sha256', 'sha1', 'md5')(o.algorithm, `${at}.algorithm`))
         ?? (o.mode === undefined ? null : oneOf('acl', 'url')(o.mode, `${at}.mode`))
-        ?? (o.salt === undefined || secret(o.salt) ? null : `${at}.salt: 16-256 characters`);
+        ?? (o.salt === undefined || secret(o.salt) ? null : `${at}.salt: 16-256 characters`)
+        ?? (o.escape_early === undefined || typeof o.escape_early === 'boolean' ? null : `${at}.escape_early: expected true or false`);
       if (e2) return e2;
     }
     if ((o.scheme === 'wowza' || o.scheme === 'secure_link') && !secret(o.secret)) return `${at}.secret: expected 16-256 characters, no spaces, quotes, ';', '{}', '$'`;
@@ -358,16 +360,18 @@ export const SCHEMA: SettingDef[] = [
     doc: 'Who may read `GET /media-edge/status` (origins, weights, live state); everyone else gets 403.' },
   { name: 'njs_shared_state', syntax: '"auto", "on" or "off"', default: 'auto', context: 'http', check: oneOf('auto', 'on', 'off'),
     doc: 'Origin memory and periodic probes, which need njs >= 0.8.1 (`js_shared_dict_zone`, `js_periodic`). `"auto"`: on when the nginx that `media-edge render` finds accepts them. Off, nginx alone balances and fails over (every miss for a stream that lives on one origin only asks its ring origin first).' },
+  { name: 'njs_engine', syntax: '"auto", "njs" or "qjs"', default: 'auto', context: 'http, stream', check: oneOf('auto', 'njs', 'qjs'),
+    doc: 'The JavaScript engine of the edge\'s modules (`js_engine`, njs >= 0.8.6). `"qjs"`: QuickJS, which njs 1.0 recommends; `media-edge render` refuses it where the nginx it finds has no QuickJS. `"njs"`: njs\'s own engine, the only one of njs < 0.8.6 (Debian 12 and 13). `"auto"`: QuickJS where the nginx has it, else njs (README, "Supported versions": why, measured).' },
   { name: 'origin_memory_ttl', syntax: 'time', default: '1h', context: 'http', check: time,
     doc: 'How long the edge remembers on which origin a stream was found after its ring origin said 404 (njs >= 0.8.1).' },
   { name: 'probe_interval', syntax: 'time', default: '2s', context: 'location', check: time,
-    doc: 'How often one worker probes every origin (njs >= 0.8.1); misses avoid origins that failed the last probe.' },
+    doc: 'How often one worker probes every origin (njs >= 0.8.1); misses avoid origins that failed the last probe. A probe waits `origin_connect_timeout` for an answer, but at most half this interval, so it ends before the next is due.' },
   { name: 'probe_path', syntax: 'URL path', default: '/', context: 'location', check: text(/^\/[A-Za-z0-9._~!$&()*+,=:@%\/-]{0,200}$/, 'a URL path starting with "/"'),
     doc: 'What probes and the status endpoint request from each origin; any HTTP answer counts as up (Wowza answers `/` with its version).' },
   { name: 'rtmp_auth', syntax: '{"app" or "*": {"mode", ...}}', default: {}, context: 'stream', check: rtmpAuth,
     doc: 'Publish auth per application; `{}` relays RTMP without checks. Modes: `{"mode": "hmac", "secrets": ["s1", "s2"]}` (expiring signed keys, `media-edge mint-key` makes them; two secrets while rotating), `{"mode": "keys", "key_file": "keys.txt"}` (lines `app/stream sha256-of-key`; publish as `stream?key=...`), `{"mode": "callback", "url": "http://IP:port/path", "timeout": "3s"}` (nginx-rtmp `on_publish` form; 2xx allows), `"allow"`, `"deny"`. `"play": true` checks RTMP playback (`play`) too, with keys minted `--play`. Applications not listed (and no `"*"`) are refused.' },
   { name: 'playback_auth', syntax: '{"app": {"scheme", ...}}', default: {}, context: 'server (a location per application)', check: playbackAuth,
-    doc: 'Signed playback per application (the first path segment); applications not listed play without tokens. `"scheme"`: `"hmac"` (our token, `{"keys": {"1": "secret", "2": "next secret"}}`, `media-edge mint-token` makes them, parameter `me_token`), `"akamai"` (EdgeAuth 2.0, `{"key_hex": ["hex key", "transition key"], "algorithm": "sha256", "mode": "acl" or "url", "salt": ...}`, parameter `__token__`; set `"param": "hdnts"` for that name), `"wowza"` (SecureToken v2 with SHA-256, `{"secret": ..., "ip": false}`, `"param"` is the prefix, default `wowzatoken`), `"secure_link"` (nginx secure_link_md5 links with `md5` and `expires`, `{"secret": ..., "expression": "$secure_link_expires$uri$remote_addr secret"}`). The token is checked where it arrives (usually the master playlist); the child URIs the viewer receives carry a link (`me_exp`, `me_tid`, `me_sig`) that nginx checks in C on every later request, until the token\'s expiry. `"carry"`: `"path"` (default: the request that brings the token is redirected (302) to the same URL under `/_me/<link>/`, so the relative URIs of every playlist, served unchanged from the cache, carry the link; the cheapest), `"query"` (the child URIs of each playlist the viewer receives get the link appended, by nginx\'s sub_filter; for origins whose playlists use absolute paths, and players that do not follow redirects) or `"cookie"` (the viewer gets it as cookies for the playlist\'s directory; playlists are served unchanged). `"referrers"`: allowed Referer hosts (`"*.example.com"`; `"none"` also allows requests without one; nginx `valid_referers`); `"forward": true` sends the token to the origin too; `"link_secret"`: the secret of links (default: derived from the scheme\'s secrets, so edges with the same settings accept each other\'s links). Refusals are 403 with `X-Media-Edge-Token: <reason>`.' },
+    doc: 'Signed playback per application (the first path segment); applications not listed play without tokens. `"scheme"`: `"hmac"` (our token, `{"keys": {"1": "secret", "2": "next secret"}}`, `media-edge mint-token` makes them, parameter `me_token`), `"akamai"` (EdgeAuth 2.0, `{"key_hex": ["hex key", "transition key"], "algorithm": "sha256", "salt": ...}`, parameter `__token__`; set `"param": "hdnts"` for that name; ACL tokens (they carry `acl=`) and URL tokens (they sign the request path) are both accepted, `"mode": "acl"` or `"url"` takes only that kind; `"escape_early": true` for tokens signed with Akamai\'s "escape early"; see "Signed playback"), `"wowza"` (SecureToken v2 with SHA-256, `{"secret": ..., "ip": false}`, `"param"` is the prefix, default `wowzatoken`), `"secure_link"` (nginx secure_link_md5 links with `md5` and `expires`, `{"secret": ..., "expression": "$secure_link_expires$uri$remote_addr secret"}`). The token is checked where it arrives (usually the master playlist); the child URIs the viewer receives carry a link (`me_exp`, `me_tid`, `me_sig`) that nginx checks in C on every later request, until the token\'s expiry. `"carry"`: `"path"` (default: the request that brings the token is redirected (302) to the same URL under `/_me/<link>/`, so the relative URIs of every playlist, served unchanged from the cache, carry the link; the cheapest), `"query"` (the child URIs of each playlist the viewer receives get the link appended, by nginx\'s sub_filter; for origins whose playlists use absolute paths, and players that do not follow redirects) or `"cookie"` (the viewer gets it as cookies for the playlist\'s directory; playlists are served unchanged). `"referrers"`: allowed Referer hosts (`"*.example.com"`; `"none"` also allows requests without one; nginx `valid_referers`); `"forward": true` sends the token to the origin too; `"link_secret"`: the secret of links (default: derived from the scheme\'s secrets, so edges with the same settings accept each other\'s links). Refusals are 403 with `X-Media-Edge-Token: <reason>`.' },
   { name: 'playback_token_skew', syntax: 'time (seconds)', default: '30s', context: 'server', check: seconds,
     doc: 'Clock skew allowed when checking a playback token\'s expiry and start time (secure_link tokens get none, as in nginx); links last this much past the token.' },
   { name: 'playback_link_ttl', syntax: 'time (seconds)', default: '12h', context: 'server', check: seconds,

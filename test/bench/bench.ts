@@ -38,7 +38,14 @@
  *   producer playlist production on a miss for 500, 3000 and 10000-segment
  *           media playlists (a DVR window): median ms (3000: target < 100).
  *
- * BENCH_ROUNDS, BENCH_ROUND_SECONDS, BENCH_PLAYERS_SECONDS, BENCH_ONLY=cache,cpu,auth,producer,select,failover,players,rtmp.
+ *   engines the njs-bound rows on njs 1.0's two engines, QuickJS vs njs's own,
+ *           in the Debian sid image (npm run images): token check and 302,
+ *           playlist production on a miss, cache misses through the router,
+ *           RTMP connect to publish, RTMP throughput, and worker memory
+ *           while one RTMP session carries 400 MB (also in rtmp, for the
+ *           local nginx). Decides njs_engine's default.
+ *
+ * BENCH_ROUNDS, BENCH_ROUND_SECONDS, BENCH_PLAYERS_SECONDS, BENCH_ONLY=cache,cpu,auth,producer,select,failover,players,rtmp,engines.
  */
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -48,7 +55,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../../tools/demo.ts';
 import { NGINX_BIN, startNginx, waitHealthy, type NginxProcess } from '../../tools/nginx.ts';
-import { render, writeRendered } from '../../tools/render.ts';
+import { PACKAGE_ROOT, render, writeRendered } from '../../tools/render.ts';
 import { validate, type Settings } from '../../tools/settings.ts';
 import { get, sleep } from '../support/http.ts';
 import { WowzaOrigin } from '../support/wowza-origin.ts';
@@ -58,10 +65,11 @@ import { mintToken } from '../../njs/token.ts';
 import EdgeAuth from 'akamai-edgeauth';
 import { createHash } from 'node:crypto';
 import { createServer as createTcpServer, connect as tcpConnect, type Socket } from 'node:net';
+import { imageModuleFiles } from '../support/targets.ts';
 
 const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const ONLY = (process.env.BENCH_ONLY ?? 'cache,cpu,auth,producer,select,failover,players,rtmp').split(',');
+const ONLY = (process.env.BENCH_ONLY ?? 'cache,cpu,auth,producer,select,failover,players,rtmp,engines').split(',');
 const PLAYERS_SECONDS = Number(process.env.BENCH_PLAYERS_SECONDS ?? 60);
 const CONNECTIONS = 32;
 
@@ -93,7 +101,24 @@ interface Running {
   port: number;
   /** CPU seconds the nginx master and its workers have used so far (/proc). */
   cpu(): number;
+  /** Resident memory of the workers, bytes (/proc/PID/status VmRSS). */
+  workersRss(): number;
   stop(): Promise<void>;
+}
+
+/** VmRSS of the children of `pid` (nginx's workers), in bytes. */
+function workersRss(pid: number): number {
+  let total = 0;
+  for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const st = readFileSync(`/proc/${p}/status`, 'utf8');
+      if (Number(/\nPPid:\s+(\d+)/.exec(st)?.[1]) !== pid) continue;
+      total += Number(/\nVmRSS:\s+(\d+) kB/.exec(st)?.[1] ?? 0) * 1024;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
 }
 
 /** utime + stime of a process and its children, in seconds (/proc/PID/stat, 100 ticks/s). */
@@ -126,7 +151,7 @@ interface RenderedEdge {
  * Render the edge from settings (as `media-edge render` does), with optional
  * extra http-level config (a plain server, fast fixture origins).
  */
-async function renderEdge(dir: string, settings: Partial<Settings>, extraHttp = '', extraServer = ''): Promise<RenderedEdge> {
+async function renderEdge(dir: string, settings: Partial<Settings>, extraHttp = '', extraServer = '', image?: string): Promise<RenderedEdge> {
   const port = await freePort();
   const v = validate({
     listen_http: `127.0.0.1:${port}`,
@@ -139,7 +164,8 @@ async function renderEdge(dir: string, settings: Partial<Settings>, extraHttp = 
   });
   if (!v.ok) throw new Error(v.errors.join('\n'));
   const confDir = join(dir, 'conf');
-  const files = render(v.value, { baseDir: dir, confDir });
+  // In an image: its modules, and its QuickJS (every image with js_engine here has it).
+  const files = render(v.value, image ? { baseDir: dir, confDir, moduleFiles: imageModuleFiles(image), njsShared: true, qjs: true } : { baseDir: dir, confDir });
   files['nginx.conf'] = files['nginx.conf'].replace(/(\n\s*include [^\n]*media-edge-http\.conf;\n)/, `$1${extraHttp}`);
   // Logging costs the same on both sides only if both do it: turn ours off.
   files['media-edge-server.conf'] = files['media-edge-server.conf'].replace(/access_log [^;]+ media_edge;/, `access_log off;\n${extraServer}`);
@@ -161,9 +187,37 @@ async function startRendered(dir: string, settings: Partial<Settings>, extraHttp
     url: `http://127.0.0.1:${r.port}`,
     port: r.port,
     cpu: () => cpuSeconds(nginx.proc.pid!),
+    workersRss: () => workersRss(nginx.proc.pid!),
     async stop() {
       await nginx.stop();
       const bad = badLines(r.errorLog);
+      if (bad.length) console.error(`nginx error log (${dir}):\n${bad.join('\n')}`);
+    },
+  };
+}
+
+/**
+ * Render the edge and run it inside `image` (host networking, the directory
+ * and dist/ mounted at the same paths), as the containerized tests do. CPU
+ * and memory are read from the host's /proc: the container's master is an
+ * ordinary host process.
+ */
+async function startInImage(dir: string, image: string, settings: Partial<Settings>, extraHttp = ''): Promise<Running> {
+  const r = await renderEdge(dir, { user: 'root', ...settings }, extraHttp, '', image);
+  const dist = join(PACKAGE_ROOT, 'dist');
+  const run = promisify(execFile);
+  const id = (await run('docker', ['run', '-d', '--rm', '--network', 'host', '-v', `${dir}:${dir}`, '-v', `${dist}:${dist}:ro`, image,
+    'nginx', '-p', r.prefix, '-e', r.errorLog, '-c', r.conf, '-g', 'daemon off;'], { encoding: 'utf8' })).stdout.trim();
+  await waitHealthy(`http://127.0.0.1:${r.port}/health`, null, r.errorLog, 30000);
+  const pid = Number((await run('docker', ['inspect', '-f', '{{.State.Pid}}', id], { encoding: 'utf8' })).stdout.trim());
+  return {
+    url: `http://127.0.0.1:${r.port}`,
+    port: r.port,
+    cpu: () => cpuSeconds(pid),
+    workersRss: () => workersRss(pid),
+    async stop() {
+      await run('docker', ['rm', '-f', id]).catch(() => undefined);
+      const bad = badLines(r.errorLog).filter((l) => !/media-edge rtmp: closing session|not a TypedArray|Cannot convert object/.test(l));
       if (bad.length) console.error(`nginx error log (${dir}):\n${bad.join('\n')}`);
     },
   };
@@ -432,6 +486,20 @@ async function producerBench(rows: Row[]): Promise<void> {
   }
 }
 
+/** A wrk script asking for a segment of a new stream each time: every request a miss. */
+function uniqueSegmentsScript(dir: string): string {
+  const script = join(dir, 'unique.lua');
+  writeFileSync(script, `
+local n = 0
+function setup(thread) thread:set("tid", tostring(math.random(1, 1e9))) end
+function request()
+  n = n + 1
+  return wrk.format(nil, "/live/s" .. tid .. "_" .. n .. "/media_b400000_1.ts")
+end
+`);
+  return script;
+}
+
 async function selectBench(rows: Row[]): Promise<void> {
   // Fast fixture origins: nginx answering a small body on 8 ports, so the
   // origins are not what is measured.
@@ -453,15 +521,7 @@ async function selectBench(rows: Row[]): Promise<void> {
   // Every request a new stream: a cache miss, so every request selects.
   // Segments: playlist misses also pass the producer (njs), the same on both
   // sides, which is not what this row measures.
-  const script = join(originsDir, 'unique.lua');
-  writeFileSync(script, `
-local n = 0
-function setup(thread) thread:set("tid", tostring(math.random(1, 1e9))) end
-function request()
-  n = n + 1
-  return wrk.format(nil, "/live/s" .. tid .. "_" .. n .. "/media_b400000_1.ts")
-end
-`);
+  const script = uniqueSegmentsScript(originsDir);
   try {
     const e: WrkResult[] = [];
     const o: WrkResult[] = [];
@@ -666,6 +726,8 @@ async function rtmpSink(): Promise<{ port: number; received: () => number; close
 }
 
 const SECRET = 'bench-secret-0123456789';
+/** Media one session carries in the memory rows. */
+const MEMORY_SESSION_BYTES = 400 * 1024 * 1024;
 
 /** Handshake, connect, createStream and publish with a valid key, as one write. */
 function publishPreamble(port: number, stream: string): Buffer {
@@ -697,6 +759,29 @@ function timePublish(port: number, sink: { received: () => number }, stream: str
   });
 }
 
+/**
+ * One publish session carrying `total` bytes of video messages at
+ * `chunkSize`; MB/s from the first media byte until the origin has them all.
+ * `during` runs while the session is still open (memory is read there).
+ */
+async function mediaSession(port: number, sink: { received: () => number }, chunkSize: number, total: number, during?: () => void): Promise<{ mbps: number }> {
+  const frame = Buffer.from(message(6, 9, 1, Array.from({ length: 60000 }, (_, i) => i & 0xff), chunkSize));
+  const { sock } = await timePublish(port, sink, 'tp');
+  sock.write(Buffer.from(setChunkSize(chunkSize)));
+  const before = sink.received();
+  const t0 = performance.now();
+  let sent = 0;
+  while (sent < total) {
+    if (!sock.write(frame)) await new Promise((r) => sock.once('drain', r));
+    sent += frame.length;
+  }
+  while (sink.received() - before < sent) await sleep(1);
+  const mbps = (sent / (1024 * 1024)) / ((performance.now() - t0) / 1000);
+  during?.();
+  sock.destroy();
+  return { mbps };
+}
+
 async function rtmpBench(rows: Row[]): Promise<void> {
   const sink = await rtmpSink();
   const authDir = tmp('rtmp-auth');
@@ -711,23 +796,7 @@ async function rtmpBench(rows: Row[]): Promise<void> {
     // Media throughput after publish: 256 MB of video messages per session,
     // chunked as encoders chunk them (ffmpeg and OBS set 4096; some 64 KB):
     // the filter reads every chunk header for as long as the session lasts.
-    const throughput = async (port: number, chunkSize: number): Promise<number> => {
-      const frame = Buffer.from(message(6, 9, 1, Array.from({ length: 60000 }, (_, i) => i & 0xff), chunkSize));
-      const { sock } = await timePublish(port, sink, 'tp');
-      sock.write(Buffer.from(setChunkSize(chunkSize)));
-      const before = sink.received();
-      const total = 256 * 1024 * 1024;
-      const t0 = performance.now();
-      let sent = 0;
-      while (sent < total) {
-        if (!sock.write(frame)) await new Promise((r) => sock.once('drain', r));
-        sent += frame.length;
-      }
-      while (sink.received() - before < sent) await sleep(1);
-      const mbps = (sent / (1024 * 1024)) / ((performance.now() - t0) / 1000);
-      sock.destroy();
-      return mbps;
-    };
+    const throughput = async (port: number, chunkSize: number) => (await mediaSession(port, sink, chunkSize, 256 * 1024 * 1024)).mbps;
     for (const size of [4096, 65536]) {
       const ta: number[] = [];
       const tp: number[] = [];
@@ -738,6 +807,19 @@ async function rtmpBench(rows: Row[]): Promise<void> {
       const r = median(ta) / median(tp);
       rows.push([`RTMP media MB/s after publish, ${size}-byte chunks (auth filter vs plain proxy)`, median(ta).toFixed(0), median(tp).toFixed(0), pct(r), '>= 95%', r >= 0.95 ? 'ok' : 'MISSED']);
     }
+
+    // Memory: njs's own engine copies every buffer a stream callback gets
+    // into the session's pool, freed only when the session ends
+    // (ngx_stream_js_run_event); a plain proxy holds its buffers only.
+    const grow = async (edge: Running, port: number): Promise<number> => {
+      const r0 = edge.workersRss();
+      let r1 = r0;
+      await mediaSession(port, sink, 4096, MEMORY_SESSION_BYTES, () => (r1 = edge.workersRss()));
+      return (r1 - r0) / (1024 * 1024);
+    };
+    const ga = await grow(auth, authPort);
+    const gp = await grow(plain, plainPort);
+    rows.push([`RTMP worker memory growth, MB, while one session carries ${MEMORY_SESSION_BYTES >> 20} MB (auth filter vs plain)`, ga.toFixed(0), gp.toFixed(0), '', 'flat', ga < 50 ? 'ok' : 'MISSED']);
 
     // What the whole-session inspection costs at real rates: 20 publishers
     // at 6 Mbit/s (a 60 KB frame every 80 ms, 4096-byte chunks) for 10 s;
@@ -788,6 +870,121 @@ async function rtmpBench(rows: Row[]): Promise<void> {
   }
 }
 
+// ---- engines: njs 1.0's two engines side by side (Debian sid image) ----
+
+const ENGINE_IMAGE = 'media-edge:sid';
+
+/**
+ * The rows where njs code runs per request or per session, on njs 1.0's
+ * QuickJS ("ours") and its own engine ("baseline"), same image, same
+ * settings: this decides njs_engine's default (README, "Engines").
+ */
+async function enginesBench(rows: Row[]): Promise<void> {
+  if (spawnSync('docker', ['image', 'inspect', ENGINE_IMAGE], { stdio: 'ignore' }).status !== 0) {
+    rows.push([`engines: ${ENGINE_IMAGE} missing (npm run images)`, '', '', '', '', 'SKIPPED']);
+    return;
+  }
+  const origin = await new WowzaOrigin({ segmentSeconds: 2, window: 4, segmentBytes: 200 * 1024, sessions: false }).start();
+  const sink = await rtmpSink();
+  // Fast fixture origins for misses (as in select), run by the local nginx.
+  const fixtureDir = tmp('engine-origins');
+  const ports: number[] = [];
+  for (let i = 0; i < 3; i++) ports.push(await freePort());
+  const fixture = await startRendered(fixtureDir, { origins: [{ name: 'x', http: `127.0.0.1:${ports[0]}` }] },
+    ports.map((p) => `    server { listen 127.0.0.1:${p}; access_log off; location / { return 200 "#EXTM3U\\n#EXT-X-TARGETDURATION:2\\n"; } }`).join('\n'));
+  const secret = 'bench-secret-0123456789';
+  const exp = Math.floor(Date.now() / 1000) + 3600;
+  const edges: Record<'qjs' | 'njs', Running> = {} as never;
+  const dirs: string[] = [fixtureDir];
+  const rtmpPorts: Record<string, number> = {};
+  const missEdges: Record<string, Running> = {};
+  try {
+    for (const engine of ['qjs', 'njs'] as const) {
+      const dir = tmp(`engine-${engine}`);
+      dirs.push(dir);
+      rtmpPorts[engine] = await freePort();
+      edges[engine] = await startInImage(dir, ENGINE_IMAGE, {
+        njs_engine: engine,
+        origins: [{ name: 'origin', http: origin.address, rtmp: `127.0.0.1:${sink.port}` }],
+        listen_rtmp: `127.0.0.1:${rtmpPorts[engine]}`,
+        rtmp_max_connections_per_address: 1000,
+        rtmp_auth: { live: { mode: 'hmac', secrets: [SECRET] } },
+        playback_auth: { hm: { scheme: 'hmac', keys: { '1': secret } } },
+        prefetch_limit: 0,
+      });
+      const missDir = tmp(`engine-miss-${engine}`);
+      dirs.push(missDir);
+      missEdges[engine] = await startInImage(missDir, ENGINE_IMAGE, {
+        njs_engine: engine,
+        origins: ports.map((p, i) => ({ name: `o${i}`, http: `127.0.0.1:${p}`, weight: i + 1 })),
+      });
+    }
+    const side = async (f: (e: 'qjs' | 'njs') => Promise<number>, n: number): Promise<[number, number]> => {
+      const q: number[] = [];
+      const j: number[] = [];
+      for (let i = 0; i < n; i++) {
+        q.push(await f('qjs'));
+        j.push(await f('njs'));
+      }
+      return [median(q), median(j)];
+    };
+    const rounds = Math.max(3, Math.ceil(ROUNDS / 2));
+    const higher = (label: string, [q, j]: [number, number], digits = 0) => rows.push([label, q.toFixed(digits), j.toFixed(digits), pct(q / j), 'measured', '']);
+
+    const token = `me_token=${(mintToken({ exp, path: '/hm/bench/*', kid: '1' }, secret) as { token: string }).token}`;
+    higher('engines: hmac token check and 302, requests/s (QuickJS vs njs engine, njs 1.0.2)',
+      await side(async (e) => (await wrk(`${edges[e].url}/hm/bench/chunklist_b800000.m3u8?${token}`)).rps, rounds));
+
+    const body = bigPlaylist(3000);
+    let n = 0;
+    higher('engines: playlist production on a miss, 3000 segments, median ms (QuickJS vs njs engine)', await side(async (e) => {
+      const times: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        const path = `/live/eng${e}${n++}/chunklist_b800000.m3u8`;
+        origin.bodies[path] = { body, cacheControl: 'no-cache' };
+        const t0 = performance.now();
+        const r = await get(edges[e].url + path);
+        times.push(performance.now() - t0);
+        if (r.status !== 200) throw new Error(`engines: producer answered ${r.status}`);
+      }
+      return median(times);
+    }, 3), 1);
+
+    const script = uniqueSegmentsScript(fixtureDir);
+    higher('engines: cache misses through the router (3 weighted origins), requests/s (QuickJS vs njs engine)',
+      await side(async (e) => (await wrk(missEdges[e].url, script)).rps, rounds));
+
+    const p99 = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length * 0.99)];
+    higher('engines: RTMP connect to publish forwarded, p99 ms (QuickJS vs njs engine)', await side(async (e) => {
+      const l: number[] = [];
+      for (let i = 0; i < 100; i++) {
+        const a = await timePublish(rtmpPorts[e], sink, `lat${i}`);
+        a.sock.destroy();
+        l.push(a.ms);
+      }
+      return p99(l);
+    }, 2), 2);
+
+    higher('engines: RTMP media MB/s after publish, 4096-byte chunks (QuickJS vs njs engine)',
+      await side(async (e) => (await mediaSession(rtmpPorts[e], sink, 4096, 128 * 1024 * 1024)).mbps, 3));
+
+    const grow = async (e: 'qjs' | 'njs'): Promise<number> => {
+      const r0 = edges[e].workersRss();
+      let r1 = r0;
+      await mediaSession(rtmpPorts[e], sink, 4096, MEMORY_SESSION_BYTES, () => (r1 = edges[e].workersRss()));
+      return (r1 - r0) / (1024 * 1024);
+    };
+    const gq = await grow('qjs');
+    const gj = await grow('njs');
+    rows.push([`engines: RTMP worker memory growth, MB, while one session carries ${MEMORY_SESSION_BYTES >> 20} MB (QuickJS vs njs engine)`, gq.toFixed(0), gj.toFixed(0), '', 'flat', gq < 50 ? 'ok' : 'MISSED']);
+  } finally {
+    for (const e of [...Object.values(edges), ...Object.values(missEdges), fixture]) await e.stop();
+    await sink.close();
+    await origin.stop();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is missing: apt-get install wrk');
   const rows: Row[] = [];
@@ -799,6 +996,7 @@ async function main(): Promise<void> {
   if (ONLY.includes('failover')) await failoverBench(rows);
   if (ONLY.includes('players')) await playersBench(rows);
   if (ONLY.includes('rtmp')) await rtmpBench(rows);
+  if (ONLY.includes('engines')) await enginesBench(rows);
   const head: Row = ['metric', 'ours', 'baseline', 'ours/baseline', 'target', ''];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => '| ' + r.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';

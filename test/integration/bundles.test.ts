@@ -23,7 +23,9 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** Run a script in the njs CLI of a target (local, or inside its image). */
 function njsRun(target: Target, dir: string, file: string): { ok: boolean; out: string } {
-  const args = ['-p', dir, file];
+  // njs 1.0's CLI (the QuickJS-capable one) reads a file as a module only
+  // with -m, which older CLIs refuse; -n picks the target's engine.
+  const args = [...(target.qjs ? ['-m'] : []), ...(target.engine === 'qjs' ? ['-n', 'QuickJS'] : []), '-p', dir, file];
   const r = target.image
     ? spawnSync('docker', ['run', '--rm', '--network', 'host', '-v', `${dir}:${dir}:ro`, '-v', `${work}:${work}:ro`, target.image, 'njs', ...args], { encoding: 'utf8', timeout: 60000 })
     : spawnSync('njs', args, { encoding: 'utf8', timeout: 20000 });

@@ -5,6 +5,7 @@
  * failed origin cools down and comes back by itself, backups and the status
  * endpoint work.
  */
+import { createServer as createTcpServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
 import { get, sleep } from '../support/http.ts';
@@ -214,6 +215,9 @@ describe.each(list)('origin selection on $name', (target) => {
       expect(r.status).toBe(200);
       const body = JSON.parse(r.body.toString());
       expect(body.balance).toBe('stream');
+      // The engine that runs, as the target claims it.
+      expect(body.engine).toBe(target.engine === 'qjs' ? 'QuickJS' : 'njs');
+      expect(body.njs).toMatch(/^\d+\.\d+\.\d+$/);
       expect(body.origins.map((o: any) => [o.name, o.weight, o.share, o.state])).toEqual([
         ['o0', 1, 0.167, 'up'],
         ['o1', 2, 0.333, 'up'],
@@ -332,6 +336,34 @@ describe.each(list)('origin memory and probes on $name', (target) => {
       expect(attemptsOf(r)).toBe(target.njsShared ? 1 : 2);
     } finally {
       await origins[1].start(port);
+    }
+  });
+
+  it(target.njsShared
+    ? 'a probe of an origin that hangs ends before the next one is due, and marks it down'
+    : 'without njs >= 0.8.1 there are no probes: the status says so (documented fallback)', async () => {
+    // Accepts and never answers: each probe waits for its timeout.
+    const socks: Socket[] = [];
+    const hang = createTcpServer((c) => socks.push(c));
+    await new Promise<void>((r) => hang.listen(0, '127.0.0.1', () => r()));
+    const hangAt = `127.0.0.1:${(hang.address() as { port: number }).port}`;
+    const probed = await startEdge(target, {
+      origins: [{ name: 'good', http: origins[0].address }, { name: 'hangs', http: hangAt }],
+      probe_interval: '400ms',
+      origin_connect_timeout: '2s',
+    });
+    try {
+      onTestFailed(() => console.error(dumpLogs(probed)));
+      await sleep(2000); // five intervals
+      const st = JSON.parse((await get(`${probed.url}/media-edge/status`)).body.toString());
+      expect(st.origins.map((o: { periodic_probe: string }) => o.periodic_probe)).toEqual(target.njsShared ? ['up', 'down'] : ['unavailable (njs < 0.8.1)', 'unavailable (njs < 0.8.1)']);
+      // js_periodic kills a run still going when the next is due, and logs it.
+      expect(probed.errorLog()).not.toMatch(/already running/);
+      expect(probed.badLogLines([/upstream timed out|connect\(\) failed/])).toEqual([]);
+    } finally {
+      await probed.stop();
+      socks.forEach((c) => c.destroy());
+      hang.close();
     }
   });
 });

@@ -38,6 +38,8 @@ const AUTH: Record<string, PlaybackAppAuth> = {
   ref: { scheme: 'hmac', keys: { '1': KEY1 }, referrers: ['player.example.com', '*.example.org'] },
   aka: { scheme: 'akamai', key_hex: [AKAMAI_KEY] },
   akaurl: { scheme: 'akamai', key_hex: [AKAMAI_KEY], mode: 'url', param: 'hdnts' },
+  akaacl: { scheme: 'akamai', key_hex: [AKAMAI_KEY], mode: 'acl' },
+  akaesc: { scheme: 'akamai', key_hex: [AKAMAI_KEY], escape_early: true },
   wz: { scheme: 'wowza', secret: WOWZA_SECRET },
   sl: { scheme: 'secure_link', secret: LINK_SECRET, expression: `$secure_link_expires$uri$remote_addr ${LINK_SECRET}` },
   real: { scheme: 'hmac', keys: { '1': KEY1 } },
@@ -384,6 +386,56 @@ describe.each(list)('signed playback on $name', (target) => {
     expect(byCookie.status).toBe(200);
   });
 
+  it('requests on one worker share nothing: each viewer gets its own link or none, whatever came before (QuickJS reuses contexts)', async () => {
+    // One worker, so every request below runs in the same process, and on
+    // QuickJS in contexts it reuses (js_context_reuse).
+    const one = await startEdge(target, { origins: [{ name: 'wowza', http: origin.address }], playback_auth: AUTH, worker_processes: '1' });
+    try {
+      const linkOf = (body: Buffer) => /me_tid=([^&\s]+)&me_sig=([A-Za-z0-9_-]{22})/.exec(uris(body)[0])?.slice(1).join(' ');
+      // A token's id is part of its signature: distinct tokens, distinct ids.
+      const tidOf = (t: string) => `1.${t.slice(-43, -21)}`;
+      const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      for (let i = 0; i < 4; i++) {
+        const ta = token({ path: '/q/iso/*', exp: now() + 600 + i });
+        const a = await get(`${one.url}/q/iso/chunklist_b800000.m3u8?me_token=${ta}`);
+        expect(a.status).toBe(200);
+        const la = linkOf(a.body)!;
+        expect(la.split(' ')[0]).toBe(tidOf(ta));
+        // Right after it: a viewer with its own link (checked in C, njs not
+        // asked) gets its own, never the one njs just issued.
+        const other = tidOf(token({ path: '/q/iso/*', exp: now() + 650 + i }));
+        const mine = uris(a.body)[0].split('?')[1].replace(/me_tid=[^&]+/, `me_tid=${other}`);
+        const b = await get(`${one.url}/q/iso/chunklist_b800000.m3u8?${mine}`);
+        expect(reason(b)).toBe('signature'); // a link is checked, not reused
+        const tb = token({ path: '/q/iso/*', exp: now() + 700 + i });
+        const good = await get(`${one.url}/q/iso/chunklist_b800000.m3u8?me_token=${tb}`);
+        const lb = linkOf(good.body)!;
+        expect(lb.split(' ')[0]).toBe(tidOf(tb));
+        const viaLink = await get(`${one.url}/q/iso/chunklist_b800000.m3u8?${uris(good.body)[0].split('?')[1]}`);
+        expect(viaLink.status).toBe(200);
+        expect(linkOf(viaLink.body)).toBe(lb);
+        // A refused token after a granted one: 403, nothing issued.
+        const bad = await get(`${one.url}/q/iso/chunklist_b800000.m3u8?me_token=${ta.slice(0, -2)}xx`);
+        expect(bad.status).toBe(403);
+        // Cookie mode: cookies only for the request njs granted.
+        const tc = token({ path: '/cookie/iso/*', exp: now() + 800 + i });
+        const c = await get(`${one.url}/cookie/iso/chunklist_b800000.m3u8?me_token=${tc}`);
+        expect(([] as string[]).concat(c.headers['set-cookie'] ?? []).join(';')).toContain(`me_tid=${tidOf(tc)}`);
+        const jar = ([] as string[]).concat(c.headers['set-cookie'] ?? []).map((x) => x.split(';')[0]).join('; ');
+        const byCookie = await get(`${one.url}/cookie/iso/chunklist_b800000.m3u8`, { headers: { Cookie: jar } });
+        expect(byCookie.status).toBe(200);
+        expect(byCookie.headers['set-cookie']).toBeUndefined();
+        // Path mode: the redirect names this viewer's token id.
+        const tp = token({ path: '/live/iso/*', exp: now() + 900 + i });
+        const p = await get(`${one.url}/live/iso/chunklist_b800000.m3u8?me_token=${tp}`);
+        expect(p.headers.location as string).toMatch(new RegExp(`^/_me/\\d+/${esc(tidOf(tp))}/`));
+      }
+      expect(one.badLogLines([/connect\(\) failed|upstream prematurely closed/])).toEqual([]);
+    } finally {
+      await one.stop();
+    }
+  });
+
   it('Akamai EdgeAuth tokens minted by akamai-edgeauth play (acl mode and url mode); the origin never sees them', async () => {
     const acl = new EdgeAuth({ key: AKAMAI_KEY, windowSeconds: 300 }).generateACLToken('/aka/cam1/*');
     const m = await follow(`${edge.url}/aka/cam1/playlist.m3u8?__token__=${acl}`);
@@ -400,6 +452,34 @@ describe.each(list)('signed playback on $name', (target) => {
     expect(um.url).toMatch(/\/_me\/\d+\/1\.[0-9a-f]{22}\//);
     expect((await get(dirOf(um.url) + uris(um.body)[0])).status).toBe(200);
     expect(reason(await get(`${edge.url}/akaurl/cam9/playlist.m3u8?hdnts=${url}`))).toBe('signature');
+    for (const r of origin.requests) expect(r.url).not.toMatch(/__token__|hdnts|me_tid/);
+  });
+
+  it('Akamai: one application takes both kinds by default (the token says which); "mode" restricts; escape early and the query string', async () => {
+    const ea = (o: Record<string, unknown> = {}) => new EdgeAuth({ key: AKAMAI_KEY, windowSeconds: 300, ...o });
+    // A URL token for the master, as generateURLToken makes it, opens the
+    // default application, and so does an ACL token.
+    const url = ea().generateURLToken('/aka/both/playlist.m3u8');
+    const m = await follow(`${edge.url}/aka/both/playlist.m3u8?__token__=${url}`);
+    expect(m.status).toBe(200);
+    expect((await get(dirOf(m.url) + uris(m.body)[0])).status).toBe(200);
+    expect((await follow(`${edge.url}/aka/both/playlist.m3u8?__token__=${ea().generateACLToken('/aka/both/*')}`)).status).toBe(200);
+    // Every refusal still holds for a URL token: another path, expired, tampered.
+    expect(reason(await get(`${edge.url}/aka/other/playlist.m3u8?__token__=${url}`))).toBe('signature');
+    expect(reason(await get(`${edge.url}/aka/both/playlist.m3u8?__token__=${ea({ windowSeconds: undefined, startTime: now() - 600, endTime: now() - 300 }).generateURLToken('/aka/both/playlist.m3u8')}`))).toBe('expired');
+    expect(reason(await get(`${edge.url}/aka/both/playlist.m3u8?__token__=${url.replace('exp=', 'exp=1')}`))).toBe('signature');
+    // Restricted: each refuses the other kind, and says so.
+    expect(reason(await get(`${edge.url}/akaacl/both/playlist.m3u8?__token__=${ea().generateURLToken('/akaacl/both/playlist.m3u8')}`))).toBe('kind');
+    expect(reason(await get(`${edge.url}/akaurl/both/playlist.m3u8?hdnts=${ea().generateACLToken('/akaurl/both/*')}`))).toBe('kind');
+    // Escape early: only where the application says its tokens are made so.
+    const esc = ea({ escapeEarly: true }).generateURLToken('/akaesc/both/playlist.m3u8');
+    expect((await follow(`${edge.url}/akaesc/both/playlist.m3u8?__token__=${esc}`)).status).toBe(200);
+    expect(reason(await get(`${edge.url}/aka/both/playlist.m3u8?__token__=${ea({ escapeEarly: true }).generateURLToken('/aka/both/playlist.m3u8')}`))).toBe('signature');
+    // The query string is not signed (Akamai's "ignore query string"): a
+    // token signed over a URL with a query is refused, and a query does not
+    // break a token signed over the path.
+    expect(reason(await get(`${edge.url}/aka/both/playlist.m3u8?x=1&__token__=${ea().generateURLToken('/aka/both/playlist.m3u8?x=1')}`))).toBe('signature');
+    expect((await follow(`${edge.url}/aka/both/playlist.m3u8?x=1&__token__=${url}`)).status).toBe(200);
     for (const r of origin.requests) expect(r.url).not.toMatch(/__token__|hdnts|me_tid/);
   });
 

@@ -16,7 +16,7 @@ import { keyPath } from '../../njs/rules';
 import { parseStreamName, signPublish, verifyLocal } from '../../njs/publish';
 import { feedClient, newSession, resume, type Step } from '../../njs/rtmp-session';
 import { sha256Hex } from '../../njs/sign';
-import { mintToken, secureLinkMd5, verifyEdgeAuth, verifyToken, wowzaSecureTokenHash } from '../../njs/token';
+import { mintToken, secureLinkMd5, verifyEdgeAuth, edgeAuthEscape, verifyToken, wowzaSecureTokenHash } from '../../njs/token';
 
 export const URIS = [
   '/live/_definst_/cam1/playlist.m3u8',
@@ -157,6 +157,12 @@ function tokenVectors(): unknown[] {
   const eaCtx = { path: '/live/cam1/a.ts', nowS: 1800000000, skewS: 5, clientIp: '203.0.113.7', keyHex: '52a152a152a152a152a152a152a1', algorithm: 'sha256' as const, mode: 'acl' as const };
   out.push(verifyEdgeAuth(ea, eaCtx), verifyEdgeAuth(ea.replace('cam1', 'cam2'), eaCtx));
   out.push(verifyEdgeAuth('exp=1800000300~hmac=5cad05e9e7338bc5515c7db9a522c949', { path: '/live/cam1/a.ts', nowS: 1800000000, skewS: 5, clientIp: '', keyHex: '52a152a152a152a152a152a152a1', algorithm: 'md5', mode: 'url' }));
+  // Both kinds by default; escape early (minted by akamai-edgeauth, sha256, /live/cam1/a.ts).
+  const anyCtx = { path: '/live/cam1/a.ts', nowS: 1800000000, skewS: 5, clientIp: '203.0.113.7', keyHex: '52a152a152a152a152a152a152a1', algorithm: 'sha256' as const, mode: 'any' as const };
+  out.push(verifyEdgeAuth(ea, anyCtx), verifyEdgeAuth(ea, { path: '/live/cam1/a.ts', nowS: 1800000000, skewS: 5, clientIp: '203.0.113.7', keyHex: '52a152a152a152a152a152a152a1', algorithm: 'sha256', mode: 'url' }));
+  out.push(verifyEdgeAuth('exp=1800000300~hmac=07a4a0e735c9f0e86e8a3574f069aa61958acf13718c6efceb5f19d39bf50c3e', anyCtx));
+  out.push(verifyEdgeAuth('exp=1800000300~hmac=ba56ae1f21a1b33ba73b6827bae37f00eac5af0aab9d804201f9d4c6eb355854', { path: '/live/cam1/a.ts', nowS: 1800000000, skewS: 5, clientIp: '', keyHex: '52a152a152a152a152a152a152a1', algorithm: 'sha256', mode: 'any', escapeEarly: true }));
+  out.push(edgeAuthEscape("/a b/~'*"));
   out.push(secureLinkMd5('2147483647/s/link127.0.0.1 secret'));
   out.push(wowzaSecureTokenHash('2020s-v/mp4:eeb162-1-20200331-18431.mp4', 'afakesecret', { wowzatokenendtime: '1595365679' }, 'wowzatoken', '172.18.0.1'));
   return out;

@@ -30,7 +30,8 @@ export interface Edge {
   stop(): Promise<void>;
 }
 
-const BAD = /\[(alert|crit|emerg)\]|js exception|SyntaxError|ReferenceError|TypeError/;
+// "already running": js_periodic killed a probe still going (its findings lost).
+const BAD = /\[(alert|crit|emerg)\]|js exception|SyntaxError|ReferenceError|TypeError|already running, killing previous instance/;
 
 /**
  * Start an edge; a start that fails is tried again with fresh ports (a port
@@ -67,13 +68,14 @@ async function startEdgeOnce(target: Target, overrides: Partial<Settings>, prepa
     cache_dir: 'state/cache',
     worker_processes: '2',
     ...(process.getuid?.() === 0 || target.image ? { user: 'root' } : {}),
+    njs_engine: target.engine,
     ...overrides,
   };
   const v = validate(input);
   if (!v.ok) throw new Error(v.errors.join('\n'));
   const confDir = join(dir, 'conf');
   const moduleFiles = target.image ? imageModuleFiles(target.image) : undefined;
-  writeRendered(render(v.value, { baseDir: dir, confDir, moduleFiles, njsShared: target.njsShared }), confDir, v.value, dir);
+  writeRendered(render(v.value, { baseDir: dir, confDir, moduleFiles, njsShared: target.njsShared, qjs: target.qjs }), confDir, v.value, dir);
   const stateDir = join(dir, 'state');
   const errorLog = join(stateDir, 'logs', 'error.log');
   const conf = join(confDir, 'nginx.conf');
@@ -122,9 +124,11 @@ async function startEdgeOnce(target: Target, overrides: Partial<Settings>, prepa
       // way in njs); those exceptions carry the reason and are expected.
       // njs 0.8.9 follows any exception thrown in a stream callback with its
       // own "TypeError: Cannot convert object to primitive value" for the
-      // same session: expected only after one of ours.
-      const ours = /\*(\d+) js exception: Error: media-edge rtmp: closing session/;
-      const echo = /\*(\d+) js exception: TypeError: Cannot convert object to primitive value/;
+      // same session, QuickJS with "TypeError: not a TypedArray" (and logs
+      // ours as "js call exception" with stack lines): expected only after
+      // one of ours.
+      const ours = /\*(\d+) js (?:call )?exception: Error: media-edge rtmp: closing session/;
+      const echo = /\*(\d+) js exception: TypeError: (?:Cannot convert object to primitive value|not a TypedArray)/;
       const closed = new Set<string>();
       return read(errorLog)
         .split('\n')

@@ -1,14 +1,16 @@
 /**
  * Where an edge under test runs: the local nginx, or nginx in a container
  * built from docker/ (Debian 12: nginx 1.22 + njs 0.7.9; Debian 13: nginx
- * 1.26 + njs 0.8.9). The same integration tests run against every target.
+ * 1.26 + njs 0.8.9; Debian sid: nginx 1.30 + njs 1.0, once per engine). The
+ * same integration tests run against every target.
  *
- * MEDIA_EDGE_TARGETS picks targets (default: local plus every image that
- * exists). MEDIA_EDGE_REQUIRE_DOCKER=1 (set by .ci/run) turns a missing Docker
- * or image into a failure instead of a skip.
+ * MEDIA_EDGE_TARGETS picks targets, comma-separated: "local", "containers"
+ * (all of CONTAINER_TARGETS) or a target's name (default: local,containers).
+ * MEDIA_EDGE_REQUIRE_DOCKER=1 (set by .ci/run) turns a missing Docker or
+ * image into a failure instead of a skip.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { detectNjsShared } from '../../tools/nginx.ts';
+import { detectNjsShared, detectQjs } from '../../tools/nginx.ts';
 
 export interface Target {
   name: string;
@@ -16,11 +18,18 @@ export interface Target {
   image: string | null;
   /** njs >= 0.8.1 (shared dictionaries, js_periodic): the router is rendered. */
   njsShared: boolean;
+  /** The njs has QuickJS (`js_engine qjs`). */
+  qjs: boolean;
+  /** The engine this target runs the edge with (setting njs_engine). */
+  engine: 'njs' | 'qjs';
 }
 
 export const CONTAINER_TARGETS: Target[] = [
-  { name: 'debian12-nginx1.22-njs0.7.9', image: 'media-edge:bookworm', njsShared: false },
-  { name: 'debian13-nginx1.26-njs0.8.9', image: 'media-edge:trixie', njsShared: true },
+  { name: 'debian12-nginx1.22-njs0.7.9', image: 'media-edge:bookworm', njsShared: false, qjs: false, engine: 'njs' },
+  { name: 'debian13-nginx1.26-njs0.8.9', image: 'media-edge:trixie', njsShared: true, qjs: false, engine: 'njs' },
+  // njs 1.0 twice: its own engine (deprecated, still the default there) and QuickJS.
+  { name: 'sid-njs', image: 'media-edge:sid', njsShared: true, qjs: true, engine: 'njs' },
+  { name: 'sid-qjs', image: 'media-edge:sid', njsShared: true, qjs: true, engine: 'qjs' },
 ];
 
 let cached: { targets: Target[]; skipped: string | null } | null = null;
@@ -40,12 +49,16 @@ export function targets(): { targets: Target[]; skipped: string | null } {
   const wanted = (process.env.MEDIA_EDGE_TARGETS ?? 'local,containers').split(',');
   const list: Target[] = [];
   let skipped: string | null = null;
-  if (wanted.includes('local')) list.push({ name: 'local', image: null, njsShared: detectNjsShared() });
-  if (wanted.includes('containers')) {
+  if (wanted.includes('local')) {
+    const qjs = detectQjs();
+    list.push({ name: 'local', image: null, njsShared: detectNjsShared(), qjs, engine: qjs ? 'qjs' : 'njs' });
+  }
+  const named = CONTAINER_TARGETS.filter((t) => wanted.includes(t.name));
+  if (wanted.includes('containers') || named.length) {
     const problem = dockerProblem();
     if (problem && process.env.MEDIA_EDGE_REQUIRE_DOCKER === '1') throw new Error(`containerized suite required: ${problem}`);
     if (problem) skipped = problem;
-    else list.push(...CONTAINER_TARGETS);
+    else list.push(...(wanted.includes('containers') ? CONTAINER_TARGETS : named));
   }
   cached = { targets: list, skipped };
   return cached;

@@ -94,7 +94,8 @@ describe('status report', () => {
       steer: [],
     };
     const up = { state: 'up' as const, status: 200, error: null, ms: 1 };
-    const r = statusReport(cfg, [up, up, up], 0, null) as any;
+    const r = statusReport(cfg, [up, up, up], 0, null, { nginx: '1.30.6', njs: '1.0.2', engine: 'QuickJS' }) as any;
+    expect([r.nginx, r.njs, r.engine]).toEqual(['1.30.6', '1.0.2', 'QuickJS']);
     expect(r.origins.map((o: any) => o.share)).toEqual([0.25, 0.75, 0]);
     expect(r.origins[0].periodic_probe).toBe('unavailable (njs < 0.8.1)');
     expect(r.remembered_streams).toBeNull();

@@ -82,6 +82,15 @@ describe('rendering', () => {
 
   it('refuses unknown placeholders', () => {
     expect(() => fill('a {{nope}}', {}, 't.conf')).toThrow('t.conf: unknown placeholder {{nope}}');
+    expect(() => fill('{{#if nope}}\nx;\n{{/if}}\n', {}, 't.conf')).toThrow('t.conf: unknown placeholder {{nope}}');
+  });
+
+  it('keeps an {{#if}} block only when its value is not empty, and refuses an unpaired one', () => {
+    const t = '# c\n{{#if e}}\njs_engine {{e}};\n{{/if}}\nend;\n';
+    expect(fill(t, { e: 'qjs' }, 't.conf')).toBe('# c\njs_engine qjs;\nend;\n');
+    expect(fill(t, { e: '' }, 't.conf')).toBe('# c\nend;\n');
+    expect(() => fill('{{#if e}}\nx;\n', { e: 'y' }, 't.conf')).toThrow('t.conf: {{#if}} and {{/if}} must pair');
+    expect(() => fill('x {{#if e}} y {{/if}}\n', { e: 'y' }, 't.conf')).toThrow('must pair');
   });
 
   it('loads the stream core module first, and only modules that exist', () => {
@@ -126,6 +135,11 @@ describe('the router', () => {
     expect(auto['media-edge-http.conf']).toContain('hash $media_edge_route consistent;');
     expect(auto['media-edge-http.conf']).toContain('js_shared_dict_zone zone=media_edge_state:1m timeout=1h evict;');
     expect(auto['media-edge-server.conf']).toContain('js_periodic media_edge.probe interval=2s;');
+    // A probe ends before the next is due (js_periodic kills one still running).
+    expect(auto['media-edge-server.conf']).toContain('js_fetch_timeout 1000ms;');
+    const slow = validate({ ...base, probe_interval: '10s', origin_connect_timeout: '3s' });
+    if (!slow.ok) throw new Error(slow.errors.join());
+    expect(render(slow.value, { baseDir: '/e', confDir: '/e/conf', moduleFiles: [], njsShared: true })['media-edge-server.conf']).toContain('js_fetch_timeout 3000ms;');
     const off = validate({ ...base, njs_shared_state: 'off' });
     if (!off.ok) throw new Error(off.errors.join());
     expect(render(off.value, { baseDir: '/e', confDir: '/e/conf', moduleFiles: [], njsShared: true })['media-edge-http.conf']).not.toContain('$media_edge_route');
@@ -144,6 +158,39 @@ describe('the router', () => {
     const v = validate({ ...base, balance: 'object' });
     if (!v.ok) throw new Error(v.errors.join());
     expect(render(v.value, { baseDir: '/e', confDir: '/e/conf', moduleFiles: [], njsShared: true })['media-edge-http.conf']).toContain('hash $media_edge_cache_key consistent;');
+  });
+});
+
+describe('the engine (njs_engine)', () => {
+  const base = { origins: [{ name: 'a', http: '10.0.0.1:80', rtmp: '10.0.0.1:1935' }] };
+  const engineOf = (over: object, ctx: { qjs?: boolean }) => {
+    const v = validate({ ...base, ...over });
+    if (!v.ok) throw new Error(v.errors.join());
+    const out = render(v.value, { baseDir: '/e', confDir: '/e/conf', moduleFiles: [], njsShared: true, ...ctx });
+    // The same file is included in http { } and stream { }.
+    expect(out['media-edge-http.conf']).toContain('include /e/conf/media-edge-engine.conf;');
+    expect(out['media-edge-stream.conf']).toContain('include /e/conf/media-edge-engine.conf;');
+    return /^js_engine (\w+);$/m.exec(out['media-edge-engine.conf'])?.[1] ?? 'none';
+  };
+
+  it('"auto" is QuickJS where the nginx has it, else no directive (njs < 0.8.6 has none)', () => {
+    expect(engineOf({}, { qjs: true })).toBe('qjs');
+    expect(engineOf({}, { qjs: false })).toBe('none');
+  });
+
+  it('"njs" says so where js_engine exists, and stays silent where it does not', () => {
+    expect(engineOf({ njs_engine: 'njs' }, { qjs: true })).toBe('njs');
+    expect(engineOf({ njs_engine: 'njs' }, { qjs: false })).toBe('none');
+  });
+
+  it('"qjs" without QuickJS is refused with a clear error, before nginx would', () => {
+    expect(engineOf({ njs_engine: 'qjs' }, { qjs: true })).toBe('qjs');
+    expect(() => engineOf({ njs_engine: 'qjs' }, { qjs: false })).toThrow(/njs_engine: "qjs", but this nginx's njs has no QuickJS engine/);
+  });
+
+  it('refuses other values', () => {
+    const v = validate({ ...base, njs_engine: 'v8' });
+    expect(v.ok).toBe(false);
   });
 });
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import EdgeAuth from 'akamai-edgeauth';
 import { describe, expect, it } from 'vitest';
-import { aclCovers, mintToken, parseToken, scopeCovers, scopeProblem, secureLinkMd5, verifyEdgeAuth, verifyToken, wowzaSecureTokenHash, type MeToken } from '../../njs/token.ts';
+import { aclCovers, edgeAuthEscape, mintToken, parseToken, scopeCovers, scopeProblem, secureLinkMd5, verifyEdgeAuth, verifyToken, wowzaSecureTokenHash, type MeToken } from '../../njs/token.ts';
 
 const KEYS = { '1': 'first-secret', '2': 'second-secret' };
 const NOW = 1_800_000_000;
@@ -125,6 +125,30 @@ describe('Akamai EdgeAuth 2.0, tokens minted by the akamai-edgeauth package', ()
     for (const algorithm of ['sha1', 'md5'] as const) expect(verifyEdgeAuth(ea({ algorithm }).generateACLToken('/live/*'), c({ algorithm })).ok).toBe(true);
     expect(verifyEdgeAuth(ea({}).generateURLToken('/live/cam1/chunklist.m3u8'), c({ mode: 'url' })).ok).toBe(true);
     expect(verifyEdgeAuth(ea({ ip: '203.0.113.7', startTime: NOW - 10, sessionId: 's1', payload: 'p', salt: 'pepper' }).generateACLToken('/live/*'), c({ salt: 'pepper' })).ok).toBe(true);
+  });
+
+  it('takes both kinds by default (the token says which), and only one where mode restricts', () => {
+    const acl = ea({}).generateACLToken('/live/cam1/*');
+    const url = ea({}).generateURLToken('/live/cam1/chunklist.m3u8');
+    expect(verifyEdgeAuth(acl, c({ mode: 'any' })).ok).toBe(true);
+    expect(verifyEdgeAuth(url, c({ mode: 'any' })).ok).toBe(true);
+    expect(verifyEdgeAuth(url, c({ mode: 'acl' }))).toEqual({ ok: false, reason: 'kind' });
+    expect(verifyEdgeAuth(acl, c({ mode: 'url' }))).toEqual({ ok: false, reason: 'kind' });
+    // A URL token opens the path it signs, and no other.
+    expect(verifyEdgeAuth(url, c({ mode: 'any', path: '/live/cam1/other.m3u8' }))).toEqual({ ok: false, reason: 'signature' });
+    // An ACL stripped from a token does not make it a URL token.
+    expect(verifyEdgeAuth(acl.replace(/~acl=[^~]*/, ''), c({ mode: 'any' }))).toEqual({ ok: false, reason: 'signature' });
+  });
+
+  it('reads tokens signed with escape early where set: the URL escaped for the hash, the ip unescaped', () => {
+    const url = ea({ escapeEarly: true }).generateURLToken('/live/cam1/chunklist.m3u8');
+    expect(verifyEdgeAuth(url, c({ mode: 'any', escapeEarly: true })).ok).toBe(true);
+    expect(verifyEdgeAuth(url, c({ mode: 'any' }))).toEqual({ ok: false, reason: 'signature' });
+    const v6 = ea({ escapeEarly: true, ip: '2001:db8::7' }).generateACLToken('/live/*');
+    expect(v6).toContain('ip=2001%3adb8%3a%3a7');
+    expect(verifyEdgeAuth(v6, c({ escapeEarly: true, clientIp: '2001:db8::7' })).ok).toBe(true);
+    expect(verifyEdgeAuth(v6, c({ escapeEarly: true, clientIp: '2001:db8::8' }))).toEqual({ ok: false, reason: 'ip' });
+    expect(edgeAuthEscape("/a b/~'*")).toBe('%2fa%20b%2f%7e%27%2a');
   });
 
   it('refuses wrong key, expired, not yet valid, outside the ACL, other ip, url of another path, tampering', () => {
