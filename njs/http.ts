@@ -236,11 +236,17 @@ function stateBase(r: NginxHTTPRequest, uri: string): string {
   return (r.variables.media_edge_runs_dir || '') + '/' + crypto.createHash('md5').update(keyPath(uri)).digest('hex');
 }
 
-/** Write a file whole or not at all (rename is atomic), so readers never see half of one. */
-function writeAtomic(file: string, data: string): void {
+/**
+ * Write a file whole or not at all (rename is atomic), so readers never see
+ * half of one. "" when written, else why not: a failure is a value (the
+ * producer writes after it waited for the origin; see Disk).
+ */
+function writeAtomic(file: string, data: string): Promise<string> {
   const tmp = file + '.' + process.pid + '.tmp';
-  fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, file);
+  return fs.promises.writeFile(tmp, data).then(() => fs.promises.rename(tmp, file)).then(
+    () => '',
+    (e: Error) => String(e),
+  );
 }
 
 /** State files not written for this long belong to playlists nobody asks for any more. */
@@ -303,26 +309,45 @@ function stateFull(r: NginxHTTPRequest): boolean {
 }
 
 /** The run of a live media playlist (see nextRun); null when it cannot be saved. */
-function runStep(r: NginxHTTPRequest, base: string, uri: string, info: PlaylistInfo): { run: string; firstNew: number; known: boolean } | null {
-  const file = base + '.run';
+/**
+ * What the producer reads from disk before it waits for the origin: njs
+ * 0.7.9 logs "r.requestBody is deprecated" (and responseBody) once per
+ * worker when an exception is thrown, even caught, in an async function
+ * after an await (checked: a caught fs.statSync of a missing file after
+ * `await r.subrequest()` logs it, the same before the await does not), and
+ * a missing file is how these checks say "none". So they run first.
+ */
+interface Disk {
+  /** The stream's run state file, or null when there is none yet. */
+  prevRun: RunState | null;
+  /** The state directory is at state_max_files. */
+  full: boolean;
+}
+
+function readDisk(r: NginxHTTPRequest, base: string): Disk {
   let prev: RunState | null = null;
   try {
-    prev = parseRunState(fs.readFileSync(file, 'utf8') as string);
+    prev = parseRunState(fs.readFileSync(base + '.run', 'utf8') as string);
   } catch (e) {
     prev = null;
   }
+  return { prevRun: prev, full: stateFull(r) };
+}
+
+async function runStep(r: NginxHTTPRequest, base: string, uri: string, info: PlaylistInfo, disk: Disk): Promise<{ run: string; firstNew: number; known: boolean } | null> {
+  const file = base + '.run';
+  const prev = disk.prevRun;
   // A stream seen for the first time while the state directory is full gets
   // no file (and so no run tag): a flood of names cannot fill the disk.
-  if (prev === null && stateFull(r)) return null;
+  if (prev === null && disk.full) return null;
   const now = Date.now();
   const forget = Math.max(30000, 3000 * info.targetDuration * Math.max(1, info.segments.length));
   const step = nextRun(prev, info, now, forget);
   if (step.restarted) ngx.log(ngx.WARN, 'media-edge: ' + uri + ': stream restarted (media sequence ' + info.mediaSequence + '), new run ' + step.state.run);
   if (prev === null || step.state.run !== prev.run || step.state.last !== prev.last) {
-    try {
-      writeAtomic(file, JSON.stringify(step.state));
-    } catch (e) {
-      r.error('media-edge producer: cannot save run state ' + file + ': ' + String(e) + '; segments of ' + uri + ' are not tagged with a run');
+    const failed = await writeAtomic(file, JSON.stringify(step.state));
+    if (failed) {
+      r.error('media-edge producer: cannot save run state ' + file + ': ' + failed + '; segments of ' + uri + ' are not tagged with a run');
       return null;
     }
   }
@@ -360,19 +385,18 @@ function prefetch(r: NginxHTTPRequest, uri: string, info: PlaylistInfo, firstNew
  * after a failed refresh on nginx 1.22, and proxy_cache_use_stale has no
  * time bound; this one is exact and the same on every version.)
  */
-function keepLastGood(r: NginxHTTPRequest, base: string, uri: string, text: string, type: string, ttl: number): void {
-  try {
-    writeAtomic(base + '.last', JSON.stringify({ at: Date.now(), ttl: ttl, type: type, body: text }));
-  } catch (e) {
-    r.error('media-edge producer: cannot keep the last good copy of ' + uri + ': ' + String(e));
-  }
+async function keepLastGood(r: NginxHTTPRequest, base: string, uri: string, text: string, type: string, ttl: number): Promise<void> {
+  const failed = await writeAtomic(base + '.last', JSON.stringify({ at: Date.now(), ttl: ttl, type: type, body: text }));
+  if (failed) r.error('media-edge producer: cannot keep the last good copy of ' + uri + ': ' + failed);
 }
 
-function serveLastGood(r: NginxHTTPRequest, base: string, uri: string, p: ProducerPolicy): boolean {
+/** After the origin failed (so after an await: a promise, never a throw, for a missing copy; see Disk). */
+async function serveLastGood(r: NginxHTTPRequest, base: string, uri: string, p: ProducerPolicy): Promise<boolean> {
   if (p.grace <= 0) return false;
+  const text = await fs.promises.readFile(base + '.last', 'utf8').then((t) => String(t), () => '');
   let last: { at: number; ttl: number; type: string; body: string } | null = null;
   try {
-    last = JSON.parse(fs.readFileSync(base + '.last', 'utf8') as string);
+    last = text ? JSON.parse(text) : null;
   } catch (e) {
     return false;
   }
@@ -428,16 +452,25 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   const blocking = /(^|&)_HLS_(msn|part)=/i.test(args);
   const base = stateBase(r, uri);
   if (Math.random() * p.sweepEvery < 1) sweepState(r, Date.now(), p.maxFiles);
-  let reply: NginxHTTPRequest;
-  try {
-    reply = await r.subrequest('/_media_edge_origin' + uri, { args: args });
-  } catch (e) {
-    r.error('media-edge producer: ' + uri + ': origin subrequest failed: ' + String(e));
-    if (serveLastGood(r, base, uri, p)) return;
+  const disk = readDisk(r, base);
+  // A failure as a value, not a throw after an await (see Disk).
+  let failure = '';
+  const answer = await r.subrequest('/_media_edge_origin' + uri, { args: args }).then(
+    (x) => x,
+    (e: Error) => {
+      failure = String(e);
+      return null;
+    },
+  );
+  if (answer === null) {
+    r.error('media-edge producer: ' + uri + ': origin subrequest failed: ' + failure);
+    const served = await serveLastGood(r, base, uri, p);
+    if (served) return;
     r.headersOut['Cache-Control'] = 'no-store';
     r.return(502);
     return;
   }
+  const reply: NginxHTTPRequest = answer;
   const status = reply.status || 502;
   const buf = reply.responseBuffer;
   const bytes: Uint8Array = buf ? (buf as unknown as Uint8Array) : new Uint8Array(0);
@@ -452,7 +485,7 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
     if (info.kind === 'invalid') {
       r.error('media-edge producer: ' + uri + ': origin playlist not understood (' + info.error + ', ' + bytes.length + ' bytes); passed through unchanged, cached ' + p.fallback + 's');
     } else if (info.kind === 'live' || info.kind === 'event') {
-      const step = runStep(r, base, uri, info);
+      const step = await runStep(r, base, uri, info, disk);
       known = step !== null;
       out = step ? tagHlsRun(seen.text, step.run) : seen.text;
       // Only for a stream produced before: a flood of names nobody watches
@@ -460,10 +493,10 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
       if (p.prefetch > 0 && step && step.known) prefetch(r, uri, info, step.firstNew, step.run, p.prefetch);
     } else if (info.kind === 'mpd-dynamic' && info.availabilityStartTime !== '') {
       out = tagMpdRun(seen.text, mpdRun(info.availabilityStartTime));
-      known = !stateFull(r);
+      known = !disk.full;
     } else {
       out = seen.text;
-      known = !stateFull(r);
+      known = !disk.full;
     }
     // Query-mode playback auth (set by the protected location): markers
     // that sub_filter replaces per viewer (njs/auth.ts markChildren).
@@ -476,10 +509,11 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   const d = decide(status, info, blocking, String(reply.headersOut['Cache-Control'] || ''), p);
   const type = contentType(kind, reply.headersOut['Content-Type'] as string | undefined);
   if (status >= 500) {
-    if (serveLastGood(r, base, uri, p)) return;
+    const served = await serveLastGood(r, base, uri, p);
+    if (served) return;
   } else if (typeof out === 'string' && d.ttl > 0 && p.grace > 0 && !blocking && known) {
     // Bounded by state_max_files: a stream new while the directory is full keeps none.
-    keepLastGood(r, base, uri, out, type, d.ttl);
+    await keepLastGood(r, base, uri, out, type, d.ttl);
   }
   r.headersOut['Content-Type'] = type;
   // The viewer-facing server derives `Age` from it (ageMaps in tools/render.ts).

@@ -470,13 +470,17 @@ export interface RunStep {
 /**
  * Next run state for a live media playlist. A new run starts when the media
  * sequence goes backwards (the origin restarted numbering: RFC 8216 section
- * 6.2.1 forbids that within one stream) or when the state is older than
- * `forgetMs` (the stream may have restarted and passed its old numbers while
- * nobody watched). Run ids are time-based, base 36.
+ * 6.2.1 forbids that within one stream), or when the state is older than
+ * `forgetMs` and the playlist lists numbers seen before (a stream that had
+ * nobody watching and now shows old numbers again started over; one that
+ * moved past everything seen keeps its run: the segments cached under it
+ * are all numbered at most `last`, so none can be mistaken for a new one,
+ * and a viewer coming back after a pause is no restart). Run ids are
+ * time-based, base 36.
  */
 export function nextRun(prev: RunState | null, info: PlaylistInfo, now: number, forgetMs: number): RunStep {
   const last = info.mediaSequence + info.segments.length - 1;
-  const fresh = prev === null || info.mediaSequence < prev.seq || now - prev.at > forgetMs || !/^[0-9a-z]{1,16}$/.test(prev.run);
+  const fresh = prev === null || info.mediaSequence < prev.seq || (now - prev.at > forgetMs && info.mediaSequence <= prev.last) || !/^[0-9a-z]{1,16}$/.test(prev.run);
   const run = fresh ? now.toString(36) : (prev as RunState).run;
   let firstNew = 0;
   if (!fresh) firstNew = Math.max(0, Math.min(info.segments.length, (prev as RunState).last - info.mediaSequence + 1));

@@ -619,12 +619,13 @@ function producerParts(s: Settings, ctx: RenderContext, stateDir: string, backup
  * encoders over RTMPS (stream server; nginx decrypts, the publish check and
  * the origin see plain RTMP).
  */
-function tlsLines(s: Settings, baseDir: string, listen: string, pad: string, extra: string, cache: string): string {
+function tlsLines(s: Settings, baseDir: string, listen: string, pad: string, extra: string, cache: string, protocols: string): string {
   return [
     `listen ${listen} ssl${extra ? ' ' + extra : ''};`,
     `ssl_certificate ${abs(baseDir, s.tls_certificate)};`,
     `ssl_certificate_key ${abs(baseDir, s.tls_certificate_key)};`,
-    'ssl_protocols TLSv1.2 TLSv1.3;',
+    `ssl_protocols ${protocols};`,
+    `ssl_ciphers ${s.tls_ciphers};`,
     `ssl_session_cache shared:${cache}:1m;`,
   ].map((l) => pad + l).join('\n');
 }
@@ -828,8 +829,8 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     segment_extensions: SEGMENT_EXTENSIONS,
     load_modules: loadModules(modulesDir, moduleFiles, withStream),
     user_directive: s.user ? `user ${s.user};` : '',
-    https_listen: s.listen_https ? tlsLines(s, ctx.baseDir, s.listen_https, '        ', 'reuseport', 'media_edge_tls_http') : '',
-    rtmps_listen: s.listen_rtmps ? tlsLines(s, ctx.baseDir, s.listen_rtmps, '    ', '', 'media_edge_tls_stream') : '',
+    https_listen: s.listen_https ? tlsLines(s, ctx.baseDir, s.listen_https, '        ', 'reuseport', 'media_edge_tls_http', s.tls_protocols) : '',
+    rtmps_listen: s.listen_rtmps ? tlsLines(s, ctx.baseDir, s.listen_rtmps, '    ', '', 'media_edge_tls_stream', s.rtmps_protocols) : '',
     stream_block: withStream ? `\nstream {\n    include ${ctx.confDir}/media-edge-stream.conf;\n}` : '',
   };
   const out: Rendered = {};

@@ -57,6 +57,9 @@ export interface Settings {
   listen_rtmps: string;
   tls_certificate: string;
   tls_certificate_key: string;
+  tls_protocols: string;
+  rtmps_protocols: string;
+  tls_ciphers: string;
   origins: Origin[];
   balance: 'stream' | 'object';
   origin_max_fails: number;
@@ -164,6 +167,17 @@ const path: Check = (v, p) =>
   isStr(v) && v.length > 0 && !/[\s;{}"']/.test(v)
     ? null
     : `${p}: expected a file system path without spaces, quotes, ';' or braces (got ${show(v)})`;
+/** A space-separated list of ssl_protocols values, each once. */
+const tlsProtocols: Check = (v, p) => {
+  const allowed = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+  if (!isStr(v)) return `${p}: expected TLS versions, space-separated ("TLSv1.2 TLSv1.3")`;
+  const list = v.split(' ');
+  if (list.length === 0 || list.some((x) => !allowed.includes(x)) || new Set(list).size !== list.length) {
+    return `${p}: expected TLS versions from ${allowed.join(', ')}, each once, separated by one space`;
+  }
+  return null;
+};
+
 const text = (re: RegExp, what: string): Check => (v, p) =>
   isStr(v) && re.test(v) ? null : `${p}: expected ${what} (got ${show(v)})`;
 
@@ -343,6 +357,12 @@ export const SCHEMA: SettingDef[] = [
     doc: 'PEM certificate (chain) for `listen_https` and `listen_rtmps` (`ssl_certificate`).' },
   { name: 'tls_certificate_key', syntax: 'path', default: '', context: 'server, stream', check: (v, p) => (v === '' ? null : path(v, p)),
     doc: 'Its PEM private key (`ssl_certificate_key`); keep it readable by nginx\'s master only.' },
+  { name: 'tls_protocols', syntax: 'TLS versions, space-separated', default: 'TLSv1.2 TLSv1.3', context: 'server', check: tlsProtocols,
+    doc: 'TLS versions of `listen_https` (`ssl_protocols`).' },
+  { name: 'rtmps_protocols', syntax: 'TLS versions, space-separated', default: 'TLSv1.2 TLSv1.3', context: 'stream', check: tlsProtocols,
+    doc: 'TLS versions of `listen_rtmps` (`ssl_protocols`). Encoders built on librtmp with GnuTLS (GStreamer `rtmpsink`, `rtmpdump`, Debian\'s librtmp) fail the handshake with TLS 1.3 on offer: `"TLSv1.2"` serves them (README, "RTMPS").' },
+  { name: 'tls_ciphers', syntax: 'OpenSSL cipher list', default: 'HIGH:!aNULL:!MD5', context: 'server, stream', check: text(/^[A-Za-z0-9:+!@=._-]{1,512}$/, 'an OpenSSL cipher list (letters, digits and : + ! @ = . _ -)'),
+    doc: 'TLS 1.2 cipher suites of both listeners (`ssl_ciphers`; nginx\'s default). TLS 1.3 suites are OpenSSL\'s own.' },
   { name: 'origins', syntax: '[{"name", "http", "rtmp"?, "weight"?, "backup"?}]',
     default: [{ name: 'origin', http: '127.0.0.1:8088', rtmp: '127.0.0.1:1936' }], context: 'http, stream', check: origins,
     doc: 'The Wowza origins: `http` and `rtmp` are `host:port`; `weight` 1-1000 (default 1); `backup` true keeps an origin for when the others are down. Names are unique.' },

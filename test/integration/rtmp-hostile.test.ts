@@ -11,7 +11,6 @@
  * ignore NetStream.Publish.BadName (GStreamer rtmpsink, rtmpdump) are
  * disconnected at once.
  */
-import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -19,6 +18,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { encodeAll, type AmfValue } from '../../njs/amf0.ts';
 import { signPublish } from '../../njs/publish.ts';
+import { run } from '../support/run.ts';
 import { freePort, publishTestPattern, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
 import { dumpLogs, startEdge, type Edge } from '../support/edge.ts';
 import { sleep } from '../support/http.ts';
@@ -61,20 +61,6 @@ async function recorder() {
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
   return { url: `http://127.0.0.1:${(srv.address() as { port: number }).port}/notify`, calls, close: () => new Promise((r) => srv.close(r)) };
-}
-
-function run(cmdline: string[], timeoutMs: number): Promise<{ code: number | null; log: string; ms: number }> {
-  return new Promise((res) => {
-    const t0 = Date.now();
-    const p = spawn(cmdline[0], cmdline.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    p.stderr.on('data', (d: Buffer) => (log += d.toString()));
-    const kill = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('exit', (code) => {
-      clearTimeout(kill);
-      res({ code, log, ms: Date.now() - t0 });
-    });
-  });
 }
 
 describe.each(list)('RTMP auth against hostile clients on $name', (target) => {

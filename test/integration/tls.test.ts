@@ -17,6 +17,7 @@ import { dumpLogs, startEdge, type Edge } from '../support/edge.ts';
 import { get, sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
 import { makeCert } from '../support/tls.ts';
+import { run } from '../support/run.ts';
 
 const { targets: list } = targets();
 const KEY = 'tls-test-secret-0123456789';
@@ -113,5 +114,38 @@ describe.each(list)('TLS playback and RTMPS ingest on $name', (target) => {
       log = readFileSync(logFile, 'utf8');
     }
     expect(log).toMatch(new RegExp(`port=${rtmpsPort} 200 .*upstream=127\\.0\\.0\\.1:${origin.rtmpPort}`));
+  }, 60000);
+
+  it('takes RTMPS from librtmp clients with rtmps_protocols "TLSv1.2": GStreamer rtmpsink publishes, rtmpdump plays; with TLS 1.3 on offer they fail', async () => {
+    // librtmp with GnuTLS (Debian's; GStreamer's rtmpsink and rtmpdump use it).
+    const rtmps12 = await freePort();
+    const old = await startEdge(target, {
+      origins: [{ name: 'rtmp-origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
+      listen_rtmps: `127.0.0.1:${rtmps12}`,
+      tls_certificate: 'tls/cert.pem',
+      tls_certificate_key: 'tls/key.pem',
+      rtmps_protocols: 'TLSv1.2',
+    }, makeCert);
+    try {
+      onTestFailed(() => console.error(dumpLogs(old)));
+      const publish = (port: number, name: string) => run(['gst-launch-1.0', '-q', 'videotestsrc', 'is-live=true', 'num-buffers=250', '!', 'video/x-raw,width=160,height=120,framerate=25/1', '!', 'avenc_flv', '!', 'flvmux', 'streamable=true', '!',
+        'rtmpsink', `location=rtmps://127.0.0.1:${port}/live/${name} live=1`], 40000);
+      const gst = publish(rtmps12, 'gtls');
+      await sleep(3000);
+      const out = join(work, 'gtls.flv');
+      const rd = await run(['rtmpdump', '-q', '--live', '-r', `rtmps://127.0.0.1:${rtmps12}/live/gtls`, '-o', out], 4000);
+      const g = await gst;
+      expect(g.log).toBe('');
+      expect(g.code).toBe(0);
+      // rtmpdump plays until it is stopped at its deadline, having received media.
+      expect(rd.log).not.toMatch(/ERROR/);
+      expect(readFileSync(out).length).toBeGreaterThan(10000);
+      // The default offers TLS 1.3 too, which these clients cannot complete
+      // (documented in README, RTMPS); ffmpeg above works with it.
+      const failing = await publish(rtmpsPort, 'gtls13');
+      expect(failing.log).toMatch(/Could not open resource for writing/);
+    } finally {
+      await old.stop();
+    }
   }, 60000);
 });

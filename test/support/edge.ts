@@ -30,8 +30,10 @@ export interface Edge {
   stop(): Promise<void>;
 }
 
-// "already running": js_periodic killed a probe still going (its findings lost).
-const BAD = /\[(alert|crit|emerg)\]|js exception|SyntaxError|ReferenceError|TypeError|already running, killing previous instance/;
+// "already running": js_periodic killed a probe still going (its findings
+// lost). "is deprecated": njs 0.7.9's warning, which the producer must not
+// provoke (njs/http.ts, Disk).
+const BAD = /\[(alert|crit|emerg)\]|js exception|SyntaxError|ReferenceError|TypeError|already running, killing previous instance|is deprecated/;
 
 /**
  * Start an edge; a start that fails is tried again with fresh ports (a port

@@ -146,6 +146,15 @@ describe('runs (stream restarts)', () => {
     expect(c.state.run).not.toBe(a.state.run);
     expect(nextRun(b.state, info(12, 4), 40000, 30000).restarted).toBe(true);
   });
+  it('a viewer coming back after a pause is no restart: past everything seen, the run goes on', () => {
+    const a = nextRun(null, info(10, 4), 1000, 30000); // last seen: 13
+    const later = nextRun(a.state, info(40, 4), 61000, 30000);
+    expect(later.restarted).toBe(false);
+    expect(later.state.run).toBe(a.state.run);
+    expect(later.firstNew).toBe(0);
+    // Old numbers again after the pause: it started over.
+    expect(nextRun(a.state, info(13, 4), 61000, 30000).restarted).toBe(true);
+  });
   it('a broken state file starts a new run', () => {
     expect(parseRunState('{')).toBeNull();
     expect(parseRunState('{"run":1}')).toBeNull();

@@ -161,6 +161,24 @@ describe('the router', () => {
   });
 });
 
+describe('TLS settings', () => {
+  const base = { origins: [{ name: 'a', http: '10.0.0.1:80', rtmp: '10.0.0.1:1935' }], listen_https: '443', listen_rtmps: '1936', tls_certificate: '/c.pem', tls_certificate_key: '/k.pem' };
+  it('renders each listener with its own protocols and the shared ciphers', () => {
+    const v = validate({ ...base, rtmps_protocols: 'TLSv1.2', tls_ciphers: 'ECDHE+AESGCM:!aNULL' });
+    if (!v.ok) throw new Error(v.errors.join());
+    const out = render(v.value, { baseDir: '/e', confDir: '/e/conf', moduleFiles: [] });
+    expect(out['nginx.conf']).toContain('ssl_protocols TLSv1.2 TLSv1.3;');
+    expect(out['media-edge-stream.conf']).toContain('ssl_protocols TLSv1.2;');
+    expect(out['media-edge-stream.conf']).toContain('ssl_ciphers ECDHE+AESGCM:!aNULL;');
+  });
+  it('refuses unknown or repeated versions and cipher lists that are not one', () => {
+    for (const bad of [{ tls_protocols: 'TLSv1.4' }, { rtmps_protocols: 'TLSv1.2 TLSv1.2' }, { rtmps_protocols: '' }, { tls_protocols: 'TLSv1.2;' }, { tls_ciphers: 'HIGH; deny all' }]) {
+      const v = validate({ ...base, ...bad });
+      expect(v.ok, JSON.stringify(bad)).toBe(false);
+    }
+  });
+});
+
 describe('the engine (njs_engine)', () => {
   const base = { origins: [{ name: 'a', http: '10.0.0.1:80', rtmp: '10.0.0.1:1935' }] };
   const engineOf = (over: object, ctx: { qjs?: boolean }) => {
