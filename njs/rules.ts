@@ -195,8 +195,10 @@ export const KIND_RULES: Rule[] = [
  * segment and key of one stream goes to the same origin. Wowza's layout is
  * `/{app}[/{instance}]/[{prefix}:]{stream}/{file}`, where the instance
  * `_definst_` may be omitted (the same stream either way) and a prefixed name
- * (`mp4:`, `smil:`, `ngrp:`...) may contain slashes (VOD folders). Paths that
- * fit none of these are their own stream.
+ * (`mp4:`, `smil:`, `ngrp:`...) may contain slashes (VOD folders).
+ * nginx-rtmp's nested layout (`/{app}/{name}/index.m3u8`) is the same shape;
+ * its flat one has rules of its own, last. Paths that fit none of these are
+ * their own stream.
  */
 export const STREAM_RULES: Rule[] = [
   // Three segments, the common /app/stream/file, first: the rules below need
@@ -207,6 +209,13 @@ export const STREAM_RULES: Rule[] = [
   { re: '^/([^/]+)/((mp4|mp3|smil|ngrp|amlst|id3):.+)/[^/]+$', ci: false, value: '$1/$2' },
   { re: '^/([^/]+)/([^/]+)/((mp4|mp3|smil|ngrp|amlst|id3):.+)/[^/]+$', ci: false, value: '$1/$2/$3' },
   { re: '^/([^/]+)/([^/]+)/([^/]+)/[^/]+$', ci: false, value: '$1/$2/$3' },
+  // nginx-rtmp's default flat layout (`hls_nested off`, `dash_nested off`):
+  // `/{app}/{name}.m3u8`, `/{app}/{name}-{n}.ts`, `-{n}.key`; DASH
+  // `/{app}/{name}.mpd`, `/{app}/{name}-init.m4v`, `/{app}/{name}-{t}.m4a`
+  // (ngx_rtmp_hls_module.c, ngx_rtmp_dash_module.c). A playlist is its name;
+  // a fragment is the name before its last `-{number|init|raw}`.
+  { re: '^/([^/]+)/([^/]+)\\.(m3u8|mpd)$', ci: false, value: '$1/$2' },
+  { re: '^/([^/]+)/([^/]+)-([0-9]+|init|raw)\\.(ts|m4v|m4a|key)$', ci: false, value: '$1/$2' },
 ];
 
 /**

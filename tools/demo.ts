@@ -36,7 +36,7 @@ export interface DemoOrigin {
 
 /** Render and start the nginx-rtmp stand-in origin (also used by the e2e tests). */
 export async function startDemoOrigin(stateDir: string, httpPort: number, rtmpPort: number, opts: { onPublish?: string } = {}): Promise<DemoOrigin> {
-  for (const d of ['logs', 'tmp', 'hls']) mkdirSync(join(stateDir, d), { recursive: true });
+  for (const d of ['logs', 'tmp', 'hls', 'flat-hls', 'flat-dash']) mkdirSync(join(stateDir, d), { recursive: true });
   const modulesDir = findModulesDir() ?? MODULE_DIRS[0];
   const files = readdirSync(modulesDir);
   const conf = fill(readFileSync(join(PACKAGE_ROOT, 'nginx/examples/demo-origin.conf'), 'utf8'), {

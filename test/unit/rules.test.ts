@@ -200,6 +200,22 @@ describe('streamOf', () => {
     ['/vod/inst/mp4:dir/a.mp4/media_1.ts', 'vod/inst/mp4:dir/a.mp4'],
     ['/live/inst/cam1/media_1.ts', 'live/inst/cam1'],
     ['/x.ts', '/x.ts'],
+    // nginx-rtmp, nested and flat: a playlist and its fragments are one stream.
+    ['/live/cam1/index.m3u8', 'live/cam1'],
+    ['/live/cam1/12.ts', 'live/cam1'],
+    ['/live/cam1.m3u8', 'live/cam1'],
+    ['/live/cam1-12.ts', 'live/cam1'],
+    ['/live/cam1-3.key', 'live/cam1'],
+    ['/live/cam-1.m3u8', 'live/cam-1'],
+    ['/live/cam-1-12.ts', 'live/cam-1'],
+    ['/dash/cam1.mpd', 'dash/cam1'],
+    ['/dash/cam1-init.m4v', 'dash/cam1'],
+    ['/dash/cam1-init.m4a', 'dash/cam1'],
+    ['/dash/cam1-1234567.m4v', 'dash/cam1'],
+    ['/dash/cam1-raw.m4a', 'dash/cam1'],
+    // Not fragments of a flat stream: their own.
+    ['/live/cam1.ts', '/live/cam1.ts'],
+    ['/live/cam1-x.ts', '/live/cam1-x.ts'],
   ])('%s is %s', (p, s) => expect(streamOf(p)).toBe(s));
 
   it('the three-segment rule first changes no answer (the order Wowza documents, checked on random paths)', () => {

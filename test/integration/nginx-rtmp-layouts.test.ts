@@ -1,0 +1,109 @@
+/**
+ * nginx-rtmp as the origin, in its default flat layout (`hls_nested off`:
+ * `/flat/NAME.m3u8`, `/flat/NAME-N.ts`; DASH beside it: `/flat/NAME.mpd`,
+ * `/flat/NAME-init.m4v`), with signed playback in each carry mode: a flat
+ * playlist and its fragments are one stream, so the link a token earns
+ * opens them, and no other stream's.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { mintToken } from '../../njs/token.ts';
+import { freePort, publishTestPattern, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
+import { dumpLogs, startEdge } from '../support/edge.ts';
+import { get, sleep, type Resp } from '../support/http.ts';
+import { targets } from '../support/targets.ts';
+
+const { targets: list } = targets();
+const KEY = 'flat-layout-secret-0123';
+
+const uris = (body: Buffer) => body.toString().split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+const dirOf = (url: string) => url.split('?')[0].replace(/[^/]*$/, '');
+
+describe.each(list)('nginx-rtmp layouts and signed playback on $name', (target) => {
+  let origin: DemoOrigin;
+  let ffmpeg: ChildProcess;
+  let work: string;
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'media-edge-layouts-'));
+    chmodSync(work, 0o755);
+    origin = await startDemoOrigin(join(work, 'origin'), await freePort(), await freePort());
+    ffmpeg = publishTestPattern(`rtmp://127.0.0.1:${origin.rtmpPort}/flat/cam`, { size: '160x120', seconds: 90 });
+    const deadline = Date.now() + 30000;
+    for (;;) {
+      const hls = await get(`http://127.0.0.1:${origin.httpPort}/flat/cam.m3u8`);
+      const mpd = await get(`http://127.0.0.1:${origin.httpPort}/flat/cam.mpd`);
+      if (hls.status === 200 && uris(hls.body).length >= 2 && mpd.status === 200) break;
+      if (Date.now() > deadline) throw new Error('nginx-rtmp did not package the flat stream in 30 s');
+      await sleep(500);
+    }
+  });
+  afterAll(async () => {
+    ffmpeg?.kill('SIGKILL');
+    await origin?.nginx.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  const token = () => (mintToken({ exp: Math.floor(Date.now() / 1000) + 600, path: '/flat/*', kid: '1' }, KEY) as { token: string }).token;
+
+  it.each(['path', 'query', 'cookie'] as const)('flat HLS plays with a token in %s mode: playlist and fragments are one stream; another stream stays shut', async (carry) => {
+    const edge = await startEdge(target, {
+      origins: [{ name: 'nginx-rtmp', http: `127.0.0.1:${origin.httpPort}` }],
+      playback_auth: { flat: { scheme: 'hmac', keys: { '1': KEY }, carry } },
+    });
+    try {
+      onTestFailed(() => console.error(dumpLogs(edge)));
+      let list: Resp & { url?: string } = await get(`${edge.url}/flat/cam.m3u8?me_token=${token()}`);
+      let base = `${edge.url}/flat/`;
+      let headers: Record<string, string> = {};
+      if (carry === 'path') {
+        expect(list.status).toBe(302);
+        const to = new URL(list.headers.location as string, edge.url).toString();
+        list = await get(to);
+        base = dirOf(to);
+      }
+      if (carry === 'cookie') headers = { Cookie: ([] as string[]).concat(list.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ') };
+      expect(list.status).toBe(200);
+      const frags = uris(list.body);
+      expect(frags.length).toBeGreaterThan(0);
+      const last = frags[frags.length - 1];
+      expect(last).toMatch(/^cam-\d+\.ts(\?|$)/);
+      const seg = await get(base + last, { headers });
+      expect(seg.status).toBe(200);
+      expect(seg.body[0]).toBe(0x47); // an MPEG-TS packet
+      // The same link for another stream's fragment: refused.
+      const other = await get(base + last.replace(/^cam-/, 'other-'), { headers });
+      expect(other.status).toBe(403);
+      expect(edge.badLogLines([/upstream prematurely closed/])).toEqual([]);
+    } finally {
+      await edge.stop();
+    }
+  });
+
+  it('flat DASH plays under a link (path mode): the manifest and its init segment', async () => {
+    const edge = await startEdge(target, {
+      origins: [{ name: 'nginx-rtmp', http: `127.0.0.1:${origin.httpPort}` }],
+      playback_auth: { flat: { scheme: 'hmac', keys: { '1': KEY } } },
+    });
+    try {
+      onTestFailed(() => console.error(dumpLogs(edge)));
+      const entry = await get(`${edge.url}/flat/cam.mpd?me_token=${token()}`);
+      expect(entry.status).toBe(302);
+      const to = new URL(entry.headers.location as string, edge.url).toString();
+      const mpd = await get(to);
+      expect(mpd.status).toBe(200);
+      const text = mpd.body.toString();
+      expect(text).toContain('type="dynamic"');
+      // nginx-rtmp names the init segment `$RepresentationID$`-less: cam-init.m4v.
+      const init = await get(dirOf(to) + 'cam-init.m4v');
+      expect(init.status).toBe(200);
+      expect(init.body.subarray(4, 8).toString()).toBe('ftyp');
+      expect(edge.badLogLines([/upstream prematurely closed/])).toEqual([]);
+    } finally {
+      await edge.stop();
+    }
+  });
+});
