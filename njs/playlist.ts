@@ -433,7 +433,12 @@ export function decide(status: number, info: PlaylistInfo, blocking: boolean, or
       reason = info.kind + ' target=' + info.targetDuration;
     }
   } else if (info.kind === 'mpd-dynamic') {
-    bound = info.minimumUpdatePeriod >= 0 ? Math.floor(info.minimumUpdatePeriod) : p.fallback;
+    // The HLS rule (liveBound): a manifest may change every
+    // minimumUpdatePeriod, so it is fresh for at most half of that. Kept for
+    // the whole period (and stale as long again while it refreshes), a
+    // player got a manifest up to twice the period old: 3-6 s behind
+    // nginx-rtmp against 1.7 s direct, and shaka-player stalled.
+    bound = info.minimumUpdatePeriod >= 0 ? liveBound(info.minimumUpdatePeriod) : p.fallback;
     ttl = Math.min(p.mpdMax, bound);
     reason = 'dynamic-mpd mup=' + info.minimumUpdatePeriod;
   }
@@ -444,7 +449,11 @@ export function decide(status: number, info: PlaylistInfo, blocking: boolean, or
       reason += ' origin-cache-control';
     }
   }
-  return { ttl: ttl, cacheControl: cc(ttl, true, immutable), reason: reason };
+  // No stale copies of a dynamic MPD: a player polls it at about its
+  // minimumUpdatePeriod and computes the live edge from the clock, so a copy
+  // one period old lacks the segment it asks for next (shaka-player stalled
+  // through the edge with stale-while-revalidate, never direct).
+  return { ttl: ttl, cacheControl: cc(ttl, info.kind !== 'mpd-dynamic', immutable), reason: reason };
 }
 
 /** What the producer remembers per media playlist between refreshes (state file). */

@@ -444,7 +444,7 @@ export const SCHEMA: SettingDef[] = [
   { name: 'vod_playlist_ttl', syntax: 'time (seconds)', default: '1h', context: 'http (producer)', check: seconds,
     doc: 'Playlists with `EXT-X-ENDLIST` or `EXT-X-PLAYLIST-TYPE:VOD`, and static MPDs: they do not change.' },
   { name: 'dynamic_mpd_ttl_max', syntax: 'time (seconds)', default: '5s', context: 'http (producer)', check: shortPlaylistSeconds(false),
-    doc: 'Upper bound for a dynamic MPD, which is cached for its `minimumUpdatePeriod` (rounded down to whole seconds).' },
+    doc: 'Upper bound for a dynamic MPD, which is cached for half its `minimumUpdatePeriod` less a second, as live HLS playlists for half their target duration (README, "What the edge does with them").' },
   { name: 'llhls_blocking_ttl', syntax: 'time (seconds)', default: '1s', context: 'http (producer)', check: shortPlaylistSeconds(false),
     doc: 'Responses to LL-HLS blocking reloads (`_HLS_msn`, `_HLS_part`) are one playlist version and sent `immutable`; the edge keeps them this long (at most half the target duration), so that a restarted stream reaching the same numbers never gets the previous run\'s answer.' },
   { name: 'playlist_stale_grace', syntax: 'time (seconds) or "0"', default: '6s', context: 'http (producer)', check: shortPlaylistSeconds(true),

@@ -305,7 +305,8 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
 `,
     };
     const d = await get(edge.url + path);
-    expect(d.headers['x-media-edge-ttl']).toBe('3; dynamic-mpd mup=3');
+    // Half its minimumUpdatePeriod less a second, as HLS playlists get.
+    expect(d.headers['x-media-edge-ttl']).toBe('1; dynamic-mpd mup=3');
     expect(d.headers['content-type']).toBe('application/dash+xml');
     expect(d.body.toString()).toMatch(/media="chunk_ctvideo_ridp0va0br800000_cn\$Number\$_w123_mpd\.m4s\?me_run=d[0-9a-z]+"/);
     const s = await get(edge.url + '/live/dash2/manifest.mpd');

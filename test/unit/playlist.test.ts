@@ -109,7 +109,12 @@ describe('decide: lifetimes', () => {
   it('VOD, masters, MPDs, blocking reloads, 404 and 5xx', () => {
     expect(decide(200, parseHls(LIVE + '#EXT-X-ENDLIST\n'), false, '', P).cacheControl).toBe('max-age=3600, stale-while-revalidate=3600, immutable');
     expect(decide(200, parseHls('#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\na.m3u8\n'), false, '', P).ttl).toBe(5);
-    expect(decide(200, parseMpd('<MPD type="dynamic" minimumUpdatePeriod="PT3S">'), false, '', P).ttl).toBe(3);
+    // A dynamic MPD: the HLS rule over its minimumUpdatePeriod (half, less a second).
+    expect(decide(200, parseMpd('<MPD type="dynamic" minimumUpdatePeriod="PT3S">'), false, '', P).ttl).toBe(1);
+    expect(decide(200, parseMpd('<MPD type="dynamic" minimumUpdatePeriod="PT10S">'), false, '', P).ttl).toBe(4);
+    expect(decide(200, parseMpd('<MPD type="dynamic" minimumUpdatePeriod="PT1S">'), false, '', P).cacheControl).toBe('no-store');
+    // Never served stale: a player computes the live edge from the clock.
+    expect(decide(200, parseMpd('<MPD type="dynamic" minimumUpdatePeriod="PT10S">'), false, '', P).cacheControl).toBe('max-age=4');
     expect(decide(200, parseMpd('<MPD type="dynamic">'), false, '', P).ttl).toBe(1);
     expect(decide(200, parseMpd('<MPD type="static">'), false, '', P).ttl).toBe(3600);
     expect(decide(200, parseHls(LIVE), true, '', P)).toMatchObject({ ttl: 1, reason: 'blocking-reload' });
