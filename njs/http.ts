@@ -24,8 +24,8 @@ import {
   type Runtime,
   type SharedView,
 } from './origins';
-import { ringOrder } from './ring';
-import { chooseOrigin, memoryUpdate, routeKey } from './routing';
+import { ascii, crc32 } from './ring';
+import { chooseOrigin, memoryUpdate, routeKey, weightedOrder } from './routing';
 import { classifyPath, keyPath } from './rules';
 import { withoutLink } from './auth';
 import {
@@ -105,10 +105,22 @@ function route(r: NginxHTTPRequest): string {
   if (!d) return stream;
   const cfg = loadConfig(r.variables);
   if ('error' in cfg) return stream;
-  const order = ringOrder({ data: cfg.ring, servers: cfg.primaries.length }, r.rawVariables.media_edge_stream || []);
+  const order = preference(cfg, r.rawVariables.media_edge_stream || []);
   const at = d.get('at:' + stream);
   const choice = chooseOrigin(order, at === undefined ? null : Number(at), probedDown(d, cfg));
-  return routeKey(stream, order, choice, cfg.steer);
+  return routeKey(stream, choice, cfg.steer);
+}
+
+/** The primaries in the order this stream prefers them (weightedOrder). */
+function preference(cfg: OriginsConfig, stream: Buffer | Uint8Array | number[]): number[] {
+  const names: number[] = [];
+  const weights: number[] = [];
+  for (let i = 0; i < cfg.primaries.length; i++) {
+    const o = cfg.origins[cfg.primaries[i]];
+    names.push(crc32(ascii(o.name)));
+    weights.push(o.weight);
+  }
+  return weightedOrder(crc32(stream as unknown as number[]), names, weights);
 }
 
 /**
@@ -122,14 +134,14 @@ function remember(r: NginxHTTPRequest): string {
   if (!d) return '';
   const cfg = loadConfig(r.variables);
   if ('error' in cfg) return stream + ' error: ' + cfg.error;
-  const order = ringOrder({ data: cfg.ring, servers: cfg.primaries.length }, r.rawVariables.media_edge_stream || []);
+  const order = preference(cfg, r.rawVariables.media_edge_stream || []);
   const primaries: string[] = [];
   for (let i = 0; i < cfg.primaries.length; i++) primaries.push(cfg.origins[cfg.primaries[i]].http);
   const u = memoryUpdate(order, r.variables.upstream_addr || '', r.variables.upstream_status || '', primaries);
   if (u === null) return stream + ' unchanged';
   if ('forget' in u) {
     d.delete('at:' + stream);
-    return stream + ' on its ring origin ' + cfg.origins[cfg.primaries[order[0]]].name;
+    return stream + ' on its own origin ' + cfg.origins[cfg.primaries[order[0]]].name;
   }
   d.set('at:' + stream, String(u.set));
   return stream + ' remembered on ' + cfg.origins[cfg.primaries[u.set]].name;

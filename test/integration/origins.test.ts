@@ -9,10 +9,11 @@ import { createServer as createTcpServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
 import { get, sleep } from '../support/http.ts';
-import { targets } from '../support/targets.ts';
+import { targets, type Target } from '../support/targets.ts';
 import { WowzaOrigin } from '../support/wowza-origin.ts';
 import { freePort } from '../../tools/demo.ts';
-import { buildRing, encodeRing, ringOrder } from '../../njs/ring.ts';
+import { ascii, buildRing, crc32, encodeRing, ringOrder } from '../../njs/ring.ts';
+import { weightedOrder } from '../../njs/routing.ts';
 
 const { targets: list } = targets();
 
@@ -21,9 +22,24 @@ function ringOf(origins: WowzaOrigin[], weights: number[]) {
   return { data: encodeRing(buildRing(origins.map((o, i) => ({ address: o.address, weight: weights[i] })))), servers: origins.length };
 }
 
-/** A stream name `{prefix}{n}` of app `live` whose ring origin is `origin`. */
-function streamOn(ring: { data: string; servers: number }, prefix: string, origin: number): string {
-  for (let i = 0; ; i++) if (ringOrder(ring, Buffer.from(`live/${prefix}${i}`))[0] === origin) return `${prefix}${i}`;
+/**
+ * Where a stream goes first: with the router (njs >= 0.8.1) its weighted
+ * choice (njs/routing.ts weightedOrder, by origin name), else nginx's ring.
+ */
+interface Placement { ring: { data: string; servers: number }; names: string[]; weights: number[]; router: boolean }
+
+function placement(target: Target, origins: WowzaOrigin[], names: string[], weights: number[]): Placement {
+  return { ring: ringOf(origins, weights), names, weights, router: target.njsShared };
+}
+
+function firstOrigin(p: Placement, stream: string): number {
+  if (p.router) return weightedOrder(crc32(ascii(stream)), p.names.map((n) => crc32(ascii(n))), p.weights)[0];
+  return ringOrder(p.ring, Buffer.from(stream))[0];
+}
+
+/** A stream name `{prefix}{n}` of app `live` that goes to `origin` first. */
+function streamOn(p: Placement, prefix: string, origin: number): string {
+  for (let i = 0; ; i++) if (firstOrigin(p, `live/${prefix}${i}`) === origin) return `${prefix}${i}`;
 }
 
 /** Fetch many URLs, `batch` at a time. */
@@ -55,7 +71,9 @@ describe.each(list)('origin selection on $name', (target) => {
   });
   const logsOnFailure = () => onTestFailed(() => console.error(dumpLogs(edge)));
 
-  it('splits 3000 streams by weight (1:2:3), as nginx\'s ring does', async () => {
+  it(target.njsShared
+    ? 'splits 3000 streams by weight (1:2:3) exactly, as the router decides'
+    : 'splits 3000 streams by weight (1:2:3), as nginx\'s ring does', async () => {
     logsOnFailure();
     origins.forEach((o) => o.reset());
     const urls = Array.from({ length: 3000 }, (_, i) => `${edge.url}/live/split${i}/chunklist_b400000.m3u8`);
@@ -63,16 +81,18 @@ describe.each(list)('origin selection on $name', (target) => {
     expect(res.every((r) => r.status === 200)).toBe(true);
     const counts = origins.map((o) => o.count(/chunklist/));
     expect(counts.reduce((a, b) => a + b)).toBe(3000);
-    // Our replica of nginx's ring (njs/ring.ts) predicts every choice nginx made.
-    const ring = ringOf(origins, WEIGHTS);
-    const wrong = res.filter((r, i) => ringOrder(ring, Buffer.from(`live/split${i}`))[0] !== originOf(r.headers['x-media-edge-origin']));
+    // The router's choice (njs/routing.ts), or our replica of nginx's ring
+    // (njs/ring.ts), predicts every choice nginx made.
+    const p = placement(target, origins, WEIGHTS.map((_, i) => `o${i}`), WEIGHTS);
+    const wrong = res.filter((r, i) => firstOrigin(p, `live/split${i}`) !== originOf(r.headers['x-media-edge-origin']));
     expect(wrong.length).toBe(0);
-    // nginx gives each origin 160 ring points per unit of weight, so an
-    // origin's share of the hash space varies with its address by about
-    // share/sqrt(points) (2.3 points of 50% for weight 3), plus sampling
-    // noise: 7.5 points is three standard deviations.
     const total = WEIGHTS.reduce((a, b) => a + b);
-    counts.forEach((c, i) => expect(Math.abs(c / 3000 - WEIGHTS[i] / total)).toBeLessThan(0.075));
+    // The router: each origin's expected share is its weight's; 3000 names
+    // add sampling noise (0.7 points of 1/6): 2.5 points is over three
+    // standard deviations. nginx's ring alone: 160 points per unit of weight,
+    // whose share varies with the addresses by about share/sqrt(points)
+    // (2.3 points of 50% for weight 3), plus the noise: 7.5 points.
+    counts.forEach((c, i) => expect(Math.abs(c / 3000 - WEIGHTS[i] / total)).toBeLessThan(target.njsShared ? 0.025 : 0.075));
   });
 
   it("keeps every playlist, segment and key of a stream on the stream's origin", async () => {
@@ -130,7 +150,7 @@ describe.each(list)('origin selection on $name', (target) => {
 
   it('fails over inside the request, avoids the failed origin for the cooldown, then takes it back', async () => {
     logsOnFailure();
-    const stream = streamOn(ringOf(origins, WEIGHTS), 'fo', 1);
+    const stream = streamOn(placement(target, origins, WEIGHTS.map((_, i) => `o${i}`), WEIGHTS), 'fo', 1);
     const port = origins[1].port;
     await origins[1].stop();
     const n = origins[0].liveEdge();
@@ -159,8 +179,7 @@ describe.each(list)('origin selection on $name', (target) => {
   // tests above, and before the ones that stop origins.
   it('fails over inside the request when the origin answers 5xx', async () => {
     logsOnFailure();
-    const ring = ringOf(origins, WEIGHTS);
-    const stream = streamOn(ring, 'err', 0);
+    const stream = streamOn(placement(target, origins, WEIGHTS.map((_, i) => `o${i}`), WEIGHTS), 'err', 0);
     origins[0].faults = [{ match: new RegExp(`/${stream}/`), status: 503 }];
     try {
       const r = await get(`${edge.url}/live/${stream}/chunklist_b400000.m3u8`);
@@ -174,8 +193,7 @@ describe.each(list)('origin selection on $name', (target) => {
 
   it('fails over inside the request when the origin hangs, within the timeouts', async () => {
     logsOnFailure();
-    const ring = ringOf(origins, WEIGHTS);
-    const stream = streamOn(ring, 'hang', 2);
+    const stream = streamOn(placement(target, origins, WEIGHTS.map((_, i) => `o${i}`), WEIGHTS), 'hang', 2);
     origins[2].faults = [{ match: new RegExp(`/${stream}/`), delayMs: 5000 }];
     try {
       const r = await get(`${edge.url}/live/${stream}/chunklist_b400000.m3u8`);
@@ -271,12 +289,12 @@ describe.each(list)('backup origins and status access on $name', (target) => {
 describe.each(list)('origin memory and probes on $name', (target) => {
   let origins: WowzaOrigin[];
   let edge: Edge;
-  let ring: { data: string; servers: number };
+  let ring: Placement;
   const attemptsOf = (r: { headers: Record<string, unknown> }) => String(r.headers['x-media-edge-origin']).split(', ').length;
 
   beforeAll(async () => {
     origins = await Promise.all([0, 1, 2].map(() => new WowzaOrigin({ sessions: false }).start()));
-    ring = ringOf(origins, [1, 1, 1]);
+    ring = placement(target, origins, [0, 1, 2].map((i) => `m${i}`), [1, 1, 1]);
     edge = await startEdge(target, {
       origins: origins.map((o, i) => ({ name: `m${i}`, http: o.address })),
       expose_origin: true,

@@ -5,8 +5,8 @@
  * difference means the code relies on something njs lacks or does otherwise.
  */
 import { classifyPath, rejectReason, streamOf } from '../../njs/rules';
-import { ascii, buildRing, encodeRing, ringOrder, steeringKeys } from '../../njs/ring';
-import { chooseOrigin, memoryUpdate } from '../../njs/routing';
+import { ascii, buildRing, crc32, encodeRing, ringOrder, steeringKeys } from '../../njs/ring';
+import { chooseOrigin, memoryUpdate, weightedOrder } from '../../njs/routing';
 import { decodeAll, encodeAll } from '../../njs/amf0';
 import { feed, newReader, writeMessage } from '../../njs/rtmp';
 import { decide, inspect, isoDuration, markForAuth, mpdRun, nextRun, resolveOnEdge, tagHlsRun, tagMpdRun } from '../../njs/playlist';
@@ -198,6 +198,14 @@ function viewerVectors(): unknown[] {
   return out;
 }
 
+/** The router's weighted choice for 200 streams: njs's Math.imul and Math.log must agree with Node's. */
+function weightedVectors(): string {
+  const names = [crc32(ascii('o0')), crc32(ascii('o1')), crc32(ascii('edge-2'))];
+  let out = '';
+  for (let i = 0; i < 200; i++) out += weightedOrder(crc32(ascii('live/s' + i)), names, [1, 2, 3]).join('');
+  return out;
+}
+
 export function run(): string {
   const out = [];
   for (let i = 0; i < URIS.length; i++) {
@@ -211,7 +219,7 @@ export function run(): string {
   return JSON.stringify({
     rules: out,
     ring: { length: ring.data.length, head: ring.data.slice(0, 40), orders: orders, steer: steeringKeys(ring, ['a', 'b', 'c']) },
-    routing: [chooseOrigin([2, 0, 1], 1, [false, true, false]), memoryUpdate([0, 1], '127.0.0.1:1, 127.0.0.1:2', '404, 200', ['127.0.0.1:1', '127.0.0.1:2'])],
+    routing: [chooseOrigin([2, 0, 1], 1, [false, true, false]), memoryUpdate([0, 1], '127.0.0.1:1, 127.0.0.1:2', '404, 200', ['127.0.0.1:1', '127.0.0.1:2']), weightedVectors()],
     rtmp: rtmpVectors(),
     auth: authVectors(),
     playlist: playlistVectors(),
