@@ -71,7 +71,7 @@ describe('rejectReason (raw request target)', () => {
     expect(rejectReason('/' + 'a'.repeat(MAX_REQUEST_URI - 1))).toBe('');
   });
 
-  it('refuses exactly the paths whose decoded segments hold NUL, controls, separators or dot segments', () => {
+  it('refuses exactly the paths whose decoded segments hold NUL, controls, separators, dot segments or a "%" (an encoded "%" is double encoding)', () => {
     fc.assert(
       fc.property(fc.array(fc.string({ unit: 'binary', maxLength: 12 }), { maxLength: 6 }), fc.boolean(), (segs, encodeDots) => {
         const enc = (s: string) => {
@@ -80,7 +80,7 @@ describe('rejectReason (raw request target)', () => {
         };
         const raw = '/' + segs.map(enc).join('/');
         const hostile = segs.some(
-          (s, i) => s === '.' || s === '..' || (s === '' && i < segs.length - 1) || /[\u0000-\u001f\u007f/\\]/.test(s) || (encodeDots && s.includes('.')),
+          (s, i) => s === '.' || s === '..' || (s === '' && i < segs.length - 1) || /[\u0000-\u001f\u007f/\\%]/.test(s) || (encodeDots && s.includes('.')),
         );
         expect(rejectReason(raw) !== '').toBe(hostile);
       }),
