@@ -614,21 +614,6 @@ function producerParts(s: Settings, ctx: RenderContext, stateDir: string, backup
   ].filter((l) => l !== '').join('\n');
 }
 
-/**
- * A TLS listener with its certificate: viewers over HTTPS (http server) or
- * encoders over RTMPS (stream server; nginx decrypts, the publish check and
- * the origin see plain RTMP).
- */
-function tlsLines(s: Settings, baseDir: string, listen: string, pad: string, extra: string, cache: string, protocols: string): string {
-  return [
-    `listen ${listen} ssl${extra ? ' ' + extra : ''};`,
-    `ssl_certificate ${abs(baseDir, s.tls_certificate)};`,
-    `ssl_certificate_key ${abs(baseDir, s.tls_certificate_key)};`,
-    `ssl_protocols ${protocols};`,
-    `ssl_ciphers ${s.tls_ciphers};`,
-    `ssl_session_cache shared:${cache}:1m;`,
-  ].map((l) => pad + l).join('\n');
-}
 
 function indent(text: string): string {
   return text.split('\n').map((l) => '    ' + l).join('\n');
@@ -829,8 +814,8 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     segment_extensions: SEGMENT_EXTENSIONS,
     load_modules: loadModules(modulesDir, moduleFiles, withStream),
     user_directive: s.user ? `user ${s.user};` : '',
-    https_listen: s.listen_https ? tlsLines(s, ctx.baseDir, s.listen_https, '        ', 'reuseport', 'media_edge_tls_http', s.tls_protocols) : '',
-    rtmps_listen: s.listen_rtmps ? tlsLines(s, ctx.baseDir, s.listen_rtmps, '    ', '', 'media_edge_tls_stream', s.rtmps_protocols) : '',
+    tls_certificate_path: s.tls_certificate ? abs(ctx.baseDir, s.tls_certificate) : '',
+    tls_certificate_key_path: s.tls_certificate_key ? abs(ctx.baseDir, s.tls_certificate_key) : '',
     stream_block: withStream ? `\nstream {\n    include ${ctx.confDir}/media-edge-stream.conf;\n}` : '',
   };
   const out: Rendered = {};
