@@ -5,7 +5,6 @@
  * side by side, and once straight from the origin for comparison: through
  * the edge each plays as long and stalls no more than direct.
  */
-import { type ChildProcess } from 'node:child_process';
 import { createServer, get as httpGet, type Server } from 'node:http';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -14,10 +13,11 @@ import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { CHROMIUM } from '../../tools/deps.ts';
-import { freePort, publishTestPattern, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
+import type { DemoOrigin } from '../../tools/demo.ts';
+import { startFlatStream, type FlatStream } from '../support/flat-stream.ts';
 import { PACKAGE_ROOT } from '../../tools/render.ts';
 import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
-import { get, sleep } from '../support/http.ts';
+import { sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
 
 const { targets: list } = targets();
@@ -45,8 +45,8 @@ v.play().catch(() => {});
 interface Played { played: number; waitingAfterPlay: number; errors: string[] }
 
 describe('live DASH players in Chromium, through the edge and direct', () => {
+  let stream: FlatStream;
   let origin: DemoOrigin;
-  let ffmpeg: ChildProcess;
   let work: string;
   let site: Server;
   let siteUrl = '';
@@ -76,13 +76,8 @@ describe('live DASH players in Chromium, through the edge and direct', () => {
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'media-edge-dash-'));
     chmodSync(work, 0o755);
-    origin = await startDemoOrigin(join(work, 'origin'), await freePort(), await freePort());
-    ffmpeg = publishTestPattern(`rtmp://127.0.0.1:${origin.rtmpPort}/flat/cam`, { size: '320x240', seconds: 600 });
-    const deadline = Date.now() + 30000;
-    while ((await get(`http://127.0.0.1:${origin.httpPort}/flat/cam.mpd`)).status !== 200) {
-      if (Date.now() > deadline) throw new Error('nginx-rtmp did not package DASH in 30 s');
-      await sleep(500);
-    }
+    stream = await startFlatStream(work, { size: '320x240', seconds: 600 });
+    origin = stream.origin;
     await sleep(6000); // a few fragments, as a viewer arriving later finds
     const scripts: Record<string, Buffer> = {
       '/dashjs.js': readFileSync(join(PACKAGE_ROOT, 'node_modules/dashjs/dist/modern/umd/dash.all.min.js')),
@@ -110,8 +105,7 @@ describe('live DASH players in Chromium, through the edge and direct', () => {
   afterAll(async () => {
     await browser?.close();
     await new Promise((r) => site?.close(r));
-    ffmpeg?.kill('SIGKILL');
-    await origin?.nginx.stop();
+    await stream?.stop();
     if (work) rmSync(work, { recursive: true, force: true });
   });
 

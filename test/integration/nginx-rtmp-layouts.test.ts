@@ -5,15 +5,15 @@
  * playlist and its fragments are one stream, so the link a token earns
  * opens them, and no other stream's.
  */
-import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { mintToken } from '../../njs/token.ts';
-import { freePort, publishTestPattern, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
+import type { DemoOrigin } from '../../tools/demo.ts';
+import { startFlatStream, type FlatStream } from '../support/flat-stream.ts';
 import { dumpLogs, startEdge } from '../support/edge.ts';
-import { get, sleep, type Resp } from '../support/http.ts';
+import { get, type Resp } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
 
 const { targets: list } = targets();
@@ -23,27 +23,18 @@ const uris = (body: Buffer) => body.toString().split('\n').filter((l) => l.trim(
 const dirOf = (url: string) => url.split('?')[0].replace(/[^/]*$/, '');
 
 describe.each(list)('nginx-rtmp layouts and signed playback on $name', (target) => {
+  let stream: FlatStream;
   let origin: DemoOrigin;
-  let ffmpeg: ChildProcess;
   let work: string;
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'media-edge-layouts-'));
     chmodSync(work, 0o755);
-    origin = await startDemoOrigin(join(work, 'origin'), await freePort(), await freePort());
-    ffmpeg = publishTestPattern(`rtmp://127.0.0.1:${origin.rtmpPort}/flat/cam`, { size: '160x120', seconds: 90 });
-    const deadline = Date.now() + 30000;
-    for (;;) {
-      const hls = await get(`http://127.0.0.1:${origin.httpPort}/flat/cam.m3u8`);
-      const mpd = await get(`http://127.0.0.1:${origin.httpPort}/flat/cam.mpd`);
-      if (hls.status === 200 && uris(hls.body).length >= 2 && mpd.status === 200) break;
-      if (Date.now() > deadline) throw new Error('nginx-rtmp did not package the flat stream in 30 s');
-      await sleep(500);
-    }
+    stream = await startFlatStream(work, { size: '160x120', seconds: 90 });
+    origin = stream.origin;
   });
   afterAll(async () => {
-    ffmpeg?.kill('SIGKILL');
-    await origin?.nginx.stop();
+    await stream?.stop();
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
