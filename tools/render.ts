@@ -457,7 +457,7 @@ function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup:
       ...referrerCheck,
       '        set $media_edge_denied $media_edge_link_denied;',
       '        if ($media_edge_denied) { return 403; }',
-      a.forward ? '' : '        set $args $media_edge_upstream_args;',
+      ...(a.forward ? [`        set $media_edge_token_arg ${tokenArg(a)};`, `        include ${ctx.confDir}/media-edge-forward.conf;`] : ['        set $args $media_edge_upstream_args;']),
       `        include ${ctx.confDir}/media-edge-segments.conf;`,
       '        proxy_pass http://media_edge_origin;',
       backup.segment ? '        ' + backup.segment : '',

@@ -222,5 +222,23 @@ describe.each(list)('the HTTP edge against hostile viewers and an odd origin on 
     expect(c.status).toBe(200);
     expect(c.body.toString()).not.toContain(tA);
     expect(c.body.toString()).toContain('#X-ECHO:query=;');
+    // Segments too: a parameter the key does not hold never reaches the origin,
+    // so it cannot change what the cache keeps for everyone.
+    const seg = /^(media_b800000_\d+\.ts\?[^\r\n]*me_sig=[^\r\n&]*)/m.exec(c.body.toString())![1];
+    origin.reset();
+    const d = await raw(edge.httpPort, `/fw/cam1/${seg}&junk=1&wowzaplaystart=0`);
+    expect(d.status).toBe(200);
+    const asked = origin.requests.filter((q) => q.url.includes('media_b800000_'));
+    expect(asked.length).toBe(1);
+    expect(asked[0].url).not.toMatch(/junk|me_sig|me_exp|me_tid/);
+    // A segment request that brings the token itself goes as it is, and what it gets is nobody else's.
+    const e = await raw(edge.httpPort, `/fw/cam1/${seg.replace(/media_b800000_(\d+)/, (_m, n) => `media_b800000_${Number(n) + 1}`)}&me_token=${tB}&junk=2`);
+    expect(e.status).toBe(200);
+    expect(origin.requests.some((q) => q.url.includes(`me_token=${tB}`) && q.url.includes('junk=2'))).toBe(true);
+    const before = origin.requests.length;
+    const f = await raw(edge.httpPort, `/fw/cam1/${seg.replace(/media_b800000_(\d+)/, (_m, n) => `media_b800000_${Number(n) + 1}`)}`);
+    expect(f.status).toBe(200);
+    expect(origin.requests.length).toBe(before + 1);
+    expect(origin.requests[origin.requests.length - 1].url).not.toMatch(/me_token|junk/);
   });
 });
