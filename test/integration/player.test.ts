@@ -1,9 +1,10 @@
 /**
- * A real player through the edge: hls.js in Debian's Chromium (driven by
- * playwright-core) plays a live stream of real H.264/AAC segments from the
- * Wowza-like origin (session app: chunklist_w{sid}) through the edge for
- * more than 20 s, without a stall, while the origin's request log shows one
- * request per segment. Runs on every target (the browser is on this host;
+ * Real players through the edge: hls.js and video.js (its own HLS engine,
+ * VHS) in Debian's Chromium (driven by playwright-core) play, side by side,
+ * a live stream of real H.264/AAC segments from the Wowza-like origin
+ * (session app: chunklist_w{sid}) through the edge for more than 20 s,
+ * without a stall, while the origin's request log shows one request per
+ * segment (both players and the prefetch share the cache). Runs on every target (the browser is on this host;
  * container edges listen on host networking).
  */
 import { createServer, type Server } from 'node:http';
@@ -24,12 +25,20 @@ const { targets: list } = targets();
 const media = mkdtempSync(join(tmpdir(), 'media-edge-player-'));
 chmodSync(media, 0o755);
 
-/** The page: hls.js on a muted, autoplaying video; what happens is kept in window.__player. */
-const PAGE = `<!doctype html><html><body><video id="v" muted autoplay playsinline></video>
-<script src="/hls.js"></script><script>
-const s = { playing: false, waitingAfterPlay: 0, errors: [], stalls: 0, mse: MediaSource.isTypeSupported('video/mp4; codecs="avc1.42c01e, mp4a.40.2"') };
+/**
+ * One page per player, on a muted, autoplaying video; what happens is kept in
+ * window.__player, and window.__time() reads the position. video.js plays
+ * HLS with its own engine (VHS, mux.js), not hls.js.
+ */
+const STATE = `const s = { playing: false, waitingAfterPlay: 0, errors: [], stalls: 0, mse: MediaSource.isTypeSupported('video/mp4; codecs="avc1.42c01e, mp4a.40.2"') };
 window.__player = s;
+const src = new URLSearchParams(location.search).get('src');`;
+const PAGES = {
+  hlsjs: `<!doctype html><html><body><video id="v" muted autoplay playsinline></video>
+<script src="/hls.js"></script><script>
+${STATE}
 const v = document.getElementById('v');
+window.__time = () => v.currentTime;
 v.addEventListener('playing', () => { s.playing = true; });
 v.addEventListener('waiting', () => { if (s.playing) s.waitingAfterPlay++; });
 const hls = new Hls({ lowLatencyMode: false });
@@ -37,12 +46,24 @@ hls.on(Hls.Events.ERROR, (_e, d) => {
   if (d.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) s.stalls++;
   s.errors.push((d.fatal ? 'fatal ' : '') + d.details);
 });
-hls.loadSource(new URLSearchParams(location.search).get('src'));
+hls.loadSource(src);
 hls.attachMedia(v);
 v.play().catch((e) => s.errors.push('play: ' + e.message));
-</script></body></html>`;
+</script></body></html>`,
+  videojs: `<!doctype html><html><body><video id="v" class="video-js" muted autoplay playsinline></video>
+<script src="/video.js"></script><script>
+${STATE}
+const p = videojs('v', { autoplay: 'muted', muted: true, html5: { vhs: { overrideNative: true } } });
+window.__time = () => p.currentTime();
+p.on('playing', () => { s.playing = true; });
+p.on('waiting', () => { if (s.playing) s.waitingAfterPlay++; });
+p.on('error', () => s.errors.push('fatal ' + (p.error() ? p.error().code + ' ' + p.error().message : '?')));
+p.src({ src: src, type: 'application/x-mpegURL' });
+</script></body></html>`,
+};
+type Player = keyof typeof PAGES;
 
-describe.each(list)('hls.js in Chromium through the edge on $name', (target) => {
+describe.each(list)('hls.js and video.js in Chromium through the edge on $name', (target) => {
   let origin: WowzaOrigin;
   let edge: Edge;
   let site: Server;
@@ -53,10 +74,14 @@ describe.each(list)('hls.js in Chromium through the edge on $name', (target) => 
     makeRealSegments(media, 30, 2);
     origin = await new WowzaOrigin({ sessions: true, segmentSeconds: 2, window: 4, mediaDir: media }).start();
     edge = await startEdge(target, { origins: [{ name: 'wowza', http: origin.address }] });
-    const hlsJs = readFileSync(join(PACKAGE_ROOT, 'node_modules/hls.js/dist/hls.min.js'));
+    const scripts: Record<string, Buffer> = {
+      '/hls.js': readFileSync(join(PACKAGE_ROOT, 'node_modules/hls.js/dist/hls.min.js')),
+      '/video.js': readFileSync(join(PACKAGE_ROOT, 'node_modules/video.js/dist/video.min.js')),
+    };
     site = createServer((req, res) => {
-      if (req.url === '/hls.js') res.writeHead(200, { 'Content-Type': 'text/javascript' }).end(hlsJs);
-      else res.writeHead(200, { 'Content-Type': 'text/html' }).end(PAGE);
+      const path = (req.url ?? '/').split('?')[0];
+      if (scripts[path]) res.writeHead(200, { 'Content-Type': 'text/javascript' }).end(scripts[path]);
+      else res.writeHead(200, { 'Content-Type': 'text/html' }).end(PAGES[path === '/videojs' ? 'videojs' : 'hlsjs']);
     });
     await new Promise<void>((r) => site.listen(0, '127.0.0.1', () => r()));
     siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
@@ -69,25 +94,32 @@ describe.each(list)('hls.js in Chromium through the edge on $name', (target) => 
     await origin?.stop();
   });
 
-  it('plays the live stream for more than 20 s without a stall, one origin request per segment', async () => {
+  it('both play the live stream side by side for more than 20 s without a stall, one origin request per segment', async () => {
     onTestFailed(() => console.error(dumpLogs(edge)));
-    const page = await browser.newPage();
-    await page.goto(`${siteUrl}/?src=${encodeURIComponent(`${edge.url}/live/player/playlist.m3u8`)}`);
-    // Page expressions as strings: this tsconfig has Node's types, not the DOM's.
-    expect(await page.evaluate('window.__player.mse'), 'Chromium plays H.264/AAC in MSE').toBe(true);
-    await page.waitForFunction('window.__player.playing', null, { timeout: 20_000 });
-    const currentTime = async () => Number(await page.evaluate("document.getElementById('v').currentTime"));
-    const t0 = await currentTime();
-    await sleep(22_000);
-    const played = (await currentTime()) - t0;
-    const state = (await page.evaluate('window.__player')) as { waitingAfterPlay: number; stalls: number; errors: string[] };
-    await page.close();
-
-    expect(played).toBeGreaterThanOrEqual(20);
-    expect(state.waitingAfterPlay).toBe(0);
-    expect(state.stalls).toBe(0);
-    expect(state.errors.filter((e) => e.startsWith('fatal'))).toEqual([]);
-    // Every segment the player (and the edge's prefetch) asked for came from
+    const results = await Promise.all((['hlsjs', 'videojs'] as Player[]).map(async (player) => {
+      const page = await browser.newPage();
+      try {
+        await page.goto(`${siteUrl}/${player}?src=${encodeURIComponent(`${edge.url}/live/player/playlist.m3u8`)}`);
+        // Page expressions as strings: this tsconfig has Node's types, not the DOM's.
+        expect(await page.evaluate('window.__player.mse'), 'Chromium plays H.264/AAC in MSE').toBe(true);
+        await page.waitForFunction('window.__player.playing', null, { timeout: 20_000 });
+        const currentTime = async () => Number(await page.evaluate('window.__time()'));
+        const t0 = await currentTime();
+        await sleep(22_000);
+        const played = (await currentTime()) - t0;
+        const state = (await page.evaluate('window.__player')) as { waitingAfterPlay: number; stalls: number; errors: string[] };
+        return { player, played, ...state };
+      } finally {
+        await page.close();
+      }
+    }));
+    for (const r of results) {
+      expect(r.played, r.player).toBeGreaterThanOrEqual(20);
+      expect(r.waitingAfterPlay, r.player).toBe(0);
+      expect(r.stalls, r.player).toBe(0);
+      expect(r.errors.filter((e) => e.startsWith('fatal')), r.player).toEqual([]);
+    }
+    // Every segment the players (and the edge's prefetch) asked for came from
     // the origin once, whatever session id its name carried.
     const perSegment = new Map<string, number>();
     for (const r of origin.requests) {
