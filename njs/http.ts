@@ -28,6 +28,7 @@ import { ascii, crc32 } from './ring';
 import { chooseOrigin, memoryUpdate, routeKey, weightedOrder } from './routing';
 import { classifyPath, keyPath } from './rules';
 import { withoutLink } from './auth';
+import { candidateSlots, chooseSlot, formatSlot, ownsCopy, type SlotRead, type SlotState } from './state';
 import {
   AGE_MAX_TTL,
   ageStamp,
@@ -37,7 +38,6 @@ import {
   markForAuth,
   mpdRun,
   nextRun,
-  parseRunState,
   resolveOnEdge,
   RUN_PARAM,
   tagHlsRun,
@@ -45,7 +45,6 @@ import {
   withParam,
   type CachePolicy,
   type PlaylistInfo,
-  type RunState,
 } from './playlist';
 
 /** The origins file the renderer wrote next to the config (too big for a js_var). */
@@ -221,7 +220,7 @@ interface ProducerPolicy extends CachePolicy {
   grace: number;
   /** state_sweep_every: one production in this many sweeps forgotten state files. */
   sweepEvery: number;
-  /** state_max_files: past this many, no new stream gets state files until a sweep makes room. */
+  /** state_max_files: the most files in <runs_dir>, two per slot (njs/state.ts). */
   maxFiles: number;
   /** expose_origin: name the origin that answered (X-Media-Edge-Upstream[-Status]). */
   expose: boolean;
@@ -238,15 +237,11 @@ function producerPolicy(text: string): ProducerPolicy | null {
 
 /**
  * Where the producer keeps what it knows of one playlist between requests:
- * `<runs_dir>/<md5 of the cache path>` plus `.run` (the stream's run) or
- * `.last` (the last good answer). Files, because njs 0.7.9 has no shared
- * dictionary; the producer runs only on playlist misses (a few times per
- * target duration per rendition), and the cache lock lets one request per
- * playlist at a time in here.
+ * a slot of `<runs_dir>` (njs/state.ts has the layout and the bound).
+ * Files, because njs 0.7.9 has no shared dictionary; the producer runs only
+ * on playlist misses (a few times per target duration per rendition), and
+ * the cache lock lets one request per playlist at a time in here.
  */
-function stateBase(r: NginxHTTPRequest, uri: string): string {
-  return (r.variables.media_edge_runs_dir || '') + '/' + crypto.createHash('md5').update(keyPath(uri)).digest('hex');
-}
 
 /**
  * Write a file whole or not at all (rename is atomic), so readers never see
@@ -264,18 +259,22 @@ function writeAtomic(file: string, data: string): Promise<string> {
 /** State files not written for this long belong to playlists nobody asks for any more. */
 const STATE_FORGET_MS = 3600000;
 
+/** A slot whose playlist was not produced for this long may go to another playlist. */
+const SLOT_EVICT_MS = 60000;
+
+/** A playlist that only keeps a last good copy (MPD, VOD) refreshes its run file this often, so that its slot stays its own. */
+const SLOT_REFRESH_MS = SLOT_EVICT_MS / 4;
+
 /**
- * Remove forgotten state files, so that <runs_dir> does not grow with every
- * stream name ever seen. Run by one production in `state_sweep_every` (no
- * timers on njs 0.7.9), at most SWEEP_MAX files each time, so no request
+ * Remove forgotten state files (and temporary files of writes that never
+ * finished), so that <runs_dir> holds what is in use. Not what bounds it
+ * (the slots do): disk hygiene, run by one production in `state_sweep_every`
+ * (no timers on njs 0.7.9), at most SWEEP_MAX files each time, so no request
  * pays much.
  */
 const SWEEP_MAX = 1000;
 
-/** Present while <runs_dir> holds state_max_files or more: new streams get no state files. */
-const FULL_FLAG = '.full';
-
-function sweepState(r: NginxHTTPRequest, now: number, maxFiles: number): void {
+function sweepState(r: NginxHTTPRequest, now: number): void {
   const dir = r.variables.media_edge_runs_dir || '';
   let names: string[] = [];
   try {
@@ -283,15 +282,11 @@ function sweepState(r: NginxHTTPRequest, now: number, maxFiles: number): void {
   } catch (e) {
     return;
   }
-  // Past the cap (a flood of stream names), files idle for a minute go too.
-  const over = names.length - maxFiles;
-  const forgetMs = over > 0 ? 60000 : STATE_FORGET_MS;
   let removed = 0;
   for (let i = 0; i < names.length && removed < SWEEP_MAX; i++) {
-    if (names[i] === FULL_FLAG) continue;
     const file = dir + '/' + names[i];
     try {
-      if (now - fs.statSync(file).mtimeMs > forgetMs) {
+      if (now - fs.statSync(file).mtimeMs > STATE_FORGET_MS) {
         fs.unlinkSync(file);
         removed++;
       }
@@ -299,28 +294,9 @@ function sweepState(r: NginxHTTPRequest, now: number, maxFiles: number): void {
       // Removed by another worker meanwhile.
     }
   }
-  const full = names.length - removed >= maxFiles;
-  try {
-    if (full) fs.writeFileSync(dir + '/' + FULL_FLAG, '');
-    else if (names.indexOf(FULL_FLAG) >= 0) fs.unlinkSync(dir + '/' + FULL_FLAG);
-  } catch (e) {
-    // Another worker did it.
-  }
   if (removed > 0) ngx.log(ngx.INFO, 'media-edge producer: removed ' + removed + ' state files from ' + dir);
-  if (full) ngx.log(ngx.WARN, 'media-edge producer: ' + dir + ' holds ' + (names.length - removed) + ' state files (state_max_files ' + maxFiles + '): new streams get none until a sweep makes room');
 }
 
-/** Whether a sweep found <runs_dir> full. */
-function stateFull(r: NginxHTTPRequest): boolean {
-  try {
-    fs.statSync((r.variables.media_edge_runs_dir || '') + '/' + FULL_FLAG);
-    return true;
-  } catch (e) {
-    return false;
-  }
-}
-
-/** The run of a live media playlist (see nextRun); null when it cannot be saved. */
 /**
  * What the producer reads from disk before it waits for the origin: njs
  * 0.7.9 logs "r.requestBody is deprecated" (and responseBody) once per
@@ -330,34 +306,53 @@ function stateFull(r: NginxHTTPRequest): boolean {
  * a missing file is how these checks say "none". So they run first.
  */
 interface Disk {
-  /** The stream's run state file, or null when there is none yet. */
-  prevRun: RunState | null;
-  /** The state directory is at state_max_files. */
-  full: boolean;
+  /** The playlist's key path: whose state it is. */
+  key: string;
+  /** `<runs_dir>/<slot>` without extension, or "" when no slot is free for it. */
+  base: string;
+  /** Its run file, when the slot already was its own. */
+  own: SlotState | null;
 }
 
-function readDisk(r: NginxHTTPRequest, base: string): Disk {
-  let prev: RunState | null = null;
-  try {
-    prev = parseRunState(fs.readFileSync(base + '.run', 'utf8') as string);
-  } catch (e) {
-    prev = null;
+function readDisk(r: NginxHTTPRequest, uri: string, maxFiles: number): Disk {
+  const dir = r.variables.media_edge_runs_dir || '';
+  const key = keyPath(uri);
+  const slots = candidateSlots(crypto.createHash('md5').update(key).digest('hex') as string, Math.max(1, Math.floor(maxFiles / 2)));
+  const reads: SlotRead[] = [];
+  for (let i = 0; i < slots.length; i++) {
+    let text: string | null = null;
+    try {
+      text = fs.readFileSync(dir + '/' + slots[i] + '.run', 'utf8') as string;
+    } catch (e) {
+      text = null;
+    }
+    reads.push({ slot: slots[i], text: text });
+    // Its own slot ends the search: usually the first read.
+    if (text !== null && text.indexOf(JSON.stringify(key)) >= 0) break;
   }
-  return { prevRun: prev, full: stateFull(r) };
+  const c = chooseSlot(key, reads, Date.now(), SLOT_EVICT_MS);
+  return { key: key, base: c.slot < 0 ? '' : dir + '/' + c.slot, own: c.own };
 }
 
-async function runStep(r: NginxHTTPRequest, base: string, uri: string, info: PlaylistInfo, disk: Disk): Promise<{ run: string; firstNew: number; known: boolean } | null> {
-  const file = base + '.run';
-  const prev = disk.prevRun;
-  // A stream seen for the first time while the state directory is full gets
-  // no file (and so no run tag): a flood of names cannot fill the disk.
-  if (prev === null && disk.full) return null;
+/** No slot for a playlist: logged as often as sweeps run, so a flood of names does not flood the log. */
+function noSlot(r: NginxHTTPRequest, uri: string, p: ProducerPolicy): void {
+  if (Math.random() * p.sweepEvery < 1) {
+    r.warn('media-edge producer: ' + uri + ': no state slot free in ' + (r.variables.media_edge_runs_dir || '') + ' (state_max_files ' + p.maxFiles + '): this stream gets no run tag, last good copy or prefetch while the slots are in use');
+  }
+}
+
+/** The run of a live media playlist (see nextRun); null when it cannot be saved. */
+async function runStep(r: NginxHTTPRequest, disk: Disk, uri: string, info: PlaylistInfo): Promise<{ run: string; firstNew: number; known: boolean } | null> {
+  // No slot: no run tag, and a flood of names cannot fill the disk.
+  if (disk.base === '') return null;
+  const file = disk.base + '.run';
+  const prev = disk.own ? disk.own.run : null;
   const now = Date.now();
   const forget = Math.max(30000, 3000 * info.targetDuration * Math.max(1, info.segments.length));
   const step = nextRun(prev, info, now, forget);
   if (step.restarted) ngx.log(ngx.WARN, 'media-edge: ' + uri + ': stream restarted (media sequence ' + info.mediaSequence + '), new run ' + step.state.run);
-  if (prev === null || step.state.run !== prev.run || step.state.last !== prev.last) {
-    const failed = await writeAtomic(file, JSON.stringify(step.state));
+  if (prev === null || step.state.run !== prev.run || step.state.last !== prev.last || now - prev.at > SLOT_REFRESH_MS) {
+    const failed = await writeAtomic(file, formatSlot(disk.key, now, step.state));
     if (failed) {
       r.error('media-edge producer: cannot save run state ' + file + ': ' + failed + '; segments of ' + uri + ' are not tagged with a run');
       return null;
@@ -366,6 +361,16 @@ async function runStep(r: NginxHTTPRequest, base: string, uri: string, info: Pla
   // Known: produced before (a viewer came back after its lifetime), not a
   // name seen once.
   return { run: step.state.run, firstNew: step.firstNew, known: prev !== null };
+}
+
+/** Hold the slot of a playlist that keeps no run (MPD, VOD): false when it has none. */
+async function holdSlot(r: NginxHTTPRequest, disk: Disk): Promise<boolean> {
+  if (disk.base === '') return false;
+  const now = Date.now();
+  if (disk.own !== null && now - disk.own.at <= SLOT_REFRESH_MS) return true;
+  const failed = await writeAtomic(disk.base + '.run', formatSlot(disk.key, now, disk.own ? disk.own.run : null));
+  if (failed) r.error('media-edge producer: cannot save state ' + disk.base + '.run: ' + failed);
+  return failed === '';
 }
 
 /**
@@ -397,22 +402,23 @@ function prefetch(r: NginxHTTPRequest, uri: string, info: PlaylistInfo, firstNew
  * after a failed refresh on nginx 1.22, and proxy_cache_use_stale has no
  * time bound; this one is exact and the same on every version.)
  */
-async function keepLastGood(r: NginxHTTPRequest, base: string, uri: string, text: string, type: string, ttl: number): Promise<void> {
-  const failed = await writeAtomic(base + '.last', JSON.stringify({ at: Date.now(), ttl: ttl, type: type, body: text }));
+async function keepLastGood(r: NginxHTTPRequest, disk: Disk, uri: string, text: string, type: string, ttl: number): Promise<void> {
+  const failed = await writeAtomic(disk.base + '.last', JSON.stringify({ key: disk.key, at: Date.now(), ttl: ttl, type: type, body: text }));
   if (failed) r.error('media-edge producer: cannot keep the last good copy of ' + uri + ': ' + failed);
 }
 
 /** After the origin failed (so after an await: a promise, never a throw, for a missing copy; see Disk). */
-async function serveLastGood(r: NginxHTTPRequest, base: string, uri: string, p: ProducerPolicy): Promise<boolean> {
-  if (p.grace <= 0) return false;
-  const text = await fs.promises.readFile(base + '.last', 'utf8').then((t) => String(t), () => '');
-  let last: { at: number; ttl: number; type: string; body: string } | null = null;
+async function serveLastGood(r: NginxHTTPRequest, disk: Disk, uri: string, p: ProducerPolicy): Promise<boolean> {
+  if (p.grace <= 0 || disk.base === '') return false;
+  const text = await fs.promises.readFile(disk.base + '.last', 'utf8').then((t) => String(t), () => '');
+  let last: { key?: unknown; at: number; ttl: number; type: string; body: string } | null = null;
   try {
     last = text ? JSON.parse(text) : null;
   } catch (e) {
     return false;
   }
-  if (!last || typeof last.body !== 'string' || typeof last.at !== 'number') return false;
+  // The slot may have held another playlist before: never its copy.
+  if (!last || !ownsCopy(disk.key, last) || typeof last.body !== 'string' || typeof last.at !== 'number') return false;
   const age = Date.now() - last.at;
   if (age > (last.ttl + p.grace) * 1000) return false;
   r.warn('media-edge producer: ' + uri + ': origins failing; served the copy from ' + Math.floor(age / 1000) + 's ago (playlist_stale_grace)');
@@ -462,9 +468,8 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   const marked = r.headersIn['X-Media-Edge-Mark'] === 'query';
   const args = marked ? withoutLink(r.variables.args || '') : r.variables.args || '';
   const blocking = /(^|&)_HLS_(msn|part)=/i.test(args);
-  const base = stateBase(r, uri);
-  if (Math.random() * p.sweepEvery < 1) sweepState(r, Date.now(), p.maxFiles);
-  const disk = readDisk(r, base);
+  if (Math.random() * p.sweepEvery < 1) sweepState(r, Date.now());
+  const disk = readDisk(r, uri, p.maxFiles);
   // A failure as a value, not a throw after an await (see Disk).
   let failure = '';
   const answer = await r.subrequest('/_media_edge_origin' + uri, { args: args }).then(
@@ -476,7 +481,7 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   );
   if (answer === null) {
     r.error('media-edge producer: ' + uri + ': origin subrequest failed: ' + failure);
-    const served = await serveLastGood(r, base, uri, p);
+    const served = await serveLastGood(r, disk, uri, p);
     if (served) return;
     r.headersOut['Cache-Control'] = 'no-store';
     r.return(502);
@@ -488,8 +493,8 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   const bytes: Uint8Array = buf ? (buf as unknown as Uint8Array) : new Uint8Array(0);
   let out: string | Uint8Array = bytes;
   let info = invalid('status ' + status);
-  // A last good copy is kept unless the state directory is full and the
-  // stream is new to it (runStep returns null then).
+  // A last good copy is kept where the playlist has a slot (runStep returns
+  // null without one).
   let known = true;
   if (status === 200) {
     const seen = inspect(bytes, kind === 'mpd', p.maxBytes);
@@ -497,7 +502,7 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
     if (info.kind === 'invalid') {
       r.error('media-edge producer: ' + uri + ': origin playlist not understood (' + info.error + ', ' + bytes.length + ' bytes); passed through unchanged, cached ' + p.fallback + 's');
     } else if (info.kind === 'live' || info.kind === 'event') {
-      const step = await runStep(r, base, uri, info, disk);
+      const step = await runStep(r, disk, uri, info);
       known = step !== null;
       out = step ? tagHlsRun(seen.text, step.run) : seen.text;
       // Only for a stream produced before: a flood of names nobody watches
@@ -505,11 +510,12 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
       if (p.prefetch > 0 && step && step.known) prefetch(r, uri, info, step.firstNew, step.run, p.prefetch);
     } else if (info.kind === 'mpd-dynamic' && info.availabilityStartTime !== '') {
       out = tagMpdRun(seen.text, mpdRun(info.availabilityStartTime));
-      known = !disk.full;
+      known = await holdSlot(r, disk);
     } else {
       out = seen.text;
-      known = !disk.full;
+      known = await holdSlot(r, disk);
     }
+    if (disk.base === '') noSlot(r, uri, p);
     // Query-mode playback auth (set by the protected location): markers
     // that sub_filter replaces per viewer (njs/auth.ts markChildren).
     if (info.kind !== 'invalid' && marked) {
@@ -521,11 +527,11 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   const d = decide(status, info, blocking, String(reply.headersOut['Cache-Control'] || ''), p);
   const type = contentType(kind, reply.headersOut['Content-Type'] as string | undefined);
   if (status >= 500) {
-    const served = await serveLastGood(r, base, uri, p);
+    const served = await serveLastGood(r, disk, uri, p);
     if (served) return;
   } else if (typeof out === 'string' && d.ttl > 0 && p.grace > 0 && !blocking && known) {
-    // Bounded by state_max_files: a stream new while the directory is full keeps none.
-    await keepLastGood(r, base, uri, out, type, d.ttl);
+    // Only in the playlist's own slot (state_max_files bounds them).
+    await keepLastGood(r, disk, uri, out, type, d.ttl);
   }
   r.headersOut['Content-Type'] = type;
   // The viewer-facing server derives `Age` from it (ageMaps in tools/render.ts).

@@ -496,19 +496,6 @@ export function nextRun(prev: RunState | null, info: PlaylistInfo, now: number, 
   return { state: { run: run, seq: info.mediaSequence, last: last, at: now }, restarted: prev !== null && fresh, firstNew: firstNew };
 }
 
-/** Parse a saved RunState; null for anything else (a broken state file starts a new run). */
-export function parseRunState(text: string): RunState | null {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    return null;
-  }
-  const o = v as RunState;
-  if (!o || typeof o.run !== 'string' || typeof o.seq !== 'number' || typeof o.last !== 'number' || typeof o.at !== 'number') return null;
-  return o;
-}
-
 /** A run id for a DASH stream: its availabilityStartTime, hashed to a short token. */
 export function mpdRun(availabilityStartTime: string): string {
   return 'd' + crc32(utf8Encode(availabilityStartTime)).toString(36);

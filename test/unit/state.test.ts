@@ -1,0 +1,73 @@
+/**
+ * The producer's state slots (njs/state.ts): the bound on <runs_dir> holds
+ * whatever names arrive, a playlist finds its own slot again, and a slot
+ * changes hands only when its playlist was idle.
+ */
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { CANDIDATES, candidateSlots, chooseSlot, formatSlot, ownsCopy, parseSlot, type SlotRead } from '../../njs/state.ts';
+
+const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+
+/** A directory of run files, as the producer sees it: slot -> text. */
+function produce(dir: Map<number, string>, key: string, slots: number, now: number, evictMs: number) {
+  const reads: SlotRead[] = candidateSlots(md5(key), slots).map((slot) => ({ slot, text: dir.get(slot) ?? null }));
+  const c = chooseSlot(key, reads, now, evictMs);
+  if (c.slot >= 0) dir.set(c.slot, formatSlot(key, now, null));
+  return c;
+}
+
+describe('state slots', () => {
+  it('gives each key distinct candidates within the slots, the same every time', () => {
+    fc.assert(fc.property(fc.string(), fc.integer({ min: 1, max: 100000 }), (key, slots) => {
+      const a = candidateSlots(md5(key), slots);
+      expect(a).toEqual(candidateSlots(md5(key), slots));
+      expect(a.length).toBe(Math.min(CANDIDATES, slots));
+      expect(new Set(a).size).toBe(a.length);
+      for (const n of a) expect(n >= 0 && n < slots).toBe(true);
+    }));
+  });
+
+  it('never holds more slots than there are, whatever a flood of names does; a playlist finds its own slot again', () => {
+    fc.assert(fc.property(fc.array(fc.string({ minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 300 }), fc.integer({ min: 1, max: 64 }), (names, slots) => {
+      const dir = new Map<number, string>();
+      const got = new Map<string, number>();
+      for (const n of names) {
+        const c = produce(dir, `/live/${n}/chunklist.m3u8`, slots, 1000, 60000);
+        if (c.slot >= 0 && !got.has(n)) got.set(n, c.slot);
+      }
+      expect(dir.size).toBeLessThanOrEqual(slots);
+      // Within the eviction time nobody takes another's slot: each keeps its first.
+      for (const [n, slot] of got) {
+        const c = chooseSlot(`/live/${n}/chunklist.m3u8`, candidateSlots(md5(`/live/${n}/chunklist.m3u8`), slots).map((s) => ({ slot: s, text: dir.get(s) ?? null })), 2000, 60000);
+        expect(c.slot).toBe(slot);
+        expect(c.own?.key).toBe(`/live/${n}/chunklist.m3u8`);
+      }
+    }));
+  });
+
+  it('a new name gets no slot while its candidates are held by playlists produced within the eviction time, and one once they are idle', () => {
+    const dir = new Map<number, string>();
+    for (let i = 0; i < 8; i++) produce(dir, `/live/s${i}/p.m3u8`, 4, 0, 60000);
+    expect(dir.size).toBe(4);
+    expect(produce(dir, '/live/new/p.m3u8', 4, 30000, 60000).slot).toBe(-1);
+    const later = produce(dir, '/live/new/p.m3u8', 4, 61000, 60000);
+    expect(later.slot).toBeGreaterThanOrEqual(0);
+    expect(later.own).toBeNull(); // not its state: it starts afresh
+  });
+
+  it('a broken or foreign run file is no state of this playlist; its run survives the round trip', () => {
+    expect(parseSlot('{')).toBeNull();
+    expect(parseSlot('{"run":1}')).toBeNull();
+    expect(parseSlot('{"key":"/a","at":"x"}')).toBeNull();
+    const st = parseSlot(formatSlot('/live/a/p.m3u8', 5, { run: 'r1', seq: 3, last: 9, at: 5 }));
+    expect(st).toEqual({ key: '/live/a/p.m3u8', at: 5, run: { run: 'r1', seq: 3, last: 9, at: 5 } });
+    expect(parseSlot(formatSlot('/live/a/p.mpd', 5, null))?.run).toBeNull();
+    // A broken file is a free slot.
+    expect(chooseSlot('/live/b/p.m3u8', [{ slot: 3, text: '{' }], 0, 60000)).toEqual({ slot: 3, own: null });
+    expect(ownsCopy('/live/a/p.m3u8', { key: '/live/a/p.m3u8' })).toBe(true);
+    expect(ownsCopy('/live/a/p.m3u8', { key: '/live/b/p.m3u8' })).toBe(false);
+    expect(ownsCopy('/live/a/p.m3u8', {})).toBe(false);
+  });
+});
