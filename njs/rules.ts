@@ -205,10 +205,16 @@ export const STREAM_RULES: Rule[] = [
   // four or more, but the prefixed one (`/app/mp4:x/file`), which gives the
   // same value. So nginx tries one regex for most requests, not five.
   { re: '^/([^/]+)/([^/]+)/[^/]+$', ci: false, value: '$1/$2' },
-  { re: '^/([^/]+)/_definst_/(.+)/[^/]+$', ci: false, value: '$1/$2' },
+  // `_definst_` dropped only where what follows is one stream name (or a
+  // prefixed one): `/live/_definst_/a/X/f` is stream `a/X` of the default
+  // instance, not stream X of instance `a` (`/live/a/X/f`), so it keeps
+  // `_definst_` in its name below, and a link for one never opens the other.
+  { re: '^/([^/]+)/_definst_/([^/]+)/[^/]+$', ci: false, value: '$1/$2' },
+  { re: '^/([^/]+)/_definst_/((mp4|mp3|smil|ngrp|amlst|id3):.+)/[^/]+$', ci: false, value: '$1/$2' },
   { re: '^/([^/]+)/((mp4|mp3|smil|ngrp|amlst|id3):.+)/[^/]+$', ci: false, value: '$1/$2' },
   { re: '^/([^/]+)/([^/]+)/((mp4|mp3|smil|ngrp|amlst|id3):.+)/[^/]+$', ci: false, value: '$1/$2/$3' },
   { re: '^/([^/]+)/([^/]+)/([^/]+)/[^/]+$', ci: false, value: '$1/$2/$3' },
+  { re: '^/([^/]+)/_definst_/(.+)/[^/]+$', ci: false, value: '$1/_definst_/$2' },
   // nginx-rtmp's default flat layout (`hls_nested off`, `dash_nested off`):
   // `/{app}/{name}.m3u8`, `/{app}/{name}-{n}.ts`, `-{n}.key`; DASH
   // `/{app}/{name}.mpd`, `/{app}/{name}-init.m4v`, `/{app}/{name}-{t}.m4a`

@@ -81,6 +81,17 @@ describe.each(list)('the HTTP edge against hostile viewers and an odd origin on 
     expect(origin.requests.filter((q) => q.url !== '/')).toEqual([]);
   });
 
+  it('a link earned for stream a/X of the default instance does not open stream X of instance a', async () => {
+    onTestFailed(() => console.error(dumpLogs(edge)));
+    const r = await raw(edge.httpPort, `/live/_definst_/cam1/X/playlist.m3u8?me_token=${token('/live/_definst_/cam1/*')}`);
+    expect(r.status).toBe(302);
+    const to = String(r.headers.location);
+    const link = /^(\/_me\/[^]*?\/)live\//.exec(to)![1];
+    expect((await raw(edge.httpPort, to)).status).not.toBe(403);
+    const other = await raw(edge.httpPort, `${link}live/cam1/X/playlist.m3u8`);
+    expect(other.status).toBe(403);
+  });
+
   it('still serves the protected application, with a token, in its own spelling', async () => {
     const r = await raw(edge.httpPort, `/live/cam1/playlist.m3u8?me_token=${token('/live/cam1/*')}`);
     expect(r.status).toBe(302);

@@ -199,6 +199,9 @@ describe('streamOf', () => {
     ['/vod/_definst_/mp4:dir/a.mp4/media_1.ts', 'vod/mp4:dir/a.mp4'],
     ['/vod/inst/mp4:dir/a.mp4/media_1.ts', 'vod/inst/mp4:dir/a.mp4'],
     ['/live/inst/cam1/media_1.ts', 'live/inst/cam1'],
+    // Stream a/X of the default instance is not stream X of instance a.
+    ['/live/_definst_/a/X/playlist.m3u8', 'live/_definst_/a/X'],
+    ['/live/a/X/playlist.m3u8', 'live/a/X'],
     ['/x.ts', '/x.ts'],
     // nginx-rtmp, nested and flat: a playlist and its fragments are one stream.
     ['/live/cam1/index.m3u8', 'live/cam1'],
@@ -217,6 +220,39 @@ describe('streamOf', () => {
     ['/live/cam1.ts', '/live/cam1.ts'],
     ['/live/cam1-x.ts', '/live/cam1-x.ts'],
   ])('%s is %s', (p, s) => expect(streamOf(p)).toBe(s));
+
+  it('two paths are one stream only where Wowza reads one application, instance and stream (every path of up to 5 names from a small alphabet)', () => {
+    // Wowza: /{app}[/{instance}]/[{prefix}:]{stream}/{file}, the instance
+    // `_definst_` when omitted; a prefixed name, or the rest after an
+    // instance, may hold slashes.
+    const prefixed = /^(mp4|mp3|smil|ngrp|amlst|id3):/;
+    const wowza = (p: string): string | null => {
+      const s = p.split('/').slice(1, -1);
+      if (s.length < 2 || s.some((x) => x === '')) return null;
+      const at = s.findIndex((x, i) => i > 0 && prefixed.test(x));
+      if (at === 1) return [s[0], '_definst_', s.slice(1).join('/')].join('|');
+      if (at === 2) return [s[0], s[1], s.slice(2).join('/')].join('|');
+      if (s.length === 2) return [s[0], '_definst_', s[1]].join('|');
+      return [s[0], s[1], s.slice(2).join('/')].join('|');
+    };
+    // Exhaustive, not random: the pairs that collide are rare among random ones.
+    const names = ['live', '_definst_', 'a', 'X', 'mp4:a.mp4'];
+    let paths = [''];
+    const all: string[] = [];
+    for (let n = 1; n <= 5; n++) {
+      paths = paths.flatMap((p) => names.map((x) => p + '/' + x));
+      if (n >= 2) all.push(...paths.map((p) => p + '/playlist.m3u8'));
+    }
+    const seen = new Map<string, string>();
+    for (const p of all) {
+      const id = streamOf(p);
+      if (id === p) continue; // its own stream
+      const w = wowza(p);
+      const first = seen.get(id);
+      if (first === undefined) seen.set(id, p);
+      else expect(w, `${p} and ${first} are both ${id}`).toBe(wowza(first));
+    }
+  });
 
   it('the three-segment rule first changes no answer (the order Wowza documents, checked on random paths)', () => {
     // The table as written before the three-segment rule moved first.
