@@ -3,7 +3,8 @@
  * `{{name}}` placeholders only; anything conditional or repeated is computed
  * here, so the templates stay plain nginx that a person can read and copy.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GATE_OTHER_METHOD, gateFastRequest, gateRules, KEY_PATH_RULES, KIND_RULES, PLAYLIST_EXTENSIONS, SEGMENT_EXTENSIONS, SESSION_ID_HINT, STREAM_RULES, type Rule } from '../njs/rules.ts';
@@ -829,13 +830,38 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
   return out;
 }
 
+/** The uid and gid of the `user` setting ("name [group]"), when this process may give files to it (root); else null. */
+function workerOwner(user: string): { uid: number; gid: number } | null {
+  if (!user || process.getuid?.() !== 0) return null;
+  const [name, group] = user.split(' ');
+  const look = (cmd: string, args: string[], what: string) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    } catch (e) {
+      throw new Error(`user: ${what} is not known on this machine (${cmd} ${args.join(' ')})`);
+    }
+  };
+  const gid = group ? Number(look('getent', ['group', group], `group "${group}"`).split(':')[2]) : Number(look('id', ['-g', name], `user "${name}"`).trim());
+  return { uid: Number(look('id', ['-u', name], `user "${name}"`).trim()), gid: gid };
+}
+
 /** Write rendered files and create the directories nginx expects to exist. */
 export function writeRendered(files: Rendered, confDir: string, s: Settings, baseDir: string): void {
   mkdirSync(confDir, { recursive: true });
   // The auth files hold secrets: not for everyone to read.
   for (const [name, text] of Object.entries(files)) writeFileSync(join(confDir, name), text, { mode: SECRET_FILES.includes(name) ? 0o640 : 0o644 });
   const stateDir = abs(baseDir, s.state_dir);
-  for (const d of ['logs', 'tmp', 'runs']) mkdirSync(join(stateDir, d), { recursive: true });
+  // nginx makes every unix socket it listens on 0666 (ngx_open_listening_sockets),
+  // producer.sock included: the directory is what keeps other local users
+  // from it, and from the stream state in runs/. Owned by the worker user
+  // where the renderer can say so (`user`, run as root).
+  const owner = workerOwner(s.user);
+  for (const [d, mode] of [['', 0o750], ['logs', 0o750], ['tmp', 0o700], ['runs', 0o700]] as const) {
+    const path = join(stateDir, d);
+    mkdirSync(path, { recursive: true });
+    chmodSync(path, mode);
+    if (owner) chownSync(path, owner.uid, owner.gid);
+  }
   // nginx includes the revocation list in maps: it must exist to start.
   if (s.playback_revoked_file && Object.keys(s.playback_auth).length) {
     const f = abs(baseDir, s.playback_revoked_file);

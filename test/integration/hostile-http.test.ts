@@ -9,11 +9,12 @@
  */
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { mintToken } from '../../njs/token.ts';
 import { dumpLogs, startEdge, type Edge } from '../support/edge.ts';
+import { run } from '../support/run.ts';
 import { targets } from '../support/targets.ts';
 import { WowzaOrigin } from '../support/wowza-origin.ts';
 
@@ -90,6 +91,20 @@ describe.each(list)('the HTTP edge against hostile viewers and an odd origin on 
     expect((await raw(edge.httpPort, to)).status).not.toBe(403);
     const other = await raw(edge.httpPort, `${link}live/cam1/X/playlist.m3u8`);
     expect(other.status).toBe(403);
+  });
+
+  it('producer.sock and the stream state are out of other local users\' reach', async () => {
+    // nginx makes producer.sock 0666 itself; the state directory keeps others out.
+    const state = join(edge.dir, 'state');
+    expect(statSync(state).mode & 0o007).toBe(0);
+    expect(statSync(join(state, 'runs')).mode & 0o077).toBe(0);
+    expect(existsSync(join(state, 'producer.sock'))).toBe(true);
+    // Tried as another user (nobody), where this test may switch users (root, as in CI).
+    if (process.getuid?.() !== 0) return;
+    const asNobody = async (code: string) => (await run([process.execPath, '-e', code], 10000, { uid: 65534, gid: 65534 })).log.trim();
+    const sock = JSON.stringify(join(state, 'producer.sock'));
+    expect(await asNobody(`require('node:net').connect(${sock}).on('error', (e) => console.error(e.code)).on('connect', () => { console.error('connected'); process.exit(0); });`)).toBe('EACCES');
+    expect(await asNobody(`try { require('node:fs').readdirSync(${JSON.stringify(join(state, 'runs'))}); console.error('read'); } catch (e) { console.error(e.code); }`)).toBe('EACCES');
   });
 
   it('still serves the protected application, with a token, in its own spelling', async () => {

@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaults, settingsTable, validate } from '../../tools/settings.ts';
-import { fill, loadModules, nginxSeconds, PACKAGE_ROOT, render } from '../../tools/render.ts';
+import { fill, loadModules, nginxSeconds, PACKAGE_ROOT, render, writeRendered } from '../../tools/render.ts';
 
 describe('settings validation', () => {
   it('takes defaults for missing fields', () => {
@@ -98,6 +99,24 @@ describe('rendering', () => {
       'load_module /m/ngx_stream_module.so;\nload_module /m/ngx_http_js_module.so;\nload_module /m/ngx_stream_js_module.so;',
     );
     expect(loadModules('/m', ['ngx_http_js_module.so'], false)).toBe('load_module /m/ngx_http_js_module.so;');
+  });
+
+  it('keeps the state directory from other users (producer.sock is 0666), and names a worker user this machine does not know', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'media-edge-render-'));
+    try {
+      const v = validate({ origins: [{ name: 'a', http: '10.0.0.1:1935' }] });
+      if (!v.ok) throw new Error(v.errors.join());
+      writeRendered(render(v.value, { baseDir: dir, confDir: join(dir, 'conf'), moduleFiles: [] }), join(dir, 'conf'), v.value, dir);
+      expect(statSync(join(dir, 'state')).mode & 0o777).toBe(0o750);
+      expect(statSync(join(dir, 'state/runs')).mode & 0o777).toBe(0o700);
+      const u = validate({ origins: [{ name: 'a', http: '10.0.0.1:1935' }], user: 'no-such-user-x' });
+      if (!u.ok) throw new Error(u.errors.join());
+      const write = () => writeRendered(render(u.value, { baseDir: dir, confDir: join(dir, 'conf'), moduleFiles: [] }), join(dir, 'conf'), u.value, dir);
+      if (process.getuid?.() === 0) expect(write).toThrow('user: user "no-such-user-x" is not known on this machine');
+      else write(); // not root: nothing to give away
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('renders every origin with its weight and backup flag, and leaves stream out without RTMP', () => {
