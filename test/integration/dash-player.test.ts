@@ -3,19 +3,19 @@
  * Debian's Chromium (playwright-core) play nginx-rtmp's live DASH (flat
  * layout, real H.264/AAC from ffmpeg) through the edge for more than 20 s,
  * side by side, and once straight from the origin for comparison: through
- * the edge each plays as long and stalls no more than direct.
+ * the edge each plays 20 s and stalls no more than direct.
  */
 import { createServer, get as httpGet, type Server } from 'node:http';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { CHROMIUM } from '../../tools/deps.ts';
 import type { DemoOrigin } from '../../tools/demo.ts';
 import { startFlatStream, type FlatStream } from '../support/flat-stream.ts';
 import { PACKAGE_ROOT } from '../../tools/render.ts';
+import { launchPlayers } from '../support/browser.ts';
 import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
 import { sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
@@ -34,12 +34,15 @@ const src = new URLSearchParams(location.search).get('src');
 ${player === 'dashjs'
     ? `const p = dashjs.MediaPlayer().create();
 p.on(dashjs.MediaPlayer.events.ERROR, (e) => s.errors.push('error ' + JSON.stringify(e.error && e.error.code)));
+// Autoplay by dash.js itself: a v.play() of ours before it has attached
+// its MediaSource restarts resource selection, and dash.js then stops for
+// good after 5-8 s (seen direct from nginx-rtmp as well as through the edge).
 p.initialize(v, src, true);`
     : `shaka.polyfill.installAll();
 const p = new shaka.Player();
 p.attach(v).then(() => p.load(src)).catch((e) => s.errors.push('load ' + e.code));
-p.addEventListener('error', (e) => s.errors.push('error ' + e.detail.code));`}
-v.play().catch(() => {});
+p.addEventListener('error', (e) => s.errors.push('error ' + e.detail.code));
+v.play().catch(() => {});`}
 </script></body></html>`;
 
 interface Played { played: number; waitingAfterPlay: number; errors: string[] }
@@ -99,7 +102,7 @@ describe('live DASH players in Chromium, through the edge and direct', () => {
     });
     await new Promise<void>((r) => site.listen(0, '127.0.0.1', () => r()));
     siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--mute-audio'] });
+    browser = await launchPlayers();
     direct = await playBoth(`${siteUrl}/origin/flat/cam.mpd`);
   }, 120_000);
   afterAll(async () => {
@@ -109,13 +112,11 @@ describe('live DASH players in Chromium, through the edge and direct', () => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('plays direct (the baseline): shaka-player 20 s; dash.js 5.2 stops after a few seconds even straight from nginx-rtmp', () => {
-    expect(direct.shaka.played).toBeGreaterThanOrEqual(20);
-    expect(direct.shaka.errors).toEqual([]);
-    // dash.js waits for good after 5-8 s on nginx-rtmp's own DASH, with or
-    // without the edge (checked: also with liveDelay 6 s); the edge must not
-    // make it worse, below.
-    expect(direct.dashjs.played).toBeGreaterThan(2);
+  it('plays direct (the baseline): both players 20 s', () => {
+    for (const p of ['dashjs', 'shaka']) {
+      expect(direct[p].played, p).toBeGreaterThanOrEqual(20);
+      expect(direct[p].errors, p).toEqual([]);
+    }
   });
 
   describe.each(list)('through the edge on $name', (target) => {
@@ -129,12 +130,11 @@ describe('live DASH players in Chromium, through the edge and direct', () => {
       expect(bad ?? []).toEqual([]);
     });
 
-    it('shaka-player plays 20 s without a stall, and both play as smoothly as direct', async () => {
+    it('dash.js and shaka-player play 20 s, as smoothly as direct', async () => {
       onTestFailed(() => console.error(`${dumpLogs(edge)}\ndirect: ${JSON.stringify(direct)}`));
       const via = await playBoth(`${edge.url}/flat/cam.mpd`);
-      expect(via.shaka.played).toBeGreaterThanOrEqual(20);
       for (const p of ['dashjs', 'shaka']) {
-        expect(via[p].played, p).toBeGreaterThanOrEqual(direct[p].played - 1);
+        expect(via[p].played, p).toBeGreaterThanOrEqual(20);
         // One wait of slack: two cores run nginx-rtmp, ffmpeg, the edge and
         // two players at once; the stale manifests this guards against made
         // shaka wait every few seconds.

@@ -12,10 +12,10 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { CHROMIUM } from '../../tools/deps.ts';
 import { PACKAGE_ROOT } from '../../tools/render.ts';
+import { launchPlayers } from '../support/browser.ts';
 import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
 import { sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
@@ -85,7 +85,7 @@ describe.each(list)('hls.js and video.js in Chromium through the edge on $name',
     });
     await new Promise<void>((r) => site.listen(0, '127.0.0.1', () => r()));
     siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--mute-audio'] });
+    browser = await launchPlayers();
   }, 60_000);
   afterAll(async () => {
     await browser?.close();
