@@ -1,19 +1,21 @@
 /**
  * nginx-rtmp as the origin, in its default flat layout (`hls_nested off`:
  * `/flat/NAME.m3u8`, `/flat/NAME-N.ts`; DASH beside it: `/flat/NAME.mpd`,
- * `/flat/NAME-init.m4v`), with signed playback in each carry mode: a flat
- * playlist and its fragments are one stream, so the link a token earns
- * opens them, and no other stream's.
+ * `/flat/NAME-init.m4v`) and its nested one (`hls_nested on`:
+ * `/nested/NAME/index.m3u8`, `/nested/NAME/N.ts`), with signed playback in
+ * each carry mode: a playlist and its fragments are one stream, so the link
+ * a token earns opens them, and no other stream's.
  */
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { mintToken } from '../../njs/token.ts';
-import type { DemoOrigin } from '../../tools/demo.ts';
+import { publishTestPattern, type DemoOrigin } from '../../tools/demo.ts';
 import { startFlatStream, type FlatStream } from '../support/flat-stream.ts';
 import { dumpLogs, startEdge } from '../support/edge.ts';
-import { get, type Resp } from '../support/http.ts';
+import { get, sleep, type Resp } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
 
 const { targets: list } = targets();
@@ -26,29 +28,49 @@ describe.each(list)('nginx-rtmp layouts and signed playback on $name', (target) 
   let stream: FlatStream;
   let origin: DemoOrigin;
   let work: string;
+  let nested: ChildProcess;
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'media-edge-layouts-'));
     chmodSync(work, 0o755);
     stream = await startFlatStream(work, { size: '160x120', seconds: 90 });
     origin = stream.origin;
+    // The nested layout from the same origin: its live application.
+    nested = publishTestPattern(`rtmp://127.0.0.1:${origin.rtmpPort}/live/cam`, { size: '160x120', seconds: 90 });
+    for (const deadline = Date.now() + 30000; ;) {
+      const r = await get(`http://127.0.0.1:${origin.httpPort}/nested/cam/index.m3u8`);
+      if (r.status === 200 && uris(r.body).length >= 2) break;
+      if (Date.now() > deadline) throw new Error('nginx-rtmp did not package the nested stream in 30 s');
+      await sleep(500);
+    }
   });
   afterAll(async () => {
+    nested?.kill('SIGKILL');
     await stream?.stop();
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  const token = () => (mintToken({ exp: Math.floor(Date.now() / 1000) + 600, path: '/flat/*', kid: '1' }, KEY) as { token: string }).token;
+  const token = (app: string) => (mintToken({ exp: Math.floor(Date.now() / 1000) + 600, path: `/${app}/*`, kid: '1' }, KEY) as { token: string }).token;
 
-  it.each(['path', 'query', 'cookie'] as const)('flat HLS plays with a token in %s mode: playlist and fragments are one stream; another stream stays shut', async (carry) => {
+  // nginx-rtmp's two HLS layouts, each as its docs serve it: what a viewer
+  // asks for first, the shape of a fragment's name, and the same fragment
+  // name of another stream.
+  const layouts = {
+    flat: { app: 'flat', playlist: '/flat/cam.m3u8', fragment: /^cam-\d+\.ts(\?|$)/, other: (dir: string, f: string) => dir + f.replace(/^cam-/, 'other-') },
+    nested: { app: 'nested', playlist: '/nested/cam/index.m3u8', fragment: /^\d+\.ts(\?|$)/, other: (dir: string, f: string) => dir.replace('/nested/cam/', '/nested/other/') + f },
+  };
+  const cases = (['flat', 'nested'] as const).flatMap((layout) => (['path', 'query', 'cookie'] as const).map((carry) => [layout, carry] as const));
+
+  it.each(cases)('%s HLS plays with a token in %s mode: playlist and fragments are one stream; another stream stays shut', async (layout, carry) => {
+    const l = layouts[layout];
     const edge = await startEdge(target, {
       origins: [{ name: 'nginx-rtmp', http: `127.0.0.1:${origin.httpPort}` }],
-      playback_auth: { flat: { scheme: 'hmac', keys: { '1': KEY }, carry } },
+      playback_auth: { [l.app]: { scheme: 'hmac', keys: { '1': KEY }, carry } },
     });
     try {
       onTestFailed(() => console.error(dumpLogs(edge)));
-      let list: Resp & { url?: string } = await get(`${edge.url}/flat/cam.m3u8?me_token=${token()}`);
-      let base = `${edge.url}/flat/`;
+      let list: Resp & { url?: string } = await get(`${edge.url}${l.playlist}?me_token=${token(l.app)}`);
+      let base = dirOf(`${edge.url}${l.playlist}`);
       let headers: Record<string, string> = {};
       if (carry === 'path') {
         expect(list.status).toBe(302);
@@ -61,12 +83,12 @@ describe.each(list)('nginx-rtmp layouts and signed playback on $name', (target) 
       const frags = uris(list.body);
       expect(frags.length).toBeGreaterThan(0);
       const last = frags[frags.length - 1];
-      expect(last).toMatch(/^cam-\d+\.ts(\?|$)/);
+      expect(last).toMatch(l.fragment);
       const seg = await get(base + last, { headers });
       expect(seg.status).toBe(200);
       expect(seg.body[0]).toBe(0x47); // an MPEG-TS packet
       // The same link for another stream's fragment: refused.
-      const other = await get(base + last.replace(/^cam-/, 'other-'), { headers });
+      const other = await get(l.other(base, last), { headers });
       expect(other.status).toBe(403);
       expect(edge.badLogLines([/upstream prematurely closed/])).toEqual([]);
     } finally {
@@ -81,7 +103,7 @@ describe.each(list)('nginx-rtmp layouts and signed playback on $name', (target) 
     });
     try {
       onTestFailed(() => console.error(dumpLogs(edge)));
-      const entry = await get(`${edge.url}/flat/cam.mpd?me_token=${token()}`);
+      const entry = await get(`${edge.url}/flat/cam.mpd?me_token=${token('flat')}`);
       expect(entry.status).toBe(302);
       const to = new URL(entry.headers.location as string, edge.url).toString();
       const mpd = await get(to);
