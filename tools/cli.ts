@@ -20,6 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEMO_REQUIREMENTS, ensureDeps, EDGE_REQUIREMENTS, missing, TEST_REQUIREMENTS } from './deps.ts';
 import { runDemo } from './demo.ts';
+import { goldenDiff, writeGolden } from './golden.ts';
 import { detectNjsShared, detectQjs, testConfig } from './nginx.ts';
 import { render, tokenParam, writeRendered } from './render.ts';
 import { settingsTable, validate, type Settings } from './settings.ts';
@@ -31,6 +32,7 @@ const USAGE = `usage:
   media-edge render --settings FILE --out DIR [--no-test]
   media-edge check --settings FILE
   media-edge docs [--readme FILE]
+  media-edge golden [--update]
   media-edge deps [--demo | --test]
   media-edge demo [--dir DIR] [--http-port N] [--rtmp-port N]
   media-edge mint-key --settings FILE --app APP --stream NAME [--ttl SECONDS] [--kid 1|2] [--play]
@@ -71,6 +73,7 @@ function main(argv: string[]): number {
       'http-port': { type: 'string' },
       'rtmp-port': { type: 'string' },
       readme: { type: 'string' },
+      update: { type: 'boolean' },
       app: { type: 'string' },
       stream: { type: 'string' },
       ttl: { type: 'string' },
@@ -119,6 +122,16 @@ function main(argv: string[]): number {
       writeFileSync(values.readme, text.replace(re, (_m, a: string, b: string) => a + settingsTable() + b));
       console.log(`${values.readme}: configuration reference updated`);
       return 0;
+    }
+    case 'golden': {
+      if (values.update) {
+        console.log(`test/golden: ${writeGolden()} files rendered from nginx/examples`);
+        return 0;
+      }
+      const diff = goldenDiff();
+      for (const d of diff) console.log(d);
+      console.log(diff.length ? 'test/golden differs from what the renderer makes: check the change, then `npm run golden`' : 'test/golden: up to date');
+      return diff.length ? 1 : 0;
     }
     case 'deps':
       ensureDeps(values.test ? TEST_REQUIREMENTS : values.demo ? DEMO_REQUIREMENTS : EDGE_REQUIREMENTS, (s) => console.log(s));
