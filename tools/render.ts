@@ -114,9 +114,9 @@ function upstreamServers(s: Settings, key: 'http' | 'rtmp', which: 'primary' | '
  * error_page fallback into a named location, in the producer's origin
  * location (playlists) and in the segment cache (segments).
  */
-function backupParts(s: Settings, confDir: string): { upstream: string; playlist: string; segment: string; locationSegment: string; locationPlaylist: string } {
+function backupParts(s: Settings, confDir: string): { upstream: string; playlist: string; segment: string; locationSegment: string } {
   const backups = upstreamServers(s, 'http', 'backup');
-  if (!backups) return { upstream: '', playlist: '', segment: '', locationSegment: '', locationPlaylist: '' };
+  if (!backups) return { upstream: '', playlist: '', segment: '', locationSegment: '' };
   return {
     upstream: ['# Used only when every primary origin failed (error_page fallback).', 'upstream media_edge_origin_backup {', '    zone media_edge_origin_backup 64k;', backups, '    keepalive 8;', '}'].join('\n'),
     playlist: 'error_page 502 504 = @media_edge_backup_playlist;',
@@ -125,11 +125,6 @@ function backupParts(s: Settings, confDir: string): { upstream: string; playlist
       'location @media_edge_backup_segment {',
       '    js_import media_edge from media-edge-http.js;',
       `    include ${confDir}/media-edge-segments.conf;`,
-      '    proxy_pass http://media_edge_origin_backup;',
-      '}',
-    ].join('\n'),
-    locationPlaylist: [
-      'location @media_edge_backup_playlist {',
       '    proxy_pass http://media_edge_origin_backup;',
       '}',
     ].join('\n'),
@@ -554,72 +549,6 @@ export function cachePolicy(s: Settings): Record<string, number | boolean> {
   };
 }
 
-/**
- * The playlist producer: a server on a unix socket in the state directory,
- * behind the viewer-facing cache. njs reads each playlist from the origin
- * (a subrequest to the origin location), decides its lifetime from the body
- * and answers with that Cache-Control; proxy_cache fixes a lifetime from
- * upstream headers before any njs filter could run, so this hop is what lets
- * the body decide (shared/reference/njs.md).
- */
-function producerParts(s: Settings, ctx: RenderContext, stateDir: string, backup: ReturnType<typeof backupParts>): string {
-  const sock = join(stateDir, 'producer.sock');
-  const memoryLog = routerEnabled(s, ctx)
-    ? `        access_log ${join(stateDir, 'logs', 'origin-memory.log')} media_edge_memory if=$media_edge_after_404;\n`
-    : '';
-  return [
-    '# The playlist producer (njs/http.ts `produce`), reached over a unix socket',
-    '# by the playlist location of the viewer-facing server.',
-    'upstream media_edge_producer {',
-    `    server unix:${sock} max_fails=0;`,
-    '    keepalive 32;',
-    '}',
-    '',
-    'server {',
-    `    listen unix:${sock};`,
-    '    # Origin fetches and prefetches are subrequests: log them too.',
-    '    log_subrequest on;',
-    `    access_log ${join(stateDir, 'logs', 'producer.log')} media_edge;`,
-    `    js_var $media_edge_cache_policy '${JSON.stringify(cachePolicy(s))}';`,
-    `    js_var $media_edge_runs_dir ${join(stateDir, 'runs')};`,
-    '    # The producer reads whole playlists from subrequests (one page by default).',
-    `    subrequest_output_buffer_size ${2 * s.playlist_max_bytes};`,
-    `    include ${ctx.confDir}/media-edge-proxy.conf;`,
-    '',
-    '    location / {',
-    '        js_import media_edge from media-edge-http.js;',
-    '        js_content media_edge.produce;',
-    '    }',
-    '',
-    '    location /_media_edge_origin/ {',
-    '        internal;',
-    '        js_import media_edge from media-edge-http.js;',
-    '        rewrite ^/_media_edge_origin(/.*)$ $1 break;',
-    "        # Unlike viewers, the producer sees the origin's Cache-Control.",
-    '        proxy_hide_header Set-Cookie;',
-    memoryLog + '        proxy_pass http://media_edge_origin;',
-    backup.playlist ? '        ' + backup.playlist : '',
-    '    }',
-    '',
-    '    # Prefetch subrequests fill the viewer-facing cache (same zone, same keys).',
-    `    location ~* \\.(${SEGMENT_EXTENSIONS}|key)$ {`,
-    '        internal;',
-    '        js_import media_edge from media-edge-http.js;',
-    `        include ${ctx.confDir}/media-edge-segments.conf;`,
-    '        proxy_pass http://media_edge_origin;',
-    backup.segment ? '        ' + backup.segment : '',
-    '    }',
-    backup.locationPlaylist ? indent(backup.locationPlaylist) : '',
-    backup.locationSegment ? indent(backup.locationSegment) : '',
-    '}',
-  ].filter((l) => l !== '').join('\n');
-}
-
-
-function indent(text: string): string {
-  return text.split('\n').map((l) => '    ' + l).join('\n');
-}
-
 const pad2 = (n: number) => (n < 10 ? '0' : '') + n;
 
 /**
@@ -760,7 +689,13 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     auth_server: playback.server,
     auth_header: playback.header,
     router_server: router.server,
-    producer: producerParts(s, ctx, stateDir, backup),
+    // The playlist producer's server (media-edge-http.conf).
+    producer_socket: join(stateDir, 'producer.sock'),
+    producer_log: join(stateDir, 'logs', 'producer.log'),
+    cache_policy: JSON.stringify(cachePolicy(s)),
+    runs_dir: join(stateDir, 'runs'),
+    producer_buffer_size: String(2 * s.playlist_max_bytes),
+    origin_memory_log: routerEnabled(s, ctx) ? join(stateDir, 'logs', 'origin-memory.log') : '',
     age_maps: ageMaps(),
     key_path_map: nginxMap('$uri', '$media_edge_key_path', KEY_PATH_RULES, '$uri'),
     session_id_hint: SESSION_ID_HINT,
