@@ -490,35 +490,6 @@ export function routerEnabled(s: Settings, ctx: RenderContext): boolean {
   return shared && s.balance === 'stream' && points <= MAX_ROUTER_POINTS;
 }
 
-function routerParts(s: Settings, ctx: RenderContext, stateDir: string): { http: string; server: string } {
-  if (!routerEnabled(s, ctx)) return { http: '', server: '' };
-  return {
-    http: [
-      '# Origin memory and probe results, shared by all workers (njs >= 0.8.1).',
-      `js_shared_dict_zone zone=media_edge_state:1m timeout=${s.origin_memory_ttl} evict;`,
-      '# The hash key: the stream, or a key that steers it to a remembered origin',
-      '# or around one that failed its probe. nginx evaluates it on misses only.',
-      'js_set $media_edge_route media_edge.route;',
-      'js_set $media_edge_remember media_edge.remember;',
-      '# Requests that found their stream only after some origin said 404.',
-      'map $upstream_status $media_edge_after_404 {',
-      '    default "";',
-      '    "~(^|, )404, " 1;',
-      '}',
-      "log_format media_edge_memory '$time_local $media_edge_remember';",
-    ].join('\n'),
-    server: [
-      `access_log ${join(stateDir, 'logs', 'origin-memory.log')} media_edge_memory if=$media_edge_after_404;`,
-      '',
-      'location @media_edge_probe {',
-      '    js_import media_edge from media-edge-http.js;',
-      `    js_periodic media_edge.probe interval=${s.probe_interval};`,
-      `    js_fetch_timeout ${probeTimeout(s)};`,
-      '}',
-    ].join('\n'),
-  };
-}
-
 /**
  * A probe's fetch timeout: the connect timeout, but at most half the
  * interval, so that a probe of a hanging origin ends before the next one is
@@ -668,7 +639,6 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
   const modulesDir = s.modules_dir ? s.modules_dir : findModulesDir() ?? MODULE_DIRS[0];
   const moduleFiles = ctx.moduleFiles ?? (existsSync(modulesDir) ? readdirSync(modulesDir) : []);
   const backup = backupParts(s, ctx.confDir);
-  const router = routerParts(s, ctx, stateDir);
   const playback = playbackParts(s, ctx, ctx.baseDir, backup);
   const vars: Record<string, string> = {
     ...Object.fromEntries(Object.entries(s).filter(([, v]) => typeof v === 'string')),
@@ -684,11 +654,12 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     http_max_connections_per_address: String(s.http_max_connections_per_address),
     origin_balance: s.balance === 'object' ? 'hash $media_edge_cache_key consistent;'
       : routerEnabled(s, ctx) ? 'hash $media_edge_route consistent;' : 'hash $media_edge_stream consistent;',
-    router_http: router.http,
+    // The router (origin memory, probes): {{#if router}} in media-edge-http.conf and media-edge-server.conf.
+    router: routerEnabled(s, ctx) ? 'on' : '',
+    probe_timeout: probeTimeout(s),
     playback_http: playback.http,
     auth_server: playback.server,
     auth_header: playback.header,
-    router_server: router.server,
     // The playlist producer's server (media-edge-http.conf).
     producer_socket: join(stateDir, 'producer.sock'),
     producer_log: join(stateDir, 'logs', 'producer.log'),
