@@ -110,28 +110,6 @@ function upstreamServers(s: Settings, key: 'http' | 'rtmp', which: 'primary' | '
 }
 
 /**
- * The parts that depend on backups: an upstream of their own, and an
- * error_page fallback into a named location, in the producer's origin
- * location (playlists) and in the segment cache (segments).
- */
-function backupParts(s: Settings, confDir: string): { upstream: string; playlist: string; segment: string; locationSegment: string } {
-  const backups = upstreamServers(s, 'http', 'backup');
-  if (!backups) return { upstream: '', playlist: '', segment: '', locationSegment: '' };
-  return {
-    upstream: ['# Used only when every primary origin failed (error_page fallback).', 'upstream media_edge_origin_backup {', '    zone media_edge_origin_backup 64k;', backups, '    keepalive 8;', '}'].join('\n'),
-    playlist: 'error_page 502 504 = @media_edge_backup_playlist;',
-    segment: 'error_page 502 504 = @media_edge_backup_segment;',
-    locationSegment: [
-      'location @media_edge_backup_segment {',
-      '    js_import media_edge from media-edge-http.js;',
-      `    include ${confDir}/media-edge-segments.conf;`,
-      '    proxy_pass http://media_edge_origin_backup;',
-      '}',
-    ].join('\n'),
-  };
-}
-
-/**
  * What njs reads at run time (status endpoint, router): the origins, and the
  * ring nginx builds over the primary origins with a steering key per origin.
  * A file, not a js_var: nginx caps one configuration token at 4 KB.
@@ -255,7 +233,7 @@ function tokenArg(a: PlaybackAppAuth): string {
  * link there; in cookie mode the viewer gets the link as cookies. It holds
  * secrets: a file of its own, not world-readable.
  */
-function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup: ReturnType<typeof backupParts>): { http: string; server: string; header: string; file: string } {
+function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, withBackup: boolean): { http: string; server: string; header: string; file: string } {
   const apps = Object.entries(s.playback_auth);
   if (apps.length === 0) return { http: '', server: '', header: '', file: '' };
   const revoked = s.playback_revoked_file ? abs(baseDir, s.playback_revoked_file) : '';
@@ -456,7 +434,7 @@ function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, backup:
       ...(a.forward ? [`        set $media_edge_token_arg ${tokenArg(a)};`, `        include ${ctx.confDir}/media-edge-forward.conf;`] : ['        set $args $media_edge_upstream_args;']),
       `        include ${ctx.confDir}/media-edge-segments.conf;`,
       '        proxy_pass http://media_edge_origin;',
-      backup.segment ? '        ' + backup.segment : '',
+      withBackup ? '        error_page 502 504 = @media_edge_backup_segment;' : '',
       '    }',
       '    return 404;',
       '}',
@@ -638,8 +616,9 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
   const withStream = s.listen_rtmp !== '' && s.origins.some((o) => o.rtmp);
   const modulesDir = s.modules_dir ? s.modules_dir : findModulesDir() ?? MODULE_DIRS[0];
   const moduleFiles = ctx.moduleFiles ?? (existsSync(modulesDir) ? readdirSync(modulesDir) : []);
-  const backup = backupParts(s, ctx.confDir);
-  const playback = playbackParts(s, ctx, ctx.baseDir, backup);
+  // Backups: a group of their own, behind error_page fallbacks ({{#if origin_backup_servers}}).
+  const backupServers = upstreamServers(s, 'http', 'backup');
+  const playback = playbackParts(s, ctx, ctx.baseDir, backupServers !== '');
   const vars: Record<string, string> = {
     ...Object.fromEntries(Object.entries(s).filter(([, v]) => typeof v === 'string')),
     state_dir: stateDir,
@@ -682,13 +661,10 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     segment_client_cache_control: ['200', '206', '304']
       .map((st) => `    ${st} "${s.segment_origin_cache_control === 'honor' ? '' : `public, max-age=${nginxSeconds(s.segment_ttl)}, immutable`}";`)
       .join('\n'),
-    backup_locations_segment: backup.locationSegment,
     origins_file: join(ctx.confDir, ORIGINS_FILE),
     origin_http_servers: upstreamServers(s, 'http', 'primary'),
     origin_rtmp_servers: upstreamServers(s, 'rtmp', 'all'),
-    origin_backup_upstream: backup.upstream,
-    backup_fallback_playlist: backup.playlist,
-    backup_fallback_segment: backup.segment,
+    origin_backup_servers: backupServers,
     origin_tries: String(s.origins.filter((o) => !o.backup).length),
     origin_keepalive: String(Math.min(1024, 32 * s.origins.filter((o) => !o.backup).length)),
     rtmp_tries: String(s.origins.filter((o) => o.rtmp).length),
