@@ -223,224 +223,54 @@ function tokenArg(a: PlaybackAppAuth): string {
 }
 
 /**
- * Playback auth in nginx (njs/auth.ts has the design): per application a
- * prefix location (`^~`, so it wins over the generic playlist and segment
- * locations). A playlist request that brings a token is checked by njs
- * (js_set `authorize`, the small media-edge-viewer.js); every request that
- * brings a link (child playlists, reloads, segments) is checked by nginx's
- * secure_link in C, and revocations by maps over the revocation file. In
- * query mode the producer marks child URIs and sub_filter puts the viewer's
- * link there; in cookie mode the viewer gets the link as cookies. It holds
- * secrets: a file of its own, not world-readable.
+ * Playback auth's values (njs/auth.ts has the design): the directives are in
+ * media-edge-http.conf, media-edge-server.conf and media-edge-headers.conf
+ * under {{#if playback_auth}}, and media-edge-auth.conf is
+ * nginx/media-edge-auth.conf plus one media-edge-auth-app.conf per
+ * application (`^~` prefix locations, so they win over the generic playlist
+ * and segment locations). A playlist request that brings a token is checked
+ * by njs (js_set `authorize`, the small media-edge-viewer.js); every request
+ * that brings a link (child playlists, reloads, segments) is checked by
+ * nginx's secure_link in C, and revocations by maps over the revocation
+ * file. In query mode the producer marks child URIs and sub_filter puts the
+ * viewer's link there; in cookie mode the viewer gets the link as cookies.
+ * media-edge-auth.conf holds secrets: a file of its own, not world-readable.
  */
-function playbackParts(s: Settings, ctx: RenderContext, baseDir: string, withBackup: boolean): { http: string; server: string; header: string; file: string } {
+function playbackVars(s: Settings, baseDir: string): Record<string, string> {
+  const on = Object.keys(s.playback_auth).length > 0;
+  const revoked = on && s.playback_revoked_file ? abs(baseDir, s.playback_revoked_file) : '';
+  return {
+    playback_auth: on ? 'on' : '',
+    playback_revoked_path: revoked,
+    link_good_verdict: revoked ? '$media_edge_link_revoked' : '""',
+  };
+}
+
+/** media-edge-auth.conf, or "" without playback auth. */
+function authFile(s: Settings, baseDir: string, vars: Record<string, string>): string {
   const apps = Object.entries(s.playback_auth);
-  if (apps.length === 0) return { http: '', server: '', header: '', file: '' };
-  const revoked = s.playback_revoked_file ? abs(baseDir, s.playback_revoked_file) : '';
-  const link = (amp: string) => `"me_exp=$media_edge_link_exp${amp}me_tid=$media_edge_link_tid${amp}me_sig=$media_edge_link_sig"`;
-  const http = [
-    '# Playback auth (njs/auth.ts). njs (media-edge-viewer.js, imported by the',
-    '# protected locations) checks tokens; nginx checks links in C.',
-    '# Set by authorize: the query string without the token, for the origin.',
-    'js_var $media_edge_origin_args;',
-    '# What njs granted this request (njs/viewer.ts): a request variable, never',
-    '# module state, which QuickJS keeps from one request to the next.',
-    'js_var $media_edge_grant;',
-    'js_set $media_edge_auth media_edge_viewer.authorize;',
-    'js_set $media_edge_auth_link media_edge_viewer.authLink;',
-    'js_set $media_edge_auth_link_xml media_edge_viewer.authLinkXml;',
-    'js_set $media_edge_auth_redirect media_edge_viewer.authRedirect;',
-    'js_set $media_edge_auth_cookie_exp media_edge_viewer.authCookieExp;',
-    'js_set $media_edge_auth_cookie_tid media_edge_viewer.authCookieTid;',
-    'js_set $media_edge_auth_cookie_sig media_edge_viewer.authCookieSig;',
-    '',
-    '# The link: from the path (path mode, see media-edge-auth.conf), the',
-    '# query (query mode), or cookies (cookie mode). Where it comes from is',
-    '# decided once, and the maps below key on that short word: a map',
-    '# lowercases and hashes its whole source on every request.',
-    'map $media_edge_path_sig $media_edge_link_from {',
-    '    "" $media_edge_link_from_query;',
-    '    default path;',
-    '}',
-    'map $arg_me_sig $media_edge_link_from_query {',
-    '    "" cookie;',
-    '    default query;',
-    '}',
-    ...(['sig', 'exp', 'tid'] as const).flatMap((f) => [
-      `map $media_edge_link_from $media_edge_link_${f} {`,
-      `    path $media_edge_path_${f};`,
-      `    query $arg_me_${f};`,
-      `    default $cookie_me_${f};`,
-      '}',
-    ]),
-    '# <key id>.<token id>[.ip]; the captures name them for the revocation maps',
-    '# and for the address binding (read only after this map, by secure_link).',
-    'map $media_edge_link_tid $media_edge_link_shape {',
-    '    "~^(?<media_edge_link_kid>[A-Za-z0-9_-]{1,32})\\.(?<media_edge_link_id>[A-Za-z0-9_=-]{22})(?<media_edge_link_bound>\\.ip)?$" ok;',
-    '    default "";',
-    '}',
-    '# A link of an address-bound token is bound to the address too.',
-    'map $media_edge_link_bound $media_edge_link_ip {',
-    '    "" "";',
-    '    default "|$remote_addr";',
-    '}',
-    ...(revoked
-      ? [
-          '# Revoked keys and tokens: the file njs reads too (`nginx -s reload` after editing it).',
-          'map "kid:$media_edge_link_kid" $media_edge_link_kid_revoked {',
-          '    default "";',
-          `    include ${revoked};`,
-          '}',
-          'map "token:$media_edge_link_id" $media_edge_link_id_revoked {',
-          '    default "";',
-          `    include ${revoked};`,
-          '}',
-          'map "$media_edge_link_kid_revoked$media_edge_link_id_revoked" $media_edge_link_revoked {',
-          '    "" "";',
-          '    default "revoked";',
-          '}',
-        ]
-      : []),
-    '# The link\'s verdict: "" good, or why not. Its shape first (the captures',
-    '# above), then $secure_link: "1" good, "0" expired, "" wrong.',
-    'map $media_edge_link_shape $media_edge_link_check {',
-    '    ok $media_edge_link_verdict;',
-    '    default "malformed";',
-    '}',
-    'map $secure_link $media_edge_link_verdict {',
-    `    "1" ${revoked ? '$media_edge_link_revoked' : '""'};`,
-    '    "0" "expired";',
-    '    default "signature";',
-    '}',
-    '# One spelling per signature: 16 bytes are 22 base64url characters whose',
-    '# last carries 2 bits; nginx ignores the other 4, so only A, Q, g, w end one.',
-    'map $media_edge_link_sig $media_edge_link_denied {',
-    '    "" "missing";',
-    '    "~^[A-Za-z0-9_-]{21}[AQgw]$" $media_edge_link_check;',
-    '    default "malformed";',
-    '}',
-    '',
-    '# Who checks a playlist request: the link in C when the path has one;',
-    '# else njs when the request brings a token (a new viewer, or a new token)',
-    '# or no link at all; else the link (query or cookies), in C.',
-    'map $media_edge_link_from $media_edge_checked_by {',
-    '    path link;',
-    '    default $media_edge_checked_by_query;',
-    '}',
-    'map $media_edge_token_arg $media_edge_checked_by_query {',
-    '    "" $media_edge_checked_by_link;',
-    '    default njs;',
-    '}',
-    'map $media_edge_link_sig $media_edge_checked_by_link {',
-    '    "" njs;',
-    '    default link;',
-    '}',
-    'map $media_edge_checked_by $media_edge_playlist_denied {',
-    '    njs $media_edge_auth;',
-    '    default $media_edge_link_check;',
-    '}',
-    '# What sub_filter puts on child URIs: the link njs issued, or the one that',
-    '# was checked.',
-    'map $media_edge_checked_by $media_edge_child_link {',
-    '    njs $media_edge_auth_link;',
-    `    default ${link('&')};`,
-    '}',
-    'map $media_edge_checked_by $media_edge_child_link_xml {',
-    '    njs $media_edge_auth_link_xml;',
-    `    default ${link('&amp;')};`,
-    '}',
-    '# Path mode: a viewer whose token njs just accepted is sent to the same',
-    '# URL under its link (/_me/<exp>/<tid>/<sig>/...).',
-    'map $media_edge_checked_by $media_edge_redirect {',
-    '    njs $media_edge_auth_redirect;',
-    '    default "";',
-    '}',
-    '# Cookie mode: cookies only with a link njs just issued.',
-    ...['exp', 'tid', 'sig'].flatMap((c) => [
-      `map $media_edge_checked_by $media_edge_cookie_${c} {`,
-      `    njs $media_edge_auth_cookie_${c};`,
-      '    default "";',
-      '}',
-    ]),
-  ].join('\n');
-  const server = [
-    '# Why a viewer was refused (403, X-Media-Edge-Token): set by the protected locations.',
-    'set $media_edge_denied "";',
-    `include ${join(ctx.confDir, PLAYBACK_AUTH_CONF)};`,
-  ].join('\n');
-  const pathLocation = [
-    '# Path mode: /_me/<exp>/<tid>/<sig>/<path>. The captures keep the link; the',
-    '# request goes on as <path>, so relative URIs in a cached playlist, served',
-    '# unchanged, resolve under the link (no per-viewer rewrite of the body).',
-    'location ~ "^/_me/(?<media_edge_path_exp>[0-9]{1,12})/(?<media_edge_path_tid>[A-Za-z0-9_.=-]{1,64})/(?<media_edge_path_sig>[A-Za-z0-9_-]{22})(?<media_edge_path_rest>/.*)$" {',
-    '    rewrite ^ $media_edge_path_rest last;',
-    '}',
-    '',
-  ].join('\n');
-  const header = '# Why a viewer was refused (403), for players and logs; never the token.\nadd_header X-Media-Edge-Token $media_edge_denied always;';
-  const file = pathLocation + apps.map(([app, a]) => {
+  if (apps.length === 0) return '';
+  const one = readFileSync(join(TEMPLATE_DIR, 'media-edge-auth-app.conf'), 'utf8');
+  const blocks = apps.map(([app, a]) => {
     const carry = a.carry ?? 'path';
-    const refs = a.referrers ?? [];
-    const referrerCheck = refs.length ? ['        if ($invalid_referer) { set $media_edge_denied referrer; return 403; }'] : [];
-    const deliver = carry === 'path'
-      ? [
-          '        # A viewer whose token njs just accepted goes to the URL under its link.',
-          '        absolute_redirect off;',
-          '        if ($media_edge_redirect) { return 302 $media_edge_redirect; }',
-        ]
-      : carry === 'cookie'
-      ? [
-          '        # With the playlist headers (media-edge-playlist.conf, below), the cookies.',
-          '        add_header Set-Cookie $media_edge_cookie_exp always;',
-          '        add_header Set-Cookie $media_edge_cookie_tid always;',
-          '        add_header Set-Cookie $media_edge_cookie_sig always;',
-        ]
-      : [
-          '        # The producer marks child URIs; each viewer gets its own link there.',
-          '        set $media_edge_mark query;',
-          '        sub_filter_types *;',
-          '        sub_filter_once off;',
-          '        sub_filter_last_modified on;',
-          '        sub_filter "_me_l_=1" $media_edge_child_link;',
-          '        sub_filter "_me_x_=1" $media_edge_child_link_xml;',
-        ];
-    return [
-      `# /${app}/: scheme ${a.scheme}, carry ${carry}.`,
-      `location ^~ /${app}/ {`,
-      '    secure_link $media_edge_link_sig,$media_edge_link_exp;',
-      `    secure_link_md5 "$secure_link_expires|$media_edge_link_tid|$media_edge_stream$media_edge_link_ip ${linkSecret(a)}";`,
-      ...(refs.length ? [`    valid_referers ${refs.join(' ')};`] : []),
-      `    location ~* \\.(${PLAYLIST_EXTENSIONS})$ {`,
-      '        # The small viewer module only: it may run on this request.',
-      '        js_import media_edge_viewer from media-edge-viewer.js;',
-      `        set $media_edge_auth_app '${authAppConfig(s, baseDir, a)}';`,
-      `        set $media_edge_token_arg ${tokenArg(a)};`,
-      ...referrerCheck,
-      '        set $media_edge_denied $media_edge_playlist_denied;',
-      '        if ($media_edge_denied) { return 403; }',
-      a.forward ? `        include ${ctx.confDir}/media-edge-forward.conf;` : '        set $args $media_edge_upstream_args;',
-      ...deliver,
-      // Last of the rewrite directives (`break` ends them), after the check,
-      // which reads the name: the cache key and the origin request see the
-      // chunklist without the token Wowza folds into names.
-      a.scheme === 'wowza' && !a.forward ? `        rewrite "^(.*)${TK_NAME}" $1.m3u8 break;` : '',
-      `        include ${ctx.confDir}/media-edge-playlist.conf;`,
-      '    }',
-      `    location ~* \\.(${SEGMENT_EXTENSIONS}|key)$ {`,
-      '        js_import media_edge from media-edge-http.js;',
-      ...referrerCheck,
-      '        set $media_edge_denied $media_edge_link_denied;',
-      '        if ($media_edge_denied) { return 403; }',
-      ...(a.forward ? [`        set $media_edge_token_arg ${tokenArg(a)};`, `        include ${ctx.confDir}/media-edge-forward.conf;`] : ['        set $args $media_edge_upstream_args;']),
-      `        include ${ctx.confDir}/media-edge-segments.conf;`,
-      '        proxy_pass http://media_edge_origin;',
-      withBackup ? '        error_page 502 504 = @media_edge_backup_segment;' : '',
-      '    }',
-      '    return 404;',
-      '}',
-    ].filter((l) => l !== '').join('\n');
-  }).join('\n\n') + '\n';
-  return { http, server, header, file };
+    return fill(one, {
+      ...vars,
+      app,
+      scheme: a.scheme,
+      carry,
+      link_secret: linkSecret(a),
+      referrers: (a.referrers ?? []).join(' '),
+      auth_app: authAppConfig(s, baseDir, a),
+      token_arg: tokenArg(a),
+      forward: a.forward ? 'on' : '',
+      not_forward: a.forward ? '' : 'on',
+      carry_path: carry === 'path' ? 'on' : '',
+      carry_cookie: carry === 'cookie' ? 'on' : '',
+      carry_query: carry === 'query' ? 'on' : '',
+      wowza_token_name: a.scheme === 'wowza' && !a.forward ? TK_NAME : '',
+    }, 'media-edge-auth-app.conf');
+  });
+  return fill(readFileSync(join(TEMPLATE_DIR, PLAYBACK_AUTH_CONF), 'utf8'), vars, PLAYBACK_AUTH_CONF) + '\n' + blocks.join('\n');
 }
 
 /** Whether njs state shared between requests/sessions (njs >= 0.8.1) is used. */
@@ -618,7 +448,6 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
   const moduleFiles = ctx.moduleFiles ?? (existsSync(modulesDir) ? readdirSync(modulesDir) : []);
   // Backups: a group of their own, behind error_page fallbacks ({{#if origin_backup_servers}}).
   const backupServers = upstreamServers(s, 'http', 'backup');
-  const playback = playbackParts(s, ctx, ctx.baseDir, backupServers !== '');
   const vars: Record<string, string> = {
     ...Object.fromEntries(Object.entries(s).filter(([, v]) => typeof v === 'string')),
     state_dir: stateDir,
@@ -636,9 +465,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     // The router (origin memory, probes): {{#if router}} in media-edge-http.conf and media-edge-server.conf.
     router: routerEnabled(s, ctx) ? 'on' : '',
     probe_timeout: probeTimeout(s),
-    playback_http: playback.http,
-    auth_server: playback.server,
-    auth_header: playback.header,
+    ...playbackVars(s, ctx.baseDir),
     // The playlist producer's server (media-edge-http.conf).
     producer_socket: join(stateDir, 'producer.sock'),
     producer_log: join(stateDir, 'logs', 'producer.log'),
@@ -708,7 +535,8 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
   }
   out[ORIGINS_FILE] = originsFile(s);
   if (withStream && Object.keys(s.rtmp_auth).length) out[RTMP_AUTH_FILE] = rtmpAuthFile(s, ctx.baseDir);
-  if (playback.file) out[PLAYBACK_AUTH_CONF] = playback.file;
+  const auth = authFile(s, ctx.baseDir, vars);
+  if (auth) out[PLAYBACK_AUTH_CONF] = auth;
   return out;
 }
 
