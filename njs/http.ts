@@ -224,6 +224,8 @@ interface ProducerPolicy extends CachePolicy {
   maxFiles: number;
   /** expose_origin: name the origin that answered (X-Media-Edge-Upstream[-Status]). */
   expose: boolean;
+  /** stream_variants: nginx-rtmp hls_variant suffixes (njs/rules.ts variantRules). */
+  variants: string[];
 }
 
 function producerPolicy(text: string): ProducerPolicy | null {
@@ -519,7 +521,7 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
     // Query-mode playback auth (set by the protected location): markers
     // that sub_filter replaces per viewer (njs/auth.ts markChildren).
     if (info.kind !== 'invalid' && marked) {
-      const m = markForAuth(typeof out === 'string' ? out : seen.text, kind === 'mpd', uri);
+      const m = markForAuth(typeof out === 'string' ? out : seen.text, kind === 'mpd', uri, p.variants || []);
       if (m.foreign.length > 0) r.warn('media-edge producer: ' + uri + ': ' + m.foreign.length + ' segment URIs of another stream get no link (first: ' + m.foreign[0] + ')');
       out = m.text;
     }

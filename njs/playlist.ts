@@ -508,15 +508,15 @@ export function mpdRun(availabilityStartTime: string): string {
  * child of another stream gets none (a link opens one stream): it is listed
  * in `foreign` and will be refused.
  */
-export function markForAuth(text: string, isMpd: boolean, base: string): { text: string; foreign: string[] } {
-  const own = streamOf(base.split('?')[0]);
+export function markForAuth(text: string, isMpd: boolean, base: string, variants?: string[]): { text: string; foreign: string[] } {
+  const own = streamOf(base.split('?')[0], variants);
   const foreign: string[] = [];
   const mark = (uri: string): string => {
     if (!ours(uri)) return uri;
     // DASH templates hold $Number$ and such; the name decides nothing here.
     const target = resolveOnEdge(base, uri.replace(/\$[A-Za-z]*(%0\d+d)?\$/g, '0'));
     if (target === null) return uri;
-    if (streamOf(target.split('?')[0]) !== own) {
+    if (streamOf(target.split('?')[0], variants) !== own) {
       foreign.push(uri);
       return uri;
     }

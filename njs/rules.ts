@@ -269,8 +269,32 @@ export function rejectReason(requestUri: string): string {
 }
 
 /** The stream identity of a normalized path (see STREAM_RULES). */
-export function streamOf(path: string): string {
-  return firstMatch(STREAM_RULES, path, path);
+export function streamOf(path: string, variants?: string[]): string {
+  return firstMatch(variants && variants.length ? streamRules(variants) : STREAM_RULES, path, path);
+}
+
+/**
+ * nginx-rtmp's `hls_variant` (ngx_rtmp_hls_module.c): streams published as
+ * NAME_low, NAME_hi... are the renditions of NAME, and each writes the
+ * master `NAME.m3u8` next to them, listing `NAME_low.m3u8` (flat) or
+ * `NAME_low/index.m3u8` (nested). With the origin's suffixes (setting
+ * `stream_variants`: letters, digits, "_" and "-" only, so they need no
+ * escaping), a rendition's playlist and fragments are stream NAME, as the
+ * master is: one link opens them all, and they go to one origin.
+ */
+export function variantRules(variants: string[]): Rule[] {
+  if (variants.length === 0) return [];
+  const v = '(' + variants.join('|') + ')';
+  return [
+    { re: '^/([^/]+)/([^/]+)' + v + '\\.(m3u8|mpd)$', ci: false, value: '$1/$2' },
+    { re: '^/([^/]+)/([^/]+)' + v + '-([0-9]+|init|raw)\\.(ts|m4v|m4a|key)$', ci: false, value: '$1/$2' },
+    { re: '^/([^/]+)/([^/]+)' + v + '/[^/]+$', ci: false, value: '$1/$2' },
+  ];
+}
+
+/** STREAM_RULES with the variant rules first (they must win over the three-segment rule). */
+export function streamRules(variants: string[]): Rule[] {
+  return variantRules(variants).concat(STREAM_RULES);
 }
 
 export function classifyPath(path: string): MediaKind {

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GATE_OTHER_METHOD, gateFastRequest, gateRules, KEY_PATH_RULES, KIND_RULES, PLAYLIST_EXTENSIONS, SEGMENT_EXTENSIONS, SESSION_ID_HINT, STREAM_RULES, type Rule } from '../njs/rules.ts';
+import { GATE_OTHER_METHOD, gateFastRequest, gateRules, KEY_PATH_RULES, KIND_RULES, PLAYLIST_EXTENSIONS, SEGMENT_EXTENSIONS, SESSION_ID_HINT, streamRules, type Rule } from '../njs/rules.ts';
 import { buildRing, encodeRing, steeringKeys } from '../njs/ring.ts';
 import { TK_NAME } from '../njs/auth.ts';
 import { createHash } from 'node:crypto';
@@ -309,7 +309,7 @@ export function probeTimeout(s: Settings): string {
 }
 
 /** What the producer (njs/http.ts produce) is told: njs/playlist.ts CachePolicy plus limits. */
-export function cachePolicy(s: Settings): Record<string, number | boolean> {
+export function cachePolicy(s: Settings): Record<string, number | boolean | string[]> {
   return {
     fallback: nginxSeconds(s.playlist_ttl),
     liveMax: nginxSeconds(s.live_playlist_ttl_max),
@@ -325,6 +325,7 @@ export function cachePolicy(s: Settings): Record<string, number | boolean> {
     sweepEvery: s.state_sweep_every,
     maxFiles: s.state_max_files,
     expose: s.expose_origin,
+    variants: s.stream_variants,
   };
 }
 
@@ -499,7 +500,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
       ? 'add_header X-Media-Edge-Origin $media_edge_origin_addr always;\nadd_header X-Media-Edge-Origin-Status $media_edge_origin_status always;'
       : '',
     status_allow: [...s.status_allow.map((a) => `    allow ${a};`), '    deny all;'].join('\n'),
-    stream_map: nginxMap('$uri', '$media_edge_stream', STREAM_RULES, '$uri'),
+    stream_map: nginxMap('$uri', '$media_edge_stream', streamRules(s.stream_variants), '$uri'),
     rtmp_shared: Object.keys(s.rtmp_auth).length && sharedState(s, ctx)
       ? [
           '# Who publishes which stream, and recent failures per address (njs >= 0.8).',

@@ -108,6 +108,7 @@ export interface Settings {
   playlist_origin_cache_control: 'override' | 'honor';
   segment_origin_cache_control: 'override' | 'honor';
   cache_key_args: string[];
+  stream_variants: string[];
   prefetch_limit: number;
   state_sweep_every: number;
   state_max_files: number;
@@ -217,6 +218,12 @@ const argList: Check = (v, p) =>
   Array.isArray(v) && v.length <= 16 && v.every((a) => isStr(a) && /^[A-Za-z0-9_]{1,64}$/.test(a) && a !== 'me_run')
     ? null
     : `${p}: expected a list of up to 16 query parameter names (letters, digits, "_"; not "me_run", always in) (got ${show(v)})`;
+
+/** nginx-rtmp `hls_variant` suffixes: distinct, and plain enough to sit in a regex unescaped (njs/rules.ts variantRules). */
+const suffixList: Check = (v, p) =>
+  Array.isArray(v) && v.length <= 16 && v.every((a) => isStr(a) && /^[A-Za-z0-9_-]{1,32}$/.test(a)) && new Set(v).size === v.length
+    ? null
+    : `${p}: expected a list of up to 16 distinct suffixes (letters, digits, "_", "-"), as in nginx-rtmp's hls_variant, e.g. ["_low", "_hi"] (got ${show(v)})`;
 
 /** Addresses or CIDR ranges for nginx `allow`, e.g. "127.0.0.1", "10.0.0.0/8", "::1". */
 const cidrList: Check = (v, p) => {
@@ -457,6 +464,8 @@ export const SCHEMA: SettingDef[] = [
     doc: '`override`: segments are cached for `segment_ttl` and viewers get `max-age` of the same. `honor`: the origin\'s `Cache-Control`/`Expires` decide and are passed to viewers (`segment_ttl` applies when the origin sends neither).' },
   { name: 'cache_key_args', syntax: '["name", ...]', default: ['_HLS_msn', '_HLS_part', '_HLS_skip', 'DVR', 'wowzadvrplayliststart', 'wowzadvrplaylistduration', 'wowzaplaystart', 'wowzaplayduration'], context: 'http', check: argList,
     doc: 'Query parameters that change the content (LL-HLS, Wowza nDVR and clip parameters by default): the only ones forwarded to the origin, and part of the cache key, so what reaches the origin is what the key holds. Every other parameter (tokens, cache busters, anything unknown) is neither forwarded nor keyed; `wowzasessionid` is forwarded and not keyed (see "Security notes"). `me_run` (the stream run, see "How it works") is always in. Names match without regard to case; a bare flag (`?DVR`) counts.' },
+  { name: 'stream_variants', syntax: '["suffix", ...]', default: [], context: 'http', check: suffixList,
+    doc: 'The suffixes of nginx-rtmp `hls_variant` lines on the origin (`["_low", "_hi"]`): streams published as `NAME_low`, `NAME_hi` are renditions of `NAME`, whose master playlist `NAME.m3u8` lists `NAME_low.m3u8` (flat) or `NAME_low/index.m3u8` (nested). With them, a rendition\'s playlist and fragments belong to stream `NAME`: the link a token for the master earns opens every rendition, and origin choice keeps them together. Every path whose name ends in a suffix is read so, Wowza\'s too (`/live/cam_low/playlist.m3u8` is stream `live/cam`).' },
   { name: 'prefetch_limit', syntax: 'number', default: 4, context: 'http (producer)', check: wholeNumber(0, 64),
     doc: 'When the edge fetches a live media playlist, it fetches the segments (and LL-HLS parts) the playlist newly lists into the cache in the background, at most this many per playlist refresh; 0 turns prefetch off. Only for a stream produced before (from its second refresh on): names requested once, a flood of them included, cost the origin one request each.' },
   { name: 'state_sweep_every', syntax: 'number', default: 1000, context: 'http (producer)', check: wholeNumber(1, 1000000),

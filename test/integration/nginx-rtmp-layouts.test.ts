@@ -29,6 +29,7 @@ describe.each(list)('nginx-rtmp layouts and signed playback on $name', (target) 
   let origin: DemoOrigin;
   let work: string;
   let nested: ChildProcess;
+  let renditions: ChildProcess[];
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'media-edge-layouts-'));
@@ -37,15 +38,20 @@ describe.each(list)('nginx-rtmp layouts and signed playback on $name', (target) 
     origin = stream.origin;
     // The nested layout from the same origin: its live application.
     nested = publishTestPattern(`rtmp://127.0.0.1:${origin.rtmpPort}/live/cam`, { size: '160x120', seconds: 90 });
+    // Two renditions of one stream (hls_variant _low and _hi in the flat application).
+    renditions = ['abr_low', 'abr_hi'].map((n) => publishTestPattern(`rtmp://127.0.0.1:${origin.rtmpPort}/flat/${n}`, { size: '160x120', seconds: 90 }));
     for (const deadline = Date.now() + 30000; ;) {
       const r = await get(`http://127.0.0.1:${origin.httpPort}/nested/cam/index.m3u8`);
-      if (r.status === 200 && uris(r.body).length >= 2) break;
-      if (Date.now() > deadline) throw new Error('nginx-rtmp did not package the nested stream in 30 s');
+      const low = await get(`http://127.0.0.1:${origin.httpPort}/flat/abr_low.m3u8`);
+      const master = await get(`http://127.0.0.1:${origin.httpPort}/flat/abr.m3u8`);
+      if (r.status === 200 && uris(r.body).length >= 2 && low.status === 200 && uris(low.body).length >= 1 && master.status === 200) break;
+      if (Date.now() > deadline) throw new Error('nginx-rtmp did not package the nested stream and the renditions in 30 s');
       await sleep(500);
     }
   });
   afterAll(async () => {
     nested?.kill('SIGKILL');
+    for (const r of renditions ?? []) r.kill('SIGKILL');
     await stream?.stop();
     if (work) rmSync(work, { recursive: true, force: true });
   });
@@ -93,6 +99,44 @@ describe.each(list)('nginx-rtmp layouts and signed playback on $name', (target) 
       expect(edge.badLogLines([/upstream prematurely closed/])).toEqual([]);
     } finally {
       await edge.stop();
+    }
+  });
+
+  it('hls_variant renditions (abr_low, abr_hi) open with the master\'s link where stream_variants names their suffixes, and only there', async () => {
+    const settings = {
+      origins: [{ name: 'nginx-rtmp', http: `127.0.0.1:${origin.httpPort}` }],
+      playback_auth: { flat: { scheme: 'hmac' as const, keys: { '1': KEY } } },
+    };
+    for (const variants of [['_low', '_hi'], []]) {
+      const edge = await startEdge(target, { ...settings, stream_variants: variants });
+      try {
+        onTestFailed(() => console.error(dumpLogs(edge)));
+        const entry = await get(`${edge.url}/flat/abr.m3u8?me_token=${token('flat')}`);
+        expect(entry.status).toBe(302);
+        const to = new URL(entry.headers.location as string, edge.url).toString();
+        const master = await get(to);
+        expect(master.status).toBe(200);
+        const children = uris(master.body);
+        expect(children.map((c) => c.split('?')[0])).toEqual(['abr_low.m3u8', 'abr_hi.m3u8']);
+        const child = await get(dirOf(to) + children[0]);
+        if (variants.length === 0) {
+          // Without the suffixes a rendition is another stream: its own link is needed.
+          expect(child.status).toBe(403);
+          continue;
+        }
+        expect(child.status).toBe(200);
+        const frags = uris(child.body);
+        const last = frags[frags.length - 1];
+        expect(last).toMatch(/^abr_low-\d+\.ts(\?|$)/);
+        const seg = await get(dirOf(to) + last);
+        expect(seg.status).toBe(200);
+        expect(seg.body[0]).toBe(0x47);
+        // The link is still for this stream only.
+        expect((await get(dirOf(to) + last.replace(/^abr_low-/, 'cam-'))).status).toBe(403);
+        expect(edge.badLogLines([/upstream prematurely closed/])).toEqual([]);
+      } finally {
+        await edge.stop();
+      }
     }
   });
 

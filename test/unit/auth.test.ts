@@ -133,4 +133,10 @@ describe('markForAuth (query mode)', () => {
     const mpd = markForAuth('<SegmentTemplate media="c_$Number%05d$.m4s" initialization="i.m4s?me_run=r"/>', true, '/live/cam1/manifest.mpd');
     expect(mpd.text).toBe('<SegmentTemplate media="c_$Number%05d$.m4s?_me_x_=1" initialization="i.m4s?me_run=r&amp;_me_x_=1"/>');
   });
+
+  it('marks nginx-rtmp hls_variant renditions of the own stream where stream_variants names their suffixes', () => {
+    const master = '#EXTM3U\n#EXT-X-STREAM-INF:PROGRAM-ID=1,BANDWIDTH=160000\nabr_low.m3u8\n#EXT-X-STREAM-INF:PROGRAM-ID=1,BANDWIDTH=320000\nabr_hi.m3u8\n';
+    expect(markForAuth(master, false, '/flat/abr.m3u8', ['_low', '_hi'])).toEqual({ text: master.replace(/\.m3u8\n/g, '.m3u8?_me_l_=1\n'), foreign: [] });
+    expect(markForAuth(master, false, '/flat/abr.m3u8').foreign).toEqual(['abr_low.m3u8', 'abr_hi.m3u8']);
+  });
 });

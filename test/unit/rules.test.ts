@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { classifyPath, firstMatch, gate, gateFastRequest, gateRules, KEY_PATH_RULES, keyPath, KIND_RULES, MAX_REQUEST_URI, REJECT_RULES, rejectReason, SESSION_ID_HINT, STREAM_RULES, streamOf } from '../../njs/rules.ts';
+import { classifyPath, firstMatch, gate, gateFastRequest, gateRules, KEY_PATH_RULES, keyPath, KIND_RULES, MAX_REQUEST_URI, REJECT_RULES, rejectReason, SESSION_ID_HINT, STREAM_RULES, streamOf, streamRules } from '../../njs/rules.ts';
 import { nginxMap } from '../../tools/render.ts';
 import { expectedGate, methods, requestTargets } from '../support/request-targets.ts';
 
@@ -252,6 +252,28 @@ describe('streamOf', () => {
       if (first === undefined) seen.set(id, p);
       else expect(w, `${p} and ${first} are both ${id}`).toBe(wowza(first));
     }
+  });
+
+  it.each([
+    // nginx-rtmp hls_variant with suffixes _low and _hi: flat and nested renditions are the master's stream.
+    ['/flat/abr.m3u8', 'flat/abr'],
+    ['/flat/abr_low.m3u8', 'flat/abr'],
+    ['/flat/abr_hi-12.ts', 'flat/abr'],
+    ['/flat/abr_low-3.key', 'flat/abr'],
+    ['/hls/abr_low/index.m3u8', 'hls/abr'],
+    ['/hls/abr_hi/12.ts', 'hls/abr'],
+    ['/live/cam_low/playlist.m3u8', 'live/cam'],
+    // Not a suffix: its own stream, as without variants.
+    ['/flat/abr_lowx.m3u8', 'flat/abr_lowx'],
+    ['/flat/_low.m3u8', 'flat/_low'],
+  ])('with stream_variants ["_low", "_hi"], %s is %s', (p, want) => expect(streamOf(p, ['_low', '_hi'])).toBe(want));
+
+  it('without stream_variants, nothing changes: every path reads as the plain rules read it', () => {
+    fc.assert(fc.property(fc.array(fc.constantFrom('live', 'abr_low', 'abr', '_low', 'x-1.ts', 'index.m3u8', 'abr_low.m3u8'), { minLength: 1, maxLength: 4 }), (segs) => {
+      const p = '/' + segs.join('/');
+      expect(streamOf(p, [])).toBe(streamOf(p));
+      expect(firstMatch(streamRules([]), p, p)).toBe(streamOf(p));
+    }));
   });
 
   it('the three-segment rule first changes no answer (the order Wowza documents, checked on random paths)', () => {
