@@ -28,7 +28,7 @@ import { ascii, crc32 } from './ring';
 import { chooseOrigin, memoryUpdate, routeKey, weightedOrder } from './routing';
 import { classifyPath, keyPath } from './rules';
 import { withoutLink } from './auth';
-import { candidateSlots, chooseSlot, formatSlot, ownsCopy, type SlotRead, type SlotState } from './state';
+import { candidateSlots, chooseSlot, formatSlot, ownsCopy, stateKey, type SlotRead, type SlotState } from './state';
 import {
   AGE_MAX_TTL,
   ageStamp,
@@ -308,7 +308,7 @@ function sweepState(r: NginxHTTPRequest, now: number): void {
  * a missing file is how these checks say "none". So they run first.
  */
 interface Disk {
-  /** The playlist's key path: whose state it is. */
+  /** Whose state it is: the playlist's key path and the parameters that make it another playlist (njs/state.ts stateKey). */
   key: string;
   /** `<runs_dir>/<slot>` without extension, or "" when no slot is free for it. */
   base: string;
@@ -316,9 +316,9 @@ interface Disk {
   own: SlotState | null;
 }
 
-function readDisk(r: NginxHTTPRequest, uri: string, maxFiles: number): Disk {
+function readDisk(r: NginxHTTPRequest, uri: string, args: string, maxFiles: number): Disk {
   const dir = r.variables.media_edge_runs_dir || '';
-  const key = keyPath(uri);
+  const key = stateKey(keyPath(uri), args);
   const slots = candidateSlots(crypto.createHash('md5').update(key).digest('hex') as string, Math.max(1, Math.floor(maxFiles / 2)));
   const reads: SlotRead[] = [];
   for (let i = 0; i < slots.length; i++) {
@@ -471,7 +471,7 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
   const args = marked ? withoutLink(r.variables.args || '') : r.variables.args || '';
   const blocking = /(^|&)_HLS_(msn|part)=/i.test(args);
   if (Math.random() * p.sweepEvery < 1) sweepState(r, Date.now());
-  const disk = readDisk(r, uri, p.maxFiles);
+  const disk = readDisk(r, uri, args, p.maxFiles);
   // A failure as a value, not a throw after an await (see Disk).
   let failure = '';
   const answer = await r.subrequest('/_media_edge_origin' + uri, { args: args }).then(

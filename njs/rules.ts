@@ -289,6 +289,8 @@ export function variantRules(variants: string[]): Rule[] {
     { re: '^/([^/]+)/([^/]+)' + v + '\\.(m3u8|mpd)$', ci: false, value: '$1/$2' },
     { re: '^/([^/]+)/([^/]+)' + v + '-([0-9]+|init|raw)\\.(ts|m4v|m4a|key)$', ci: false, value: '$1/$2' },
     { re: '^/([^/]+)/([^/]+)' + v + '/[^/]+$', ci: false, value: '$1/$2' },
+    // Wowza's default instance, named (STREAM_RULES drops it the same way).
+    { re: '^/([^/]+)/_definst_/([^/]+)' + v + '/[^/]+$', ci: false, value: '$1/$2' },
   ];
 }
 

@@ -82,13 +82,27 @@ export interface SlotChoice {
   own: SlotState | null;
 }
 
+/**
+ * Whose state a production is: the playlist's key path and the query
+ * parameters that make it another playlist (nDVR windows, clips: a DVR
+ * playlist's run and last good copy are not the live one's), without those
+ * that are views of the same one (LL-HLS `_HLS_msn`, `_HLS_part`,
+ * `_HLS_skip`) or name a viewer (`wowzasessionid`). `args` is what the
+ * producer forwards: the cache key's parameters, in their fixed order.
+ */
+export function stateKey(path: string, args: string): string {
+  const kept = args.split('&').filter((a) => a !== '' && !/^(_hls_[a-z]+|wowzasessionid|me_run)(=|$)/i.test(a));
+  return kept.length ? path + '?' + kept.join('&') : path;
+}
+
 /** Which slot a playlist uses, given its candidates' run files in order. */
 export function chooseSlot(key: string, reads: SlotRead[], now: number, evictMs: number): SlotChoice {
   let free = -1;
   for (let i = 0; i < reads.length; i++) {
     const st = reads[i].text === null ? null : parseSlot(reads[i].text as string);
     if (st !== null && st.key === key) return { slot: reads[i].slot, own: st };
-    if (free < 0 && (st === null || now - st.at > evictMs)) free = reads[i].slot;
+    // Idle for evictMs, or written "later" than now by more than that (the clock stepped back).
+    if (free < 0 && (st === null || now - st.at > evictMs || st.at - now > evictMs)) free = reads[i].slot;
   }
   return { slot: free, own: null };
 }

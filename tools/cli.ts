@@ -99,7 +99,7 @@ function main(argv: string[]): number {
       const present = missing(EDGE_REQUIREMENTS).length === 0;
       const njsShared = present && detectNjsShared();
       const qjs = present && detectQjs();
-      writeRendered(render(settings, { baseDir, confDir: out, njsShared, qjs }), out, settings, baseDir);
+      for (const w of writeRendered(render(settings, { baseDir, confDir: out, njsShared, qjs }), out, settings, baseDir)) console.error(`warning: ${w}`);
       console.log(`rendered ${out}/{nginx.conf,media-edge-*.conf}`);
       if (values['no-test'] || missing(EDGE_REQUIREMENTS).length) return 0;
       const stateDir = resolve(baseDir, settings.state_dir);

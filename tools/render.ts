@@ -4,7 +4,7 @@
  * here, so the templates stay plain nginx that a person can read and copy.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GATE_OTHER_METHOD, gateFastRequest, gateRules, KEY_PATH_RULES, KIND_RULES, PLAYLIST_EXTENSIONS, SEGMENT_EXTENSIONS, SESSION_ID_HINT, streamRules, type Rule } from '../njs/rules.ts';
@@ -250,6 +250,7 @@ function playbackVars(s: Settings, baseDir: string): Record<string, string> {
 function authFile(s: Settings, baseDir: string, vars: Record<string, string>): string {
   const apps = Object.entries(s.playback_auth);
   if (apps.length === 0) return '';
+  const backups = vars.origin_backup_servers !== '';
   const one = readFileSync(join(TEMPLATE_DIR, 'media-edge-auth-app.conf'), 'utf8');
   const blocks = apps.map(([app, a]) => {
     const carry = a.carry ?? 'path';
@@ -268,9 +269,11 @@ function authFile(s: Settings, baseDir: string, vars: Record<string, string>): s
       carry_cookie: carry === 'cookie' ? 'on' : '',
       carry_query: carry === 'query' ? 'on' : '',
       wowza_token_name: a.scheme === 'wowza' && !a.forward ? TK_NAME : '',
+      backup_segment_location: a.forward ? '@media_edge_backup_segment_forward' : '@media_edge_backup_segment',
     }, 'media-edge-auth-app.conf');
   });
-  return fill(readFileSync(join(TEMPLATE_DIR, PLAYBACK_AUTH_CONF), 'utf8'), vars, PLAYBACK_AUTH_CONF) + '\n' + blocks.join('\n');
+  const forwardBackup = backups && apps.some(([, a]) => a.forward) ? 'on' : '';
+  return fill(readFileSync(join(TEMPLATE_DIR, PLAYBACK_AUTH_CONF), 'utf8'), { ...vars, forward_backup: forwardBackup }, PLAYBACK_AUTH_CONF) + '\n' + blocks.join('\n');
 }
 
 /** Whether njs state shared between requests/sessions (njs >= 0.8.1) is used. */
@@ -556,26 +559,53 @@ function workerOwner(user: string): { uid: number; gid: number } | null {
   return { uid: Number(look('id', ['-u', name], `user "${name}"`).trim()), gid: gid };
 }
 
-/** Write rendered files and create the directories nginx expects to exist. */
-export function writeRendered(files: Rendered, confDir: string, s: Settings, baseDir: string): void {
+/**
+ * Write rendered files and create the directories nginx expects to exist.
+ * Returns what the operator should know (printed by `media-edge render`).
+ */
+export function writeRendered(files: Rendered, confDir: string, s: Settings, baseDir: string): string[] {
   mkdirSync(confDir, { recursive: true });
   // The auth files hold secrets: not for everyone to read.
   for (const [name, text] of Object.entries(files)) writeFileSync(join(confDir, name), text, { mode: SECRET_FILES.includes(name) ? 0o640 : 0o644 });
   const stateDir = abs(baseDir, s.state_dir);
-  // nginx makes every unix socket it listens on 0666 (ngx_open_listening_sockets),
-  // producer.sock included: the directory is what keeps other local users
-  // from it, and from the stream state in runs/. Owned by the worker user
-  // where the renderer can say so (`user`, run as root).
-  const owner = workerOwner(s.user);
-  for (const [d, mode] of [['', 0o750], ['logs', 0o750], ['tmp', 0o700], ['runs', 0o700]] as const) {
-    const path = join(stateDir, d);
-    mkdirSync(path, { recursive: true });
-    chmodSync(path, mode);
-    if (owner) chownSync(path, owner.uid, owner.gid);
-  }
+  for (const d of ['logs', 'tmp', 'runs']) mkdirSync(join(stateDir, d), { recursive: true });
+  const warnings = restrictState(stateDir, s.user);
   // nginx includes the revocation list in maps: it must exist to start.
   if (s.playback_revoked_file && Object.keys(s.playback_auth).length) {
     const f = abs(baseDir, s.playback_revoked_file);
     if (!existsSync(f)) writeFileSync(f, '# Revoked playback tokens and keys: "token:<id> revoked;" or "kid:<key id> revoked;" lines.\n');
   }
+  return warnings;
+}
+
+/**
+ * nginx makes every unix socket it listens on 0666 (ngx_open_listening_sockets),
+ * producer.sock included: only the state directory keeps other local users
+ * from it and from the stream state in runs/. That needs the workers' user:
+ * - run as root with `user` set: state_dir, logs/ and tmp/ stay root's with
+ *   the workers' group, 0750 (the root master writes the pid file and opens
+ *   the logs there, so the workers must not own them: CVE-2016-1247), and
+ *   runs/ is the workers', 0700. nginx itself gives the log files, cache and
+ *   temp directories it creates to the workers.
+ * - not root and no `user`: nginx runs as this user, who owns them all.
+ * - otherwise the workers' user is not known here: left as they are, said.
+ */
+function restrictState(stateDir: string, user: string): string[] {
+  const dirs = ['', 'logs', 'tmp', 'runs'].map((d) => join(stateDir, d));
+  const owner = workerOwner(user);
+  if (owner) {
+    for (const d of dirs) {
+      const workers = d.endsWith('/runs');
+      chownSync(d, workers ? owner.uid : 0, owner.gid);
+      chmodSync(d, workers ? 0o700 : 0o750);
+    }
+    return [];
+  }
+  const uid = process.getuid?.();
+  if (uid !== 0 && !user) {
+    // Only what this user owns (an earlier render as root may have given runs/ away).
+    for (const d of dirs) if (statSync(d).uid === uid) chmodSync(d, d.endsWith('/runs') || d.endsWith('/tmp') ? 0o700 : 0o750);
+    return [];
+  }
+  return [`${stateDir}: left as it is, so other local users may reach producer.sock (nginx makes it 0666) and read runs/: ${uid === 0 ? 'set "user" to the nginx worker user' : 'run media-edge render as root'} to give it to the workers alone`];
 }

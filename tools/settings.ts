@@ -489,7 +489,7 @@ export const SCHEMA: SettingDef[] = [
   { name: 'worker_processes', syntax: '"auto" or number', default: 'auto', context: 'main', check: text(/^(auto|[1-9]\d{0,2})$/, '"auto" or a number of workers'),
     doc: 'nginx `worker_processes` in the example `nginx.conf`.' },
   { name: 'user', syntax: 'string', default: '', context: 'main', check: text(/^([a-z_][a-z0-9_-]{0,31}( [a-z_][a-z0-9_-]{0,31})?)?$/, 'a user name (and group), or ""'),
-    doc: 'nginx `user` for workers when started as root; `""` leaves nginx\'s default. Run as root, `media-edge render` also gives `state_dir` (0750; `runs/`, `tmp/` 0700) to this user, and refuses a user this machine does not know.' },
+    doc: 'nginx `user` for workers when started as root; `""` leaves nginx\'s default. Run as root, `media-edge render` also closes `state_dir` to all but root and this user (root\'s with its group, 0750; `runs/` its own, 0700), and refuses a user this machine does not know.' },
 ];
 
 export type Result<T> = { ok: true; value: T } | { ok: false; errors: string[] };

@@ -13,6 +13,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { mintToken } from '../../njs/token.ts';
+import { freePort } from '../../tools/demo.ts';
 import { dumpLogs, startEdge, type Edge } from '../support/edge.ts';
 import { run } from '../support/run.ts';
 import { targets } from '../support/targets.ts';
@@ -276,5 +277,30 @@ describe.each(list)('the HTTP edge against hostile viewers and an odd origin on 
     expect((await raw(edge.httpPort, next)).status).toBe(200);
     // Whatever else asked the origin for it (this request, or a prefetch) sent only what the key holds.
     expect(origin.requests.filter((q) => mine(q) && !q.url.includes('me_token=')).filter((q) => /junk|me_sig/.test(q.url))).toEqual([]);
+  });
+
+  it('"forward": true behind a failed primary: what the backup answers a token-bearing segment is nobody else\'s either', async () => {
+    const e = await startEdge(target, {
+      origins: [{ name: 'dead', http: `127.0.0.1:${await freePort()}` }, { name: 'odd', http: origin.address, backup: true }],
+      playback_auth: { fw: { scheme: 'hmac', keys: { '1': KEY }, forward: true, carry: 'query' } },
+    });
+    try {
+      onTestFailed(() => console.error(dumpLogs(e)));
+      const a = await raw(e.httpPort, `/fw/cam2/playlist.m3u8?me_token=${token('/fw/cam2/*')}`);
+      expect(a.status).toBe(200);
+      const child = /^(chunklist_b800000\.m3u8\?[^\r\n]*me_sig=[^\r\n&]*)/m.exec(a.body.toString())![1];
+      const c = await raw(e.httpPort, `/fw/cam2/${child}`);
+      expect(c.status).toBe(200);
+      const seg = /^(media_b800000_(\d+)\.ts\?[^\r\n]*me_sig=[^\r\n&]*)/m.exec(c.body.toString())!;
+      const mine = (q: { url: string }) => q.url.includes(`/fw/cam2/media_b800000_${seg[2]}.ts`);
+      const t = token('/fw/cam2/*');
+      expect((await raw(e.httpPort, `/fw/cam2/${seg[1]}&me_token=${t}&junk=2`)).status).toBe(200);
+      expect((await raw(e.httpPort, `/fw/cam2/${seg[1]}&me_token=${t}&junk=3`)).status).toBe(200);
+      expect(origin.requests.filter((q) => mine(q) && q.url.includes('me_token=')).map((q) => /junk=\d/.exec(q.url)?.[0])).toEqual(['junk=2', 'junk=3']);
+      expect((await raw(e.httpPort, `/fw/cam2/${seg[1]}`)).status).toBe(200);
+      expect(origin.requests.filter((q) => mine(q) && !q.url.includes('me_token=')).filter((q) => /junk|me_sig/.test(q.url))).toEqual([]);
+    } finally {
+      await e.stop();
+    }
   });
 });

@@ -263,6 +263,7 @@ describe('streamOf', () => {
     ['/hls/abr_low/index.m3u8', 'hls/abr'],
     ['/hls/abr_hi/12.ts', 'hls/abr'],
     ['/live/cam_low/playlist.m3u8', 'live/cam'],
+    ['/live/_definst_/cam_low/playlist.m3u8', 'live/cam'],
     // Not a suffix: its own stream, as without variants.
     ['/flat/abr_lowx.m3u8', 'flat/abr_lowx'],
     ['/flat/_low.m3u8', 'flat/_low'],

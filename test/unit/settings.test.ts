@@ -101,19 +101,36 @@ describe('rendering', () => {
     expect(loadModules('/m', ['ngx_http_js_module.so'], false)).toBe('load_module /m/ngx_http_js_module.so;');
   });
 
-  it('keeps the state directory from other users (producer.sock is 0666), and names a worker user this machine does not know', () => {
+  it('keeps the state directory from other users where it knows the workers (producer.sock is 0666), says so where not, and names a worker user this machine does not know', () => {
     const dir = mkdtempSync(join(tmpdir(), 'media-edge-render-'));
     try {
-      const v = validate({ origins: [{ name: 'a', http: '10.0.0.1:1935' }] });
-      if (!v.ok) throw new Error(v.errors.join());
-      writeRendered(render(v.value, { baseDir: dir, confDir: join(dir, 'conf'), moduleFiles: [] }), join(dir, 'conf'), v.value, dir);
-      expect(statSync(join(dir, 'state')).mode & 0o777).toBe(0o750);
-      expect(statSync(join(dir, 'state/runs')).mode & 0o777).toBe(0o700);
-      const u = validate({ origins: [{ name: 'a', http: '10.0.0.1:1935' }], user: 'no-such-user-x' });
-      if (!u.ok) throw new Error(u.errors.join());
-      const write = () => writeRendered(render(u.value, { baseDir: dir, confDir: join(dir, 'conf'), moduleFiles: [] }), join(dir, 'conf'), u.value, dir);
-      if (process.getuid?.() === 0) expect(write).toThrow('user: user "no-such-user-x" is not known on this machine');
-      else write(); // not root: nothing to give away
+      const write = (extra: Record<string, unknown>) => {
+        const v = validate({ origins: [{ name: 'a', http: '10.0.0.1:1935' }], ...extra });
+        if (!v.ok) throw new Error(v.errors.join());
+        return writeRendered(render(v.value, { baseDir: dir, confDir: join(dir, 'conf'), moduleFiles: [] }), join(dir, 'conf'), v.value, dir);
+      };
+      const mode = (d: string) => statSync(join(dir, d)).mode & 0o777;
+      if (process.getuid?.() === 0) {
+        // Root without `user`: the workers run as nginx's default user, unknown here.
+        expect(write({})).toEqual([expect.stringContaining('set "user" to the nginx worker user')]);
+        expect(mode('state')).toBe(0o755);
+        // Root with `user`: the master's files stay root's, runs/ is the workers'.
+        expect(write({ user: 'root' })).toEqual([]);
+        expect(mode('state')).toBe(0o750);
+        expect(mode('state/logs')).toBe(0o750);
+        expect(mode('state/runs')).toBe(0o700);
+        // Debian's worker user: root keeps state/ and logs/ (the pid file, the logs root opens), www-data gets runs/.
+        expect(write({ user: 'www-data' })).toEqual([]);
+        const www = statSync(join(dir, 'state/runs'));
+        expect([statSync(join(dir, 'state')).uid, statSync(join(dir, 'state/logs')).uid, www.uid, www.gid]).toEqual([0, 0, 33, 33]);
+        expect(statSync(join(dir, 'state')).gid).toBe(33);
+        expect(() => write({ user: 'no-such-user-x' })).toThrow('user: user "no-such-user-x" is not known on this machine');
+      } else {
+        // nginx runs as this user, who owns them all.
+        expect(write({})).toEqual([]);
+        expect(mode('state')).toBe(0o750);
+        expect(mode('state/runs')).toBe(0o700);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

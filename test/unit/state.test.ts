@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { CANDIDATES, candidateSlots, chooseSlot, formatSlot, ownsCopy, parseSlot, type SlotRead } from '../../njs/state.ts';
+import { CANDIDATES, candidateSlots, chooseSlot, formatSlot, ownsCopy, parseSlot, stateKey, type SlotRead } from '../../njs/state.ts';
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 
@@ -55,6 +55,18 @@ describe('state slots', () => {
     const later = produce(dir, '/live/new/p.m3u8', 4, 61000, 60000);
     expect(later.slot).toBeGreaterThanOrEqual(0);
     expect(later.own).toBeNull(); // not its state: it starts afresh
+  });
+
+  it('a slot written in the future (the clock stepped back) can be taken', () => {
+    expect(chooseSlot('/live/b/p.m3u8', [{ slot: 1, text: formatSlot('/live/a/p.m3u8', 10_000_000, null) }], 1000, 60000).slot).toBe(1);
+    expect(chooseSlot('/live/b/p.m3u8', [{ slot: 1, text: formatSlot('/live/a/p.m3u8', 30000, null) }], 1000, 60000).slot).toBe(-1);
+  });
+
+  it('a DVR or clip playlist has state of its own; LL-HLS reloads and session ids do not make another playlist', () => {
+    expect(stateKey('/live/a/chunklist.m3u8', '')).toBe('/live/a/chunklist.m3u8');
+    expect(stateKey('/live/a/chunklist.m3u8', '_HLS_msn=12&_HLS_part=1&wowzasessionid=99')).toBe('/live/a/chunklist.m3u8');
+    expect(stateKey('/live/a/chunklist.m3u8', 'DVR&wowzadvrplayliststart=60000')).toBe('/live/a/chunklist.m3u8?DVR&wowzadvrplayliststart=60000');
+    expect(stateKey('/live/a/chunklist.m3u8', '_hls_skip=YES&wowzaplaystart=0&wowzaplayduration=2000')).toBe('/live/a/chunklist.m3u8?wowzaplaystart=0&wowzaplayduration=2000');
   });
 
   it('a broken or foreign run file is no state of this playlist; its run survives the round trip', () => {
