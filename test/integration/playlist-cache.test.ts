@@ -57,6 +57,8 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
     const c = await get(edge.url + p);
     // Expired: served stale while one background request refreshes it.
     expect(['EXPIRED', 'UPDATING', 'STALE']).toContain(c.headers['x-cache-status']);
+    // The refresh runs in the background: wait for it, up to 3 s; exactly one.
+    for (const deadline = Date.now() + 3000; origin.count(p) < 2 && Date.now() < deadline;) await sleep(100);
     await sleep(300);
     expect(origin.count(p)).toBe(2);
   });
@@ -253,9 +255,10 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
     // The next production (the stream is known now) prefetches what is new,
     // and only on this edge's own paths.
     origin.bodies[path] = { body: body(['#EXTINF:4,', '../forms/up_11.ts?a=1', '#EXTINF:4,', '/live/forms/abs_12.ts', '#EXTINF:4,', '//cdn.example/z_13.ts']) };
-    await sleep(2100); // kept 1 s, which nginx may round up to 2
+    await sleep(3100); // kept 1 s (which nginx may round up to 2), then its stale-while-revalidate second
     await get(edge.url + path);
-    await sleep(300);
+    // Prefetch runs after the answer, in the background: wait for it, up to 3 s.
+    for (const deadline = Date.now() + 3000; origin.count('/live/forms/abs_12.ts') === 0 && Date.now() < deadline;) await sleep(100);
     expect(origin.count('/live/forms/abs_12.ts')).toBe(1);
     expect(origin.requests.some((q) => q.url.includes('cdn.example') || q.url.includes('y_10') || q.url.includes('z_13'))).toBe(false);
   });
