@@ -425,7 +425,7 @@ async function serveLastGood(r: NginxHTTPRequest, disk: Disk, uri: string, p: Pr
   if (age > (last.ttl + p.grace) * 1000) return false;
   r.warn('media-edge producer: ' + uri + ': origins failing; served the copy from ' + Math.floor(age / 1000) + 's ago (playlist_stale_grace)');
   r.headersOut['Content-Type'] = last.type;
-  // Its Age is exact only below 60 s (ageMaps); served now, so its age is known.
+  // Its Age is exact only below 60 s (ageTable, media-edge-http.conf); served now, so its age is known.
   if (last.ttl <= AGE_MAX_TTL && age < 59000) r.headersOut['X-Media-Edge-Produced'] = ageStamp(last.at);
   // Not stored again: each request during the outage checks the grace anew.
   r.headersOut['Cache-Control'] = 'no-store';
@@ -536,7 +536,7 @@ async function produce(r: NginxHTTPRequest): Promise<void> {
     await keepLastGood(r, disk, uri, out, type, d.ttl);
   }
   r.headersOut['Content-Type'] = type;
-  // The viewer-facing server derives `Age` from it (ageMaps in tools/render.ts).
+  // The viewer-facing server derives `Age` from it (ageTable in tools/render.ts, media-edge-http.conf).
   // First of the headers njs adds: nginx finds it by reading the stored
   // headers in order, on every cache hit.
   if (d.ttl > 0 && d.ttl <= AGE_MAX_TTL) r.headersOut['X-Media-Edge-Produced'] = ageStamp(Date.now());

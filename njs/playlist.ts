@@ -313,7 +313,7 @@ export function tagMpdRun(text: string, run: string): string {
  * them with the second of the minute it made them; the viewer-facing server
  * subtracts that from the clock's second in one nginx table lookup, exact up
  * to 59 s, and such a playlist is never older than twice this plus a second
- * (tools/render.ts ageMaps). Longer-lived ones (VOD, static MPDs, long master
+ * (tools/render.ts ageTable, nginx/media-edge-http.conf). Longer-lived ones (VOD, static MPDs, long master
  * TTLs) get none: players use Age to place the live edge.
  */
 export const AGE_MAX_TTL = 29;

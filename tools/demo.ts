@@ -40,13 +40,12 @@ export async function startDemoOrigin(stateDir: string, httpPort: number, rtmpPo
   const modulesDir = findModulesDir() ?? MODULE_DIRS[0];
   const files = readdirSync(modulesDir);
   const conf = fill(readFileSync(join(PACKAGE_ROOT, 'nginx/examples/demo-origin.conf'), 'utf8'), {
-    load_modules: files.includes('ngx_rtmp_module.so') ? `load_module ${modulesDir}/ngx_rtmp_module.so;` : '',
-    user_directive: process.getuid?.() === 0 ? 'user root;' : '',
+    rtmp_module: files.includes('ngx_rtmp_module.so') ? `${modulesDir}/ngx_rtmp_module.so` : '',
+    as_root: process.getuid?.() === 0 ? 'on' : '',
     state_dir: stateDir,
     listen_rtmp: `127.0.0.1:${rtmpPort}`,
     listen_http: `127.0.0.1:${httpPort}`,
-    // Tests point nginx-rtmp's own on_publish and on_play at a recorder: what the origin executed.
-    notify: opts.onPublish ? `            on_publish ${opts.onPublish};\n            on_play ${opts.onPublish};` : '',
+    notify: opts.onPublish ?? '',
   }, 'demo-origin.conf');
   const confPath = join(stateDir, 'nginx.conf');
   writeFileSync(confPath, conf);

@@ -1,7 +1,9 @@
 /**
- * Renders the nginx templates in nginx/ from validated settings. Templates use
- * `{{name}}` placeholders only; anything conditional or repeated is computed
- * here, so the templates stay plain nginx that a person can read and copy.
+ * Renders the nginx templates in nginx/ from validated settings. Every
+ * directive is in a template; this file computes only values: `{{name}}`
+ * placeholders, `{{#if}}` blocks (on or off) and `{{#each}}` blocks (one per
+ * origin, parameter or rule), so the templates stay plain nginx that a
+ * person can read and copy (see fill()).
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -74,14 +76,15 @@ export function findModulesDir(): string | null {
 }
 
 /**
- * load_module lines for what the edge needs that is not built in. The stream
- * core module is dynamic on Debian (ngx_stream_module.so) and must load before
- * ngx_stream_js_module; on builds where it is static the file does not exist.
+ * The modules to load (nginx.conf's load_module lines) for what the edge
+ * needs that is not built in. The stream core module is dynamic on Debian
+ * (ngx_stream_module.so) and must load before ngx_stream_js_module; on
+ * builds where it is static the file does not exist.
  */
-export function loadModules(dir: string, files: string[], withStream: boolean): string {
+export function loadModules(dir: string, files: string[], withStream: boolean): string[] {
   const wanted = ['ngx_http_js_module.so'];
   if (withStream) wanted.unshift('ngx_stream_module.so'), wanted.push('ngx_stream_js_module.so');
-  return wanted.filter((f) => files.includes(f)).map((f) => `load_module ${join(dir, f)};`).join('\n');
+  return wanted.filter((f) => files.includes(f)).map((f) => join(dir, f));
 }
 
 function abs(base: string, p: string): string {
@@ -89,24 +92,16 @@ function abs(base: string, p: string): string {
 }
 
 /**
- * `server` lines of an upstream. HTTP origins go to a consistent-hash group,
- * which cannot hold backup servers (nginx refuses `backup` with `hash`), so
- * backups get a group of their own behind an error_page fallback; the RTMP
- * group is weighted round robin, where `backup` works natively.
+ * The servers of an upstream, for its `{{#each}}`. HTTP origins go to a
+ * consistent-hash group, which cannot hold backup servers (nginx refuses
+ * `backup` with `hash`), so backups get a group of their own behind an
+ * error_page fallback; the RTMP group is weighted round robin, where
+ * `backup` works natively ({{#if backup}} in media-edge-stream.conf).
  */
-function upstreamServers(s: Settings, key: 'http' | 'rtmp', which: 'primary' | 'backup' | 'all'): string {
+function upstreamServers(s: Settings, key: 'http' | 'rtmp', which: 'primary' | 'backup' | 'all'): Record<string, string>[] {
   return s.origins
     .filter((o) => o[key] && (which === 'all' || (which === 'backup') === Boolean(o.backup)))
-    .map((o) => {
-      const flags = [
-        o.weight && o.weight !== 1 ? `weight=${o.weight}` : '',
-        `max_fails=${s.origin_max_fails}`,
-        `fail_timeout=${s.origin_cooldown}`,
-        which === 'all' && o.backup ? 'backup' : '',
-      ].filter(Boolean).join(' ');
-      return `    server ${o[key]} ${flags};  # ${o.name}`;
-    })
-    .join('\n');
+    .map((o) => ({ address: o[key]!, weight: String(o.weight ?? 1), name: o.name, primary: o.backup ? '' : 'on', backup: o.backup ? 'on' : '' }));
 }
 
 /**
@@ -250,7 +245,7 @@ function playbackVars(s: Settings, baseDir: string): Record<string, string> {
 function authFile(s: Settings, baseDir: string, vars: Record<string, string>): string {
   const apps = Object.entries(s.playback_auth);
   if (apps.length === 0) return '';
-  const backups = vars.origin_backup_servers !== '';
+  const backups = vars.origin_backup !== '';
   const one = readFileSync(join(TEMPLATE_DIR, 'media-edge-auth-app.conf'), 'utf8');
   const blocks = apps.map(([app, a]) => {
     const carry = a.carry ?? 'path';
@@ -349,41 +344,18 @@ export function ageTable(): Record<string, string> {
 }
 
 /**
- * `Age` (RFC 9111 section 5.1) of a cached playlist without njs: the producer
- * stamps X-Media-Edge-Produced with the second of the minute it made the
- * playlist ("07"); one regex takes the clock's second from $time_iso8601
- * (fixed width, so at a fixed offset) when the response goes out, and one
- * table lookup gives the age. (An njs js_set here cost a third of the
- * playlist cache-hit rate, `npm run bench`; Last-Modified as the stamp cost
- * more than this, in parsing it and matching 54 characters.)
- */
-export function ageMaps(): string {
-  return [
-    'map $time_iso8601 $media_edge_now {',
-    '    default "";',
-    '    "~^.{17}([0-5][0-9])" "$1";',
-    '}',
-    'map "$media_edge_now$upstream_http_x_media_edge_produced" $media_edge_age {',
-    '    default "";',
-    ...Object.entries(ageTable()).map(([k, v]) => `    ${k} ${v};`),
-    '}',
-  ].join('\n');
-}
-
-/**
- * An nginx `map` from a rule table (njs/rules.ts): regexes are checked in the
- * order they appear, first match wins, as in the table. Maps over `$uri` are
- * `volatile`: nginx shares a request's cached variable values with its
+ * The entries of an nginx `map` from a rule table (njs/rules.ts), for its
+ * `{{#each}}`: regexes are checked in the order they appear, first match
+ * wins, as in the table. (The maps over `$uri` are `volatile` in the
+ * templates: nginx shares a request's cached variable values with its
  * subrequests, so a cacheable map would give every prefetch subrequest the
- * value computed for the first one (seen: four prefetches, one key).
+ * value computed for the first one; seen: four prefetches, one key.)
  */
-export function nginxMap(source: string, variable: string, rules: Rule[], fallback: string): string {
-  const lines = rules.map((r) => {
+export function mapRules(rules: Rule[]): Record<string, string>[] {
+  return rules.map((r) => {
     if (/["\n]/.test(r.re) || r.re.endsWith('\\')) throw new Error(`rule ${r.value}: pattern cannot be quoted for nginx`);
-    return `    "${r.ci ? '~*' : '~'}${r.re}" "${r.value}";`;
+    return { pattern: `${r.ci ? '~*' : '~'}${r.re}`, value: r.value };
   });
-  const head = source === '$uri' ? ['    volatile;'] : [];
-  return [`map ${source} ${variable} {`, ...head, `    default "${fallback}";`, ...lines, '}'].join('\n');
 }
 
 /**
@@ -401,19 +373,13 @@ function keyArgs(s: Settings): string[] {
 const SESSION_ARG = 'wowzasessionid';
 
 /**
- * One map per forwarded parameter: "&name=value" ("&name" for a bare flag
- * such as Wowza's `?DVR`) when the query has it (the first one, as nginx's
- * $arg_ takes), else "". The key and the origin's query are made of these.
+ * One map per keyed parameter (media-edge-http.conf, `{{#each key_args}}`):
+ * "&name=value" ("&name" for a bare flag such as Wowza's `?DVR`) when the
+ * query has it (the first one, as nginx's $arg_ takes), else "". The key and
+ * the origin's query are made of these and of wowzasessionid's map.
  */
-function argMaps(s: Settings): string {
-  const keyed = keyArgs(s).map((name, i) => nginxMap('$args', argVar(s, name, i), [
-    { re: `(?:^|&)${name}=([^&]*)`, ci: true, value: `&${name}=$1` },
-    { re: `(?:^|&)${name}(?:&|$)`, ci: true, value: `&${name}` },
-  ], ''));
-  // Forwarded unkeyed, so only what Wowza issues (digits): anything else
-  // would reach the origin, and perhaps its answer to everyone, unkeyed.
-  const session = nginxMap('$args', argVar(s, SESSION_ARG, 0), [{ re: `(?:^|&)${SESSION_ARG}=([0-9]{1,20})(?:&|$)`, ci: true, value: `&${SESSION_ARG}=$1` }], '');
-  return [...keyed, session].join('\n');
+function argList(s: Settings): Record<string, string>[] {
+  return keyArgs(s).map((name, i) => ({ name, variable: argVar(s, name, i) }));
 }
 
 function argVar(s: Settings, name: string, i: number): string {
@@ -424,25 +390,36 @@ function argValues(s: Settings, withSession: boolean): string {
   return [...keyArgs(s), ...(withSession ? [SESSION_ARG] : [])].map((n, i) => argVar(s, n, i)).join('');
 }
 
+/** The values of a repeated block: one record per repetition. */
+export type Lists = Record<string, Record<string, string>[]>;
+
 /**
- * Fill a template. `{{name}}` is a value; `{{#if name}}` ... `{{/if}}`, each
- * on a line of its own, keeps the lines between only when the value is not
- * empty (no nesting, no else: a directive that is on or off, never text the
- * renderer writes). An unknown name, or an `{{#if}}` without its `{{/if}}`,
- * is a bug in a template.
+ * Fill a template. `{{name}}` is a value. Two block forms, each marker on a
+ * line of its own, no nesting of the same form:
+ * - `{{#if name}}` ... `{{/if}}` keeps the lines between only when the value
+ *   is not empty (a directive that is on or off; no else);
+ * - `{{#each name}}` ... `{{/each}}` repeats the lines once per record of
+ *   the list `name` (one per origin, per parameter, per rule), where
+ *   `{{field}}` is the record's field, else a value; an `{{#if}}` inside
+ *   reads the record's fields too.
+ * The renderer computes values only, never directive text. An unknown name,
+ * or a marker without its pair, is a bug in a template.
  */
-export function fill(template: string, vars: Record<string, string>, name: string): string {
+export function fill(template: string, vars: Record<string, string>, name: string, lists?: Lists): string {
+  const repeated = template.replace(/^[ \t]*\{\{#each ([a-z_]+)\}\}\n([\s\S]*?)^[ \t]*\{\{\/each\}\}\n/gm, (_, k: string, body: string) => {
+    const items = lists?.[k];
+    if (!items) throw new Error(`${name}: unknown list {{#each ${k}}}`);
+    return items.map((item) => fill(body, { ...vars, ...item }, name)).join('');
+  });
+  if (/\{\{[#\/]each/.test(repeated)) throw new Error(`${name}: {{#each}} and {{/each}} must pair, each on a line of its own`);
   const known = (k: string) => {
     if (!(k in vars)) throw new Error(`${name}: unknown placeholder {{${k}}}`);
     return vars[k];
   };
-  const blocks = template.replace(/^[ \t]*\{\{#if ([a-z_]+)\}\}\n([\s\S]*?)^[ \t]*\{\{\/if\}\}\n/gm, (_, k: string, body: string) =>
+  const blocks = repeated.replace(/^[ \t]*\{\{#if ([a-z_]+)\}\}\n([\s\S]*?)^[ \t]*\{\{\/if\}\}\n/gm, (_, k: string, body: string) =>
     known(k) !== '' ? body : '');
   if (/\{\{[#\/]/.test(blocks)) throw new Error(`${name}: {{#if}} and {{/if}} must pair, each on a line of its own`);
-  return blocks.replace(/\{\{([a-z_]+)\}\}/g, (_, k: string) => {
-    if (!(k in vars)) throw new Error(`${name}: unknown placeholder {{${k}}}`);
-    return vars[k];
-  });
+  return blocks.replace(/\{\{([a-z_]+)\}\}/g, (_, k: string) => known(k));
 }
 
 export function render(s: Settings, ctx: RenderContext): Rendered {
@@ -450,7 +427,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
   const withStream = s.listen_rtmp !== '' && s.origins.some((o) => o.rtmp);
   const modulesDir = s.modules_dir ? s.modules_dir : findModulesDir() ?? MODULE_DIRS[0];
   const moduleFiles = ctx.moduleFiles ?? (existsSync(modulesDir) ? readdirSync(modulesDir) : []);
-  // Backups: a group of their own, behind error_page fallbacks ({{#if origin_backup_servers}}).
+  // Backups: a group of their own, behind error_page fallbacks ({{#if origin_backup}}).
   const backupServers = upstreamServers(s, 'http', 'backup');
   const vars: Record<string, string> = {
     ...Object.fromEntries(Object.entries(s).filter(([, v]) => typeof v === 'string')),
@@ -464,8 +441,11 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     rtmp_access_log: join(stateDir, 'logs', 'rtmp-access.log'),
     rtmp_max_connections_per_address: String(s.rtmp_max_connections_per_address),
     http_max_connections_per_address: String(s.http_max_connections_per_address),
-    origin_balance: s.balance === 'object' ? 'hash $media_edge_cache_key consistent;'
-      : routerEnabled(s, ctx) ? 'hash $media_edge_route consistent;' : 'hash $media_edge_stream consistent;',
+    // One of the three hash keys of the origin group.
+    balance_object: s.balance === 'object' ? 'on' : '',
+    balance_route: s.balance !== 'object' && routerEnabled(s, ctx) ? 'on' : '',
+    balance_stream: s.balance !== 'object' && !routerEnabled(s, ctx) ? 'on' : '',
+    origin_max_fails: String(s.origin_max_fails),
     // The router (origin memory, probes): {{#if router}} in media-edge-http.conf and media-edge-server.conf.
     router: routerEnabled(s, ctx) ? 'on' : '',
     probe_timeout: probeTimeout(s),
@@ -477,65 +457,49 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     runs_dir: join(stateDir, 'runs'),
     producer_buffer_size: String(2 * s.playlist_max_bytes),
     origin_memory_log: routerEnabled(s, ctx) ? join(stateDir, 'logs', 'origin-memory.log') : '',
-    age_maps: ageMaps(),
-    key_path_map: nginxMap('$uri', '$media_edge_key_path', KEY_PATH_RULES, '$uri'),
     session_id_hint: SESSION_ID_HINT,
     cache_key: CACHE_KEY,
-    arg_maps: argMaps(s),
     cache_key_args_values: argValues(s, false),
     origin_args_values: argValues(s, true),
     playlist_lock_timeout: `${Math.ceil((2 * parseMs(s.origin_read_timeout)) / 1000)}s`,
-    segment_ignore_headers: s.segment_origin_cache_control === 'honor'
-      ? 'proxy_ignore_headers Set-Cookie X-Accel-Expires;'
-      : 'proxy_ignore_headers Cache-Control Expires Set-Cookie X-Accel-Expires;',
-    segment_hide_cache_headers: s.segment_origin_cache_control === 'honor' ? '' : 'proxy_hide_header Cache-Control;\nproxy_hide_header Expires;',
-    segment_client_cache_control: ['200', '206', '304']
-      .map((st) => `    ${st} "${s.segment_origin_cache_control === 'honor' ? '' : `public, max-age=${nginxSeconds(s.segment_ttl)}, immutable`}";`)
-      .join('\n'),
+    segment_cache_honor: s.segment_origin_cache_control === 'honor' ? 'on' : '',
+    segment_cache_override: s.segment_origin_cache_control === 'honor' ? '' : 'on',
+    segment_client_cache_control: s.segment_origin_cache_control === 'honor' ? '' : `public, max-age=${nginxSeconds(s.segment_ttl)}, immutable`,
     origins_file: join(ctx.confDir, ORIGINS_FILE),
-    origin_http_servers: upstreamServers(s, 'http', 'primary'),
-    origin_rtmp_servers: upstreamServers(s, 'rtmp', 'all'),
-    origin_backup_servers: backupServers,
+    origin_backup: backupServers.length ? 'on' : '',
     origin_tries: String(s.origins.filter((o) => !o.backup).length),
     origin_keepalive: String(Math.min(1024, 32 * s.origins.filter((o) => !o.backup).length)),
     rtmp_tries: String(s.origins.filter((o) => o.rtmp).length),
-    origin_headers: s.expose_origin
-      ? 'add_header X-Media-Edge-Origin $media_edge_origin_addr always;\nadd_header X-Media-Edge-Origin-Status $media_edge_origin_status always;'
-      : '',
-    status_allow: [...s.status_allow.map((a) => `    allow ${a};`), '    deny all;'].join('\n'),
-    stream_map: nginxMap('$uri', '$media_edge_stream', streamRules(s.stream_variants), '$uri'),
-    rtmp_shared: Object.keys(s.rtmp_auth).length && sharedState(s, ctx)
-      ? [
-          '# Who publishes which stream, and recent failures per address (njs >= 0.8).',
-          'js_shared_dict_zone zone=media_edge_rtmp_pub:1m timeout=1h;',
-          `js_shared_dict_zone zone=media_edge_rtmp_fail:1m timeout=${s.rtmp_fail_window} type=number;`,
-        ].join('\n')
-      : '',
-    rtmp_auth: Object.keys(s.rtmp_auth).length
-      ? [
-          '    # Publish auth (njs/stream.ts): reads the client side of the whole',
-          '    # session, decides every publish and play, cuts keys out of names.',
-          `    js_var $media_edge_rtmp_auth_file ${join(ctx.confDir, RTMP_AUTH_FILE)};`,
-          '    js_filter media_edge_stream.filter;',
-          `    js_fetch_timeout ${s.rtmp_preauth_timeout};`,
-        ].join('\n')
-      : '',
+    expose_origin: s.expose_origin ? 'on' : '',
+    rtmp_shared: Object.keys(s.rtmp_auth).length && sharedState(s, ctx) ? 'on' : '',
+    publish_auth: Object.keys(s.rtmp_auth).length ? 'on' : '',
+    rtmp_auth_file: join(ctx.confDir, RTMP_AUTH_FILE),
     not_found_max_age: String(nginxSeconds(s.not_found_ttl)),
-    gate_map: nginxMap('"$request_method $request_uri"', '$media_edge_gate', gateRules(Object.keys(s.playback_auth)), GATE_OTHER_METHOD),
+    gate_other_method: GATE_OTHER_METHOD,
     gate_fast: gateFastRequest(Object.keys(s.playback_auth)),
-    kind_map: nginxMap('$uri', '$media_edge_kind', KIND_RULES, 'other'),
     playlist_extensions: PLAYLIST_EXTENSIONS,
     segment_extensions: SEGMENT_EXTENSIONS,
-    load_modules: loadModules(modulesDir, moduleFiles, withStream),
-    user_directive: s.user ? `user ${s.user};` : '',
     tls_certificate_path: s.tls_certificate ? abs(ctx.baseDir, s.tls_certificate) : '',
     tls_certificate_key_path: s.tls_certificate_key ? abs(ctx.baseDir, s.tls_certificate_key) : '',
-    stream_block: withStream ? `\nstream {\n    include ${ctx.confDir}/media-edge-stream.conf;\n}` : '',
+    with_stream: withStream ? 'on' : '',
+  };
+  const lists: Lists = {
+    load_modules: loadModules(modulesDir, moduleFiles, withStream).map((p) => ({ module_path: p })),
+    gate_rules: mapRules(gateRules(Object.keys(s.playback_auth))),
+    kind_rules: mapRules(KIND_RULES),
+    stream_rules: mapRules(streamRules(s.stream_variants)),
+    key_path_rules: mapRules(KEY_PATH_RULES),
+    key_args: argList(s),
+    age_table: Object.entries(ageTable()).map(([key, age]) => ({ key, age })),
+    origin_http_servers: upstreamServers(s, 'http', 'primary'),
+    origin_backup_servers: backupServers,
+    origin_rtmp_servers: upstreamServers(s, 'rtmp', 'all'),
+    status_allow: s.status_allow.map((a) => ({ address: a })),
   };
   const out: Rendered = {};
   for (const t of TEMPLATES) {
     if (t === 'media-edge-stream.conf' && !withStream) continue;
-    out[t] = fill(readFileSync(join(TEMPLATE_DIR, t), 'utf8'), vars, t);
+    out[t] = fill(readFileSync(join(TEMPLATE_DIR, t), 'utf8'), vars, t, lists);
   }
   out[ORIGINS_FILE] = originsFile(s);
   if (withStream && Object.keys(s.rtmp_auth).length) out[RTMP_AUTH_FILE] = rtmpAuthFile(s, ctx.baseDir);

@@ -19,7 +19,9 @@ import {
 } from '../../njs/playlist.ts';
 import { utf8Decode } from '../../njs/utf8.ts';
 import { keyPath } from '../../njs/rules.ts';
-import { ageMaps, ageTable } from '../../tools/render.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ageTable, PACKAGE_ROOT } from '../../tools/render.ts';
 
 const P: CachePolicy = { fallback: 1, liveMax: 5, master: 5, vod: 3600, mpdMax: 5, notFound: 1, blocking: 1, honorOrigin: false };
 const LIVE = '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:42\n#EXTINF:6.0,\nmedia_b800000_42.ts\n#EXTINF:6.0,\nmedia_b800000_43.ts\n';
@@ -225,10 +227,11 @@ describe('property: the parsers never throw and never loop', () => {
   });
 });
 
-describe('Age by nginx maps (tools/render.ts ageMaps)', () => {
-  /** What the maps compute: the regex over $time_iso8601, then the table with the producer's stamp. */
+describe('Age by nginx maps (media-edge-http.conf, tools/render.ts ageTable)', () => {
+  /** What the maps compute: the template's regex over $time_iso8601, then the table with the producer's stamp. */
+  const conf = readFileSync(join(PACKAGE_ROOT, 'nginx', 'media-edge-http.conf'), 'utf8');
   function mapsAge(producedMs: number, nowMs: number): string | undefined {
-    const re = /"~(.*)" "\$1";/.exec(ageMaps())![1];
+    const re = /^map \$time_iso8601 \$media_edge_now \{\n[^\n]*\n\s*"~(.*)" "\$1";/m.exec(conf)![1];
     const m = new RegExp(re).exec(new Date(nowMs).toISOString().slice(0, 19) + '+00:00');
     return m ? ageTable()[m[1] + ageStamp(producedMs)] : undefined;
   }

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { classifyPath, firstMatch, gate, gateFastRequest, gateRules, KEY_PATH_RULES, keyPath, KIND_RULES, MAX_REQUEST_URI, REJECT_RULES, rejectReason, SESSION_ID_HINT, STREAM_RULES, streamOf, streamRules } from '../../njs/rules.ts';
-import { nginxMap } from '../../tools/render.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { mapRules, PACKAGE_ROOT } from '../../tools/render.ts';
 import { expectedGate, methods, requestTargets } from '../support/request-targets.ts';
 
 describe('rejectReason (raw request target)', () => {
@@ -111,16 +113,14 @@ describe('classifyPath', () => {
 
 describe('rendering rule tables as nginx maps', () => {
   it('keeps the order and the case flag', () => {
-    const m = nginxMap('$uri', '$k', KIND_RULES, 'other');
-    expect(m.split('\n')[0]).toBe('map $uri $k {');
-    expect(m).toContain('    default "other";');
-    expect(m).toContain('    "~*\\.mpd$" "mpd";');
-    expect(m.indexOf(' "master";')).toBeLessThan(m.indexOf(' "media";'));
+    const m = mapRules(KIND_RULES);
+    expect(m).toContainEqual({ pattern: '~*\\.mpd$', value: 'mpd' });
+    expect(m.findIndex((e) => e.value === 'master')).toBeLessThan(m.findIndex((e) => e.value === 'media'));
   });
 
   it('every pattern can be written in an nginx quoted string', () => {
-    expect(() => nginxMap('$request_uri', '$r', REJECT_RULES, '')).not.toThrow();
-    expect(() => nginxMap('$uri', '$r', [{ re: 'a"b', ci: false, value: 'x' }], '')).toThrow('cannot be quoted');
+    expect(() => mapRules(REJECT_RULES)).not.toThrow();
+    expect(() => mapRules([{ re: 'a"b', ci: false, value: 'x' }])).toThrow('cannot be quoted');
   });
 });
 
@@ -171,9 +171,12 @@ describe('the gate (one map for the raw target and the method)', () => {
   });
 
   it('renders as one nginx map over the method and the raw target', () => {
-    const m = nginxMap('"$request_method $request_uri"', '$g', gateRules(), 'method');
-    expect(m.split('\n')[0]).toBe('map "$request_method $request_uri" $g {');
-    expect(m).not.toContain('volatile');
+    const conf = readFileSync(join(PACKAGE_ROOT, 'nginx', 'media-edge-http.conf'), 'utf8');
+    const m = /^map "\$request_method \$request_uri" \$media_edge_gate \{\n([\s\S]*?)^\}/m.exec(conf);
+    expect(m).not.toBeNull();
+    expect(m![1]).toContain('{{#each gate_rules}}');
+    expect(m![1]).not.toContain('volatile');
+    expect(mapRules(gateRules()).length).toBe(gateRules().length);
   });
 });
 

@@ -94,11 +94,21 @@ describe('rendering', () => {
     expect(() => fill('x {{#if e}} y {{/if}}\n', { e: 'y' }, 't.conf')).toThrow('must pair');
   });
 
+  it('repeats an {{#each}} block per record, with the record\'s fields and {{#if}} inside, and refuses an unknown or unpaired one', () => {
+    const t = 'upstream u {\n{{#each servers}}\n{{#if backup}}\n    server {{address}} backup;  # {{zone}}\n{{/if}}\n{{#if primary}}\n    server {{address}};  # {{zone}}\n{{/if}}\n{{/each}}\n}\n';
+    const lists = { servers: [{ address: 'a:1', primary: 'on', backup: '' }, { address: 'b:1', primary: '', backup: 'on' }] };
+    expect(fill(t, { zone: 'z' }, 't.conf', lists)).toBe('upstream u {\n    server a:1;  # z\n    server b:1 backup;  # z\n}\n');
+    expect(fill(t, { zone: 'z' }, 't.conf', { servers: [] })).toBe('upstream u {\n}\n');
+    expect(() => fill(t, { zone: 'z' }, 't.conf')).toThrow('t.conf: unknown list {{#each servers}}');
+    expect(() => fill('{{#each s}}\nx;\n', {}, 't.conf', { s: [] })).toThrow('{{#each}} and {{/each}} must pair');
+    expect(() => fill('{{#each s}}\n{{nope}};\n{{/each}}\n', {}, 't.conf', { s: [{ a: '1' }] })).toThrow('unknown placeholder {{nope}}');
+  });
+
   it('loads the stream core module first, and only modules that exist', () => {
-    expect(loadModules('/m', ['ngx_stream_module.so', 'ngx_http_js_module.so', 'ngx_stream_js_module.so'], true)).toBe(
-      'load_module /m/ngx_stream_module.so;\nload_module /m/ngx_http_js_module.so;\nload_module /m/ngx_stream_js_module.so;',
+    expect(loadModules('/m', ['ngx_stream_module.so', 'ngx_http_js_module.so', 'ngx_stream_js_module.so'], true)).toEqual(
+      ['/m/ngx_stream_module.so', '/m/ngx_http_js_module.so', '/m/ngx_stream_js_module.so'],
     );
-    expect(loadModules('/m', ['ngx_http_js_module.so'], false)).toBe('load_module /m/ngx_http_js_module.so;');
+    expect(loadModules('/m', ['ngx_http_js_module.so'], false)).toEqual(['/m/ngx_http_js_module.so']);
   });
 
   it('keeps the state directory from other users where it knows the workers (producer.sock is 0666), says so where not, and names a worker user this machine does not know', () => {
@@ -149,7 +159,7 @@ describe('rendering', () => {
     const http = out['media-edge-http.conf'];
     expect(http).toContain('server 10.0.0.1:80 weight=3 max_fails=1 fail_timeout=10s;  # big');
     // nginx's hash balancer refuses `backup`: backups get their own group behind error_page.
-    expect(http).toMatch(/upstream media_edge_origin_backup \{[^}]*server 10\.0\.0\.2:80 max_fails=1 fail_timeout=10s;  # spare/);
+    expect(http).toMatch(/upstream media_edge_origin_backup \{[^}]*server 10\.0\.0\.2:80 weight=1 max_fails=1 fail_timeout=10s;  # spare/);
     expect(http).not.toMatch(/ backup;/);
     expect(out['media-edge-server.conf']).toContain('error_page 502 504 = @media_edge_backup_segment;');
     expect(http).toMatch(/location \/_media_edge_origin\/ \{[^}]*error_page 502 504 = @media_edge_backup_playlist;/);
