@@ -4,8 +4,9 @@
  *   media-edge render --settings FILE --out DIR   validate, render the nginx
  *                                                 config into DIR, run nginx -t
  *   media-edge check  --settings FILE             validate only
- *   media-edge docs [--readme FILE]               print the settings reference,
- *                                                 or rewrite it in FILE
+ *   media-edge docs [--out FILE]                  write the settings reference to
+ *                                                 FILE (default: docs/settings.md
+ *                                                 of this package; "-" prints it)
  *   media-edge deps                               check (and as root install) packages
  *   media-edge demo   [--dir DIR] [--http-port N] [--rtmp-port N]
  *   media-edge mint-key --settings FILE --app APP --stream NAME [--ttl S] [--kid 1|2]
@@ -15,15 +16,15 @@
  *                                                 a playback token (hmac scheme) and
  *                                                 a ready playback URL
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEMO_REQUIREMENTS, ensureDeps, EDGE_REQUIREMENTS, missing, TEST_REQUIREMENTS } from './deps.ts';
 import { runDemo } from './demo.ts';
 import { goldenDiff, writeGolden } from './golden.ts';
 import { detectNjsShared, detectQjs, testConfig } from './nginx.ts';
-import { render, tokenParam, writeRendered } from './render.ts';
-import { settingsTable, validate, type Settings } from './settings.ts';
+import { PACKAGE_ROOT, render, tokenParam, writeRendered } from './render.ts';
+import { settingsReference, validate, type Settings } from './settings.ts';
 import { signPublish } from '../njs/publish.ts';
 import { mintToken, type MeToken } from '../njs/token.ts';
 import { parseRevocations } from '../njs/auth.ts';
@@ -31,7 +32,7 @@ import { parseRevocations } from '../njs/auth.ts';
 const USAGE = `usage:
   media-edge render --settings FILE --out DIR [--no-test]
   media-edge check --settings FILE
-  media-edge docs [--readme FILE]
+  media-edge docs [--out FILE|-]   (default: docs/settings.md of this package)
   media-edge golden [--update]
   media-edge deps [--demo | --test]
   media-edge demo [--dir DIR] [--http-port N] [--rtmp-port N]
@@ -72,7 +73,6 @@ function main(argv: string[]): number {
       dir: { type: 'string' },
       'http-port': { type: 'string' },
       'rtmp-port': { type: 'string' },
-      readme: { type: 'string' },
       update: { type: 'boolean' },
       app: { type: 'string' },
       stream: { type: 'string' },
@@ -112,15 +112,14 @@ function main(argv: string[]): number {
       return 0;
     }
     case 'docs': {
-      if (!values.readme) {
-        console.log(settingsTable());
+      if (values.out === '-') {
+        process.stdout.write(settingsReference());
         return 0;
       }
-      const text = readFileSync(values.readme, 'utf8');
-      const re = /(<!-- settings:begin -->\n)[\s\S]*?(\n<!-- settings:end -->)/;
-      if (!re.test(text)) throw new Error(`${values.readme}: no <!-- settings:begin --> ... <!-- settings:end --> section`);
-      writeFileSync(values.readme, text.replace(re, (_m, a: string, b: string) => a + settingsTable() + b));
-      console.log(`${values.readme}: configuration reference updated`);
+      const out = values.out ?? join(PACKAGE_ROOT, 'docs', 'settings.md');
+      mkdirSync(dirname(resolve(out)), { recursive: true });
+      writeFileSync(out, settingsReference());
+      console.log(`${out}: settings reference written`);
       return 0;
     }
     case 'golden': {

@@ -532,11 +532,26 @@ export function validate(input: unknown): Result<Settings> {
   return errors.length ? { ok: false, errors } : { ok: true, value: out as unknown as Settings };
 }
 
-/** The README's configuration reference, generated from SCHEMA. */
-export function settingsTable(): string {
-  const rows = SCHEMA.map((d) => {
-    const def = '`' + JSON.stringify(d.default) + '`';
-    return `| \`${d.name}\` | ${d.syntax.replace(/\|/g, '\\|')} | ${def} | ${d.context} | ${d.doc} |`;
-  });
-  return ['| Setting | Syntax | Default | Context | Meaning |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
+/**
+ * The settings reference (docs/settings.md), generated from SCHEMA: a
+ * contents line, then one block per setting in SCHEMA order (its name as a
+ * heading, then syntax, default and context, then its doc).
+ */
+export function settingsReference(): string {
+  const lines = [
+    '# Settings reference',
+    '',
+    '<!-- Generated from the schema in tools/settings.ts by `npm run docs`; edit the schema, not this file. -->',
+    '',
+    'Settings are one JSON file; every field is optional. How the file is read and checked, with an example:',
+    '[README, "Configuration reference"](../README.md#configuration-reference). Context is the nginx context',
+    'the setting ends up in. Where a setting says see "Signed playback", "Security notes" or "How it works",',
+    'that is a section of the [README](../README.md).',
+    '',
+    'Contents: ' + SCHEMA.map((d) => `[\`${d.name}\`](#${d.name})`).join(', ') + '.',
+  ];
+  for (const d of SCHEMA) {
+    lines.push('', `## \`${d.name}\``, '', `- Syntax: ${d.syntax}`, `- Default: \`${JSON.stringify(d.default)}\``, `- Context: ${d.context}`, '', d.doc);
+  }
+  return lines.join('\n') + '\n';
 }

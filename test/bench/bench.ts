@@ -877,7 +877,8 @@ const ENGINE_IMAGE = 'media-edge:sid';
 /**
  * The rows where njs code runs per request or per session, on njs 1.0's
  * QuickJS ("ours") and its own engine ("baseline"), same image, same
- * settings: this decides njs_engine's default (README, "Engines").
+ * settings: this decides njs_engine's default (docs/benchmarks.md, engines;
+ * README, "Supported versions").
  */
 async function enginesBench(rows: Row[]): Promise<void> {
   if (spawnSync('docker', ['image', 'inspect', ENGINE_IMAGE], { stdio: 'ignore' }).status !== 0) {

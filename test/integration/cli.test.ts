@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../tools/render.ts';
-import { settingsTable } from '../../tools/settings.ts';
+import { settingsReference } from '../../tools/settings.ts';
 import { parseStreamName, verifyLocal } from '../../njs/publish.ts';
 import { verifyToken } from '../../njs/token.ts';
 
@@ -67,9 +67,9 @@ describe('media-edge', () => {
     expect(r.err).toMatch(/nginx: \[emerg\]/);
   });
 
-  it('prints the configuration reference', () => {
-    const r = cli(['docs']);
-    expect(r.out.trim()).toBe(settingsTable());
+  it('prints the settings reference', () => {
+    const r = cli(['docs', '--out', '-']);
+    expect(r.out).toBe(settingsReference());
   });
 
   it('mints publish and play keys the edge accepts, for hmac applications only', () => {
@@ -113,15 +113,13 @@ describe('media-edge', () => {
     expect(cli(['mint-token', '--settings', f, '--path', '/live/cam1/playlist.m3u8', '--scope', '/live/cam*']).err).toContain('cannot mint: a * must follow a /');
   });
 
-  it('rewrites the configuration reference in a README, and says where the section is missing', () => {
-    const readme = join(dir, 'README.md');
-    writeFileSync(readme, 'intro\n<!-- settings:begin -->\nstale\n<!-- settings:end -->\noutro\n');
-    expect(cli(['docs', '--readme', readme]).code).toBe(0);
-    expect(readFileSync(readme, 'utf8')).toBe(`intro\n<!-- settings:begin -->\n${settingsTable()}\n<!-- settings:end -->\noutro\n`);
-    writeFileSync(readme, 'no markers\n');
-    const r = cli(['docs', '--readme', readme]);
-    expect(r.code).toBe(1);
-    expect(r.err).toContain('no <!-- settings:begin --> ... <!-- settings:end --> section');
+  it('writes the settings reference to --out, creating its directory, over a stale one', () => {
+    const out = join(dir, 'docs', 'settings.md');
+    expect(cli(['docs', '--out', out]).code).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe(settingsReference());
+    writeFileSync(out, 'stale\n');
+    expect(cli(['docs', '--out', out]).code).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe(settingsReference());
   });
 
   it('prints usage for an unknown command', () => {

@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaults, settingsTable, validate } from '../../tools/settings.ts';
+import { defaults, SCHEMA, settingsReference, validate } from '../../tools/settings.ts';
 import { fill, loadModules, nginxSeconds, PACKAGE_ROOT, render, writeRendered } from '../../tools/render.ts';
 
 describe('settings validation', () => {
@@ -258,11 +258,17 @@ describe('the engine (njs_engine)', () => {
   });
 });
 
-describe('README', () => {
-  it('holds the configuration reference generated from the schema', () => {
-    const readme = readFileSync(join(PACKAGE_ROOT, 'README.md'), 'utf8');
-    const m = /<!-- settings:begin -->\n([\s\S]*?)\n<!-- settings:end -->/.exec(readme);
-    expect(m, 'README lacks the settings markers').not.toBeNull();
-    expect(m![1]).toBe(settingsTable());
+describe('docs/settings.md', () => {
+  it('is the settings reference generated from the schema', () => {
+    const file = join(PACKAGE_ROOT, 'docs', 'settings.md');
+    const doc = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    expect(doc, 'docs/settings.md is not what tools/settings.ts generates: run `npm run docs`').toBe(settingsReference());
+  });
+
+  it('has one block per setting, in schema order, each listed in the contents', () => {
+    const ref = settingsReference();
+    const names = SCHEMA.map((d) => d.name);
+    expect([...ref.matchAll(/^## `(\w+)`$/gm)].map((m) => m[1])).toEqual(names);
+    for (const n of names) expect(ref).toContain(`[\`${n}\`](#${n})`);
   });
 });
