@@ -4,7 +4,7 @@
  * the one rewrite the cached copy gets (the stream's run id on child URIs).
  *
  * Pure functions over strings and bytes, no nginx objects: vitest imports
- * them, test/njs runs them in the real njs CLI, njs/http.ts (the producer)
+ * them, test/njs runs them in the real njs CLI, njs/producer.ts
  * calls them on every playlist the edge fetches from an origin.
  *
  * Bad input is a value, never an exception: parseHls/parseMpd (and inspect,
@@ -384,7 +384,7 @@ export function liveBound(targetDuration: number): number {
  * so the server config leaves that off for playlists. A 404 gets none: the
  * next request after it expires must ask the origin, or a stream that came
  * back stays dark one request longer. Serving stale while origins fail is
- * the producer's (njs/http.ts serveLastGood). No `public`: nothing here is
+ * the producer's (njs/producer.ts serveLastGood). No `public`: nothing here is
  * answered to an Authorization header (RFC 9111 section 3.5), and nginx
  * scans the whole value for seven directives on every cache hit, so each
  * character costs.

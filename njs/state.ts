@@ -15,7 +15,7 @@
  * recently, it gets no state at all (no run tag, no last good copy, no
  * prefetch), as a name nobody watches should.
  *
- * Pure: the producer (njs/http.ts) reads the files and writes them.
+ * Pure: njs/runs.ts reads the files and writes them for the producer.
  */
 import type { RunState } from './playlist';
 

@@ -306,7 +306,7 @@ export function probeTimeout(s: Settings): string {
   return `${Math.max(100, Math.min(parseMs(s.origin_connect_timeout), Math.floor(parseMs(s.probe_interval) / 2)))}ms`;
 }
 
-/** What the producer (njs/http.ts produce) is told: njs/playlist.ts CachePolicy plus limits. */
+/** What the producer (njs/producer.ts) is told: njs/playlist.ts CachePolicy plus limits. */
 export function cachePolicy(s: Settings): Record<string, number | boolean | string[]> {
   return {
     fallback: nginxSeconds(s.playlist_ttl),

@@ -32,7 +32,7 @@ export interface Edge {
 
 // "already running": js_periodic killed a probe still going (its findings
 // lost). "is deprecated": njs 0.7.9's warning, which the producer must not
-// provoke (njs/http.ts, Disk).
+// provoke (njs/runs.ts, Disk).
 const BAD = /\[(alert|crit|emerg)\]|js exception|SyntaxError|ReferenceError|TypeError|already running, killing previous instance|is deprecated/;
 
 /**

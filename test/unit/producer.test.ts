@@ -1,0 +1,265 @@
+/**
+ * The playlist producer (njs/producer.ts) against a fake of nginx's request
+ * and a temporary <runs_dir> on node's fs (njs's `fs` has the same sync and
+ * promise functions): what it answers, what it keeps on disk, what it
+ * prefetches, and when it serves its last good copy. The same code in real
+ * nginx: test/integration/playlist-cache.test.ts.
+ */
+import fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { producePlaylist, producerPolicy, type Host, type OriginReply, type ProducerPolicy, type ProducerRequest } from '../../njs/producer.ts';
+import { STATE_FORGET_MS, sweepRuns } from '../../njs/runs.ts';
+import { formatSlot, parseSlot } from '../../njs/state.ts';
+import { cachePolicy } from '../../tools/render.ts';
+import { defaults } from '../../tools/settings.ts';
+
+const URI = '/live/cam1/chunklist.m3u8';
+// A whole minute (ageStamp "00") near the real clock, which dates the files
+// on disk that the sweep compares with the producer's (fake) clock.
+const T0 = Math.floor(Date.now() / 60000) * 60000;
+const RUN = T0.toString(36); // nextRun's run id: the time of the first production
+
+/** A live playlist of 6 s segments media_<first>.ts .. media_<last>.ts. */
+function live(first: number, last: number): string {
+  let s = '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:' + first + '\n';
+  for (let i = first; i <= last; i++) s += '#EXTINF:6.0,\nmedia_' + i + '.ts\n';
+  return s;
+}
+
+const reply = (status: number, body: string, headers: Record<string, string> = {}): OriginReply => ({
+  status,
+  responseBuffer: Buffer.from(body),
+  headersOut: headers,
+  variables: { upstream_addr: '127.0.0.1:8086', upstream_status: String(status) },
+});
+
+/** What the fake request saw the producer do. */
+interface Seen {
+  r: ProducerRequest;
+  headersOut: Record<string, string | string[] | undefined>;
+  returned: { status: number; body?: string | Uint8Array }[];
+  /** Calls of the streaming API (sendHeader/send/finish): the producer answers with one return. */
+  streamed: string[];
+  origin: { uri: string; args: string }[];
+  detached: { uri: string; args: string }[];
+  log: string[];
+}
+
+/** A fake NginxHTTPRequest for one production: `origin` is the reply to the origin subrequest, or the error it fails with. */
+function request(dir: string, policy: ProducerPolicy, origin: OriginReply | Error, args = '', headersIn: Record<string, string> = {}): Seen {
+  const seen: Omit<Seen, 'r'> = { headersOut: {}, returned: [], streamed: [], origin: [], detached: [], log: [] };
+  const r = {
+    uri: URI,
+    args: {},
+    variables: { media_edge_cache_policy: JSON.stringify(policy), media_edge_runs_dir: dir, args },
+    headersIn,
+    headersOut: seen.headersOut,
+    error: (m: string) => seen.log.push('error: ' + m),
+    warn: (m: string) => seen.log.push('warn: ' + m),
+    log: (m: string) => seen.log.push('info: ' + m),
+    return: (status: number, body?: string | Uint8Array) => seen.returned.push({ status, body }),
+    sendHeader: () => seen.streamed.push('sendHeader'),
+    send: () => seen.streamed.push('send'),
+    finish: () => seen.streamed.push('finish'),
+    subrequest(uri: string, options: { args: string; detached?: boolean }) {
+      if (options.detached) {
+        seen.detached.push({ uri, args: options.args });
+        return undefined;
+      }
+      seen.origin.push({ uri, args: options.args });
+      return origin instanceof Error ? Promise.reject(origin) : Promise.resolve(origin);
+    },
+  };
+  return { ...seen, r: r as ProducerRequest };
+}
+
+let dir = '';
+let hostLog: string[] = [];
+const host = (): Host => ({ fs, warn: (m) => hostLog.push('warn: ' + m), info: (m) => hostLog.push('info: ' + m) });
+/** The rendered defaults (grace 6 s, prefetch 4, sweeps 1 in 1000), with changes. */
+const policy = (change: Partial<ProducerPolicy> = {}): ProducerPolicy => ({ ...(cachePolicy(defaults()) as unknown as ProducerPolicy), ...change });
+
+async function produce(p: ProducerPolicy, origin: OriginReply | Error, atMs: number, args = ''): Promise<Seen> {
+  vi.setSystemTime(atMs);
+  const seen = request(dir, p, origin, args);
+  await producePlaylist(seen.r, host());
+  expect(seen.streamed).toEqual([]);
+  expect(seen.returned.length).toBe(1);
+  return seen;
+}
+
+const files = () => fs.readdirSync(dir).sort();
+const read = (name: string) => fs.readFileSync(join(dir, name), 'utf8');
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(join(tmpdir(), 'media-edge-runs-'));
+  hostLog = [];
+  vi.useFakeTimers({ toFake: ['Date'] });
+  // 0.5 x state_sweep_every (1000) is never below 1: no sweep unless a test asks.
+  vi.spyOn(Math, 'random').mockReturnValue(0.5);
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('producer', () => {
+  it('answers a live playlist with its run on every segment and the lifetime its target duration allows, and keeps its run and a last good copy', async () => {
+    const s = await produce(policy(), reply(200, live(10, 12)), T0);
+    expect(s.origin).toEqual([{ uri: '/_media_edge_origin' + URI, args: '' }]);
+    expect(s.returned[0].status).toBe(200);
+    expect(s.returned[0].body).toBe(live(10, 12).replace(/(media_\d+\.ts)/g, '$1?me_run=' + RUN));
+    expect(s.headersOut).toEqual({
+      'Content-Type': 'application/vnd.apple.mpegurl',
+      'X-Media-Edge-Produced': '00',
+      'Cache-Control': 'max-age=2, stale-while-revalidate=2',
+      'X-Media-Edge-TTL': '2; live target=6',
+    });
+    expect(s.log).toEqual([]);
+    // One slot: its run file and its last good copy, nothing else.
+    const names = files();
+    expect(names.length).toBe(2);
+    const slot = names[0].replace(/\.last$/, '');
+    expect(names).toEqual([slot + '.last', slot + '.run']);
+    expect(parseSlot(read(slot + '.run'))).toEqual({ key: URI, at: T0, run: { run: RUN, seq: 10, last: 12, at: T0 } });
+    expect(JSON.parse(read(slot + '.last'))).toEqual({ key: URI, at: T0, ttl: 2, type: 'application/vnd.apple.mpegurl', body: s.returned[0].body });
+    // A name seen once costs the origin one request: no prefetch yet.
+    expect(s.detached).toEqual([]);
+  });
+
+  it('names the origin that answered only with expose_origin, and keeps the origin\'s Content-Type', async () => {
+    const s = await produce(policy({ expose: true }), reply(200, live(10, 12), { 'Content-Type': 'audio/mpegurl' }), T0);
+    expect(s.headersOut['Content-Type']).toBe('audio/mpegurl');
+    expect(s.headersOut['X-Media-Edge-Upstream']).toBe('127.0.0.1:8086');
+    expect(s.headersOut['X-Media-Edge-Upstream-Status']).toBe('200');
+  });
+
+  it('prefetches the segments a known playlist newly lists, newest first, at most prefetch_limit, tagged with its run', async () => {
+    await produce(policy(), reply(200, live(10, 12)), T0);
+    const s = await produce(policy(), reply(200, live(11, 14)), T0 + 2000);
+    expect(s.returned[0].body).toContain('media_14.ts?me_run=' + RUN);
+    expect(s.detached).toEqual([
+      { uri: '/live/cam1/media_14.ts', args: 'me_run=' + RUN },
+      { uri: '/live/cam1/media_13.ts', args: 'me_run=' + RUN },
+    ]);
+    const limited = await produce(policy({ prefetch: 1 }), reply(200, live(12, 16)), T0 + 4000);
+    expect(limited.detached).toEqual([{ uri: '/live/cam1/media_16.ts', args: 'me_run=' + RUN }]);
+    const none = await produce(policy({ prefetch: 0 }), reply(200, live(13, 18)), T0 + 6000);
+    expect(none.detached).toEqual([]);
+  });
+
+  it('starts a new run, and prefetches nothing of the old one, when the stream restarted', async () => {
+    await produce(policy(), reply(200, live(10, 12)), T0);
+    const s = await produce(policy(), reply(200, live(0, 2)), T0 + 2000);
+    const run = (T0 + 2000).toString(36);
+    expect(s.returned[0].body).toContain('media_2.ts?me_run=' + run);
+    expect(hostLog).toEqual(['warn: media-edge: ' + URI + ': stream restarted (media sequence 0), new run ' + run]);
+    // Every segment is new to the new run.
+    expect(s.detached.map((d) => d.uri)).toEqual(['/live/cam1/media_2.ts', '/live/cam1/media_1.ts', '/live/cam1/media_0.ts']);
+  });
+
+  it.each([
+    ['the origin subrequest fails', new Error('upstream gone'), 'error: media-edge producer: ' + URI + ': origin subrequest failed: Error: upstream gone'],
+    ['the origin answers 503', reply(503, 'busy'), ''],
+  ])('serves the last good copy, not to be stored, when %s', async (_what, failing, error) => {
+    const good = await produce(policy(), reply(200, live(10, 12)), T0);
+    const s = await produce(policy(), failing, T0 + 1500);
+    expect(s.returned).toEqual([{ status: 200, body: good.returned[0].body }]);
+    expect(s.headersOut).toEqual({
+      'Content-Type': 'application/vnd.apple.mpegurl',
+      'X-Media-Edge-Produced': '00', // when the copy was produced
+      'Cache-Control': 'no-store',
+      'X-Media-Edge-TTL': '0; stale-if-error age=1',
+    });
+    expect(s.log).toEqual((error ? [error] : []).concat(['warn: media-edge producer: ' + URI + ': origins failing; served the copy from 1s ago (playlist_stale_grace)']));
+  });
+
+  it('answers 502 when the origin fails and there is no copy (or playlist_stale_grace is 0, which keeps none)', async () => {
+    const first = await produce(policy(), new Error('refused'), T0);
+    expect(first.returned).toEqual([{ status: 502, body: undefined }]);
+    expect(first.headersOut).toEqual({ 'Cache-Control': 'no-store' });
+    await produce(policy({ grace: 0 }), reply(200, live(10, 12)), T0 + 1000);
+    expect(files().filter((n) => n.endsWith('.last'))).toEqual([]);
+    const s = await produce(policy({ grace: 0 }), new Error('refused'), T0 + 2000);
+    expect(s.returned[0].status).toBe(502);
+  });
+
+  it('serves the copy up to its lifetime plus playlist_stale_grace and not a millisecond longer; then the origin\'s failure goes through', async () => {
+    await produce(policy(), reply(200, live(10, 12)), T0);
+    // ttl 2 s + grace 6 s.
+    const last = await produce(policy(), new Error('refused'), T0 + 8000);
+    expect(last.returned[0].status).toBe(200);
+    expect(last.headersOut['X-Media-Edge-TTL']).toBe('0; stale-if-error age=8');
+    const over = await produce(policy(), new Error('refused'), T0 + 8001);
+    expect(over.returned).toEqual([{ status: 502, body: undefined }]);
+    expect(over.headersOut).toEqual({ 'Cache-Control': 'no-store' });
+    const status = await produce(policy(), reply(503, 'busy'), T0 + 8001);
+    expect(status.returned).toEqual([{ status: 503, body: Buffer.from('busy') }]);
+    // No Cache-Control on a 5xx (decide): nginx stores nothing without one.
+    expect(status.headersOut).toEqual({ 'Content-Type': 'application/vnd.apple.mpegurl', 'X-Media-Edge-TTL': '0; status-503' });
+  });
+
+  it('never serves another playlist\'s copy from a slot that changed hands', async () => {
+    await produce(policy(), reply(200, live(10, 12)), T0);
+    const last = files().find((n) => n.endsWith('.last')) as string;
+    const copy = JSON.parse(read(last));
+    fs.writeFileSync(join(dir, last), JSON.stringify({ ...copy, key: '/live/other/chunklist.m3u8' }));
+    const s = await produce(policy(), new Error('refused'), T0 + 1000);
+    expect(s.returned[0].status).toBe(502);
+  });
+
+  it('one production in state_sweep_every removes the state files not written for an hour, and logs how many', async () => {
+    const sweep = T0 + 2000;
+    const old = (sweep - STATE_FORGET_MS - 1000) / 1000;
+    const kept = (sweep - STATE_FORGET_MS + 1000) / 1000;
+    for (const [name, mtime] of [['7.run', old], ['7.last', old], ['8.run.4242.tmp', old], ['9.run', kept]] as const) {
+      fs.writeFileSync(join(dir, name), formatSlot('/live/gone/' + name, 0, null));
+      fs.utimesSync(join(dir, name), mtime, mtime);
+    }
+    // 0.5 x 2 is not below 1: this production does not sweep ...
+    await produce(policy({ sweepEvery: 2 }), reply(200, live(10, 12)), T0);
+    expect(files()).toContain('7.run');
+    expect(hostLog).toEqual([]);
+    // ... 0.4 x 2 is.
+    vi.mocked(Math.random).mockReturnValue(0.4);
+    await produce(policy({ sweepEvery: 2 }), reply(200, live(10, 13)), sweep);
+    expect(files()).not.toContain('7.run');
+    expect(files()).not.toContain('7.last');
+    expect(files()).not.toContain('8.run.4242.tmp');
+    expect(files()).toContain('9.run');
+    expect(hostLog).toEqual(['info: media-edge producer: removed 3 state files from ' + dir]);
+  });
+
+  it('a sweep of a missing directory removes nothing', () => {
+    expect(sweepRuns(fs, join(dir, 'missing'), T0)).toBe(0);
+  });
+
+  it('a playlist that finds no slot free gets no run tag, no copy and no prefetch, and says so as often as sweeps run', async () => {
+    // state_max_files 10: 5 slots, all held by playlists produced just now.
+    for (let i = 0; i < 5; i++) fs.writeFileSync(join(dir, i + '.run'), formatSlot('/live/s' + i + '/chunklist.m3u8', T0, null));
+    vi.mocked(Math.random).mockReturnValue(0.0001);
+    const s = await produce(policy({ maxFiles: 10 }), reply(200, live(10, 12)), T0 + 1000);
+    expect(s.returned[0].body).toBe(live(10, 12));
+    expect(s.log).toEqual(['warn: media-edge producer: ' + URI + ': no state slot free in ' + dir + ' (state_max_files 10): this stream gets no run tag, last good copy or prefetch while the slots are in use']);
+    expect(files()).toEqual(['0.run', '1.run', '2.run', '3.run', '4.run']);
+  });
+
+  it('refuses what it cannot produce: no policy is a 502, a path that is no playlist a 404, neither stored', async () => {
+    const s = request(dir, policy(), reply(200, ''));
+    (s.r.variables as Record<string, string>).media_edge_cache_policy = 'nope';
+    await producePlaylist(s.r, host());
+    expect(s.returned).toEqual([{ status: 502, body: undefined }]);
+    expect(s.log).toEqual(['error: media-edge producer: $media_edge_cache_policy is missing or not JSON']);
+    const seg = request(dir, policy(), reply(200, ''));
+    (seg.r as { uri: string }).uri = '/live/cam1/media_1.ts';
+    await producePlaylist(seg.r, host());
+    expect(seg.returned).toEqual([{ status: 404, body: undefined }]);
+    expect(seg.headersOut).toEqual({ 'Cache-Control': 'no-store' });
+    expect(seg.origin).toEqual([]);
+    expect(producerPolicy('{"fallback":1}')).toBeNull();
+  });
+});
