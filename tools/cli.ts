@@ -23,7 +23,8 @@ import { DEMO_REQUIREMENTS, ensureDeps, EDGE_REQUIREMENTS, missing, TEST_REQUIRE
 import { runDemo } from './demo.ts';
 import { goldenDiff, writeGolden } from './golden.ts';
 import { detectNjsShared, detectQjs, testConfig } from './nginx.ts';
-import { PACKAGE_ROOT, render, tokenParam, writeRendered } from './render.ts';
+import { PACKAGE_ROOT } from './paths.ts';
+import { render, tokenParam, writeRendered } from './render.ts';
 import { settingsReference, validate, type Settings } from './settings.ts';
 import { signPublish } from '../njs/publish.ts';
 import { mintToken, type MeToken } from '../njs/token.ts';

@@ -12,7 +12,9 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { DEMO_REQUIREMENTS, ensureDeps } from './deps.ts';
 import { detectNjsShared, detectQjs, startNginx, testConfig, waitHealthy, probe, type NginxProcess } from './nginx.ts';
-import { fill, findModulesDir, MODULE_DIRS, PACKAGE_ROOT, render, writeRendered } from './render.ts';
+import { findModulesDir, MODULE_DIRS, PACKAGE_ROOT } from './paths.ts';
+import { render, writeRendered } from './render.ts';
+import { fill } from './template.ts';
 import { validate, type Settings } from './settings.ts';
 
 /** A port that was free a moment ago on 127.0.0.1 (or the preferred one, if free). */

@@ -6,7 +6,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { MODULE_DIRS } from './render.ts';
+import { MODULE_DIRS } from './paths.ts';
 
 export interface Requirement {
   what: string;

@@ -9,7 +9,8 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PACKAGE_ROOT, render } from './render.ts';
+import { PACKAGE_ROOT } from './paths.ts';
+import { render } from './render.ts';
 import { validate } from './settings.ts';
 
 export const GOLDEN_DIR = join(PACKAGE_ROOT, 'test', 'golden');

@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findModulesDir } from './render.ts';
+import { findModulesDir } from './paths.ts';
 import { request } from 'node:http';
 
 export interface NginxProcess {

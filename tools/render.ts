@@ -3,24 +3,21 @@
  * directive is in a template; this file computes only values: `{{name}}`
  * placeholders, `{{#if}}` blocks (on or off) and `{{#each}}` blocks (one per
  * origin, parameter or rule), so the templates stay plain nginx that a
- * person can read and copy (see fill()).
+ * person can read and copy (the language: template.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { abs, findModulesDir, MODULE_DIRS, PACKAGE_ROOT, TEMPLATE_DIR } from './paths.ts';
+import { fill, type Lists } from './template.ts';
+import { nginxSeconds, parseMs } from './units.ts';
 import { GATE_OTHER_METHOD, gateFastRequest, gateRules, KEY_PATH_RULES, KIND_RULES, PLAYLIST_EXTENSIONS, SEGMENT_EXTENSIONS, SESSION_ID_HINT, streamRules, type Rule } from '../njs/rules.ts';
 import { buildRing, encodeRing, steeringKeys } from '../njs/ring.ts';
 import { TK_NAME } from '../njs/auth.ts';
 import { createHash } from 'node:crypto';
 import type { PlaybackAppAuth, Settings } from './settings.ts';
 
-export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-export const TEMPLATE_DIR = join(PACKAGE_ROOT, 'nginx');
 export const TEMPLATES = ['nginx.conf', 'media-edge-http.conf', 'media-edge-server.conf', 'media-edge-headers.conf', 'media-edge-playlist.conf', 'media-edge-proxy.conf', 'media-edge-segments.conf', 'media-edge-forward.conf', 'media-edge-engine.conf', 'media-edge-stream.conf'];
-
-/** Where distributions put nginx's dynamic modules, most common first. */
-export const MODULE_DIRS = ['/usr/lib/nginx/modules', '/etc/nginx/modules', '/usr/lib64/nginx/modules', '/usr/local/nginx/modules'];
 
 export interface RenderContext {
   /** Directory the settings file is in; relative paths resolve against it. */
@@ -58,23 +55,6 @@ export const MAX_ROUTER_POINTS = 16000;
 
 export type Rendered = Record<string, string>;
 
-/** Milliseconds in an nginx time value ("1h30m", "500ms", "2s"; no unit is seconds). */
-export function parseMs(t: string): number {
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000, w: 604800000, M: 2592000000, y: 31536000000 };
-  let total = 0;
-  for (const m of t.matchAll(/(\d+)(ms|s|m|h|d|w|M|y)?/g)) total += Number(m[1]) * unit[m[2] ?? 's'];
-  return total;
-}
-
-/** Whole seconds in an nginx time value, rounded down. */
-export function nginxSeconds(t: string): number {
-  return Math.floor(parseMs(t) / 1000);
-}
-
-export function findModulesDir(): string | null {
-  return MODULE_DIRS.find((d) => existsSync(join(d, 'ngx_http_js_module.so'))) ?? null;
-}
-
 /**
  * The modules to load (nginx.conf's load_module lines) for what the edge
  * needs that is not built in. The stream core module is dynamic on Debian
@@ -85,10 +65,6 @@ export function loadModules(dir: string, files: string[], withStream: boolean): 
   const wanted = ['ngx_http_js_module.so'];
   if (withStream) wanted.unshift('ngx_stream_module.so'), wanted.push('ngx_stream_js_module.so');
   return wanted.filter((f) => files.includes(f)).map((f) => join(dir, f));
-}
-
-function abs(base: string, p: string): string {
-  return isAbsolute(p) ? p : resolve(base, p);
 }
 
 /**
@@ -388,38 +364,6 @@ function argVar(s: Settings, name: string, i: number): string {
 
 function argValues(s: Settings, withSession: boolean): string {
   return [...keyArgs(s), ...(withSession ? [SESSION_ARG] : [])].map((n, i) => argVar(s, n, i)).join('');
-}
-
-/** The values of a repeated block: one record per repetition. */
-export type Lists = Record<string, Record<string, string>[]>;
-
-/**
- * Fill a template. `{{name}}` is a value. Two block forms, each marker on a
- * line of its own, no nesting of the same form:
- * - `{{#if name}}` ... `{{/if}}` keeps the lines between only when the value
- *   is not empty (a directive that is on or off; no else);
- * - `{{#each name}}` ... `{{/each}}` repeats the lines once per record of
- *   the list `name` (one per origin, per parameter, per rule), where
- *   `{{field}}` is the record's field, else a value; an `{{#if}}` inside
- *   reads the record's fields too.
- * The renderer computes values only, never directive text. An unknown name,
- * or a marker without its pair, is a bug in a template.
- */
-export function fill(template: string, vars: Record<string, string>, name: string, lists?: Lists): string {
-  const repeated = template.replace(/^[ \t]*\{\{#each ([a-z_]+)\}\}\n([\s\S]*?)^[ \t]*\{\{\/each\}\}\n/gm, (_, k: string, body: string) => {
-    const items = lists?.[k];
-    if (!items) throw new Error(`${name}: unknown list {{#each ${k}}}`);
-    return items.map((item) => fill(body, { ...vars, ...item }, name)).join('');
-  });
-  if (/\{\{[#\/]each/.test(repeated)) throw new Error(`${name}: {{#each}} and {{/each}} must pair, each on a line of its own`);
-  const known = (k: string) => {
-    if (!(k in vars)) throw new Error(`${name}: unknown placeholder {{${k}}}`);
-    return vars[k];
-  };
-  const blocks = repeated.replace(/^[ \t]*\{\{#if ([a-z_]+)\}\}\n([\s\S]*?)^[ \t]*\{\{\/if\}\}\n/gm, (_, k: string, body: string) =>
-    known(k) !== '' ? body : '');
-  if (/\{\{[#\/]/.test(blocks)) throw new Error(`${name}: {{#if}} and {{/if}} must pair, each on a line of its own`);
-  return blocks.replace(/\{\{([a-z_]+)\}\}/g, (_, k: string) => known(k));
 }
 
 export function render(s: Settings, ctx: RenderContext): Rendered {

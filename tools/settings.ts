@@ -7,7 +7,7 @@
  * directory. Every field is optional; defaults describe a loopback demo edge.
  */
 
-import { nginxSeconds } from './render.ts';
+import { nginxSeconds } from './units.ts';
 import type { AppAuth, Scheme } from '../njs/auth.ts';
 
 export interface Origin {

@@ -11,7 +11,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 // @ts-expect-error plain JS build script without typings
 import { buildNjs } from '../../tools/build.mjs';
 import { NGINX_BIN } from '../../tools/nginx.ts';
-import { PACKAGE_ROOT, render, writeRendered } from '../../tools/render.ts';
+import { PACKAGE_ROOT } from '../../tools/paths.ts';
+import { render, writeRendered } from '../../tools/render.ts';
 import { validate } from '../../tools/settings.ts';
 import { run } from '../njs/vectors.ts';
 import { imageModuleFiles, targets, type Target } from '../support/targets.ts';

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PACKAGE_ROOT } from '../../tools/render.ts';
+import { PACKAGE_ROOT } from '../../tools/paths.ts';
 import { settingsReference } from '../../tools/settings.ts';
 import { parseStreamName, verifyLocal } from '../../njs/publish.ts';
 import { verifyToken } from '../../njs/token.ts';

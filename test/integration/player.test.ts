@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { PACKAGE_ROOT } from '../../tools/render.ts';
+import { PACKAGE_ROOT } from '../../tools/paths.ts';
 import { launchPlayers } from '../support/browser.ts';
 import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
 import { sleep } from '../support/http.ts';

@@ -10,7 +10,8 @@ import { execFile } from 'node:child_process';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { freePort } from '../../tools/demo.ts';
 import { startNginx, waitHealthy, type NginxProcess } from '../../tools/nginx.ts';
-import { PACKAGE_ROOT, render, writeRendered } from '../../tools/render.ts';
+import { PACKAGE_ROOT } from '../../tools/paths.ts';
+import { render, writeRendered } from '../../tools/render.ts';
 import { validate, type Settings } from '../../tools/settings.ts';
 import { imageModuleFiles, type Target } from './targets.ts';
 

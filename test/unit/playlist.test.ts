@@ -21,7 +21,8 @@ import { utf8Decode } from '../../njs/utf8.ts';
 import { keyPath } from '../../njs/rules.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ageTable, PACKAGE_ROOT } from '../../tools/render.ts';
+import { PACKAGE_ROOT } from '../../tools/paths.ts';
+import { ageTable } from '../../tools/render.ts';
 
 const P: CachePolicy = { fallback: 1, liveMax: 5, master: 5, vod: 3600, mpdMax: 5, notFound: 1, blocking: 1, honorOrigin: false };
 const LIVE = '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:42\n#EXTINF:6.0,\nmedia_b800000_42.ts\n#EXTINF:6.0,\nmedia_b800000_43.ts\n';

@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { classifyPath, firstMatch, gate, gateFastRequest, gateRules, KEY_PATH_RULES, keyPath, KIND_RULES, MAX_REQUEST_URI, REJECT_RULES, rejectReason, SESSION_ID_HINT, STREAM_RULES, streamOf, streamRules } from '../../njs/rules.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mapRules, PACKAGE_ROOT } from '../../tools/render.ts';
+import { PACKAGE_ROOT } from '../../tools/paths.ts';
+import { mapRules } from '../../tools/render.ts';
 import { expectedGate, methods, requestTargets } from '../support/request-targets.ts';
 
 describe('rejectReason (raw request target)', () => {

@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaults, SCHEMA, settingsReference, validate } from '../../tools/settings.ts';
-import { fill, loadModules, nginxSeconds, PACKAGE_ROOT, render, writeRendered } from '../../tools/render.ts';
+import { PACKAGE_ROOT } from '../../tools/paths.ts';
+import { loadModules, render, writeRendered } from '../../tools/render.ts';
+import { fill } from '../../tools/template.ts';
+import { nginxSeconds } from '../../tools/units.ts';
 
 describe('settings validation', () => {
   it('takes defaults for missing fields', () => {

@@ -1,0 +1,18 @@
+/**
+ * nginx's units, as its configuration parser reads them
+ * (https://nginx.org/en/docs/syntax.html): times such as "1h30m", "500ms"
+ * or "2s" (no unit is seconds). Leaf module: imports nothing of ours.
+ */
+
+/** Milliseconds in an nginx time value ("1h30m", "500ms", "2s"; no unit is seconds). */
+export function parseMs(t: string): number {
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000, w: 604800000, M: 2592000000, y: 31536000000 };
+  let total = 0;
+  for (const m of t.matchAll(/(\d+)(ms|s|m|h|d|w|M|y)?/g)) total += Number(m[1]) * unit[m[2] ?? 's'];
+  return total;
+}
+
+/** Whole seconds in an nginx time value, rounded down. */
+export function nginxSeconds(t: string): number {
+  return Math.floor(parseMs(t) / 1000);
+}
