@@ -63,6 +63,22 @@ describe('settings validation', () => {
     [{ playback_auth: { live: { scheme: 'hmac', keys: { '1': 'first-secret-0123456' }, referrers: ['http://x'] } } }, 'playback_auth.live.referrers: expected host names'],
     [{ playback_auth: { live: { scheme: 'hmac', keys: { '1': 'first-secret-0123456' }, ttl: 3 } } }, 'playback_auth.live.ttl: unknown field'],
     [{ playback_auth: { '..': { scheme: 'hmac', keys: { '1': 'first-secret-0123456' } } } }, 'playback_auth...: an application name is'],
+    // Nested objects: the field list gives the check and the "accepted:" list; a mode or scheme needs its own fields.
+    [{ origins: [{ name: 'a', http: '10.0.0.1:80', port: 80 }] }, 'origins[0].port: unknown field (accepted: name, http, rtmp, weight, backup)'],
+    [{ origins: [{ name: 'a' }] }, 'origins[0].http: expected "host:port"'],
+    [{ origins: ['a'] }, 'origins[0]: expected an object'],
+    [{ origins: [{ name: 'a', http: '10.0.0.1:80' }, { name: 'a', http: '10.0.0.2:80' }] }, 'origins[1].name: duplicate origin name "a"'],
+    [{ origins: [{ name: 'a', http: '10.0.0.1:80', weight: 0 }] }, 'origins[0].weight: expected a whole number from 1 to 1000'],
+    [{ rtmp_auth: { live: { mode: 'keys' } } }, 'rtmp_auth.live.key_file: expected a file system path'],
+    [{ rtmp_auth: { live: { mode: 'allow', colour: 'red' } } }, 'rtmp_auth.live.colour: unknown field (accepted: mode, secrets, key_file, url, timeout, play)'],
+    [{ rtmp_auth: { live: { mode: 'constructor' } } }, 'rtmp_auth.live.mode: expected one of'],
+    [{ rtmp_auth: { live: { play: true } } }, 'rtmp_auth.live.mode: expected one of'],
+    [{ rtmp_auth: { live: 'hmac' } }, 'rtmp_auth.live: expected an object with "mode"'],
+    [{ rtmp_auth: { live: { mode: 'callback', url: 'http://127.0.0.1:9/auth', timeout: 'soon' } } }, 'rtmp_auth.live.timeout: expected an nginx time'],
+    [{ playback_auth: { live: { scheme: 'secure_link', secret: 'secure-link-secret-1', expression: '$secure_link_expires$uri other-secret-000' } } }, 'playback_auth.live.expression: expected a secure_link_md5 expression'],
+    [{ playback_auth: { live: { scheme: 'secure_link', secret: 'secure-link-secret-1', expression: '$secure_link_expires$uri secure-link-secret-1' } } }, null],
+    [{ playback_auth: { live: { scheme: 'akamai', key_hex: ['0123456789abcdef'], escape_early: 'yes' } } }, 'playback_auth.live.escape_early: expected true or false'],
+    [{ playback_auth: { live: { scheme: 'hmac', keys: { '1': 'first-secret-0123456' }, ttl: 3 } } }, 'accepted: scheme, carry, param, keys, key_hex, algorithm, mode, salt, escape_early, secret, ip, expression, referrers, forward, link_secret'],
     [{ listen_https: '127.0.0.1:8443' }, 'tls_certificate, tls_certificate_key: required with listen_https or listen_rtmps'],
   ])('judges %j, naming the field', (input, message) => {
     const v = validate(input);
