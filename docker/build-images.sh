@@ -3,6 +3,8 @@
 #   media-edge:bookworm  (Debian 12: nginx 1.22.1 + njs 0.7.9)
 #   media-edge:trixie    (Debian 13: nginx 1.26.3 + njs 0.8.9)
 #   media-edge:sid       (Debian sid: nginx 1.30.x + njs 1.0.x with QuickJS)
+# each with the Debian package (packaging/build-deb.sh) installed, and
+# media-edge-stock:<suite>, the same stock nginx without it (the drop-in test).
 # No registry is reachable here, so base images are made from Debian packages
 # with debootstrap and `docker import`d; the rootfs tarballs are cached in
 # $MEDIA_EDGE_IMAGE_CACHE so that a machine builds each only once.
@@ -14,6 +16,7 @@ cache=${MEDIA_EDGE_IMAGE_CACHE:-/var/cache/media-edge}
 suites=${*:-bookworm trixie sid}
 mkdir -p "$cache"
 [ -d "$repo/dist" ] || { echo "run 'npm run build' first" >&2; exit 1; }
+deb=$("$repo/packaging/build-deb.sh")
 
 for suite in $suites; do
   base="media-edge-base:$suite"
@@ -35,5 +38,6 @@ for suite in $suites; do
   # snapshot); stable suites carry no expiry, so only sid skips that check.
   apt_opts=""
   [ "$suite" = sid ] && apt_opts="-o Acquire::Check-Valid-Until=false"
-  docker build -q --network host --build-arg "BASE=$base" --build-arg "APT_OPTS=$apt_opts" -t "media-edge:$suite" -f "$here/Dockerfile" "$repo" >/dev/null
+  docker build -q --network host --build-arg "BASE=$base" --build-arg "APT_OPTS=$apt_opts" --target stock -t "media-edge-stock:$suite" -f "$here/Dockerfile" "$repo" >/dev/null
+  docker build -q --network host --build-arg "BASE=$base" --build-arg "APT_OPTS=$apt_opts" --build-arg "DEB=$deb" --target edge -t "media-edge:$suite" -f "$here/Dockerfile" "$repo" >/dev/null
 done

@@ -3,6 +3,9 @@
  *
  *   media-edge render --settings FILE --out DIR   validate, render the nginx
  *                                                 config into DIR, run nginx -t
+ *   media-edge install [--settings FILE] [--dir DIR] [--no-reload]
+ *                                                 as root: render into the nginx
+ *                                                 this machine runs (tools/install.ts)
  *   media-edge check  --settings FILE             validate only
  *   media-edge docs [--out FILE]                  write the settings reference to
  *                                                 FILE (default: docs/settings.md
@@ -19,9 +22,10 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEMO_REQUIREMENTS, ensureDeps, EDGE_REQUIREMENTS, missing, TEST_REQUIREMENTS } from './deps.ts';
+import { DEMO_REQUIREMENTS, ensureDeps, EDGE_REQUIREMENTS, installHint, missing, TEST_REQUIREMENTS } from './deps.ts';
 import { runDemo } from './demo.ts';
 import { goldenDiff, writeGolden } from './golden.ts';
+import { install } from './install.ts';
 import { detectNjsShared, detectQjs, testConfig } from './nginx.ts';
 import { PACKAGE_ROOT } from './paths.ts';
 import { render, tokenParam, writeRendered } from './render.ts';
@@ -31,7 +35,14 @@ import { mintToken, type MeToken } from '../njs/token.ts';
 import { parseRevocations } from '../njs/auth.ts';
 
 const USAGE = `usage:
+  media-edge install [--settings FILE] [--dir DIR] [--no-reload]
+      As root: render the settings (default /etc/media-edge/edge.json) into DIR
+      (default /etc/nginx/media-edge), give the state and cache directories to
+      nginx's worker user, run nginx -t, reload nginx where it includes the
+      snippets, and print the include lines still to add. Run it again after
+      every settings change; a failure leaves nginx and its config as they were.
   media-edge render --settings FILE --out DIR [--no-test]
+      Render anywhere, as any user, and run nginx -t on the complete example.
   media-edge check --settings FILE
   media-edge docs [--out FILE|-]   (default: docs/settings.md of this package)
   media-edge golden [--update]
@@ -69,6 +80,8 @@ function main(argv: string[]): number {
       settings: { type: 'string' },
       out: { type: 'string' },
       'no-test': { type: 'boolean' },
+      'no-reload': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
       demo: { type: 'boolean' },
       test: { type: 'boolean' },
       dir: { type: 'string' },
@@ -86,7 +99,20 @@ function main(argv: string[]): number {
       start: { type: 'string' },
     },
   });
+  if (values.help || cmd === 'help' || cmd === '--help') {
+    console.log(`${USAGE}\n\nSettings: ${join(PACKAGE_ROOT, 'docs', 'settings.md')} (every setting: syntax, default, context).`);
+    return 0;
+  }
   switch (cmd) {
+    case 'install': {
+      const file = values.settings ?? '/etc/media-edge/edge.json';
+      const { settings, baseDir } = loadSettings(file);
+      const present = missing(EDGE_REQUIREMENTS).length === 0;
+      if (!present) throw new Error(installHint(missing(EDGE_REQUIREMENTS)));
+      const r = install({ settings, baseDir, dir: values.dir ?? '/etc/nginx/media-edge', njsShared: detectNjsShared(), qjs: detectQjs(), reload: !values['no-reload'] });
+      for (const l of r.lines) (r.code ? console.error : console.log)(l);
+      return r.code;
+    }
     case 'check':
     case 'render': {
       if (!values.settings) throw new Error(`--settings FILE is required\n${USAGE}`);

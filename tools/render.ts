@@ -477,7 +477,7 @@ export function writeRendered(files: Rendered, confDir: string, s: Settings, bas
   for (const [name, text] of Object.entries(files)) writeFileSync(join(confDir, name), text, { mode: SECRET_FILES.includes(name) ? 0o640 : 0o644 });
   const stateDir = abs(baseDir, s.state_dir);
   for (const d of ['logs', 'tmp', 'runs']) mkdirSync(join(stateDir, d), { recursive: true });
-  const warnings = restrictState(stateDir, s.user);
+  const warnings = restrictState(stateDir, s.user, SECRET_FILES.filter((f) => f in files).map((f) => join(confDir, f)));
   // nginx includes the revocation list in maps: it must exist to start.
   if (s.playback_revoked_file && Object.keys(s.playback_auth).length) {
     const f = abs(baseDir, s.playback_revoked_file);
@@ -498,7 +498,7 @@ export function writeRendered(files: Rendered, confDir: string, s: Settings, bas
  * - not root and no `user`: nginx runs as this user, who owns them all.
  * - otherwise the workers' user is not known here: left as they are, said.
  */
-function restrictState(stateDir: string, user: string): string[] {
+function restrictState(stateDir: string, user: string, secrets: string[]): string[] {
   const dirs = ['', 'logs', 'tmp', 'runs'].map((d) => join(stateDir, d));
   const owner = workerOwner(user);
   if (owner) {
@@ -507,6 +507,9 @@ function restrictState(stateDir: string, user: string): string[] {
       chownSync(d, workers ? owner.uid : 0, owner.gid);
       chmodSync(d, workers ? 0o700 : 0o750);
     }
+    // The workers read the publish-auth file per RTMP session (njs/stream.ts):
+    // root's, readable by their group (0640), by no one else.
+    for (const f of secrets) chownSync(f, 0, owner.gid);
     return [];
   }
   const uid = process.getuid?.();

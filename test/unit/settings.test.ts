@@ -153,6 +153,10 @@ describe('rendering', () => {
         const www = statSync(join(dir, 'state/runs'));
         expect([statSync(join(dir, 'state')).uid, statSync(join(dir, 'state/logs')).uid, www.uid, www.gid]).toEqual([0, 0, 33, 33]);
         expect(statSync(join(dir, 'state')).gid).toBe(33);
+        // The publish-auth file: read by the workers per RTMP session, by no one else.
+        write({ user: 'www-data', origins: [{ name: 'a', http: '10.0.0.1:1935', rtmp: '10.0.0.1:1935' }], rtmp_auth: { live: { mode: 'hmac', secrets: ['a-long-enough-secret-1'] } } });
+        const auth = statSync(join(dir, 'conf', 'media-edge-rtmp-auth.json'));
+        expect([auth.uid, auth.gid, auth.mode & 0o777]).toEqual([0, 33, 0o640]);
         expect(() => write({ user: 'no-such-user-x' })).toThrow('user: user "no-such-user-x" is not known on this machine');
       } else {
         // nginx runs as this user, who owns them all.
