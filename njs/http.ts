@@ -11,6 +11,7 @@
  * njs 0.7.9 accepts only `export default`; tools/build.mjs rewrites esbuild's
  * `export { x as default }` for it.
  */
+import crypto from 'crypto';
 import fs from 'fs';
 import {
   parseOriginsConfig,
@@ -23,6 +24,8 @@ import {
   type Runtime,
   type SharedView,
 } from './origins';
+import { MAX_VIEWERS, render, type MetricsConfig } from './metrics';
+import { scrape, type MetricsStore } from './metrics-file';
 import { ascii, crc32 } from './ring';
 import { chooseOrigin, memoryUpdate, routeKey, weightedOrder } from './routing';
 import { producePlaylist } from './producer';
@@ -190,6 +193,37 @@ async function status(r: NginxHTTPRequest): Promise<void> {
   r.return(200, JSON.stringify(statusReport(cfg, probes, Date.now(), shared, runtime(r))) + '\n');
 }
 
+/** Short, anonymous viewer ids in the metrics totals. */
+function viewerHash(v: string): string {
+  return (crypto.createHash('md5').update(v).digest('hex') as string).slice(0, 12);
+}
+
+/**
+ * js_content for /metrics (Prometheus text format): the totals of the
+ * metrics log (njs/metrics-file.ts), and each origin's probe now.
+ */
+async function metrics(r: NginxHTTPRequest): Promise<void> {
+  const cfg = loadConfig(r.variables);
+  if ('error' in cfg) {
+    r.error('media-edge metrics: ' + cfg.error);
+    r.return(500, '# ' + cfg.error + '\n');
+    return;
+  }
+  const v = r.variables;
+  const names: { [address: string]: string } = {};
+  for (let i = 0; i < cfg.origins.length; i++) names[cfg.origins[i].http] = cfg.origins[i].name;
+  const mcfg: MetricsConfig = { windowMs: Number(v.media_edge_metrics_window_ms) || 30000, maxStreams: Number(v.media_edge_metrics_max_streams) || 1000, maxViewers: MAX_VIEWERS, originNames: names };
+  const got = scrape(fs as unknown as MetricsStore, v.media_edge_metrics_log || '', v.media_edge_metrics_dir || '', mcfg, Date.now(), viewerHash, Buffer.alloc(65536),
+    (b: Uint8Array, n: number) => (b as Buffer).toString('utf8', 0, n));
+  if (got.problem && got.problem.indexOf('another scrape') < 0) r.error('media-edge metrics: ' + got.problem);
+  const probes = await probeAll(cfg, v.media_edge_probe_path || '/');
+  const up: { [name: string]: number } = {};
+  for (let i = 0; i < probes.length; i++) if (probes[i].state !== 'unknown') up[cfg.origins[i].name] = probes[i].state === 'up' ? 1 : 0;
+  const rt = runtime(r);
+  r.headersOut['Content-Type'] = 'text/plain; version=0.0.4; charset=utf-8';
+  r.return(200, render(got.state, { version: v.media_edge_version || '', nginx: rt.nginx, njs: rt.njs, engine: rt.engine, up: up, lagBytes: got.lagBytes }));
+}
+
 /**
  * js_content of the producer (behind the viewer cache; see
  * media-edge-http.conf): njs/producer.ts, with njs's files and log.
@@ -202,4 +236,4 @@ function produce(r: NginxHTTPRequest): Promise<void> {
   });
 }
 
-export default { health, status, route, remember, probe, produce };
+export default { health, status, metrics, route, remember, probe, produce };

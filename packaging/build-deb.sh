@@ -27,6 +27,8 @@ install -m 0755 bin/media-edge.mjs "$share/bin/"
 install -m 0644 nginx/*.conf "$share/nginx/"
 install -m 0644 nginx/examples/* "$share/nginx/examples/"
 install -m 0644 docs/settings.md "$share/docs/"
+# The version (media_edge_build_info) is read from it.
+install -m 0644 package.json "$share/"
 ln -s ../share/media-edge/bin/media-edge.mjs "$root/usr/bin/media-edge"
 install -m 0644 nginx/examples/edge.json "$root/etc/media-edge/edge.json"
 install -m 0644 packaging/deb/copyright "$root/usr/share/doc/njs-media-edge/copyright"

@@ -50,6 +50,8 @@ export const TEST_REQUIREMENTS: Requirement[] = [
   { what: 'GStreamer gst-launch-1.0', pkg: 'gstreamer1.0-tools', present: () => onPath('gst-launch-1.0') },
   { what: 'GStreamer rtmpsink (librtmp)', pkg: 'gstreamer1.0-plugins-bad', present: () => gstElement('rtmpsink') },
   { what: 'GStreamer avenc_flv', pkg: 'gstreamer1.0-libav', present: () => gstElement('avenc_flv') },
+  // A real Prometheus scrapes /metrics; promtool checks the exposition text.
+  { what: 'Prometheus and promtool', pkg: 'prometheus', present: () => onPath('prometheus') && onPath('promtool') },
 ];
 
 /** Debian's Chromium, which playwright-core drives in the player test. */

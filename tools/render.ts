@@ -47,6 +47,13 @@ export const ORIGINS_FILE = 'media-edge-origins.json';
 export const RTMP_AUTH_FILE = 'media-edge-rtmp-auth.json';
 /** The protected applications' locations (they hold secrets). */
 export const PLAYBACK_AUTH_CONF = 'media-edge-auth.conf';
+/** The directories of state_dir: logs/ and tmp/ (the master's), runs/ and metrics/ (the workers' own, WORKERS_DIRS). */
+const WORK_DIRS = ['logs', 'tmp', 'runs', 'metrics'];
+const WORKERS_DIRS = ['runs', 'metrics'];
+
+/** This package's version (package.json), for media_edge_build_info. */
+const EDGE_VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
 /** Files holding secrets: readable by nginx's group, not by everyone. */
 const SECRET_FILES = [RTMP_AUTH_FILE, PLAYBACK_AUTH_CONF];
 
@@ -426,6 +433,16 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     tls_certificate_path: s.tls_certificate ? abs(ctx.baseDir, s.tls_certificate) : '',
     tls_certificate_key_path: s.tls_certificate_key ? abs(ctx.baseDir, s.tls_certificate_key) : '',
     with_stream: withStream ? 'on' : '',
+    metrics_with_auth: s.metrics && Object.keys(s.playback_auth).length ? 'on' : '',
+    metrics_without_auth: s.metrics && !Object.keys(s.playback_auth).length ? 'on' : '',
+    // Metrics (njs/metrics.ts): the log nginx writes, the totals the workers keep.
+    metrics: s.metrics ? 'on' : '',
+    metrics_with_router: s.metrics && routerEnabled(s, ctx) ? 'on' : '',
+    metrics_log: join(stateDir, 'logs', 'metrics.log'),
+    metrics_dir: join(stateDir, 'metrics'),
+    metrics_window_ms: String(parseMs(s.metrics_viewer_window)),
+    metrics_max_streams: String(s.metrics_max_streams),
+    edge_version: EDGE_VERSION,
   };
   const lists: Lists = {
     load_modules: loadModules(modulesDir, moduleFiles, withStream).map((p) => ({ module_path: p })),
@@ -476,7 +493,7 @@ export function writeRendered(files: Rendered, confDir: string, s: Settings, bas
   // The auth files hold secrets: not for everyone to read.
   for (const [name, text] of Object.entries(files)) writeFileSync(join(confDir, name), text, { mode: SECRET_FILES.includes(name) ? 0o640 : 0o644 });
   const stateDir = abs(baseDir, s.state_dir);
-  for (const d of ['logs', 'tmp', 'runs']) mkdirSync(join(stateDir, d), { recursive: true });
+  for (const d of WORK_DIRS) mkdirSync(join(stateDir, d), { recursive: true });
   const warnings = restrictState(stateDir, s.user, SECRET_FILES.filter((f) => f in files).map((f) => join(confDir, f)));
   // nginx includes the revocation list in maps: it must exist to start.
   if (s.playback_revoked_file && Object.keys(s.playback_auth).length) {
@@ -493,17 +510,18 @@ export function writeRendered(files: Rendered, confDir: string, s: Settings, bas
  * - run as root with `user` set: state_dir, logs/ and tmp/ stay root's with
  *   the workers' group, 0750 (the root master writes the pid file and opens
  *   the logs there, so the workers must not own them: CVE-2016-1247), and
- *   runs/ is the workers', 0700. nginx itself gives the log files, cache and
+ *   runs/ and metrics/ are the workers', 0700. nginx itself gives the log files, cache and
  *   temp directories it creates to the workers.
  * - not root and no `user`: nginx runs as this user, who owns them all.
  * - otherwise the workers' user is not known here: left as they are, said.
  */
 function restrictState(stateDir: string, user: string, secrets: string[]): string[] {
-  const dirs = ['', 'logs', 'tmp', 'runs'].map((d) => join(stateDir, d));
+  const dirs = ['', ...WORK_DIRS].map((d) => join(stateDir, d));
+  const workersOwn = (d: string) => WORKERS_DIRS.some((w) => d.endsWith('/' + w));
   const owner = workerOwner(user);
   if (owner) {
     for (const d of dirs) {
-      const workers = d.endsWith('/runs');
+      const workers = workersOwn(d);
       chownSync(d, workers ? owner.uid : 0, owner.gid);
       chmodSync(d, workers ? 0o700 : 0o750);
     }
@@ -515,7 +533,7 @@ function restrictState(stateDir: string, user: string, secrets: string[]): strin
   const uid = process.getuid?.();
   if (uid !== 0 && !user) {
     // Only what this user owns (an earlier render as root may have given runs/ away).
-    for (const d of dirs) if (statSync(d).uid === uid) chmodSync(d, d.endsWith('/runs') || d.endsWith('/tmp') ? 0o700 : 0o750);
+    for (const d of dirs) if (statSync(d).uid === uid) chmodSync(d, workersOwn(d) || d.endsWith('/tmp') ? 0o700 : 0o750);
     return [];
   }
   return [`${stateDir}: left as it is, so other local users may reach producer.sock (nginx makes it 0666) and read runs/: ${uid === 0 ? 'set "user" to the nginx worker user' : 'run media-edge render as root'} to give it to the workers alone`];

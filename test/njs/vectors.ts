@@ -16,6 +16,7 @@ import { keyPath } from '../../njs/rules';
 import { parseStreamName, signPublish, verifyLocal } from '../../njs/publish';
 import { feedClient, newSession, resume, type Step } from '../../njs/rtmp-session';
 import { sha256Hex } from '../../njs/sign';
+import { consume, newState, prune, render } from '../../njs/metrics';
 import { mintToken, secureLinkMd5, verifyEdgeAuth, edgeAuthEscape, verifyToken, wowzaSecureTokenHash } from '../../njs/token';
 
 export const URIS = [
@@ -206,6 +207,26 @@ function weightedVectors(): string {
   return out;
 }
 
+/** The metrics log counted and rendered (njs/metrics.ts): the same totals and text in every njs as in Node. */
+function metricsVectors(): unknown[] {
+  const cfg = { windowMs: 30000, maxStreams: 2, maxViewers: 3, originNames: { '127.0.0.1:8088': 'wowza' } };
+  const s = newState();
+  const line = (src: string, at: string, kind: string, cache: string, status: string, bytes: string, stream: string, reject: string, denied: string, ua: string, us: string, ut: string, viewer: string) =>
+    [src, at, kind, cache, status, bytes, stream, reject, denied, ua, us, ut, viewer].join('\t') + '\n';
+  const text = line('v', '1800000000.123', 'segment', 'MISS', '200', '1000', 'live/a', '-', '-', '10.9.9.9:1, 127.0.0.1:8088', '502, 200', '0.001, 0.020', 'a:1.2.3.4 ua')
+    + line('v', '1800000001.000', 'media', 'HIT', '200', '300', 'live/a', '-', '-', '-', '-', '-', 't:k.abc')
+    + line('v', '1800000001.500', 'other', '-', '400', '0', '/x', 'dot-segment', '-', '-', '-', '-', 'a:1.2.3.4 ua')
+    + line('v', '1800000002.000', 'segment', 'HIT', '200', '1000', 'live/b', '-', '-', '-', '-', '-', 'a:5.6.7.8 ua')
+    + line('v', '1800000002.100', 'segment', 'HIT', '200', '1000', 'live/c', '-', '-', '-', '-', '-', 'a:9.9.9.9 ua')
+    + line('v', '1800000002.200', 'segment', 'HIT', '200', '1000', 'live/d', '-', '-', '-', '-', '-', 'a:9.9.9.8 ua')
+    + line('p', '1800000002.300', 'media', '-', '200', '300', 'live/a', '-', '-', '-', '-', '-', '-')
+    + 'not ours\n' + line('v', '1800000003', 'segment', 'HIT', '200', '5', 'live/a', '-', '-', '-', '-', '-', 'a:1.2.3.4 ua').slice(0, 20);
+  const used = consume(s, text, cfg, (v: string) => v.slice(0, 6));
+  const before = JSON.stringify(s);
+  prune(s, 1800000031500, cfg);
+  return [used, text.length, JSON.parse(before), s.viewerCount, render(s, { version: '1', nginx: '1', njs: '1', engine: 'njs', up: { wowza: 1 }, lagBytes: 3 })];
+}
+
 export function run(): string {
   const out = [];
   for (let i = 0; i < URIS.length; i++) {
@@ -225,5 +246,6 @@ export function run(): string {
     playlist: playlistVectors(),
     token: tokenVectors(),
     viewer: viewerVectors(),
+    metrics: metricsVectors(),
   });
 }

@@ -1,0 +1,370 @@
+/**
+ * Prometheus metrics from the edge's metrics log (pure logic; Node and njs).
+ *
+ * Why a log: counting in njs on every request costs a VM per request (a
+ * js_set on the cache-hit path cost a third of its rate, README "How it
+ * works"), while nginx writes a buffered log line in C for next to nothing.
+ * So every viewer request, and every production of the playlist producer,
+ * writes one tab-separated line (log_format media_edge_metrics in
+ * nginx/media-edge-http.conf), and `GET /metrics` reads the lines written
+ * since the last scrape, adds them to the totals kept in a state file, and
+ * answers. The log is one file that every worker appends to and that a
+ * reload keeps, and the totals are a file, so counts are right across
+ * workers and reloads on every njs, 0.7.9 included.
+ *
+ * Exposition format: https://prometheus.io/docs/instrumenting/exposition_formats/
+ * Naming: https://prometheus.io/docs/practices/naming/
+ */
+
+/** One line of the metrics log (field order of log_format media_edge_metrics). */
+export interface Entry {
+  /** "v": the viewer-facing server; "p": the playlist producer (its origin requests). */
+  source: string;
+  /** Milliseconds since the epoch ($msec). */
+  at: number;
+  kind: string;
+  cache: string;
+  status: number;
+  bytes: number;
+  stream: string;
+  /** The gate's reason for a 400 (X-Media-Edge-Reject), or "". */
+  reject: string;
+  /** Why a protected request was refused (X-Media-Edge-Token), or "". */
+  denied: string;
+  upstreamAddr: string;
+  upstreamStatus: string;
+  upstreamTime: string;
+  /** Who the viewer is: "t:<link token id>" or "a:<address> <user agent>". */
+  viewer: string;
+}
+
+export const FIELDS = 13;
+
+/** A line as nginx wrote it ("-" for an empty variable); null when it is not one of ours. */
+export function parseLine(line: string): Entry | null {
+  const f = line.split('\t');
+  if (f.length !== FIELDS || (f[0] !== 'v' && f[0] !== 'p')) return null;
+  const at = Math.round(parseFloat(f[1]) * 1000);
+  const status = parseInt(f[4], 10);
+  if (!(at > 0) || !(status >= 100 && status < 1000)) return null;
+  const dash = (s: string) => (s === '-' ? '' : s);
+  const bytes = parseInt(f[5], 10);
+  return {
+    source: f[0],
+    at: at,
+    kind: dash(f[2]) || 'other',
+    cache: dash(f[3]) || 'NONE',
+    status: status,
+    bytes: bytes >= 0 ? bytes : 0,
+    stream: dash(f[6]),
+    reject: dash(f[7]),
+    denied: dash(f[8]),
+    upstreamAddr: dash(f[9]),
+    upstreamStatus: dash(f[10]),
+    upstreamTime: dash(f[11]),
+    viewer: dash(f[12]),
+  };
+}
+
+/** Upper bounds of the origin response-time histogram, seconds. */
+export const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+interface OriginStats {
+  requests: number;
+  failures: { [cause: string]: number };
+  buckets: number[];
+  sum: number;
+  count: number;
+}
+
+interface StreamStats {
+  bytes: number;
+  /** Viewer id (hashed) -> when last seen, ms. */
+  viewers: { [id: string]: number };
+}
+
+export interface MetricsState {
+  /** Bytes of the log already counted. */
+  offset: number;
+  /** "kind\tcache\tcode class" -> requests. */
+  requests: { [key: string]: number };
+  /** kind -> bytes sent. */
+  bytes: { [kind: string]: number };
+  /** "check\treason" -> refusals (check: gate or token). */
+  refusals: { [key: string]: number };
+  /** Origin name -> its requests. */
+  origins: { [name: string]: OriginStats };
+  /** "app\tstream" -> bytes and viewers. */
+  streams: { [key: string]: StreamStats };
+  streamCount: number;
+  viewerCount: number;
+  /** code class -> productions of the playlist producer. */
+  productions: { [code: string]: number };
+  /** Lines counted, and lines that were not ours (never counted). */
+  lines: number;
+  unreadable: number;
+  /** Viewer ids not tracked because max viewers were (counted, not stored). */
+  untrackedViewers: number;
+}
+
+export function newState(): MetricsState {
+  return { offset: 0, requests: {}, bytes: {}, refusals: {}, origins: {}, streams: {}, streamCount: 0, viewerCount: 0, productions: {}, lines: 0, unreadable: 0, untrackedViewers: 0 };
+}
+
+/** A state file's contents; a fresh state when it is missing or not ours (never an exception). */
+export function readState(text: string): MetricsState {
+  try {
+    const s = JSON.parse(text) as MetricsState;
+    if (s && typeof s.offset === 'number' && s.requests && s.streams && s.origins) return s;
+  } catch (e) {
+    // A torn or foreign file: start again (counters reset; Prometheus reads that as a restart).
+  }
+  return newState();
+}
+
+export interface MetricsConfig {
+  /** Viewers are the distinct ids seen within this many ms. */
+  windowMs: number;
+  /** Streams with their own labels; the rest are counted as app "_other". */
+  maxStreams: number;
+  /** Viewer ids kept at once over all streams (each costs the state file ~30 bytes). */
+  maxViewers: number;
+  /** Origin address as nginx logs it -> origin name. */
+  originNames: { [address: string]: string };
+}
+
+/** Streams that have viewers: what viewers fetch. */
+const VIEWED_KINDS: { [kind: string]: boolean } = { master: true, media: true, mpd: true, init: true, segment: true, part: true, key: true };
+
+export const OTHER = '_other';
+
+/** Viewer ids kept at once over all streams (about 30 bytes each in the totals file). */
+export const MAX_VIEWERS = 100000;
+
+function bump(o: { [k: string]: number }, k: string, n: number): void {
+  o[k] = (o[k] || 0) + n;
+}
+
+function codeClass(status: number): string {
+  return Math.floor(status / 100) + 'xx';
+}
+
+/** app and stream of $media_edge_stream ("live/cam1", "vod/_definst_/x"): the first segment, then the rest. */
+export function splitStream(s: string): { app: string; stream: string } {
+  const t = s.charAt(0) === '/' ? s.slice(1) : s;
+  const i = t.indexOf('/');
+  return i < 0 ? { app: t, stream: '' } : { app: t.slice(0, i), stream: t.slice(i + 1) };
+}
+
+/** Why an origin attempt failed, from its $upstream_status; "" when it did not. */
+export function failureCause(status: string): string {
+  if (status === '502') return 'error';
+  if (status === '504') return 'timeout';
+  if (/^5\d\d$/.test(status)) return 'http_5xx';
+  return '';
+}
+
+function originStats(s: MetricsState, name: string): OriginStats {
+  let o = s.origins[name];
+  if (!o) {
+    o = { requests: 0, failures: {}, buckets: [], sum: 0, count: 0 };
+    for (let i = 0; i < BUCKETS.length; i++) o.buckets.push(0);
+    s.origins[name] = o;
+  }
+  return o;
+}
+
+/**
+ * The origin attempts of one request: $upstream_addr, $upstream_status and
+ * $upstream_response_time list each attempt, ", " between attempts of one
+ * upstream group and " : " where a request moved to another (error_page to
+ * the backup group).
+ */
+function countOrigins(s: MetricsState, e: Entry, cfg: MetricsConfig): void {
+  if (!e.upstreamAddr) return;
+  const addrs = e.upstreamAddr.split(/, | : /);
+  const statuses = e.upstreamStatus.split(/, | : /);
+  const times = e.upstreamTime.split(/, | : /);
+  for (let i = 0; i < addrs.length; i++) {
+    const name = cfg.originNames[addrs[i]];
+    if (!name) continue; // the producer's socket, or an address that is no origin
+    const o = originStats(s, name);
+    o.requests++;
+    const cause = failureCause(statuses[i] || '');
+    if (cause) bump(o.failures, cause, 1);
+    const t = parseFloat(times[i] || '');
+    if (t >= 0) {
+      o.sum += t;
+      o.count++;
+      for (let b = 0; b < BUCKETS.length; b++) if (t <= BUCKETS[b]) o.buckets[b]++;
+    }
+  }
+}
+
+/** Add one line to the totals. `hash` makes a viewer id short and anonymous. */
+export function apply(s: MetricsState, e: Entry, cfg: MetricsConfig, hash: (s: string) => string): void {
+  s.lines++;
+  countOrigins(s, e, cfg);
+  if (e.source === 'p') {
+    // The producer logs its subrequests too (log_subrequest): those are its
+    // origin reads (counted above); its own request is the production.
+    if (!e.upstreamAddr) bump(s.productions, codeClass(e.status), 1);
+    return;
+  }
+  bump(s.requests, e.kind + '\t' + e.cache + '\t' + codeClass(e.status), 1);
+  bump(s.bytes, e.kind, e.bytes);
+  if (e.reject) bump(s.refusals, 'gate\t' + e.reject, 1);
+  if (e.denied) bump(s.refusals, 'token\t' + e.denied, 1);
+  if (!VIEWED_KINDS[e.kind] || e.status >= 400 || !e.stream) return;
+  const p = splitStream(e.stream);
+  let key = p.app + '\t' + p.stream;
+  let st = s.streams[key];
+  if (!st) {
+    if (s.streamCount >= cfg.maxStreams) {
+      // A flood of names folds into one label per scrape, never into memory.
+      key = OTHER + '\t' + OTHER;
+      st = s.streams[key];
+    }
+    if (!st) {
+      st = { bytes: 0, viewers: {} };
+      s.streams[key] = st;
+      if (key !== OTHER + '\t' + OTHER) s.streamCount++;
+    }
+  }
+  st.bytes += e.bytes;
+  if (!e.viewer) return;
+  const id = hash(e.viewer);
+  if (st.viewers[id] === undefined) {
+    if (s.viewerCount >= cfg.maxViewers) {
+      s.untrackedViewers++;
+      return;
+    }
+    s.viewerCount++;
+  }
+  if (!(st.viewers[id] >= e.at)) st.viewers[id] = e.at;
+}
+
+/** Forget viewers not seen within the window, and streams with neither viewers nor a reason to stay. */
+export function prune(s: MetricsState, now: number, cfg: MetricsConfig): void {
+  const keys = Object.keys(s.streams);
+  for (let i = 0; i < keys.length; i++) {
+    const v = s.streams[keys[i]].viewers;
+    const ids = Object.keys(v);
+    for (let j = 0; j < ids.length; j++) {
+      if (v[ids[j]] < now - cfg.windowMs) {
+        delete v[ids[j]];
+        s.viewerCount--;
+      }
+    }
+  }
+}
+
+/** Viewers of a stream now. */
+export function viewersOf(st: StreamStats): number {
+  return Object.keys(st.viewers).length;
+}
+
+/** A label value as the exposition format writes it: backslash, quote and newline escaped. */
+export function labelValue(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function labels(names: string[], values: string[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < names.length; i++) parts.push(names[i] + '="' + labelValue(values[i]) + '"');
+  return parts.length ? '{' + parts.join(',') + '}' : '';
+}
+
+/** What the scrape learned besides the log: the build and each origin's probe. */
+export interface Live {
+  version: string;
+  nginx: string;
+  njs: string;
+  engine: string;
+  /** Origin name -> 1 (answered its probe), 0 (did not), absent (not probed: a unix socket). */
+  up: { [name: string]: number };
+  /** Bytes of the log not read yet (more than one scrape reads at once). */
+  lagBytes: number;
+}
+
+/** The exposition text. Every family has HELP and TYPE, even without samples, so dashboards see it. */
+export function render(s: MetricsState, live: Live): string {
+  const out: string[] = [];
+  const family = (name: string, type: string, help: string) => {
+    out.push('# HELP ' + name + ' ' + help, '# TYPE ' + name + ' ' + type);
+  };
+  const sample = (name: string, names: string[], values: string[], v: number) => {
+    out.push(name + labels(names, values) + ' ' + String(v));
+  };
+  const each = (o: { [k: string]: number }, name: string, names: string[]) => {
+    const keys = Object.keys(o).sort();
+    for (let i = 0; i < keys.length; i++) sample(name, names, keys[i].split('\t'), o[keys[i]]);
+  };
+
+  family('media_edge_build_info', 'gauge', 'The edge build and the nginx and njs it runs on (always 1).');
+  sample('media_edge_build_info', ['version', 'nginx', 'njs', 'engine'], [live.version, live.nginx, live.njs, live.engine], 1);
+
+  family('media_edge_requests_total', 'counter', 'Viewer requests by kind, cache status and status class.');
+  each(s.requests, 'media_edge_requests_total', ['kind', 'cache', 'code']);
+  family('media_edge_sent_bytes_total', 'counter', 'Body bytes sent to viewers by kind.');
+  each(s.bytes, 'media_edge_sent_bytes_total', ['kind']);
+  family('media_edge_refusals_total', 'counter', 'Requests refused by the gate (400) or by playback auth (403), by reason.');
+  each(s.refusals, 'media_edge_refusals_total', ['check', 'reason']);
+
+  family('media_edge_origin_up', 'gauge', 'Whether the origin answered its probe during this scrape (1) or not (0).');
+  const ups = Object.keys(live.up).sort();
+  for (let i = 0; i < ups.length; i++) sample('media_edge_origin_up', ['origin'], [ups[i]], live.up[ups[i]]);
+  const names = Object.keys(s.origins).sort();
+  family('media_edge_origin_requests_total', 'counter', 'Attempts at each origin (segments, keys, and the producer\'s playlist reads), failover attempts included.');
+  for (let i = 0; i < names.length; i++) sample('media_edge_origin_requests_total', ['origin'], [names[i]], s.origins[names[i]].requests);
+  family('media_edge_origin_failures_total', 'counter', 'Failed attempts by cause: error (connect, reset: 502), timeout (504), http_5xx (the origin answered 5xx).');
+  for (let i = 0; i < names.length; i++) {
+    const f = s.origins[names[i]].failures;
+    const causes = Object.keys(f).sort();
+    for (let j = 0; j < causes.length; j++) sample('media_edge_origin_failures_total', ['origin', 'cause'], [names[i], causes[j]], f[causes[j]]);
+  }
+  family('media_edge_origin_response_seconds', 'histogram', 'Time to each origin\'s whole response ($upstream_response_time).');
+  for (let i = 0; i < names.length; i++) {
+    const o = s.origins[names[i]];
+    for (let b = 0; b < BUCKETS.length; b++) sample('media_edge_origin_response_seconds_bucket', ['origin', 'le'], [names[i], String(BUCKETS[b])], o.buckets[b]);
+    sample('media_edge_origin_response_seconds_bucket', ['origin', 'le'], [names[i], '+Inf'], o.count);
+    sample('media_edge_origin_response_seconds_sum', ['origin'], [names[i]], Math.round(o.sum * 1000) / 1000);
+    sample('media_edge_origin_response_seconds_count', ['origin'], [names[i]], o.count);
+  }
+
+  const streams = Object.keys(s.streams).sort();
+  family('media_edge_stream_viewers', 'gauge', 'Distinct viewers of a stream within metrics_viewer_window (link token id, else address and user agent).');
+  for (let i = 0; i < streams.length; i++) sample('media_edge_stream_viewers', ['app', 'stream'], streams[i].split('\t'), viewersOf(s.streams[streams[i]]));
+  family('media_edge_stream_sent_bytes_total', 'counter', 'Body bytes sent to viewers of a stream (playlists, segments, keys).');
+  for (let i = 0; i < streams.length; i++) sample('media_edge_stream_sent_bytes_total', ['app', 'stream'], streams[i].split('\t'), s.streams[streams[i]].bytes);
+
+  family('media_edge_playlist_productions_total', 'counter', 'Playlists the producer made (cache misses and refreshes), by status class.');
+  each(s.productions, 'media_edge_playlist_productions_total', ['code']);
+
+  family('media_edge_metrics_log_lines_total', 'counter', 'Metrics log lines counted.');
+  sample('media_edge_metrics_log_lines_total', [], [], s.lines);
+  family('media_edge_metrics_unreadable_lines_total', 'counter', 'Metrics log lines that were not the edge\'s format (never counted).');
+  sample('media_edge_metrics_unreadable_lines_total', [], [], s.unreadable);
+  family('media_edge_metrics_untracked_viewers_total', 'counter', 'Viewer ids not tracked because the viewer bound was reached.');
+  sample('media_edge_metrics_untracked_viewers_total', [], [], s.untrackedViewers);
+  family('media_edge_metrics_lag_bytes', 'gauge', 'Bytes of the metrics log not counted yet (each scrape reads a bounded amount).');
+  sample('media_edge_metrics_lag_bytes', [], [], live.lagBytes);
+  return out.join('\n') + '\n';
+}
+
+/**
+ * Count the complete lines of `text` (bytes of the log from the state's
+ * offset); returns how many bytes were consumed (up to the last newline,
+ * so that a line nginx is still writing is read next time).
+ */
+export function consume(s: MetricsState, text: string, cfg: MetricsConfig, hash: (s: string) => string): number {
+  const end = text.lastIndexOf('\n');
+  if (end < 0) return 0;
+  const lines = text.slice(0, end).split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const e = parseLine(lines[i]);
+    if (e) apply(s, e, cfg, hash);
+    else if (lines[i] !== '') s.unreadable++;
+  }
+  return end + 1;
+}
