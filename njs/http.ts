@@ -213,7 +213,8 @@ async function metrics(r: NginxHTTPRequest): Promise<void> {
   const names: { [address: string]: string } = {};
   for (let i = 0; i < cfg.origins.length; i++) names[cfg.origins[i].http] = cfg.origins[i].name;
   const mcfg: MetricsConfig = { windowMs: Number(v.media_edge_metrics_window_ms) || 30000, maxStreams: Number(v.media_edge_metrics_max_streams) || 1000, maxViewers: MAX_VIEWERS, originNames: names };
-  const got = scrape(fs as unknown as MetricsStore, v.media_edge_metrics_log || '', v.media_edge_metrics_dir || '', mcfg, Date.now(), viewerHash, Buffer.alloc(65536),
+  const logs = { http: v.media_edge_metrics_log || '', rtmp: v.media_edge_metrics_rtmp_log || '', publishers: v.media_edge_metrics_publishers || '' };
+  const got = scrape(fs as unknown as MetricsStore, logs, v.media_edge_metrics_dir || '', mcfg, Date.now(), viewerHash, Buffer.alloc(65536),
     (b: Uint8Array, n: number) => (b as Buffer).toString('utf8', 0, n));
   if (got.problem && got.problem.indexOf('another scrape') < 0) r.error('media-edge metrics: ' + got.problem);
   const probes = await probeAll(cfg, v.media_edge_probe_path || '/');
@@ -221,7 +222,7 @@ async function metrics(r: NginxHTTPRequest): Promise<void> {
   for (let i = 0; i < probes.length; i++) if (probes[i].state !== 'unknown') up[cfg.origins[i].name] = probes[i].state === 'up' ? 1 : 0;
   const rt = runtime(r);
   r.headersOut['Content-Type'] = 'text/plain; version=0.0.4; charset=utf-8';
-  r.return(200, render(got.state, { version: v.media_edge_version || '', nginx: rt.nginx, njs: rt.njs, engine: rt.engine, up: up, lagBytes: got.lagBytes }));
+  r.return(200, render(got.state, { version: v.media_edge_version || '', nginx: rt.nginx, njs: rt.njs, engine: rt.engine, up: up, lagBytes: got.lagBytes, publishers: got.publishers }));
 }
 
 /**

@@ -22,7 +22,12 @@ export interface MetricsStore {
   writeFileSync(path: string, data: string, options?: { flag?: string }): void;
   renameSync(from: string, to: string): void;
   unlinkSync(path: string): void;
+  readdirSync(path: string): string[];
 }
+
+/** A publisher file not rewritten for this long belongs to a session that is gone (its heartbeat is every PUBLISHER_BEAT_MS). */
+export const PUBLISHER_BEAT_MS = 1000;
+export const PUBLISHER_STALE_MS = 3500;
 
 /**
  * Most log bytes one scrape reads. On njs's own engine nothing a request
@@ -38,6 +43,8 @@ export interface Scrape {
   state: MetricsState;
   /** Log bytes not read yet. */
   lagBytes: number;
+  /** Application -> sessions publishing now. */
+  publishers: { [app: string]: number };
   /** Why the totals could not be updated this time ("" when they were). */
   problem: string;
 }
@@ -68,11 +75,74 @@ function take(fs: MetricsStore, lock: string, now: number): boolean {
   }
 }
 
+/** Read what `log` gained since `offset` (at most `budget` bytes) into the totals; answers the new offset. */
+function readLog(fs: MetricsStore, log: string, offset: number, budget: number, state: MetricsState, cfg: MetricsConfig, hash: (s: string) => string, buffer: Uint8Array, decode: (b: Uint8Array, n: number) => string, ended: string[]): number {
+  const logSize = size(fs, log);
+  // A log smaller than what was read was rotated: count the new one from its start.
+  let at = logSize < offset ? 0 : offset;
+  let left = Math.min(budget, logSize - at);
+  if (left <= 0) return at;
+  const fd = fs.openSync(log, 'r');
+  try {
+    let carry = '';
+    while (left > 0) {
+      const n = fs.readSync(fd, buffer, 0, Math.min(buffer.length, left), at + carry.length);
+      if (n <= 0) break;
+      left -= n;
+      // The log is ASCII (nginx escapes other bytes as \xHH), so characters are bytes.
+      const text = carry + decode(buffer, n);
+      const used = consume(state, text, cfg, hash, ended);
+      at += used;
+      carry = text.slice(used);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return at;
+}
+
 /**
- * Bring the totals in `dir` up to date with `log` and answer them. `hash`
- * shortens viewer ids (njs's crypto in nginx). Never throws.
+ * The sessions publishing now: the filter (njs/stream.ts) rewrites a file
+ * per publishing session in `dir` every PUBLISHER_BEAT_MS; a file whose
+ * session ended (its id in `ended`) or that stopped beating is removed.
  */
-export function scrape(fs: MetricsStore, log: string, dir: string, cfg: MetricsConfig, now: number, hash: (s: string) => string, buffer: Uint8Array, decode: (b: Uint8Array, n: number) => string): Scrape {
+function publishersNow(fs: MetricsStore, dir: string, now: number, ended: string[]): { [app: string]: number } {
+  const out: { [app: string]: number } = {};
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (e) {
+    return out; // no publish auth, or none yet
+  }
+  for (let i = 0; i < names.length; i++) {
+    const file = dir + '/' + names[i];
+    try {
+      const age = now - fs.statSync(file).mtimeMs;
+      if (ended.indexOf(names[i]) >= 0 || age > PUBLISHER_STALE_MS) {
+        if (ended.indexOf(names[i]) >= 0 || age > 60000) fs.unlinkSync(file);
+        continue;
+      }
+      const app = fs.readFileSync(file, 'utf8').split('\t')[0];
+      if (app) out[app] = (out[app] || 0) + 1;
+    } catch (e) {
+      // Removed meanwhile: the session ended.
+    }
+  }
+  return out;
+}
+
+/** The logs a scrape reads: the viewer-facing and producer log, and the RTMP sessions log. */
+export interface Logs {
+  http: string;
+  rtmp: string;
+  publishers: string;
+}
+
+/**
+ * Bring the totals in `dir` up to date with the logs and answer them.
+ * `hash` shortens viewer ids (njs's crypto in nginx). Never throws.
+ */
+export function scrape(fs: MetricsStore, logs: Logs, dir: string, cfg: MetricsConfig, now: number, hash: (s: string) => string, buffer: Uint8Array, decode: (b: Uint8Array, n: number) => string): Scrape {
   const file = dir + '/totals.json';
   const lock = dir + '/lock';
   let state: MetricsState;
@@ -81,31 +151,13 @@ export function scrape(fs: MetricsStore, log: string, dir: string, cfg: MetricsC
   } catch (e) {
     state = newState();
   }
-  const logSize = size(fs, log);
-  if (!take(fs, lock, now)) return { state: state, lagBytes: Math.max(0, logSize - state.offset), problem: 'another scrape is counting' };
+  const lag = () => Math.max(0, size(fs, logs.http) - state.offset) + (logs.rtmp ? Math.max(0, size(fs, logs.rtmp) - state.rtmpOffset) : 0);
+  const ended: string[] = [];
+  if (!take(fs, lock, now)) return { state: state, lagBytes: lag(), publishers: logs.publishers ? publishersNow(fs, logs.publishers, now, ended) : {}, problem: 'another scrape is counting' };
   let problem = '';
   try {
-    // A log smaller than what was read was rotated: count the new one from its start.
-    if (logSize < state.offset) state.offset = 0;
-    let left = Math.min(MAX_READ, logSize - state.offset);
-    if (left > 0) {
-      const fd = fs.openSync(log, 'r');
-      try {
-        let carry = '';
-        while (left > 0) {
-          const n = fs.readSync(fd, buffer, 0, Math.min(buffer.length, left), state.offset + carry.length);
-          if (n <= 0) break;
-          left -= n;
-          // The log is ASCII (nginx escapes other bytes as \xHH), so characters are bytes.
-          const text = carry + decode(buffer, n);
-          const used = consume(state, text, cfg, hash);
-          state.offset += used;
-          carry = text.slice(used);
-        }
-      } finally {
-        fs.closeSync(fd);
-      }
-    }
+    state.offset = readLog(fs, logs.http, state.offset, MAX_READ, state, cfg, hash, buffer, decode, ended);
+    if (logs.rtmp) state.rtmpOffset = readLog(fs, logs.rtmp, state.rtmpOffset, MAX_READ, state, cfg, hash, buffer, decode, ended);
     prune(state, now, cfg);
     const tmp = file + '.tmp';
     fs.writeFileSync(tmp, JSON.stringify(state));
@@ -119,5 +171,5 @@ export function scrape(fs: MetricsStore, log: string, dir: string, cfg: MetricsC
       // already gone
     }
   }
-  return { state: state, lagBytes: Math.max(0, logSize - state.offset), problem: problem };
+  return { state: state, lagBytes: lag(), publishers: logs.publishers ? publishersNow(fs, logs.publishers, now, ended) : {}, problem: problem };
 }

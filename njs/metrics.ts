@@ -40,6 +40,32 @@ export interface Entry {
 
 export const FIELDS = 13;
 
+/** One RTMP session, as the stream server logs it at its end (log_format media_edge_metrics_rtmp). */
+export interface SessionEntry {
+  at: number;
+  /** The last decision: allow, allow-play, deny; "" when there was none (an unchecked play, no command). */
+  decision: string;
+  /** app/stream of that decision. */
+  stream: string;
+  reason: string;
+  received: number;
+  /** The filter's id of the session (its publisher file). */
+  id: string;
+}
+
+export const SESSION_FIELDS = 8;
+
+/** An RTMP session line ("r\t..."); null when it is not one. */
+export function parseSessionLine(line: string): SessionEntry | null {
+  const f = line.split('\t');
+  if (f.length !== SESSION_FIELDS || f[0] !== 'r') return null;
+  const at = Math.round(parseFloat(f[1]) * 1000);
+  if (!(at > 0)) return null;
+  const dash = (s: string) => (s === '-' ? '' : s);
+  const received = parseInt(f[5], 10);
+  return { at: at, decision: dash(f[2]), stream: dash(f[3]), reason: dash(f[4]), received: received >= 0 ? received : 0, id: dash(f[7]) };
+}
+
 /** A line as nginx wrote it ("-" for an empty variable); null when it is not one of ours. */
 export function parseLine(line: string): Entry | null {
   const f = line.split('\t');
@@ -105,17 +131,26 @@ export interface MetricsState {
   unreadable: number;
   /** Viewer ids not tracked because max viewers were (counted, not stored). */
   untrackedViewers: number;
+  /** Bytes of the RTMP sessions log already counted. */
+  rtmpOffset: number;
+  /** "result\treason" -> RTMP decisions (result allow, allow-play or deny; reason of a deny). */
+  decisions: { [key: string]: number };
+  /** "app\tstream" -> bytes received from publishers, at their sessions' end. */
+  received: { [key: string]: number };
+  receivedCount: number;
+  /** Sessions that ended. */
+  sessions: number;
 }
 
 export function newState(): MetricsState {
-  return { offset: 0, requests: {}, bytes: {}, refusals: {}, origins: {}, streams: {}, streamCount: 0, viewerCount: 0, productions: {}, lines: 0, unreadable: 0, untrackedViewers: 0 };
+  return { offset: 0, requests: {}, bytes: {}, refusals: {}, origins: {}, streams: {}, streamCount: 0, viewerCount: 0, productions: {}, lines: 0, unreadable: 0, untrackedViewers: 0, rtmpOffset: 0, decisions: {}, received: {}, receivedCount: 0, sessions: 0 };
 }
 
 /** A state file's contents; a fresh state when it is missing or not ours (never an exception). */
 export function readState(text: string): MetricsState {
   try {
     const s = JSON.parse(text) as MetricsState;
-    if (s && typeof s.offset === 'number' && s.requests && s.streams && s.origins) return s;
+    if (s && typeof s.offset === 'number' && typeof s.rtmpOffset === 'number' && s.requests && s.streams && s.origins && s.decisions) return s;
   } catch (e) {
     // A torn or foreign file: start again (counters reset; Prometheus reads that as a restart).
   }
@@ -244,6 +279,24 @@ export function apply(s: MetricsState, e: Entry, cfg: MetricsConfig, hash: (s: s
   if (!(st.viewers[id] >= e.at)) st.viewers[id] = e.at;
 }
 
+/** Add one ended RTMP session; answers its id when it had published (its publisher file can go). */
+export function applySession(s: MetricsState, e: SessionEntry, cfg: MetricsConfig): string {
+  s.lines++;
+  s.sessions++;
+  if (e.decision) bump(s.decisions, e.decision + '\t' + (e.decision === 'deny' ? e.reason || 'unknown' : ''), 1);
+  if (e.decision === 'allow' && e.stream) {
+    const p = splitStream(e.stream);
+    let key = p.app + '\t' + p.stream;
+    if (s.received[key] === undefined) {
+      if (s.receivedCount >= cfg.maxStreams) key = OTHER + '\t' + OTHER;
+      else s.receivedCount++;
+    }
+    bump(s.received, key, e.received);
+    return e.id;
+  }
+  return '';
+}
+
 /** Forget viewers not seen within the window, and streams with neither viewers nor a reason to stay. */
 export function prune(s: MetricsState, now: number, cfg: MetricsConfig): void {
   const keys = Object.keys(s.streams);
@@ -285,6 +338,8 @@ export interface Live {
   up: { [name: string]: number };
   /** Bytes of the log not read yet (more than one scrape reads at once). */
   lagBytes: number;
+  /** Application -> publishing sessions now (their publisher files). */
+  publishers: { [app: string]: number };
 }
 
 /** The exposition text. Every family has HELP and TYPE, even without samples, so dashboards see it. */
@@ -338,6 +393,16 @@ export function render(s: MetricsState, live: Live): string {
   family('media_edge_stream_sent_bytes_total', 'counter', 'Body bytes sent to viewers of a stream (playlists, segments, keys).');
   for (let i = 0; i < streams.length; i++) sample('media_edge_stream_sent_bytes_total', ['app', 'stream'], streams[i].split('\t'), s.streams[streams[i]].bytes);
 
+  family('media_edge_rtmp_publishers', 'gauge', 'RTMP sessions publishing through the edge now, by application (publish auth on).');
+  const apps = Object.keys(live.publishers).sort();
+  for (let i = 0; i < apps.length; i++) sample('media_edge_rtmp_publishers', ['app'], [apps[i]], live.publishers[apps[i]]);
+  family('media_edge_rtmp_decisions_total', 'counter', 'RTMP decisions of ended sessions (the last of each): allow (publish), allow-play, deny with its reason.');
+  each(s.decisions, 'media_edge_rtmp_decisions_total', ['result', 'reason']);
+  family('media_edge_rtmp_received_bytes_total', 'counter', 'Bytes received from publishers of a stream, added when their session ends.');
+  each(s.received, 'media_edge_rtmp_received_bytes_total', ['app', 'stream']);
+  family('media_edge_rtmp_sessions_total', 'counter', 'RTMP sessions that ended.');
+  sample('media_edge_rtmp_sessions_total', [], [], s.sessions);
+
   family('media_edge_playlist_productions_total', 'counter', 'Playlists the producer made (cache misses and refreshes), by status class.');
   each(s.productions, 'media_edge_playlist_productions_total', ['code']);
 
@@ -357,11 +422,19 @@ export function render(s: MetricsState, live: Live): string {
  * offset); returns how many bytes were consumed (up to the last newline,
  * so that a line nginx is still writing is read next time).
  */
-export function consume(s: MetricsState, text: string, cfg: MetricsConfig, hash: (s: string) => string): number {
+export function consume(s: MetricsState, text: string, cfg: MetricsConfig, hash: (s: string) => string, ended?: string[]): number {
   const end = text.lastIndexOf('\n');
   if (end < 0) return 0;
   const lines = text.slice(0, end).split('\n');
   for (let i = 0; i < lines.length; i++) {
+    if (lines[i].charAt(0) === 'r') {
+      const r = parseSessionLine(lines[i]);
+      if (r) {
+        const id = applySession(s, r, cfg);
+        if (id && ended) ended.push(id);
+        continue;
+      }
+    }
     const e = parseLine(lines[i]);
     if (e) apply(s, e, cfg, hash);
     else if (lines[i] !== '') s.unreadable++;

@@ -31,6 +31,7 @@ import {
   type AuthConfig,
   type Verdict,
 } from './publish';
+import { PUBLISHER_BEAT_MS } from './metrics-file';
 import { writeMessage } from './rtmp';
 import { atChunkBoundary, feedClient, feedOrigin, freeCsid, newFraming, newSession, originBoundary, resume, type Ask, type Refusal, type Step } from './rtmp-session';
 
@@ -128,6 +129,8 @@ function filter(session: NginxStreamRequest): void {
   const record = (decision: string, stream: string, reason: string) => {
     s.variables.media_edge_rtmp_auth = decision;
     s.variables.media_edge_rtmp_stream = sess.app + '/' + stream;
+    s.variables.media_edge_rtmp_reason = reason || '-';
+    s.variables.media_edge_rtmp_id = myId;
     const line = 'media-edge rtmp: ' + decision + ' app=' + sess.app + ' stream=' + stream + ' client=' + addr + (reason ? ' reason="' + reason + '"' : '');
     ngx.log(decision.indexOf('allow') === 0 ? ngx.INFO : ngx.WARN, line);
   };
@@ -233,6 +236,28 @@ function filter(session: NginxStreamRequest): void {
     return { ok: true };
   };
 
+  /**
+   * Metrics: while this session publishes, a file named by its id says
+   * which stream, rewritten every PUBLISHER_BEAT_MS (its timers end with the
+   * session); GET /metrics counts the fresh ones (njs/metrics-file.ts).
+   */
+  let announced = false;
+  const announce = (app: string, stream: string) => {
+    const dir = s.variables.media_edge_metrics_publishers;
+    if (!dir || announced) return;
+    announced = true;
+    const file = dir + '/' + myId;
+    const beat = () => {
+      try {
+        fs.writeFileSync(file, app + '\t' + stream + '\n');
+      } catch (e) {
+        return; // the directory is not ours: no count, nothing else lost
+      }
+      setTimeout(beat, PUBLISHER_BEAT_MS);
+    };
+    beat();
+  };
+
   /** Decide one publish or play: the application's rule, then admission. */
   const decide = (ask: Ask): Verdict | Promise<Verdict> => {
     if (!cfg) return { ok: false, reason: 'publish auth configuration unreadable' };
@@ -247,7 +272,10 @@ function filter(session: NginxStreamRequest): void {
       const admitted = kind === 'publish' ? admit(rule.app, name.stream) : v;
       const log = (a: Verdict) => {
         if (a.ok) record(kind === 'play' ? 'allow-play' : 'allow', name.stream, '');
-        if (a.ok && kind === 'publish') published = true;
+        if (a.ok && kind === 'publish') {
+          published = true;
+          announce(rule.app, name.stream);
+        }
         return a;
       };
       return admitted instanceof Promise ? admitted.then(log) : log(admitted);

@@ -48,8 +48,8 @@ export const RTMP_AUTH_FILE = 'media-edge-rtmp-auth.json';
 /** The protected applications' locations (they hold secrets). */
 export const PLAYBACK_AUTH_CONF = 'media-edge-auth.conf';
 /** The directories of state_dir: logs/ and tmp/ (the master's), runs/ and metrics/ (the workers' own, WORKERS_DIRS). */
-const WORK_DIRS = ['logs', 'tmp', 'runs', 'metrics'];
-const WORKERS_DIRS = ['runs', 'metrics'];
+const WORK_DIRS = ['logs', 'tmp', 'runs', 'metrics', 'metrics/publishers'];
+const WORKERS_DIRS = ['runs', 'metrics', 'metrics/publishers'];
 
 /** This package's version (package.json), for media_edge_build_info. */
 const EDGE_VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -440,6 +440,9 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     metrics_with_router: s.metrics && routerEnabled(s, ctx) ? 'on' : '',
     metrics_log: join(stateDir, 'logs', 'metrics.log'),
     metrics_dir: join(stateDir, 'metrics'),
+    metrics_rtmp_log: withStream ? join(stateDir, 'logs', 'metrics-rtmp.log') : '',
+    metrics_publishers: join(stateDir, 'metrics', 'publishers'),
+    metrics_publishers_read: withStream && Object.keys(s.rtmp_auth).length ? join(stateDir, 'metrics', 'publishers') : '',
     metrics_window_ms: String(parseMs(s.metrics_viewer_window)),
     metrics_max_streams: String(s.metrics_max_streams),
     edge_version: EDGE_VERSION,

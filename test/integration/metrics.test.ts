@@ -6,11 +6,13 @@
  * going down when it is killed.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { freePort } from '../../tools/demo.ts';
+import { signPublish } from '../../njs/publish.ts';
+import { freePort, publishTestPattern, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
+import { PACKAGE_ROOT } from '../../tools/paths.ts';
 import { dumpLogs, startEdge, type Edge } from '../support/edge.ts';
 import { get, rawStatus, sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
@@ -113,18 +115,78 @@ describe.each(list)('metrics on $name', (target) => {
   });
 });
 
-describe.runIf(list.some((t) => t.name === 'local'))('a real Prometheus scraping the edge', () => {
+const SECRET = 'metrics-publish-secret-1';
+
+describe.each(list)('RTMP metrics on $name', (target) => {
+  let dir = '';
+  let origin: DemoOrigin;
+  let edge: Edge;
+  const scrape = async () => samples((await get(`${edge.url}/metrics`)).body.toString());
+  const key = (stream: string) => {
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    return `${stream}?exp=${exp}&sig=${signPublish(SECRET, 'live', stream, exp)}&kid=1`;
+  };
+  const publish = (name: string, seconds: number) => {
+    const p = publishTestPattern(`rtmp://127.0.0.1:${edge.rtmpPort}/live/${name}`, { size: '160x120', seconds });
+    return new Promise<number | null>((res) => p.once('exit', (code) => res(code)));
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'media-edge-rtmp-metrics-'));
+    origin = await startDemoOrigin(join(dir, 'origin'), await freePort(), await freePort());
+    edge = await startEdge(target, {
+      origins: [{ name: 'rtmp-origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
+      rtmp_auth: { live: { mode: 'hmac', secrets: [SECRET] } },
+      rtmp_reject_delay: '100ms',
+    });
+  });
+  afterAll(async () => {
+    await edge?.stop();
+    await origin?.nginx.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('counts publishers while they publish, then their decision and the bytes they sent; and a refused key', async () => {
+    onTestFailed(() => console.error(dumpLogs(edge)));
+    const done = publish(key('counted'), 6);
+    let now = new Map<string, number>();
+    const deadline = Date.now() + 8000;
+    while (Date.now() < deadline) {
+      now = await scrape();
+      if (now.get('media_edge_rtmp_publishers{app="live"}') === 1) break;
+      await sleep(300);
+    }
+    expect(now.get('media_edge_rtmp_publishers{app="live"}')).toBe(1);
+    expect(await done).toBe(0);
+    expect(await publish('counted?exp=1&sig=bad&kid=1', 2)).not.toBe(0);
+    await sleep(500);
+    const after = await scrape();
+    expect(after.get('media_edge_rtmp_decisions_total{result="allow",reason=""}')).toBe(1);
+    expect([...after.keys()].filter((k) => k.startsWith('media_edge_rtmp_decisions_total{result="deny"')).map((k) => after.get(k))).toEqual([1]);
+    expect(after.get('media_edge_rtmp_received_bytes_total{app="live",stream="counted"}')).toBeGreaterThan(10000);
+    expect(after.get('media_edge_rtmp_sessions_total')).toBe(2);
+    // The ended session's file is gone: nobody publishes now.
+    expect(after.get('media_edge_rtmp_publishers{app="live"}')).toBeUndefined();
+  }, 30000);
+});
+
+const DASHBOARD = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'grafana', 'media-edge.json'), 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
+
+describe.runIf(list.some((t) => t.name === 'local'))('a real Prometheus scraping the edge, and the Grafana dashboard over it', () => {
   const target = list.find((t) => t.name === 'local')!;
   let origin: WowzaOrigin;
+  let rtmpOrigin: DemoOrigin;
   let edge: Edge;
   let prom: ChildProcess;
+  let encoder: ChildProcess | null = null;
   let promUrl = '';
   let dir = '';
   let players: NodeJS.Timeout | null = null;
 
   const query = async (q: string): Promise<number[]> => {
     const r = await get(`${promUrl}/api/v1/query?query=${encodeURIComponent(q)}`);
-    const body = JSON.parse(r.body.toString()) as { data: { result: { value: [number, string] }[] } };
+    const body = JSON.parse(r.body.toString()) as { status: string; error?: string; data: { result: { value: [number, string] }[] } };
+    if (body.status !== 'success') throw new Error(`${q}: ${body.error}`);
     return body.data.result.map((x) => Number(x.value[1]));
   };
   const until = async (q: string, ok: (v: number[]) => boolean, ms: number) => {
@@ -137,16 +199,33 @@ describe.runIf(list.some((t) => t.name === 'local'))('a real Prometheus scraping
     }
     return v;
   };
+  /** A panel's query as Grafana sends it, its variables filled: every application, 10 s rates. */
+  const asSent = (expr: string) => expr.replace(/\$app/g, '.*').replace(/\$__rate_interval/g, '10s').replace(/\$__range/g, '5m');
+  const panelsWithData = async () => {
+    const empty: string[] = [];
+    for (const p of DASHBOARD.panels) for (const t of p.targets) if ((await query(asSent(t.expr))).length === 0) empty.push(p.title);
+    return empty;
+  };
 
   beforeAll(async () => {
-    origin = await new WowzaOrigin({ segmentSeconds: 2, window: 4, segmentBytes: 20000 }).start();
-    edge = await startEdge(target, { origins: [{ name: 'wowza', http: origin.address }], metrics_viewer_window: '10s' });
     dir = mkdtempSync(join(tmpdir(), 'media-edge-prom-'));
+    origin = await new WowzaOrigin({ segmentSeconds: 2, window: 4, segmentBytes: 20000 }).start();
+    rtmpOrigin = await startDemoOrigin(join(dir, 'rtmp-origin'), await freePort(), await freePort());
+    edge = await startEdge(target, {
+      origins: [{ name: 'wowza', http: origin.address, rtmp: `127.0.0.1:${rtmpOrigin.rtmpPort}` }],
+      rtmp_auth: { live: { mode: 'hmac', secrets: [SECRET] } },
+      rtmp_reject_delay: '100ms',
+      metrics_viewer_window: '10s',
+    });
     const port = await freePort();
     promUrl = `http://127.0.0.1:${port}`;
     writeFileSync(join(dir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: edge\n    static_configs:\n      - targets: ['127.0.0.1:${edge.httpPort}']\n`);
     prom = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
-    // 7 simulated players, each reloading its playlist and fetching a segment every second.
+    // An encoder publishing, and one refused.
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    encoder = publishTestPattern(`rtmp://127.0.0.1:${edge.rtmpPort}/live/promrtmp?exp=${exp}&sig=${signPublish(SECRET, 'live', 'promrtmp', exp)}&kid=1`, { size: '160x120', seconds: 80 });
+    publishTestPattern(`rtmp://127.0.0.1:${edge.rtmpPort}/live/nope?exp=${exp}&sig=bad&kid=1`, { size: '160x120', seconds: 2 });
+    // 7 simulated players, each reloading its playlist and fetching a segment every second; one refused request.
     const stream = `${edge.url}/live/_definst_/promcam`;
     const tick = () => {
       for (let i = 0; i < 7; i++) {
@@ -157,23 +236,36 @@ describe.runIf(list.some((t) => t.name === 'local'))('a real Prometheus scraping
     };
     tick();
     players = setInterval(tick, 1000);
+    await rawStatus(edge.httpPort, 'GET /live/%2e%2e/x.ts HTTP/1.1');
   });
   afterAll(async () => {
     if (players) clearInterval(players);
+    encoder?.kill('SIGKILL');
     prom?.kill('SIGTERM');
     await edge?.stop();
     await origin?.stop();
+    await rtmpOrigin?.nginx.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('gives the viewers of a stream exactly, a byte rate for it, and the origin down once killed', async () => {
+  it('gives the viewers of a stream exactly, a byte rate, publishers, and the origin down once killed; every dashboard panel has data', async () => {
     onTestFailed(() => console.error(dumpLogs(edge)));
     const viewers = await until('media_edge_stream_viewers{stream="promcam"}', (v) => v[0] === 7, 20000);
     expect(viewers).toEqual([7]);
     const rate = await until('rate(media_edge_stream_sent_bytes_total{stream="promcam"}[5s])', (v) => v[0] > 0, 15000);
     expect(rate[0]).toBeGreaterThan(0);
+    expect(await until('media_edge_rtmp_publishers{app="live"}', (v) => v[0] === 1, 15000)).toEqual([1]);
+    expect(await until('media_edge_rtmp_decisions_total{result="deny"}', (v) => v.length === 1, 15000)).toEqual([1]);
     expect(await until('media_edge_origin_up{origin="wowza"}', (v) => v[0] === 1, 10000)).toEqual([1]);
     await origin.stop();
     expect(await until('media_edge_origin_up{origin="wowza"}', (v) => v[0] === 0, 15000)).toEqual([0]);
-  }, 90000);
+    // Every panel's query returns data (failures too, now that the origin is gone).
+    const deadline = Date.now() + 20000;
+    let empty = await panelsWithData();
+    while (empty.length && Date.now() < deadline) {
+      await sleep(1000);
+      empty = await panelsWithData();
+    }
+    expect(empty).toEqual([]);
+  }, 120000);
 });

@@ -224,7 +224,7 @@ function metricsVectors(): unknown[] {
   const used = consume(s, text, cfg, (v: string) => v.slice(0, 6));
   const before = JSON.stringify(s);
   prune(s, 1800000031500, cfg);
-  return [used, text.length, JSON.parse(before), s.viewerCount, render(s, { version: '1', nginx: '1', njs: '1', engine: 'njs', up: { wowza: 1 }, lagBytes: 3 })];
+  return [used, text.length, JSON.parse(before), s.viewerCount, render(s, { version: '1', nginx: '1', njs: '1', engine: 'njs', up: { wowza: 1 }, lagBytes: 3, publishers: { live: 2 } })];
 }
 
 export function run(): string {

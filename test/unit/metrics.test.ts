@@ -3,8 +3,8 @@ import * as nodeFs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { apply, consume, failureCause, labelValue, newState, parseLine, prune, readState, render, splitStream, OTHER, type MetricsConfig } from '../../njs/metrics.ts';
-import { LOCK_STALE_MS, MAX_READ, scrape, type MetricsStore } from '../../njs/metrics-file.ts';
+import { consume, failureCause, labelValue, newState, parseLine, parseSessionLine, prune, readState, render, splitStream, OTHER, type MetricsConfig } from '../../njs/metrics.ts';
+import { LOCK_STALE_MS, MAX_READ, PUBLISHER_STALE_MS, scrape, type MetricsStore } from '../../njs/metrics-file.ts';
 
 const cfg: MetricsConfig = { windowMs: 30000, maxStreams: 100, maxViewers: 1000, originNames: { '127.0.0.1:8088': 'a', '127.0.0.1:8089': 'b' } };
 const id = (v: string) => v;
@@ -85,7 +85,7 @@ describe('the metrics log, counted', () => {
   it('renders the exposition format with escaped labels and every family declared', () => {
     const s = newState();
     consume(s, line({ stream: 'live/a"b\\c' }), cfg, id);
-    const text = render(s, { version: '0.1.0', nginx: '1.22.1', njs: '0.7.9', engine: 'njs', up: { a: 1, b: 0 }, lagBytes: 0 });
+    const text = render(s, { version: '0.1.0', nginx: '1.22.1', njs: '0.7.9', engine: 'njs', up: { a: 1, b: 0 }, lagBytes: 0, publishers: { live: 1 } });
     expect(text).toContain('media_edge_stream_viewers{app="live",stream="a\\"b\\\\c"} 1');
     expect(text).toContain('media_edge_origin_up{origin="b"} 0');
     expect(text).toContain('# TYPE media_edge_origin_response_seconds histogram');
@@ -100,10 +100,29 @@ describe('the metrics log, counted', () => {
   });
 });
 
+/** An RTMP session line as log_format media_edge_metrics_rtmp writes it. */
+function session(decision: string, stream: string, reason: string, received: string, id: string): string {
+  return ['r', '1800000000.500', decision, stream, reason, received, '6.010', id].join('\t') + '\n';
+}
+
+describe('RTMP sessions, counted', () => {
+  it('counts the last decision of each ended session, and bytes received per published stream', () => {
+    expect(parseSessionLine(session('allow', 'live/cam1', '-', '123', 'id1').trimEnd())).toEqual({ at: 1800000000500, decision: 'allow', stream: 'live/cam1', reason: '', received: 123, id: 'id1' });
+    expect(parseSessionLine(line({}).trimEnd())).toBeNull();
+    const s = newState();
+    const ended: string[] = [];
+    consume(s, session('allow', 'live/cam1', '-', '5000', 'id1') + session('deny', 'live/cam1', 'bad signature', '300', 'id2') + session('allow-play', 'live/cam1', '-', '90', 'id3') + session('-', '-', '-', '10', 'id4'), cfg, id, ended);
+    expect(s.decisions).toEqual({ 'allow\t': 1, 'deny\tbad signature': 1, 'allow-play\t': 1 });
+    expect(s.received).toEqual({ 'live\tcam1': 5000 });
+    expect(s.sessions).toBe(4);
+    expect(ended).toEqual(['id1']);
+  });
+});
+
 describe('the files behind /metrics', () => {
   const fs = nodeFs as unknown as MetricsStore;
   const decode = (b: Uint8Array, n: number) => Buffer.from(b.buffer, b.byteOffset, n).toString('utf8');
-  const run = (dir: string, now = Date.now()) => scrape(fs, join(dir, 'metrics.log'), dir, cfg, now, id, new Uint8Array(4096), decode);
+  const run = (dir: string, now = Date.now()) => scrape(fs, { http: join(dir, 'metrics.log'), rtmp: join(dir, 'rtmp.log'), publishers: join(dir, 'publishers') }, dir, cfg, now, id, new Uint8Array(4096), decode);
 
   it('counts each line once over scrapes, starts again on a rotated log, and keeps totals in a file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'media-edge-metrics-'));
@@ -135,6 +154,23 @@ describe('the files behind /metrics', () => {
       const second = run(dir);
       expect(second.lagBytes).toBe(0);
       expect(second.state.lines).toBe(Math.ceil((MAX_READ * 1.5) / one.length));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('counts the publishers whose file is fresh, and removes the files of ended or long-gone sessions', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'media-edge-metrics-'));
+    try {
+      nodeFs.mkdirSync(join(dir, 'publishers'));
+      for (const [name, app] of [['s1', 'live'], ['s2', 'live'], ['s3', 'other'], ['gone', 'live'], ['old', 'live']]) writeFileSync(join(dir, 'publishers', name), `${app}\tx\n`);
+      const stale = (Date.now() - PUBLISHER_STALE_MS - 1000) / 1000;
+      utimesSync(join(dir, 'publishers', 'gone'), stale, stale);
+      const ancient = (Date.now() - 120000) / 1000;
+      utimesSync(join(dir, 'publishers', 'old'), ancient, ancient);
+      writeFileSync(join(dir, 'rtmp.log'), session('allow', 'live/x', '-', '10', 's2'));
+      expect(run(dir).publishers).toEqual({ live: 1, other: 1 });
+      expect(nodeFs.readdirSync(join(dir, 'publishers')).sort()).toEqual(['gone', 's1', 's3']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
