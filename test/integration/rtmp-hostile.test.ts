@@ -88,7 +88,7 @@ describe.each(list)('RTMP auth against hostile clients on $name', (target) => {
     secure = await startEdge(target, {
       ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } },
       listen_rtmps: `127.0.0.1:${rtmpsPort}`, tls_certificate: 'tls/cert.pem', tls_certificate_key: 'tls/key.pem',
-    }, makeCert);
+    }, { prepare: makeCert });
   });
   afterAll(async () => {
     // The filter's deliberate closes are logged as exceptions by njs; nothing else may be.

@@ -58,7 +58,7 @@ describe.each(list)('TLS playback and RTMPS ingest on $name', (target) => {
       tls_certificate: 'tls/cert.pem',
       tls_certificate_key: 'tls/key.pem',
       playback_auth: { secure: { scheme: 'hmac', keys: { '1': KEY } }, cookied: { scheme: 'hmac', keys: { '1': KEY }, carry: 'cookie' } },
-    }, makeCert);
+    }, { prepare: makeCert });
     ca = readFileSync(join(edge.dir, 'tls/cert.pem'));
   });
   afterAll(async () => {
@@ -125,7 +125,7 @@ describe.each(list)('TLS playback and RTMPS ingest on $name', (target) => {
       tls_certificate: 'tls/cert.pem',
       tls_certificate_key: 'tls/key.pem',
       rtmps_protocols: 'TLSv1.2',
-    }, makeCert);
+    }, { prepare: makeCert });
     try {
       onTestFailed(() => console.error(dumpLogs(old)));
       const publish = (port: number, name: string) => run(['gst-launch-1.0', '-q', 'videotestsrc', 'is-live=true', 'num-buffers=250', '!', 'video/x-raw,width=160,height=120,framerate=25/1', '!', 'avenc_flv', '!', 'flvmux', 'streamable=true', '!',
