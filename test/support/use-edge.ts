@@ -29,10 +29,10 @@ export interface EdgeHandle {
  * afterAll hooks run in reverse (vitest's sequence.hooks "stack"), so the
  * edge stops before what it was started after.
  */
-export function useEdge(target: Target, settings: Partial<Settings> | (() => Partial<Settings>), opts: UseEdgeOptions = {}): EdgeHandle {
+export function useEdge(target: Target, settings: Partial<Settings> | (() => Partial<Settings> | Promise<Partial<Settings>>), opts: UseEdgeOptions = {}): EdgeHandle {
   const handle = {} as EdgeHandle;
   beforeAll(async () => {
-    handle.edge = await startEdge(target, typeof settings === 'function' ? settings() : settings, opts);
+    handle.edge = await startEdge(target, typeof settings === 'function' ? await settings() : settings, opts);
   });
   beforeEach(() => onTestFailed(() => console.error(logs(handle.edge, opts))));
   afterAll(async () => {
