@@ -15,6 +15,13 @@ import { fill, PACKAGE_ROOT, render, writeRendered, type Lists } from '../../too
 import { validate, type Settings } from '../../tools/settings.ts';
 import { imageModuleFiles, type Target } from './targets.ts';
 
+// No registry is reachable: the reaper image cannot be pulled, and without a
+// bridge network testcontainers must be told the host (shared/reference/containers.md).
+// Here, not in vitest.config.ts: the benchmark starts containers too. Read
+// when the first container starts, after this module has run.
+process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
+process.env.TESTCONTAINERS_HOST_OVERRIDE ??= '127.0.0.1';
+
 export interface Edge {
   target: Target;
   url: string;
