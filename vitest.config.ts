@@ -1,10 +1,5 @@
 import { defineConfig } from 'vitest/config';
 
-// No registry is reachable: the reaper image cannot be pulled, and without a
-// bridge network testcontainers must be told the host (shared/reference/containers.md).
-process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
-process.env.TESTCONTAINERS_HOST_OVERRIDE ??= '127.0.0.1';
-
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],

@@ -1,5 +1,7 @@
 // Bundles the njs entries (dist/media-edge-http.js, dist/media-edge-viewer.js, dist/media-edge-stream.js)
-// and the Node-side programs (dist/cli.mjs, dist/bench.mjs).
+// and the media-edge command (dist/cli.mjs): what is shipped. `--bench` bundles
+// the benchmark (dist/bench.mjs) instead, for `npm run bench`: test code stays
+// out of the production build.
 //
 // For the njs bundles esbuild doubles as a syntax gate: every feature the njs
 // engine rejects is marked unsupported, so esbuild lowers what it can and fails
@@ -77,9 +79,12 @@ async function buildNode(name, entry) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   try {
-    for (const [name, entry] of Object.entries(NJS_ENTRIES)) await buildNjs(entry, join(dist, `${name}.js`));
-    await buildNode('cli', 'tools/cli.ts');
-    await buildNode('bench', 'test/bench/bench.ts');
+    if (process.argv.includes('--bench')) {
+      await buildNode('bench', 'test/bench/main.ts');
+    } else {
+      for (const [name, entry] of Object.entries(NJS_ENTRIES)) await buildNjs(entry, join(dist, `${name}.js`));
+      await buildNode('cli', 'tools/cli.ts');
+    }
   } catch (err) {
     console.error(err.message); // esbuild names file:line:column
     process.exit(1);

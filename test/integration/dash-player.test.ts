@@ -11,14 +11,14 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoOrigin } from '../../tools/demo.ts';
 import { startFlatStream, type FlatStream } from '../support/flat-stream.ts';
 import { PACKAGE_ROOT } from '../../tools/paths.ts';
 import { launchPlayers } from '../support/browser.ts';
-import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
 import { sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
+import { useEdge } from '../support/use-edge.ts';
 
 const { targets: list } = targets();
 
@@ -124,19 +124,13 @@ describe('live DASH players in Chromium, through the edge and direct', () => {
   });
 
   describe.each(list)('through the edge on $name', (target) => {
-    let edge: Edge;
-    beforeAll(async () => {
-      edge = await startEdge(target, { origins: [{ name: 'nginx-rtmp', http: `127.0.0.1:${origin.httpPort}` }] });
-    });
-    afterAll(async () => {
-      const bad = edge?.badLogLines([/upstream prematurely closed/]);
-      await edge?.stop();
-      expect(bad ?? []).toEqual([]);
+    const through = useEdge(target, () => ({ origins: [{ name: 'nginx-rtmp', http: `127.0.0.1:${origin.httpPort}` }] }), {
+      expected: [/upstream prematurely closed/],
+      moreLogs: () => `direct: ${JSON.stringify(direct)}`,
     });
 
     it('dash.js and shaka-player play 20 s, as smoothly as direct', async () => {
-      onTestFailed(() => console.error(`${dumpLogs(edge)}\ndirect: ${JSON.stringify(direct)}`));
-      const via = await playEach(`${edge.url}/flat/cam.mpd`);
+      const via = await playEach(`${through.edge.url}/flat/cam.mpd`);
       for (const p of ['dashjs', 'shaka']) {
         expect(via[p].played, p).toBeGreaterThanOrEqual(20);
         // Two waits of slack for a busy machine (seen in CI: shaka through

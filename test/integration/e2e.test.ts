@@ -7,11 +7,11 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, publishTestPattern, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
-import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
 import { get, sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
+import { useEdge } from '../support/use-edge.ts';
 
 const { targets: list } = targets();
 
@@ -28,31 +28,33 @@ function ffprobe(args: string[]): { ok: boolean; out: string; json: any } {
 
 describe.each(list)('RTMP in, HLS out, through the edge on $name', (target) => {
   let origin: DemoOrigin;
-  let edge: Edge;
   let ffmpeg: ChildProcess;
   let ffmpegErr = '';
   let dir: string;
-  const playlist = () => `${edge.url}/live/e2e/playlist.m3u8`;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'media-edge-e2e-'));
     chmodSync(dir, 0o755);
     origin = await startDemoOrigin(join(dir, 'origin'), await freePort(), await freePort());
-    edge = await startEdge(target, {
-      origins: [{ name: 'rtmp-origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
-    });
-    ffmpeg = publishTestPattern(`rtmp://127.0.0.1:${edge.rtmpPort}/live/e2e`, { size: '320x240', seconds: 40 });
-    ffmpeg.stderr?.on('data', (d: Buffer) => (ffmpegErr += d.toString()));
   });
   afterAll(async () => {
-    ffmpeg?.kill('SIGKILL');
-    await edge?.stop();
     await origin?.nginx.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
+  const relay = useEdge(target, () => ({
+    origins: [{ name: 'rtmp-origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
+  }), { moreLogs: () => `--- ffmpeg ---\n${ffmpegErr}` });
+  beforeAll(() => {
+    ffmpeg = publishTestPattern(`rtmp://127.0.0.1:${relay.edge.rtmpPort}/live/e2e`, { size: '320x240', seconds: 40 });
+    ffmpeg.stderr?.on('data', (d: Buffer) => (ffmpegErr += d.toString()));
+  });
+  afterAll(() => {
+    ffmpeg?.kill('SIGKILL');
+  });
+  const playlist = () => `${relay.edge.url}/live/e2e/playlist.m3u8`;
 
   it('serves the published stream as decodable HLS, segments cached', async () => {
-    onTestFailed(() => console.error(`${dumpLogs(edge)}\n--- ffmpeg ---\n${ffmpegErr}`));
+    const { edge } = relay;
     // Wait until the origin has packaged at least three segments.
     let text = '';
     const deadline = Date.now() + 30000;
@@ -84,7 +86,7 @@ describe.each(list)('RTMP in, HLS out, through the edge on $name', (target) => {
   });
 
   it('relays RTMP to the origin (the stream access log names the origin)', async () => {
-    onTestFailed(() => console.error(dumpLogs(edge)));
+    const { edge } = relay;
     ffmpeg.kill('SIGINT');
     await new Promise((r) => ffmpeg.once('exit', r));
     let log = '';

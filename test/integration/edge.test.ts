@@ -2,10 +2,10 @@
  * The caching edge against real nginx, on every target (local nginx and the
  * Debian 12 / Debian 13 containers), with the Wowza-like test origin.
  */
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { get, rawStatus, sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
+import { useEdge } from '../support/use-edge.ts';
 import { WowzaOrigin } from '../support/wowza-origin.ts';
 import fc from 'fast-check';
 import { expectedGate, methods, requestTargets } from '../support/request-targets.ts';
@@ -20,29 +20,23 @@ const EXPECTED_NJS: Record<string, string> = {
 
 describe.each(list)('edge on $name', (target) => {
   let origin: WowzaOrigin;
-  let edge: Edge;
   const live = '/live/_definst_/cam1';
 
   beforeAll(async () => {
     origin = await new WowzaOrigin({ segmentSeconds: 2, window: 4 }).start();
-    edge = await startEdge(target, {
-      origins: [{ name: 'wowza', http: origin.address }],
-      playlist_ttl: '1s',
-      segment_ttl: '1d',
-      not_found_ttl: '1s',
-    });
   });
   afterAll(async () => {
-    const bad = edge?.badLogLines([/connect\(\) failed|upstream prematurely closed/]);
-    await edge?.stop();
     await origin?.stop();
-    expect(bad ?? []).toEqual([]);
   });
-  const logsOnFailure = () => onTestFailed(() => console.error(dumpLogs(edge)));
+  const cache = useEdge(target, () => ({
+    origins: [{ name: 'wowza', http: origin.address }],
+    playlist_ttl: '1s',
+    segment_ttl: '1d',
+    not_found_ttl: '1s',
+  }), { expected: [/connect\(\) failed|upstream prematurely closed/] });
 
   it('answers /health from njs', async () => {
-    logsOnFailure();
-    const r = await get(`${edge.url}/health`);
+    const r = await get(`${cache.edge.url}/health`);
     expect(r.status).toBe(200);
     const body = JSON.parse(r.body.toString());
     expect(body.status).toBe('ok');
@@ -50,11 +44,10 @@ describe.each(list)('edge on $name', (target) => {
   });
 
   it('caches a segment long and serves the origin bytes', async () => {
-    logsOnFailure();
     const n = origin.liveEdge();
     const path = `${live}/media_w1_b800000_${n}.ts`;
-    const a = await get(edge.url + path);
-    const b = await get(edge.url + path);
+    const a = await get(cache.edge.url + path);
+    const b = await get(cache.edge.url + path);
     expect(a.status).toBe(200);
     expect(a.headers['x-cache-status']).toBe('MISS');
     expect(b.headers['x-cache-status']).toBe('HIT');
@@ -64,17 +57,16 @@ describe.each(list)('edge on $name', (target) => {
   });
 
   it('caches a playlist briefly, then refreshes it while serving the cached copy', async () => {
-    logsOnFailure();
     const path = `${live}/chunklist_w5_b400000.m3u8`;
-    const a = await get(edge.url + path);
-    const b = await get(edge.url + path);
+    const a = await get(cache.edge.url + path);
+    const b = await get(cache.edge.url + path);
     expect(a.headers['x-cache-status']).toBe('MISS');
     expect(b.headers['x-cache-status']).toBe('HIT');
     expect(b.headers['cache-control']).toBe('max-age=1, stale-while-revalidate=1');
     expect(b.body.toString()).toContain('#EXT-X-TARGETDURATION:2');
     expect(origin.count(path)).toBe(1);
     await sleep(2100); // nginx cache validity has whole-second granularity
-    const c = await get(edge.url + path);
+    const c = await get(cache.edge.url + path);
     // Expired: served from cache while one background request refreshes it.
     expect(c.status).toBe(200);
     expect(['STALE', 'UPDATING', 'EXPIRED']).toContain(c.headers['x-cache-status']);
@@ -83,40 +75,37 @@ describe.each(list)('edge on $name', (target) => {
   });
 
   it('collapses 100 concurrent misses for a new segment into one origin request', async () => {
-    logsOnFailure();
     const n = origin.liveEdge();
     const path = `${live}/media_w9_b400000_${n}.ts`;
     origin.faults = [{ match: /_b400000_\d+\.ts$/, delayMs: 400 }];
-    const all = await Promise.all(Array.from({ length: 100 }, () => get(edge.url + path)));
+    const all = await Promise.all(Array.from({ length: 100 }, () => get(cache.edge.url + path)));
     origin.faults = [];
     expect(all.every((r) => r.status === 200 && r.body.length === origin.opts.segmentBytes)).toBe(true);
     expect(origin.count(path)).toBe(1);
   });
 
   it('caches a 404 for a second at most, so a late segment appears at once', async () => {
-    logsOnFailure();
     const path = `${live}/media_w1_b800000_${origin.liveEdge() + 50}.ts`;
-    expect((await get(edge.url + path)).status).toBe(404);
-    const again = await get(edge.url + path);
+    expect((await get(cache.edge.url + path)).status).toBe(404);
+    const again = await get(cache.edge.url + path);
     expect(again.status).toBe(404);
     expect(again.headers['x-cache-status']).toBe('HIT');
     expect(again.headers['cache-control']).toBe('max-age=1');
     expect(origin.count(path)).toBe(1);
     await sleep(2100);
-    await get(edge.url + path);
+    await get(cache.edge.url + path);
     expect(origin.count(path)).toBe(2);
   });
 
   it('tells viewers to keep a 410 segment no longer than the edge does, and a 5xx not at all', async () => {
-    logsOnFailure();
     const gone = `${live}/media_w1_b800000_${origin.liveEdge() + 60}.ts`;
     const failing = `${live}/media_w1_b800000_${origin.liveEdge() + 61}.ts`;
     origin.faults = [{ match: /_\d+\.ts$/, status: 410 }];
-    await get(edge.url + gone);
+    await get(cache.edge.url + gone);
     origin.faults = [{ match: /_\d+\.ts$/, status: 503 }];
-    const five = await get(edge.url + failing);
+    const five = await get(cache.edge.url + failing);
     origin.faults = [];
-    const again = await get(edge.url + gone);
+    const again = await get(cache.edge.url + gone);
     expect(again.status).toBe(410);
     expect(again.headers['x-cache-status']).toBe('HIT');
     expect(again.headers['cache-control']).toBe('max-age=1');
@@ -125,11 +114,10 @@ describe.each(list)('edge on $name', (target) => {
   });
 
   it('serves VOD playlists and DASH manifests with CORS and X-Cache-Status', async () => {
-    logsOnFailure();
-    const vod = await get(`${edge.url}/vod/mp4:sample.mp4/chunklist_b800000.m3u8`);
+    const vod = await get(`${cache.edge.url}/vod/mp4:sample.mp4/chunklist_b800000.m3u8`);
     expect(vod.status).toBe(200);
     expect(vod.body.toString()).toContain('#EXT-X-ENDLIST');
-    const mpd = await get(`${edge.url}/live/cam1/manifest.mpd`, { headers: { Origin: 'https://player.example' } });
+    const mpd = await get(`${cache.edge.url}/live/cam1/manifest.mpd`, { headers: { Origin: 'https://player.example' } });
     expect(mpd.status).toBe(200);
     expect(mpd.headers['access-control-allow-origin']).toBe('*');
     expect(mpd.headers['access-control-expose-headers']).toContain('X-Cache-Status');
@@ -142,9 +130,8 @@ describe.each(list)('edge on $name', (target) => {
   });
 
   it('answers a CORS preflight without asking the origin', async () => {
-    logsOnFailure();
     const before = origin.viewerRequests();
-    const r = await get(`${edge.url}${live}/playlist.m3u8`, {
+    const r = await get(`${cache.edge.url}${live}/playlist.m3u8`, {
       method: 'OPTIONS',
       headers: { Origin: 'https://player.example', 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'range' },
     });
@@ -178,9 +165,8 @@ describe.each(list)('edge on $name', (target) => {
       ['DELETE /live/cam1/media_1.ts HTTP/1.1', 405, null],
     ];
     it.each(cases)('%s -> %i', async (line, status, reason) => {
-      logsOnFailure();
       const before = origin.viewerRequests();
-      const r = await rawStatus(edge.httpPort, line);
+      const r = await rawStatus(cache.edge.httpPort, line);
       expect(r.status).toBe(status);
       if (reason) expect(/X-Media-Edge-Reject: (\S+)/.exec(r.head)?.[1]).toMatch(reason);
       if (status === 405) expect(r.head).toContain('Allow: GET, HEAD, OPTIONS');
@@ -189,12 +175,11 @@ describe.each(list)('edge on $name', (target) => {
     });
 
     it('the rendered gate says what the rules say, for 150 random request lines', async () => {
-      logsOnFailure();
       const lines = fc.sample(fc.tuple(methods, requestTargets), { numRuns: 150, seed: 20261201 });
       for (const [method, target] of lines) {
         // nginx hands an absolute-form target's path to $request_uri (RFC 9112 section 3.2.2).
         const want = expectedGate(method, target.replace(/^https?:\/\/[^/]*/, ''));
-        const r = await rawStatus(edge.httpPort, `${method} ${target} HTTP/1.1`);
+        const r = await rawStatus(cache.edge.httpPort, `${method} ${target} HTTP/1.1`);
         const reason = /X-Media-Edge-Reject: (\S+)/.exec(r.head)?.[1];
         const got = `${method} ${target} -> ${r.status} ${reason ?? ''}`;
         if (want === '') expect([400, 405, 204].includes(r.status) && reason === undefined ? 'refused' : 'in', got).not.toBe('refused');
@@ -207,15 +192,14 @@ describe.each(list)('edge on $name', (target) => {
   });
 
   it('serves stale playlists and segments when the origin fails', async () => {
-    logsOnFailure();
     const seg = `${live}/media_w2_b800000_${origin.liveEdge()}.ts`;
     const pl = `${live}/chunklist_w2_b800000.m3u8`;
-    expect((await get(edge.url + seg)).status).toBe(200);
-    expect((await get(edge.url + pl)).status).toBe(200);
+    expect((await get(cache.edge.url + seg)).status).toBe(200);
+    expect((await get(cache.edge.url + pl)).status).toBe(200);
     origin.faults = [{ match: /./, status: 503 }];
     await sleep(2100); // expired (nginx cache validity has whole-second granularity)
-    const p = await get(edge.url + pl);
-    const s = await get(edge.url + seg);
+    const p = await get(cache.edge.url + pl);
+    const s = await get(cache.edge.url + seg);
     origin.faults = [];
     expect(p.status).toBe(200);
     // The stored copy: from nginx within stale-while-revalidate, or after
@@ -227,51 +211,43 @@ describe.each(list)('edge on $name', (target) => {
 });
 
 describe.each(list)('edge on $name with its origin failing', (target) => {
-  let edge: Edge;
   let origin: WowzaOrigin;
   beforeAll(async () => {
     origin = await new WowzaOrigin().start();
-    edge = await startEdge(target, {
-      origins: [{ name: 'wowza', http: origin.address }],
-      origin_connect_timeout: '1s',
-      origin_read_timeout: '1s',
-    });
   });
   afterAll(async () => {
-    // The failures provoked here are logged at [error]; nothing worse may be.
-    const bad = edge?.badLogLines();
-    await edge?.stop();
     await origin?.stop();
-    expect(bad ?? []).toEqual([]);
   });
-  const logsOnFailure = () => onTestFailed(() => console.error(dumpLogs(edge)));
+  // The failures provoked here are logged at [error]; nothing worse may be.
+  const failing = useEdge(target, () => ({
+    origins: [{ name: 'wowza', http: origin.address }],
+    origin_connect_timeout: '1s',
+    origin_read_timeout: '1s',
+  }));
 
   it('gives 502 when the origin drops the connection and nothing is cached', async () => {
-    logsOnFailure();
     origin.faults = [{ match: /./, drop: true }];
-    const r = await get(`${edge.url}/live/cam1/media_b400000_1.ts`);
+    const r = await get(`${failing.edge.url}/live/cam1/media_b400000_1.ts`);
     expect(r.status).toBe(502);
     expect(r.headers['cache-control']).toBe('no-store');
     expect(r.ms).toBeLessThan(5000);
   });
 
   it('gives 504 within the read timeout when the origin hangs', async () => {
-    logsOnFailure();
     origin.faults = [{ match: /./, delayMs: 3000 }];
-    const r = await get(`${edge.url}/live/cam1/media_b400000_2.ts`);
+    const r = await get(`${failing.edge.url}/live/cam1/media_b400000_2.ts`);
     expect(r.status).toBe(504);
     expect(r.ms).toBeLessThan(5000);
   });
 
   it('gives 502 at once when the origin refuses connections, and never caches it', async () => {
-    logsOnFailure();
     origin.faults = [];
     await origin.stop();
-    const r = await get(`${edge.url}/live/cam1/chunklist_b400000.m3u8`);
+    const r = await get(`${failing.edge.url}/live/cam1/chunklist_b400000.m3u8`);
     expect(r.status).toBe(502);
     expect(r.ms).toBeLessThan(2000);
     await origin.start(origin.port);
-    const back = await get(`${edge.url}/live/cam1/chunklist_b400000.m3u8`);
+    const back = await get(`${failing.edge.url}/live/cam1/chunklist_b400000.m3u8`);
     expect(back.status).toBe(200);
   });
 });

@@ -7,12 +7,12 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ascii, buildRing, crc32, encodeRing, ringOrder } from '../../njs/ring.ts';
 import { weightedOrder } from '../../njs/routing.ts';
-import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
 import { sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
+import { useEdge } from '../support/use-edge.ts';
 import { makeRealSegments, WowzaOrigin } from '../support/wowza-origin.ts';
 
 const { targets: list } = targets();
@@ -22,25 +22,22 @@ afterAll(() => rmSync(media, { recursive: true, force: true }));
 
 describe.each(list)('a viewer through an origin failure on $name', (target) => {
   let origins: WowzaOrigin[];
-  let edge: Edge;
-
   beforeAll(async () => {
     makeRealSegments(media, 45, 1);
     origins = await Promise.all([0, 1, 2].map(() => new WowzaOrigin({ sessions: false, segmentSeconds: 1, window: 4, mediaDir: media }).start()));
-    edge = await startEdge(target, {
-      origins: origins.map((o, i) => ({ name: `v${i}`, http: o.address })),
-      origin_connect_timeout: '1s',
-      origin_cooldown: '2s',
-      playlist_ttl: '1s',
-    });
   });
   afterAll(async () => {
-    await edge?.stop();
     await Promise.all((origins ?? []).map((o) => o.stop()));
   });
+  const viewer = useEdge(target, () => ({
+    origins: origins.map((o, i) => ({ name: `v${i}`, http: o.address })),
+    origin_connect_timeout: '1s',
+    origin_cooldown: '2s',
+    playlist_ttl: '1s',
+  }));
 
   it('ffmpeg plays 15 s of live HLS without a failed segment while its origin dies and returns', async () => {
-    onTestFailed(() => console.error(dumpLogs(edge)));
+    const { edge } = viewer;
     // The stream's origin: the router's weighted choice where it runs (njs
     // >= 0.8.1), else nginx's ring.
     const ring = { data: encodeRing(buildRing(origins.map((o) => ({ address: o.address, weight: 1 })))), servers: 3 };

@@ -9,11 +9,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signPublish } from '../../njs/publish.ts';
 import { freePort, publishTestPattern, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
 import { PACKAGE_ROOT } from '../../tools/paths.ts';
-import { dumpLogs, startEdge, type Edge } from '../support/edge.ts';
+import { useEdge } from '../support/use-edge.ts';
 import { get, rawStatus, sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
 import { WowzaOrigin } from '../support/wowza-origin.ts';
@@ -36,41 +36,33 @@ const FLUSH_MS = 1300;
 
 describe.each(list)('metrics on $name', (target) => {
   let origin: WowzaOrigin;
-  let edge: Edge;
+  beforeAll(async () => {
+    origin = await new WowzaOrigin({ segmentSeconds: 2, window: 4, segmentBytes: 20000 }).start();
+  });
+  afterAll(() => origin?.stop());
+  const h = useEdge(target, () => ({ origins: [{ name: 'wowza', http: origin.address }], metrics_viewer_window: '30s' }), { expected: [/connect\(\) failed/] });
   const scrape = async () => {
-    const r = await get(`${edge.url}/metrics`);
+    const r = await get(`${h.edge.url}/metrics`);
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toContain('text/plain; version=0.0.4');
     return { text: r.body.toString(), s: samples(r.body.toString()) };
   };
   /** One viewer: a user agent of its own, the master playlist and a segment of a stream. */
   const view = async (stream: string, ua: string) => {
-    const base = `${edge.url}/live/_definst_/${stream}`;
+    const base = `${h.edge.url}/live/_definst_/${stream}`;
     expect((await get(`${base}/playlist.m3u8`, { headers: { 'User-Agent': ua } })).status).toBe(200);
     const seg = await get(`${base}/media_w1_b800000_${origin.liveEdge()}.ts`, { headers: { 'User-Agent': ua } });
     expect(seg.status).toBe(200);
     return seg.body.length;
   };
 
-  beforeAll(async () => {
-    origin = await new WowzaOrigin({ segmentSeconds: 2, window: 4, segmentBytes: 20000 }).start();
-    edge = await startEdge(target, { origins: [{ name: 'wowza', http: origin.address }], metrics_viewer_window: '30s' });
-  });
-  afterAll(async () => {
-    const bad = edge?.badLogLines([/connect\(\) failed/]);
-    await edge?.stop();
-    await origin?.stop();
-    expect(bad ?? []).toEqual([]);
-  });
-  const logsOnFailure = () => onTestFailed(() => console.error(dumpLogs(edge)));
 
   it('counts viewers, bytes, kinds and refusals exactly, and names the build', async () => {
-    logsOnFailure();
     let bytes = 0;
     for (let i = 0; i < 5; i++) bytes += await view('metrics1', `player-${i}`);
     // The same viewer again is one viewer.
     bytes += await view('metrics1', 'player-0');
-    expect((await rawStatus(edge.httpPort, 'GET /live/%2e%2e/x.ts HTTP/1.1')).status).toBe(400);
+    expect((await rawStatus(h.edge.httpPort, 'GET /live/%2e%2e/x.ts HTTP/1.1')).status).toBe(400);
     await sleep(FLUSH_MS);
     const { text, s } = await scrape();
     expect(s.get('media_edge_stream_viewers{app="live",stream="metrics1"}')).toBe(5);
@@ -92,13 +84,12 @@ describe.each(list)('metrics on $name', (target) => {
   });
 
   it('keeps its counts across a reload and never counts a line twice, whoever scrapes', async () => {
-    logsOnFailure();
     await view('metrics2', 'a');
     await sleep(FLUSH_MS);
     const before = (await scrape()).s;
     const key = 'media_edge_stream_sent_bytes_total{app="live",stream="metrics2"}';
     const lines = before.get('media_edge_metrics_log_lines_total')!;
-    await edge.reload();
+    await h.edge.reload();
     const more = await view('metrics2', 'b');
     await sleep(FLUSH_MS);
     // Scrapes at once, from several connections (so likely several workers).
@@ -120,34 +111,31 @@ const SECRET = 'metrics-publish-secret-1';
 describe.each(list)('RTMP metrics on $name', (target) => {
   let dir = '';
   let origin: DemoOrigin;
-  let edge: Edge;
-  const scrape = async () => samples((await get(`${edge.url}/metrics`)).body.toString());
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'media-edge-rtmp-metrics-'));
+    origin = await startDemoOrigin(join(dir, 'origin'), await freePort(), await freePort());
+  });
+  afterAll(async () => {
+    await origin?.nginx.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  const h = useEdge(target, () => ({
+    origins: [{ name: 'rtmp-origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
+    rtmp_auth: { live: { mode: 'hmac', secrets: [SECRET] } },
+    rtmp_reject_delay: '100ms',
+  }));
+  const scrape = async () => samples((await get(`${h.edge.url}/metrics`)).body.toString());
   const key = (stream: string) => {
     const exp = Math.floor(Date.now() / 1000) + 600;
     return `${stream}?exp=${exp}&sig=${signPublish(SECRET, 'live', stream, exp)}&kid=1`;
   };
   const publish = (name: string, seconds: number) => {
-    const p = publishTestPattern(`rtmp://127.0.0.1:${edge.rtmpPort}/live/${name}`, { size: '160x120', seconds });
+    const p = publishTestPattern(`rtmp://127.0.0.1:${h.edge.rtmpPort}/live/${name}`, { size: '160x120', seconds });
     return new Promise<number | null>((res) => p.once('exit', (code) => res(code)));
   };
 
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'media-edge-rtmp-metrics-'));
-    origin = await startDemoOrigin(join(dir, 'origin'), await freePort(), await freePort());
-    edge = await startEdge(target, {
-      origins: [{ name: 'rtmp-origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
-      rtmp_auth: { live: { mode: 'hmac', secrets: [SECRET] } },
-      rtmp_reject_delay: '100ms',
-    });
-  });
-  afterAll(async () => {
-    await edge?.stop();
-    await origin?.nginx.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
 
   it('counts publishers while they publish, then their decision and the bytes they sent; and a refused key', async () => {
-    onTestFailed(() => console.error(dumpLogs(edge)));
     const done = publish(key('counted'), 6);
     let now = new Map<string, number>();
     const deadline = Date.now() + 8000;
@@ -176,7 +164,6 @@ describe.runIf(list.some((t) => t.name === 'local'))('a real Prometheus scraping
   const target = list.find((t) => t.name === 'local')!;
   let origin: WowzaOrigin;
   let rtmpOrigin: DemoOrigin;
-  let edge: Edge;
   let prom: ChildProcess;
   let encoder: ChildProcess | null = null;
   let promUrl = '';
@@ -211,22 +198,30 @@ describe.runIf(list.some((t) => t.name === 'local'))('a real Prometheus scraping
     dir = mkdtempSync(join(tmpdir(), 'media-edge-prom-'));
     origin = await new WowzaOrigin({ segmentSeconds: 2, window: 4, segmentBytes: 20000 }).start();
     rtmpOrigin = await startDemoOrigin(join(dir, 'rtmp-origin'), await freePort(), await freePort());
-    edge = await startEdge(target, {
-      origins: [{ name: 'wowza', http: origin.address, rtmp: `127.0.0.1:${rtmpOrigin.rtmpPort}` }],
-      rtmp_auth: { live: { mode: 'hmac', secrets: [SECRET] } },
-      rtmp_reject_delay: '100ms',
-      metrics_viewer_window: '10s',
-    });
+  });
+  afterAll(async () => {
+    await origin?.stop();
+    await rtmpOrigin?.nginx.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  const h = useEdge(target, () => ({
+    origins: [{ name: 'wowza', http: origin.address, rtmp: `127.0.0.1:${rtmpOrigin.rtmpPort}` }],
+    rtmp_auth: { live: { mode: 'hmac', secrets: [SECRET] } },
+    rtmp_reject_delay: '100ms',
+    metrics_viewer_window: '10s',
+  }), { expected: [/connect\(\) failed/] });
+
+  beforeAll(async () => {
     const port = await freePort();
     promUrl = `http://127.0.0.1:${port}`;
-    writeFileSync(join(dir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: edge\n    static_configs:\n      - targets: ['127.0.0.1:${edge.httpPort}']\n`);
+    writeFileSync(join(dir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: edge\n    static_configs:\n      - targets: ['127.0.0.1:${h.edge.httpPort}']\n`);
     prom = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
     // An encoder publishing, and one refused.
     const exp = Math.floor(Date.now() / 1000) + 600;
-    encoder = publishTestPattern(`rtmp://127.0.0.1:${edge.rtmpPort}/live/promrtmp?exp=${exp}&sig=${signPublish(SECRET, 'live', 'promrtmp', exp)}&kid=1`, { size: '160x120', seconds: 80 });
-    publishTestPattern(`rtmp://127.0.0.1:${edge.rtmpPort}/live/nope?exp=${exp}&sig=bad&kid=1`, { size: '160x120', seconds: 2 });
+    encoder = publishTestPattern(`rtmp://127.0.0.1:${h.edge.rtmpPort}/live/promrtmp?exp=${exp}&sig=${signPublish(SECRET, 'live', 'promrtmp', exp)}&kid=1`, { size: '160x120', seconds: 80 });
+    publishTestPattern(`rtmp://127.0.0.1:${h.edge.rtmpPort}/live/nope?exp=${exp}&sig=bad&kid=1`, { size: '160x120', seconds: 2 });
     // 7 simulated players, each reloading its playlist and fetching a segment every second; one refused request.
-    const stream = `${edge.url}/live/_definst_/promcam`;
+    const stream = `${h.edge.url}/live/_definst_/promcam`;
     const tick = () => {
       for (let i = 0; i < 7; i++) {
         const headers = { 'User-Agent': `sim-player-${i}` };
@@ -236,20 +231,15 @@ describe.runIf(list.some((t) => t.name === 'local'))('a real Prometheus scraping
     };
     tick();
     players = setInterval(tick, 1000);
-    await rawStatus(edge.httpPort, 'GET /live/%2e%2e/x.ts HTTP/1.1');
+    await rawStatus(h.edge.httpPort, 'GET /live/%2e%2e/x.ts HTTP/1.1');
   });
-  afterAll(async () => {
+  afterAll(() => {
     if (players) clearInterval(players);
     encoder?.kill('SIGKILL');
     prom?.kill('SIGTERM');
-    await edge?.stop();
-    await origin?.stop();
-    await rtmpOrigin?.nginx.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('gives the viewers of a stream exactly, a byte rate, publishers, and the origin down once killed; every dashboard panel has data', async () => {
-    onTestFailed(() => console.error(dumpLogs(edge)));
     const viewers = await until('media_edge_stream_viewers{stream="promcam"}', (v) => v[0] === 7, 20000);
     expect(viewers).toEqual([7]);
     const rate = await until('rate(media_edge_stream_sent_bytes_total{stream="promcam"}[5s])', (v) => v[0] > 0, 15000);

@@ -10,13 +10,13 @@ import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../njs/token.ts';
 import { publishTestPattern, type DemoOrigin } from '../../tools/demo.ts';
 import { startFlatStream, type FlatStream } from '../support/flat-stream.ts';
-import { dumpLogs, startEdge } from '../support/edge.ts';
 import { get, sleep, type Resp } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
+import { withEdge } from '../support/use-edge.ts';
 
 const { targets: list } = targets();
 const KEY = 'flat-layout-secret-0123';
@@ -69,12 +69,10 @@ describe.each(list)('nginx-rtmp layouts and signed playback on $name', (target) 
 
   it.each(cases)('%s HLS plays with a token in %s mode: playlist and fragments are one stream; another stream stays shut', async (layout, carry) => {
     const l = layouts[layout];
-    const edge = await startEdge(target, {
+    await withEdge(target, {
       origins: [{ name: 'nginx-rtmp', http: `127.0.0.1:${origin.httpPort}` }],
       playback_auth: { [l.app]: { scheme: 'hmac', keys: { '1': KEY }, carry } },
-    });
-    try {
-      onTestFailed(() => console.error(dumpLogs(edge)));
+    }, async (edge) => {
       let list: Resp & { url?: string } = await get(`${edge.url}${l.playlist}?me_token=${token(l.app)}`);
       let base = dirOf(`${edge.url}${l.playlist}`);
       let headers: Record<string, string> = {};
@@ -96,10 +94,7 @@ describe.each(list)('nginx-rtmp layouts and signed playback on $name', (target) 
       // The same link for another stream's fragment: refused.
       const other = await get(l.other(base, last), { headers });
       expect(other.status).toBe(403);
-      expect(edge.badLogLines([/upstream prematurely closed/])).toEqual([]);
-    } finally {
-      await edge.stop();
-    }
+    }, { expected: [/upstream prematurely closed/] });
   });
 
   it('hls_variant renditions (abr_low, abr_hi) open with the master\'s link where stream_variants names their suffixes, and only there', async () => {
@@ -108,9 +103,7 @@ describe.each(list)('nginx-rtmp layouts and signed playback on $name', (target) 
       playback_auth: { flat: { scheme: 'hmac' as const, keys: { '1': KEY } } },
     };
     for (const variants of [['_low', '_hi'], []]) {
-      const edge = await startEdge(target, { ...settings, stream_variants: variants });
-      try {
-        onTestFailed(() => console.error(dumpLogs(edge)));
+      await withEdge(target, { ...settings, stream_variants: variants }, async (edge) => {
         const entry = await get(`${edge.url}/flat/abr.m3u8?me_token=${token('flat')}`);
         expect(entry.status).toBe(302);
         const to = new URL(entry.headers.location as string, edge.url).toString();
@@ -122,7 +115,7 @@ describe.each(list)('nginx-rtmp layouts and signed playback on $name', (target) 
         if (variants.length === 0) {
           // Without the suffixes a rendition is another stream: its own link is needed.
           expect(child.status).toBe(403);
-          continue;
+          return;
         }
         expect(child.status).toBe(200);
         const frags = uris(child.body);
@@ -133,20 +126,15 @@ describe.each(list)('nginx-rtmp layouts and signed playback on $name', (target) 
         expect(seg.body[0]).toBe(0x47);
         // The link is still for this stream only.
         expect((await get(dirOf(to) + last.replace(/^abr_low-/, 'cam-'))).status).toBe(403);
-        expect(edge.badLogLines([/upstream prematurely closed/])).toEqual([]);
-      } finally {
-        await edge.stop();
-      }
+      }, { expected: [/upstream prematurely closed/] });
     }
   });
 
   it('flat DASH plays under a link (path mode): the manifest and its init segment', async () => {
-    const edge = await startEdge(target, {
+    await withEdge(target, {
       origins: [{ name: 'nginx-rtmp', http: `127.0.0.1:${origin.httpPort}` }],
       playback_auth: { flat: { scheme: 'hmac', keys: { '1': KEY } } },
-    });
-    try {
-      onTestFailed(() => console.error(dumpLogs(edge)));
+    }, async (edge) => {
       const entry = await get(`${edge.url}/flat/cam.mpd?me_token=${token('flat')}`);
       expect(entry.status).toBe(302);
       const to = new URL(entry.headers.location as string, edge.url).toString();
@@ -158,9 +146,6 @@ describe.each(list)('nginx-rtmp layouts and signed playback on $name', (target) 
       const init = await get(dirOf(to) + 'cam-init.m4v');
       expect(init.status).toBe(200);
       expect(init.body.subarray(4, 8).toString()).toBe('ftyp');
-      expect(edge.badLogLines([/upstream prematurely closed/])).toEqual([]);
-    } finally {
-      await edge.stop();
-    }
+    }, { expected: [/upstream prematurely closed/] });
   });
 });

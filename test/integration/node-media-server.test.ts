@@ -12,15 +12,15 @@ import { mkdtempSync, rmSync, chmodSync, existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signPublish } from '../../njs/publish.ts';
 import { mintToken } from '../../njs/token.ts';
 import { publishTestPattern } from '../../tools/demo.ts';
-import { dumpLogs, startEdge, type Edge } from '../support/edge.ts';
 import { get, sleep } from '../support/http.ts';
 import { run } from '../support/run.ts';
 import { startNodeMediaServer, type NodeMediaServer } from '../support/node-media-server.ts';
 import { targets } from '../support/targets.ts';
+import { useEdge } from '../support/use-edge.ts';
 
 const { targets: list } = targets();
 const PUBLISH_SECRET = 'nms-publish-secret-0123456789';
@@ -44,7 +44,6 @@ describe('node-media-server as the origin', () => {
   });
 
   describe.each(list.map((t, i) => ({ ...t, stream: `cam${i}` })))('through the edge on $name', (target) => {
-    let edge: Edge;
     let ffmpeg: ChildProcess;
     const key = () => {
       const exp = Math.floor(Date.now() / 1000) + 600;
@@ -53,38 +52,33 @@ describe('node-media-server as the origin', () => {
     const token = () => (mintToken({ exp: Math.floor(Date.now() / 1000) + 600, path: `/live/${target.stream}/*`, kid: '1' }, PLAY_KEY) as { token: string }).token;
     /** The link's directory for the stream (path mode: the token's request is redirected under it). */
     const linkFor = async (file: string) => {
-      const entry = await get(`${edge.url}/live/${target.stream}/${file}?me_token=${token()}`);
+      const entry = await get(`${relay.edge.url}/live/${target.stream}/${file}?me_token=${token()}`);
       expect(entry.status).toBe(302);
-      return new URL(entry.headers.location as string, edge.url).toString();
+      return new URL(entry.headers.location as string, relay.edge.url).toString();
     };
 
+    const relay = useEdge(target, () => ({
+      origins: [{ name: 'nms', http: `127.0.0.1:${nms.httpPort}`, rtmp: `127.0.0.1:${nms.rtmpPort}` }],
+      rtmp_auth: { live: { mode: 'hmac', secrets: [PUBLISH_SECRET] } },
+      playback_auth: { live: { scheme: 'hmac', keys: { '1': PLAY_KEY } } },
+    }), { expected: [/upstream prematurely closed/], moreLogs: () => nms.log() });
     beforeAll(async () => {
-      edge = await startEdge(target, {
-        origins: [{ name: 'nms', http: `127.0.0.1:${nms.httpPort}`, rtmp: `127.0.0.1:${nms.rtmpPort}` }],
-        rtmp_auth: { live: { mode: 'hmac', secrets: [PUBLISH_SECRET] } },
-        playback_auth: { live: { scheme: 'hmac', keys: { '1': PLAY_KEY } } },
-      });
-      ffmpeg = publishTestPattern(`rtmp://127.0.0.1:${edge.rtmpPort}/live/${key()}`, { size: '160x120', seconds: 60 });
+      ffmpeg = publishTestPattern(`rtmp://127.0.0.1:${relay.edge.rtmpPort}/live/${key()}`, { size: '160x120', seconds: 60 });
       await nms.ready('live', target.stream, 2, 30000);
     }, 60_000);
     afterAll(async () => {
       ffmpeg?.kill('SIGKILL');
-      const bad = edge?.badLogLines([/upstream prematurely closed/]);
-      await edge?.stop();
-      expect(bad ?? []).toEqual([]);
     });
 
     it('publishes with a key; without one ffmpeg is refused and node-media-server packages nothing', async () => {
-      onTestFailed(() => console.error(dumpLogs(edge) + nms.log()));
       const refused = await run(['ffmpeg', '-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=25', '-t', '3',
-        '-c:v', 'libx264', '-preset', 'ultrafast', '-f', 'flv', `rtmp://127.0.0.1:${edge.rtmpPort}/live/${target.stream}-nokey`], 20000);
+        '-c:v', 'libx264', '-preset', 'ultrafast', '-f', 'flv', `rtmp://127.0.0.1:${relay.edge.rtmpPort}/live/${target.stream}-nokey`], 20000);
       expect(refused.code).not.toBe(0);
-      expect(edge.errorLog()).toContain(`deny app=live stream=${target.stream}-nokey`);
+      expect(relay.edge.errorLog()).toContain(`deny app=live stream=${target.stream}-nokey`);
       expect(existsSync(join(work, 'media/live', `${target.stream}-nokey`))).toBe(false);
     });
 
     it('HLS under a link: the playlist and its segments are one stream; another stream stays shut', async () => {
-      onTestFailed(() => console.error(dumpLogs(edge) + nms.log()));
       const to = await linkFor('index.m3u8');
       const list = await get(to);
       expect(list.status).toBe(200);
@@ -100,7 +94,6 @@ describe('node-media-server as the origin', () => {
     });
 
     it('DASH under a link: the MPD, its init and media segments; the MPD is about as fresh as direct', async () => {
-      onTestFailed(() => console.error(dumpLogs(edge) + nms.log()));
       const to = await linkFor('index.mpd');
       const mpd = await get(to);
       expect(mpd.status).toBe(200);

@@ -6,10 +6,10 @@
  * endpoint work.
  */
 import { createServer as createTcpServer, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { get, sleep } from '../support/http.ts';
 import { targets, type Target } from '../support/targets.ts';
+import { useEdge, withEdge } from '../support/use-edge.ts';
 import { WowzaOrigin } from '../support/wowza-origin.ts';
 import { freePort } from '../../tools/demo.ts';
 import { ascii, buildRing, crc32, encodeRing, ringOrder } from '../../njs/ring.ts';
@@ -52,31 +52,24 @@ async function fetchAll(urls: string[], batch = 50) {
 describe.each(list)('origin selection on $name', (target) => {
   const WEIGHTS = [1, 2, 3];
   let origins: WowzaOrigin[];
-  let edge: Edge;
-  let fewer: Edge; // the same edge without the third origin
   const originOf = (addr: string | string[] | undefined) => origins.findIndex((o) => String(addr).split(', ').pop() === o.address);
+  const weighted = () => origins.map((o, i) => ({ name: `o${i}`, http: o.address, weight: WEIGHTS[i] }));
 
   beforeAll(async () => {
     origins = await Promise.all(WEIGHTS.map(() => new WowzaOrigin({ sessions: false }).start()));
-    const list = origins.map((o, i) => ({ name: `o${i}`, http: o.address, weight: WEIGHTS[i] }));
-    edge = await startEdge(target, { origins: list, expose_origin: true, origin_cooldown: '3s', origin_connect_timeout: '1s', origin_read_timeout: '1s', prefetch_limit: 0 });
-    fewer = await startEdge(target, { origins: list.slice(0, 2), expose_origin: true, prefetch_limit: 0 });
   });
   afterAll(async () => {
-    const bad = [...(edge?.badLogLines() ?? []), ...(fewer?.badLogLines() ?? [])];
-    await edge?.stop();
-    await fewer?.stop();
     await Promise.all((origins ?? []).map((o) => o.stop()));
-    expect(bad).toEqual([]);
   });
-  const logsOnFailure = () => onTestFailed(() => console.error(dumpLogs(edge)));
+  const all = useEdge(target, () => ({ origins: weighted(), expose_origin: true, origin_cooldown: '3s', origin_connect_timeout: '1s', origin_read_timeout: '1s', prefetch_limit: 0 }));
+  // The same edge without the third origin.
+  const two = useEdge(target, () => ({ origins: weighted().slice(0, 2), expose_origin: true, prefetch_limit: 0 }));
 
   it(target.njsShared
     ? 'splits 3000 streams by weight (1:2:3) exactly, as the router decides'
     : 'splits 3000 streams by weight (1:2:3), as nginx\'s ring does', async () => {
-    logsOnFailure();
     origins.forEach((o) => o.reset());
-    const urls = Array.from({ length: 3000 }, (_, i) => `${edge.url}/live/split${i}/chunklist_b400000.m3u8`);
+    const urls = Array.from({ length: 3000 }, (_, i) => `${all.edge.url}/live/split${i}/chunklist_b400000.m3u8`);
     const res = await fetchAll(urls);
     expect(res.every((r) => r.status === 200)).toBe(true);
     const counts = origins.map((o) => o.count(/chunklist/));
@@ -96,24 +89,22 @@ describe.each(list)('origin selection on $name', (target) => {
   });
 
   it("keeps every playlist, segment and key of a stream on the stream's origin", async () => {
-    logsOnFailure();
     for (let s = 0; s < 20; s++) {
-      const base = `${edge.url}/live/_definst_/sticky${s}`;
+      const base = `${all.edge.url}/live/_definst_/sticky${s}`;
       const n = origins[0].liveEdge();
       const paths = ['playlist.m3u8', 'chunklist_b800000.m3u8', 'chunklist_b400000.m3u8', `media_b800000_${n}.ts`, `media_b400000_${n - 1}.ts`];
       const res = await Promise.all(paths.map((p) => get(`${base}/${p}`)));
       // Without the default instance name it is the same stream.
-      res.push(await get(`${edge.url}/live/sticky${s}/media_b800000_${n - 2}.ts`));
+      res.push(await get(`${all.edge.url}/live/sticky${s}/media_b800000_${n - 2}.ts`));
       expect(res.map((r) => r.status)).toEqual(res.map(() => 200));
       expect(new Set(res.map((r) => originOf(r.headers['x-media-edge-origin']))).size).toBe(1);
     }
   });
 
   it('removing an origin moves only the streams that were on it', async () => {
-    logsOnFailure();
     const names = Array.from({ length: 600 }, (_, i) => `/live/move${i}/chunklist_b400000.m3u8`);
-    const before = await fetchAll(names.map((p) => edge.url + p));
-    const after = await fetchAll(names.map((p) => fewer.url + p));
+    const before = await fetchAll(names.map((p) => all.edge.url + p));
+    const after = await fetchAll(names.map((p) => two.edge.url + p));
     let moved = 0;
     before.forEach((b, i) => {
       const was = originOf(b.headers['x-media-edge-origin']);
@@ -125,23 +116,22 @@ describe.each(list)('origin selection on $name', (target) => {
   });
 
   it('finds a live stream that exists on one origin only', async () => {
-    logsOnFailure();
     origins[0].streams = /^onlyhere$/;
     origins[1].streams = /^onlyhere$/;
     origins[2].streams = /^nowhere$/;
     try {
-      const r = await get(`${edge.url}/live/onlyhere/chunklist_b400000.m3u8`);
+      const r = await get(`${all.edge.url}/live/onlyhere/chunklist_b400000.m3u8`);
       expect(r.status).toBe(200);
       expect([0, 1]).toContain(originOf(r.headers['x-media-edge-origin']));
       // Streams that exist only on origin 2, whatever their hash says.
       origins[0].streams = /^nowhere$/;
       origins[1].streams = /^nowhere$/;
       origins[2].streams = /^lonely/;
-      const res = await fetchAll(Array.from({ length: 30 }, (_, i) => `${edge.url}/live/lonely${i}/chunklist_b800000.m3u8`));
+      const res = await fetchAll(Array.from({ length: 30 }, (_, i) => `${all.edge.url}/live/lonely${i}/chunklist_b800000.m3u8`));
       expect(res.map((x) => x.status)).toEqual(res.map(() => 200));
       expect(res.every((x) => originOf(x.headers['x-media-edge-origin']) === 2)).toBe(true);
       // A stream that is nowhere is a (briefly cached) 404 after asking each origin once.
-      const gone = await get(`${edge.url}/live/ghost/chunklist_b800000.m3u8`);
+      const gone = await get(`${all.edge.url}/live/ghost/chunklist_b800000.m3u8`);
       expect(gone.status).toBe(404);
     } finally {
       origins.forEach((o) => (o.streams = null));
@@ -149,12 +139,11 @@ describe.each(list)('origin selection on $name', (target) => {
   });
 
   it('fails over inside the request, avoids the failed origin for the cooldown, then takes it back', async () => {
-    logsOnFailure();
     const stream = streamOn(placement(target, origins, WEIGHTS.map((_, i) => `o${i}`), WEIGHTS), 'fo', 1);
     const port = origins[1].port;
     await origins[1].stop();
     const n = origins[0].liveEdge();
-    const r = await get(`${edge.url}/live/${stream}/media_b400000_${n}.ts`);
+    const r = await get(`${all.edge.url}/live/${stream}/media_b400000_${n}.ts`);
     expect(r.status).toBe(200);
     expect(r.ms).toBeLessThan(2000);
     expect(String(r.headers['x-media-edge-origin'])).toContain(', '); // two attempts in one request
@@ -163,14 +152,14 @@ describe.each(list)('origin selection on $name', (target) => {
     // Back up at once, but still cooling down: new objects of the stream avoid it.
     await origins[1].start(port);
     origins[1].reset();
-    const during = await get(`${edge.url}/live/${stream}/media_b400000_${n - 1}.ts`);
+    const during = await get(`${all.edge.url}/live/${stream}/media_b400000_${n - 1}.ts`);
     expect(during.status).toBe(200);
     expect(origins[1].viewerRequests()).toBe(0);
 
     // After the cooldown (3 s here) it gets its streams back by itself. nginx
     // compares fail_timeout in whole seconds, so the cooldown ends within 4 s.
     await sleep(4500);
-    const later = await get(`${edge.url}/live/${stream}/media_b800000_${origins[0].liveEdge()}.ts`);
+    const later = await get(`${all.edge.url}/live/${stream}/media_b800000_${origins[0].liveEdge()}.ts`);
     expect(later.status).toBe(200);
     expect(originOf(later.headers['x-media-edge-origin'])).toBe(1);
   });
@@ -178,11 +167,10 @@ describe.each(list)('origin selection on $name', (target) => {
   // These two leave an origin cooling down: they run after the
   // tests above, and before the ones that stop origins.
   it('fails over inside the request when the origin answers 5xx', async () => {
-    logsOnFailure();
     const stream = streamOn(placement(target, origins, WEIGHTS.map((_, i) => `o${i}`), WEIGHTS), 'err', 0);
     origins[0].faults = [{ match: new RegExp(`/${stream}/`), status: 503 }];
     try {
-      const r = await get(`${edge.url}/live/${stream}/chunklist_b400000.m3u8`);
+      const r = await get(`${all.edge.url}/live/${stream}/chunklist_b400000.m3u8`);
       expect(r.status).toBe(200);
       expect(r.headers['x-media-edge-origin-status']).toMatch(/^503, 200$/);
       expect(originOf(r.headers['x-media-edge-origin'])).not.toBe(0);
@@ -192,11 +180,10 @@ describe.each(list)('origin selection on $name', (target) => {
   });
 
   it('fails over inside the request when the origin hangs, within the timeouts', async () => {
-    logsOnFailure();
     const stream = streamOn(placement(target, origins, WEIGHTS.map((_, i) => `o${i}`), WEIGHTS), 'hang', 2);
     origins[2].faults = [{ match: new RegExp(`/${stream}/`), delayMs: 5000 }];
     try {
-      const r = await get(`${edge.url}/live/${stream}/chunklist_b400000.m3u8`);
+      const r = await get(`${all.edge.url}/live/${stream}/chunklist_b400000.m3u8`);
       expect(r.status).toBe(200);
       expect(r.ms).toBeLessThan(2500); // one read timeout (1 s), then the next origin
       expect(r.headers['x-media-edge-origin-status']).toMatch(/^504, 200$/);
@@ -206,14 +193,13 @@ describe.each(list)('origin selection on $name', (target) => {
   });
 
   it('all origins down: 502 quickly, and cached objects are still served', async () => {
-    logsOnFailure();
     const n = origins[0].liveEdge();
-    const cached = `${edge.url}/live/alldown/media_b400000_${n}.ts`;
+    const cached = `${all.edge.url}/live/alldown/media_b400000_${n}.ts`;
     expect((await get(cached)).status).toBe(200);
     const ports = origins.map((o) => o.port);
     await Promise.all(origins.map((o) => o.stop()));
     try {
-      const miss = await get(`${edge.url}/live/alldown/media_b400000_${n - 1}.ts`);
+      const miss = await get(`${all.edge.url}/live/alldown/media_b400000_${n - 1}.ts`);
       expect(miss.status).toBe(502);
       expect(miss.ms).toBeLessThan(3000);
       const hit = await get(cached);
@@ -225,11 +211,10 @@ describe.each(list)('origin selection on $name', (target) => {
   });
 
   it('reports origins, weights, shares and live state on /media-edge/status', async () => {
-    logsOnFailure();
     const port = origins[2].port;
     await origins[2].stop();
     try {
-      const r = await get(`${edge.url}/media-edge/status`);
+      const r = await get(`${all.edge.url}/media-edge/status`);
       expect(r.status).toBe(200);
       const body = JSON.parse(r.body.toString());
       expect(body.balance).toBe('stream');
@@ -249,85 +234,75 @@ describe.each(list)('origin selection on $name', (target) => {
 
 describe.each(list)('backup origins and status access on $name', (target) => {
   let backup: WowzaOrigin;
-  let edge: Edge;
   beforeAll(async () => {
     backup = await new WowzaOrigin({ sessions: false }).start();
-    const dead1 = await freePort();
-    const dead2 = await freePort();
-    edge = await startEdge(target, {
-      origins: [
-        { name: 'dead-a', http: `127.0.0.1:${dead1}` },
-        { name: 'dead-b', http: `127.0.0.1:${dead2}`, weight: 2 },
-        { name: 'spare', http: backup.address, backup: true },
-      ],
-      status_allow: ['192.0.2.1'],
-      prefetch_limit: 0,
-    });
   });
   afterAll(async () => {
-    await edge?.stop();
     await backup?.stop();
   });
+  const spare = useEdge(target, async () => ({
+    origins: [
+      { name: 'dead-a', http: `127.0.0.1:${await freePort()}` },
+      { name: 'dead-b', http: `127.0.0.1:${await freePort()}`, weight: 2 },
+      { name: 'spare', http: backup.address, backup: true },
+    ],
+    status_allow: ['192.0.2.1'],
+    prefetch_limit: 0,
+  }));
 
   it('serves from the backup when every primary origin fails', async () => {
-    onTestFailed(() => console.error(dumpLogs(edge)));
-    const pl = await get(`${edge.url}/live/b1/chunklist_b400000.m3u8`);
+    const pl = await get(`${spare.edge.url}/live/b1/chunklist_b400000.m3u8`);
     expect(pl.status).toBe(200);
-    const seg = await get(`${edge.url}/live/b1/media_b400000_${backup.liveEdge()}.ts`);
+    const seg = await get(`${spare.edge.url}/live/b1/media_b400000_${backup.liveEdge()}.ts`);
     expect(seg.status).toBe(200);
     expect(backup.count(/chunklist/)).toBe(1);
     // Cached like any other object.
-    expect((await get(`${edge.url}/live/b1/chunklist_b400000.m3u8`)).headers['x-cache-status']).toBe('HIT');
+    expect((await get(`${spare.edge.url}/live/b1/chunklist_b400000.m3u8`)).headers['x-cache-status']).toBe('HIT');
   });
 
   it('refuses the status endpoint to addresses outside status_allow', async () => {
-    const r = await get(`${edge.url}/media-edge/status`);
+    const r = await get(`${spare.edge.url}/media-edge/status`);
     expect(r.status).toBe(403);
   });
 });
 
 describe.each(list)('origin memory and probes on $name', (target) => {
   let origins: WowzaOrigin[];
-  let edge: Edge;
   let ring: Placement;
   const attemptsOf = (r: { headers: Record<string, unknown> }) => String(r.headers['x-media-edge-origin']).split(', ').length;
 
   beforeAll(async () => {
     origins = await Promise.all([0, 1, 2].map(() => new WowzaOrigin({ sessions: false }).start()));
     ring = placement(target, origins, [0, 1, 2].map((i) => `m${i}`), [1, 1, 1]);
-    edge = await startEdge(target, {
-      origins: origins.map((o, i) => ({ name: `m${i}`, http: o.address })),
-      expose_origin: true,
-      probe_interval: '500ms',
-      prefetch_limit: 0,
-    });
   });
   afterAll(async () => {
-    const bad = edge?.badLogLines();
-    await edge?.stop();
     await Promise.all((origins ?? []).map((o) => o.stop()));
-    expect(bad ?? []).toEqual([]);
   });
+  const memory = useEdge(target, () => ({
+    origins: origins.map((o, i) => ({ name: `m${i}`, http: o.address })),
+    expose_origin: true,
+    probe_interval: '500ms',
+    prefetch_limit: 0,
+  }));
 
   it(target.njsShared
     ? 'remembers where a stream was found: later misses go there in one attempt'
     : 'without njs >= 0.8.1, every miss asks the ring origin first (documented fallback)', async () => {
-    onTestFailed(() => console.error(dumpLogs(edge)));
     // A stream whose ring origin is 0 lives only on origin 2.
     const stream = streamOn(ring, 'mem', 0);
     origins[0].streams = origins[1].streams = /^none$/;
     origins[2].streams = new RegExp(`^${stream}$`);
     try {
-      const first = await get(`${edge.url}/live/${stream}/chunklist_b400000.m3u8`);
+      const first = await get(`${memory.edge.url}/live/${stream}/chunklist_b400000.m3u8`);
       expect(first.status).toBe(200);
       expect(attemptsOf(first)).toBeGreaterThan(1);
       await sleep(200); // the log phase has run
       const n = origins[2].liveEdge();
-      const later = await get(`${edge.url}/live/${stream}/media_b400000_${n}.ts`);
+      const later = await get(`${memory.edge.url}/live/${stream}/media_b400000_${n}.ts`);
       expect(later.status).toBe(200);
       if (target.njsShared) {
         expect(attemptsOf(later)).toBe(1);
-        expect(edge.dir && (await import('node:fs')).readFileSync(`${edge.dir}/state/logs/origin-memory.log`, 'utf8')).toContain(`live/${stream} remembered on m2`);
+        expect(memory.edge.dir && (await import('node:fs')).readFileSync(`${memory.edge.dir}/state/logs/origin-memory.log`, 'utf8')).toContain(`live/${stream} remembered on m2`);
       } else {
         expect(attemptsOf(later)).toBeGreaterThan(1);
       }
@@ -339,17 +314,16 @@ describe.each(list)('origin memory and probes on $name', (target) => {
   it(target.njsShared
     ? 'avoids an origin that failed its periodic probe before any viewer request fails on it'
     : 'without njs >= 0.8.1, the first miss after an origin dies fails over inside the request', async () => {
-    onTestFailed(() => console.error(dumpLogs(edge)));
     const stream = streamOn(ring, 'probe', 1);
     const port = origins[1].port;
     await origins[1].stop();
     try {
       await sleep(1500); // three probe intervals
       if (target.njsShared) {
-        const st = JSON.parse((await get(`${edge.url}/media-edge/status`)).body.toString());
+        const st = JSON.parse((await get(`${memory.edge.url}/media-edge/status`)).body.toString());
         expect(st.origins[1].periodic_probe).toBe('down');
       }
-      const r = await get(`${edge.url}/live/${stream}/chunklist_b800000.m3u8`);
+      const r = await get(`${memory.edge.url}/live/${stream}/chunklist_b800000.m3u8`);
       expect(r.status).toBe(200);
       expect(attemptsOf(r)).toBe(target.njsShared ? 1 : 2);
     } finally {
@@ -365,21 +339,19 @@ describe.each(list)('origin memory and probes on $name', (target) => {
     const hang = createTcpServer((c) => socks.push(c));
     await new Promise<void>((r) => hang.listen(0, '127.0.0.1', () => r()));
     const hangAt = `127.0.0.1:${(hang.address() as { port: number }).port}`;
-    const probed = await startEdge(target, {
-      origins: [{ name: 'good', http: origins[0].address }, { name: 'hangs', http: hangAt }],
-      probe_interval: '400ms',
-      origin_connect_timeout: '2s',
-    });
     try {
-      onTestFailed(() => console.error(dumpLogs(probed)));
-      await sleep(2000); // five intervals
-      const st = JSON.parse((await get(`${probed.url}/media-edge/status`)).body.toString());
-      expect(st.origins.map((o: { periodic_probe: string }) => o.periodic_probe)).toEqual(target.njsShared ? ['up', 'down'] : ['unavailable (njs < 0.8.1)', 'unavailable (njs < 0.8.1)']);
-      // js_periodic kills a run still going when the next is due, and logs it.
-      expect(probed.errorLog()).not.toMatch(/already running/);
-      expect(probed.badLogLines([/upstream timed out|connect\(\) failed/])).toEqual([]);
+      await withEdge(target, {
+        origins: [{ name: 'good', http: origins[0].address }, { name: 'hangs', http: hangAt }],
+        probe_interval: '400ms',
+        origin_connect_timeout: '2s',
+      }, async (probed) => {
+        await sleep(2000); // five intervals
+        const st = JSON.parse((await get(`${probed.url}/media-edge/status`)).body.toString());
+        expect(st.origins.map((o: { periodic_probe: string }) => o.periodic_probe)).toEqual(target.njsShared ? ['up', 'down'] : ['unavailable (njs < 0.8.1)', 'unavailable (njs < 0.8.1)']);
+        // js_periodic kills a run still going when the next is due, and logs it.
+        expect(probed.errorLog()).not.toMatch(/already running/);
+      }, { expected: [/upstream timed out|connect\(\) failed/] });
     } finally {
-      await probed.stop();
       socks.forEach((c) => c.destroy());
       hang.close();
     }

@@ -13,12 +13,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../tools/paths.ts';
 import { launchPlayers } from '../support/browser.ts';
-import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
 import { sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
+import { useEdge } from '../support/use-edge.ts';
 import { makeRealSegments, WowzaOrigin } from '../support/wowza-origin.ts';
 
 const { targets: list } = targets();
@@ -65,7 +65,6 @@ type Player = keyof typeof PAGES;
 
 describe.each(list)('hls.js and video.js in Chromium through the edge on $name', (target) => {
   let origin: WowzaOrigin;
-  let edge: Edge;
   let site: Server;
   let siteUrl = '';
   let browser: Browser;
@@ -73,7 +72,12 @@ describe.each(list)('hls.js and video.js in Chromium through the edge on $name',
   beforeAll(async () => {
     makeRealSegments(media, 30, 2);
     origin = await new WowzaOrigin({ sessions: true, segmentSeconds: 2, window: 4, mediaDir: media }).start();
-    edge = await startEdge(target, { origins: [{ name: 'wowza', http: origin.address }] });
+  });
+  afterAll(async () => {
+    await origin?.stop();
+  });
+  const players = useEdge(target, () => ({ origins: [{ name: 'wowza', http: origin.address }] }));
+  beforeAll(async () => {
     const scripts: Record<string, Buffer> = {
       '/hls.js': readFileSync(join(PACKAGE_ROOT, 'node_modules/hls.js/dist/hls.min.js')),
       '/video.js': readFileSync(join(PACKAGE_ROOT, 'node_modules/video.js/dist/video.min.js')),
@@ -90,16 +94,13 @@ describe.each(list)('hls.js and video.js in Chromium through the edge on $name',
   afterAll(async () => {
     await browser?.close();
     await new Promise((r) => site?.close(r));
-    await edge?.stop();
-    await origin?.stop();
   });
 
   it('both play the live stream side by side for more than 20 s without a stall, one origin request per segment', async () => {
-    onTestFailed(() => console.error(dumpLogs(edge)));
     const results = await Promise.all((['hlsjs', 'videojs'] as Player[]).map(async (player) => {
       const page = await browser.newPage();
       try {
-        await page.goto(`${siteUrl}/${player}?src=${encodeURIComponent(`${edge.url}/live/player/playlist.m3u8`)}`);
+        await page.goto(`${siteUrl}/${player}?src=${encodeURIComponent(`${players.edge.url}/live/player/playlist.m3u8`)}`);
         // Page expressions as strings: this tsconfig has Node's types, not the DOM's.
         expect(await page.evaluate('window.__player.mse'), 'Chromium plays H.264/AAC in MSE').toBe(true);
         await page.waitForFunction('window.__player.playing', null, { timeout: 20_000 });

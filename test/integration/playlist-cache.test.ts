@@ -3,12 +3,12 @@
  * the Wowza-like test origin: each rule shown by counting origin requests and
  * reading X-Cache-Status / Cache-Control / X-Media-Edge-TTL.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
 import { get, sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
+import { useEdge } from '../support/use-edge.ts';
 import { WowzaOrigin } from '../support/wowza-origin.ts';
 
 const { targets: list } = targets();
@@ -20,31 +20,26 @@ function uris(body: Buffer | string): string[] {
 
 describe.each(list)('playlist-aware cache on $name', (target) => {
   let origin: WowzaOrigin;
-  let edge: Edge;
 
   beforeAll(async () => {
     origin = await new WowzaOrigin({ segmentSeconds: 4, window: 4, segmentBytes: 64 * 1024 }).start();
-    edge = await startEdge(target, {
-      origins: [{ name: 'wowza', http: origin.address }],
-      playlist_stale_grace: '4s',
-      playlist_max_bytes: 8192,
-    });
   });
   afterAll(async () => {
-    const bad = edge?.badLogLines([/connect\(\) failed|upstream prematurely closed/]);
-    await edge?.stop();
     await origin?.stop();
-    expect(bad ?? []).toEqual([]);
   });
+  const aware = useEdge(target, () => ({
+    origins: [{ name: 'wowza', http: origin.address }],
+    playlist_stale_grace: '4s',
+    playlist_max_bytes: 8192,
+  }), { expected: [/connect\(\) failed|upstream prematurely closed/] });
   beforeEach(() => {
     origin.reset();
-    onTestFailed(() => console.error(dumpLogs(edge)));
   });
 
   it('caches a live media playlist for half its target duration, and says so', async () => {
     const p = '/live/ttl/chunklist_b800000.m3u8';
-    const a = await get(edge.url + p);
-    const b = await get(edge.url + p);
+    const a = await get(aware.edge.url + p);
+    const b = await get(aware.edge.url + p);
     expect(a.status).toBe(200);
     expect(a.headers['x-cache-status']).toBe('MISS');
     expect(b.headers['x-cache-status']).toBe('HIT');
@@ -54,7 +49,7 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
     expect(b.headers.age).toMatch(/^[0-1]$/);
     expect(origin.count(p)).toBe(1);
     await sleep(2100);
-    const c = await get(edge.url + p);
+    const c = await get(aware.edge.url + p);
     // Expired: served stale while one background request refreshes it.
     expect(['EXPIRED', 'UPDATING', 'STALE']).toContain(c.headers['x-cache-status']);
     // The refresh runs in the background: wait for it, up to 3 s; exactly one.
@@ -64,25 +59,25 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
   });
 
   it('VOD playlists live long and are immutable (no Age: it is for live); masters get their own TTL and an Age that counts up', async () => {
-    const v = await get(edge.url + '/vod/movie/chunklist_b800000.m3u8');
+    const v = await get(aware.edge.url + '/vod/movie/chunklist_b800000.m3u8');
     expect(v.headers.age).toBeUndefined();
-    const m0 = await get(edge.url + '/live/age/playlist.m3u8');
+    const m0 = await get(aware.edge.url + '/live/age/playlist.m3u8');
     expect(m0.headers.age).toMatch(/^[01]$/);
     await sleep(2100);
-    const later = await get(edge.url + '/live/age/playlist.m3u8');
+    const later = await get(aware.edge.url + '/live/age/playlist.m3u8');
     expect(later.headers['x-cache-status']).toBe('HIT');
     expect(Number(later.headers.age)).toBeGreaterThanOrEqual(2);
     expect(Number(later.headers.age)).toBeLessThanOrEqual(3);
     expect(v.headers['x-media-edge-ttl']).toBe('3600; vod');
     expect(v.headers['cache-control']).toBe('max-age=3600, stale-while-revalidate=3600, immutable');
-    const m = await get(edge.url + '/live/ttl/playlist.m3u8');
+    const m = await get(aware.edge.url + '/live/ttl/playlist.m3u8');
     expect(m.headers['x-media-edge-ttl']).toBe('5; master');
   });
 
   it('Wowza session ids never split the cache, and what viewers get still plays', async () => {
     const n = origin.liveEdge();
     const lists = await Promise.all(
-      [11, 12, 13, 14, 15, 16].map((sid) => get(`${edge.url}/live/sess/chunklist_w${sid}_b800000.m3u8?wowzasessionid=${sid}`)),
+      [11, 12, 13, 14, 15, 16].map((sid) => get(`${aware.edge.url}/live/sess/chunklist_w${sid}_b800000.m3u8?wowzasessionid=${sid}`)),
     );
     lists.forEach((l) => expect(l.status).toBe(200));
     expect(origin.count(/\/live\/sess\/chunklist/)).toBe(1);
@@ -93,7 +88,7 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
     const run = /me_run=([0-9a-z]+)/.exec(segs.at(-1)!)![1];
     await sleep(300); // prefetch of the new segments has had its chance
     const bodies = await Promise.all(
-      [21, 22, 23].map((sid) => get(`${edge.url}/live/sess/media_w${sid}_b800000_${n}.ts?me_run=${run}&wowzasessionid=${sid}`)),
+      [21, 22, 23].map((sid) => get(`${aware.edge.url}/live/sess/media_w${sid}_b800000_${n}.ts?me_run=${run}&wowzasessionid=${sid}`)),
     );
     for (const b of bodies) {
       expect(b.status).toBe(200);
@@ -104,10 +99,10 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
 
   it('keys hold LL-HLS directives and the run, not tokens or unknown parameters', async () => {
     const p = '/live/keys/chunklist_b800000.m3u8';
-    await get(`${edge.url}${p}?token=aaa`);
-    const b = await get(`${edge.url}${p}?token=bbb&utm=x`);
+    await get(`${aware.edge.url}${p}?token=aaa`);
+    const b = await get(`${aware.edge.url}${p}?token=bbb&utm=x`);
     expect(b.headers['x-cache-status']).toBe('HIT');
-    const c = await get(`${edge.url}${p}?_HLS_msn=5`);
+    const c = await get(`${aware.edge.url}${p}?_HLS_msn=5`);
     expect(c.headers['x-cache-status']).toBe('MISS');
     expect(origin.count(p)).toBe(2);
   });
@@ -115,7 +110,7 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
   it('prefetches what a playlist newly lists, without delaying the playlist, once the stream was produced before', async () => {
     // First production: a name seen once gets no prefetch (a flood of names
     // must not multiply origin load); the next production of it does.
-    await get(edge.url + '/live/pre/chunklist_b400000.m3u8');
+    await get(aware.edge.url + '/live/pre/chunklist_b400000.m3u8');
     // A segment the first copy did not list.
     const n0 = origin.liveEdge();
     while (origin.liveEdge() === n0) await sleep(200);
@@ -126,7 +121,7 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
     origin.faults = [{ match: /\/live\/pre\/media_/, delayMs: 1500 }];
     const n = origin.liveEdge();
     const t0 = Date.now();
-    const l = await get(edge.url + '/live/pre/chunklist_b400000.m3u8');
+    const l = await get(aware.edge.url + '/live/pre/chunklist_b400000.m3u8');
     expect(Date.now() - t0).toBeLessThan(1200);
     expect(['MISS', 'EXPIRED'], 'a production, not the stale copy').toContain(l.headers['x-cache-status']);
     const newest = uris(l.body).at(-1)!;
@@ -136,66 +131,66 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
     expect([n, n + 1]).toContain(Number(m![1]));
     await sleep(1800);
     origin.faults = [];
-    const s = await get(`${edge.url}/live/pre/${newest}`);
+    const s = await get(`${aware.edge.url}/live/pre/${newest}`);
     expect(s.headers['x-cache-status']).toBe('HIT');
     expect(origin.count(`/live/pre/media_b400000_${m![1]}.ts`)).toBe(1);
-    expect(readFileSync(join(edge.dir, 'state', 'logs', 'producer.log'), 'utf8')).toMatch(/kind=segment cache=MISS/);
+    expect(readFileSync(join(aware.edge.dir, 'state', 'logs', 'producer.log'), 'utf8')).toMatch(/kind=segment cache=MISS/);
   });
 
   it('caches a 404 for a second at most, so a stream comes back at once', async () => {
     origin.streams = /^other$/;
     const p = '/live/late/chunklist_b800000.m3u8';
-    const a = await get(edge.url + p);
-    const b = await get(edge.url + p);
+    const a = await get(aware.edge.url + p);
+    const b = await get(aware.edge.url + p);
     expect(a.status).toBe(404);
     expect(b.headers['x-cache-status']).toBe('HIT');
     expect(a.headers['cache-control']).toBe('max-age=1');
     origin.streams = null;
     await sleep(2100); // 1 s, which nginx may round up to 2
 
-    const c = await get(edge.url + p);
+    const c = await get(aware.edge.url + p);
     expect(c.status).toBe(200);
   });
 
   it('never caches a 5xx, and serves a playlist stale for the grace period only', async () => {
     const p = '/live/fail/chunklist_b800000.m3u8';
     origin.faults = [{ match: /\/live\/fail\//, status: 503 }];
-    await get(edge.url + p);
-    const x = await get(edge.url + p);
+    await get(aware.edge.url + p);
+    const x = await get(aware.edge.url + p);
     expect(x.status).toBe(503);
     expect(x.headers['x-cache-status']).not.toBe('HIT');
     expect(origin.count(p)).toBe(2);
     origin.faults = [];
     const stored = Date.now();
-    expect((await get(edge.url + p)).status).toBe(200); // kept 1 s (nginx: up to 2), revalidated in the background 1 s more
+    expect((await get(aware.edge.url + p)).status).toBe(200); // kept 1 s (nginx: up to 2), revalidated in the background 1 s more
     origin.faults = [{ match: /\/live\/fail\//, status: 503 }];
     // Until the copy is 1 s + 4 s old, viewers get it: from nginx while
     // stale-while-revalidate lasts, then the producer's last good copy.
     const seen: string[] = [];
     while (Date.now() - stored < 4500) {
-      const s = await get(edge.url + p);
+      const s = await get(aware.edge.url + p);
       expect(s.status).toBe(200);
       seen.push(String(s.headers['x-media-edge-ttl']));
       await sleep(250);
     }
     expect(seen.some((t) => /^0; stale-if-error age=[34]$/.test(t))).toBe(true);
     await sleep(Math.max(0, stored + 5600 - Date.now())); // past TTL + grace
-    const e = await get(edge.url + p);
+    const e = await get(aware.edge.url + p);
     expect(e.status).toBe(503);
     expect(e.headers['cache-control']).toBe('no-store');
-    expect(edge.errorLog()).toMatch(/origins failing; served the copy from [34]s ago/);
+    expect(aware.edge.errorLog()).toMatch(/origins failing; served the copy from [34]s ago/);
   });
 
   it('a restarted stream never gets segments cached from its previous run', async () => {
     const p = '/live/restart/chunklist_b800000.m3u8';
-    const before = uris((await get(edge.url + p)).body);
+    const before = uris((await get(aware.edge.url + p)).body);
     const old = before.at(-1)!;
-    const oldBody = (await get(`${edge.url}/live/restart/${old}`)).body;
+    const oldBody = (await get(`${aware.edge.url}/live/restart/${old}`)).body;
     origin.restart();
     let after: string[] = [];
     for (let i = 0; i < 20; i++) {
       await sleep(250); // the cached playlist expires (1-2 s), then one refresh
-      after = uris((await get(edge.url + p)).body);
+      after = uris((await get(aware.edge.url + p)).body);
       if (/_[0-3]\.ts/.test(after.at(-1)!)) break;
     }
     const m = /^media_b800000_(\d+)\.ts\?me_run=([0-9a-z]+)$/.exec(after.at(-1)!)!;
@@ -203,11 +198,11 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
     expect(old).not.toContain(`me_run=${m[2]}`);
     for (const u of after) {
       const n = Number(/_(\d+)\.ts/.exec(u)![1]);
-      const r = await get(`${edge.url}/live/restart/${u}`);
+      const r = await get(`${aware.edge.url}/live/restart/${u}`);
       expect(r.body.equals(origin.liveSegment('restart', 800000, n))).toBe(true);
       expect(r.body.equals(oldBody)).toBe(false);
     }
-    expect(edge.errorLog()).toMatch(/stream restarted \(media sequence 0\)/);
+    expect(aware.edge.errorLog()).toMatch(/stream restarted \(media sequence 0\)/);
   });
 
   it('passes broken playlists through unchanged with the short TTL and a log line, never a 500', async () => {
@@ -222,21 +217,21 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
     ];
     for (const [path, body, why] of cases) {
       origin.bodies[path] = { body };
-      const r = await get(edge.url + path);
+      const r = await get(aware.edge.url + path);
       expect(r.status, path).toBe(200);
       expect(r.body.equals(body), path).toBe(true);
       expect(r.headers['x-media-edge-ttl'], path).toBe(`1; unparsed:${why}`);
-      expect(edge.errorLog()).toContain(`${path}: origin playlist not understood (${why}`);
+      expect(aware.edge.errorLog()).toContain(`${path}: origin playlist not understood (${why}`);
     }
   });
 
   it('a body over twice playlist_max_bytes is refused with 502, logged, and not cached', async () => {
     const path = '/live/bad/enormous.m3u8';
     origin.bodies[path] = { body: Buffer.from('#EXTM3U\n' + '#EXT-X-X:1\n'.repeat(3000)) };
-    const r = await get(edge.url + path);
+    const r = await get(aware.edge.url + path);
     expect(r.status).toBe(502);
     expect(r.headers['x-cache-status']).not.toBe('HIT');
-    expect(edge.errorLog()).toMatch(/too big subrequest response/);
+    expect(aware.edge.errorLog()).toMatch(/too big subrequest response/);
   });
 
   it('handles relative, absolute and protocol-relative URIs inside playlists', async () => {
@@ -245,7 +240,7 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
       '#EXTINF:4,', 'rel_7.ts', '#EXTINF:4,', '/live/forms/abs_8.ts', '#EXTINF:4,', 'http://cdn.example/x_9.ts',
       '#EXTINF:4,', '//cdn.example/y_10.ts', ...extra, ''].join('\n');
     origin.bodies[path] = { body: body(['#EXTINF:4,', '../forms/up_11.ts?a=1']) };
-    const r = await get(edge.url + path);
+    const r = await get(aware.edge.url + path);
     const u = uris(r.body);
     expect(u[0]).toMatch(/^rel_7\.ts\?me_run=[0-9a-z]+$/);
     expect(u[1]).toMatch(/^\/live\/forms\/abs_8\.ts\?me_run=/);
@@ -256,7 +251,7 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
     // and only on this edge's own paths.
     origin.bodies[path] = { body: body(['#EXTINF:4,', '../forms/up_11.ts?a=1', '#EXTINF:4,', '/live/forms/abs_12.ts', '#EXTINF:4,', '//cdn.example/z_13.ts']) };
     await sleep(3100); // kept 1 s (which nginx may round up to 2), then its stale-while-revalidate second
-    await get(edge.url + path);
+    await get(aware.edge.url + path);
     // Prefetch runs after the answer, in the background: wait for it, up to 3 s.
     for (const deadline = Date.now() + 3000; origin.count('/live/forms/abs_12.ts') === 0 && Date.now() < deadline;) await sleep(100);
     expect(origin.count('/live/forms/abs_12.ts')).toBe(1);
@@ -274,7 +269,7 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
     // The origin holds each blocking request, as a Wowza LL-HLS app does.
     origin.faults = [{ match: /\/llhls\/cam1\/chunklist\.m3u8$/, delayMs: 1500 }];
     const q = '?_HLS_msn=11&_HLS_part=2';
-    const all = await Promise.all(Array.from({ length: 12 }, () => get(edge.url + path + q)));
+    const all = await Promise.all(Array.from({ length: 12 }, () => get(aware.edge.url + path + q)));
     for (const r of all) expect(r.status).toBe(200);
     expect(origin.count(path)).toBe(1);
     expect(all[0].headers['cache-control']).toBe('max-age=1, stale-while-revalidate=1, immutable');
@@ -284,7 +279,7 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
     expect(body).toMatch(/#EXT-X-MAP:URI="init\.mp4\?me_run=/);
     // The bare URL of an LL-HLS playlist is held a second at most.
     origin.faults = [];
-    const bare = await get(edge.url + path);
+    const bare = await get(aware.edge.url + path);
     expect(bare.headers['x-media-edge-ttl']).toMatch(/^1; live target=4/);
   });
 
@@ -292,8 +287,8 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
     const n = origin.liveEdge();
     const p = `/live/range/media_b800000_${n}.ts`;
     const full = origin.liveSegment('range', 800000, n);
-    const a = await get(edge.url + p, { headers: { Range: 'bytes=100-1099' } });
-    const b = await get(edge.url + p, { headers: { Range: 'bytes=2000-' } });
+    const a = await get(aware.edge.url + p, { headers: { Range: 'bytes=100-1099' } });
+    const b = await get(aware.edge.url + p, { headers: { Range: 'bytes=2000-' } });
     expect(a.status).toBe(206);
     expect(a.body.length).toBe(1000);
     expect(a.body.equals(full.subarray(100, 1100))).toBe(true);
@@ -315,24 +310,24 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
 </MPD>
 `,
     };
-    const d = await get(edge.url + path);
+    const d = await get(aware.edge.url + path);
     // Half its minimumUpdatePeriod less a second, as HLS playlists get.
     expect(d.headers['x-media-edge-ttl']).toBe('1; dynamic-mpd mup=3');
     expect(d.headers['content-type']).toBe('application/dash+xml');
     expect(d.body.toString()).toMatch(/media="chunk_ctvideo_ridp0va0br800000_cn\$Number\$_w123_mpd\.m4s\?me_run=d[0-9a-z]+"/);
-    const s = await get(edge.url + '/live/dash2/manifest.mpd');
+    const s = await get(aware.edge.url + '/live/dash2/manifest.mpd');
     expect(s.headers['x-media-edge-ttl']).toBe('3600; static-mpd');
   });
 
   it('without a writable run directory, playlists still flow (untagged) and the problem is logged', async () => {
-    const runs = join(edge.dir, 'state', 'runs');
+    const runs = join(aware.edge.dir, 'state', 'runs');
     rmSync(runs, { recursive: true, force: true });
     writeFileSync(runs, 'not a directory\n'); // even root cannot create files under it
     try {
-      const r = await get(edge.url + '/live/norun/chunklist_b800000.m3u8');
+      const r = await get(aware.edge.url + '/live/norun/chunklist_b800000.m3u8');
       expect(r.status).toBe(200);
       expect(uris(r.body).every((u) => /^media_b800000_\d+\.ts$/.test(u))).toBe(true);
-      expect(edge.errorLog()).toMatch(/cannot save run state .*; segments of \/live\/norun\/chunklist_b800000\.m3u8 are not tagged with a run/);
+      expect(aware.edge.errorLog()).toMatch(/cannot save run state .*; segments of \/live\/norun\/chunklist_b800000\.m3u8 are not tagged with a run/);
     } finally {
       rmSync(runs, { force: true });
       mkdirSync(runs);
@@ -342,47 +337,42 @@ describe.each(list)('playlist-aware cache on $name', (target) => {
 
 describe.each(list)("the origin's Cache-Control honoured, and state files swept, on $name", (target) => {
   let origin: WowzaOrigin;
-  let edge: Edge;
 
   beforeAll(async () => {
     origin = await new WowzaOrigin({ segmentSeconds: 4, window: 4, segmentBytes: 16 * 1024 }).start();
-    edge = await startEdge(target, {
-      origins: [{ name: 'wowza', http: origin.address }],
-      playlist_origin_cache_control: 'honor',
-      segment_origin_cache_control: 'honor',
-      state_sweep_every: 1,
-    });
   });
   afterAll(async () => {
-    const bad = edge?.badLogLines();
-    await edge?.stop();
     await origin?.stop();
-    expect(bad ?? []).toEqual([]);
   });
+  const honoured = useEdge(target, () => ({
+    origins: [{ name: 'wowza', http: origin.address }],
+    playlist_origin_cache_control: 'honor',
+    segment_origin_cache_control: 'honor',
+    state_sweep_every: 1,
+  }));
   beforeEach(() => {
     origin.reset();
-    onTestFailed(() => console.error(dumpLogs(edge)));
   });
 
   it('forgets the state files of playlists nobody asked for in an hour', async () => {
-    const runs = join(edge.dir, 'state', 'runs');
+    const runs = join(honoured.edge.dir, 'state', 'runs');
     const old = join(runs, 'ffffffffffffffffffffffffffffffff.run');
     const recent = join(runs, 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee.last');
     writeFileSync(old, '{}');
     writeFileSync(recent, '{}');
     const twoHoursAgo = (Date.now() - 7200_000) / 1000;
     utimesSync(old, twoHoursAgo, twoHoursAgo);
-    await get(edge.url + '/live/sweep/chunklist_b800000.m3u8'); // state_sweep_every 1: this production sweeps
+    await get(honoured.edge.url + '/live/sweep/chunklist_b800000.m3u8'); // state_sweep_every 1: this production sweeps
     expect(existsSync(old)).toBe(false);
     expect(existsSync(recent)).toBe(true);
   });
 
   it('playlists: the origin max-age wins, and no-cache (a Wowza session app) is not stored', async () => {
-    const mpd = await get(edge.url + '/live/h/manifest.mpd'); // the test origin sends max-age=1
+    const mpd = await get(honoured.edge.url + '/live/h/manifest.mpd'); // the test origin sends max-age=1
     expect(mpd.headers['x-media-edge-ttl']).toBe('1; static-mpd origin-cache-control');
     const p = '/live/h/chunklist_b800000.m3u8'; // no-cache
-    const a = await get(edge.url + p);
-    const b = await get(edge.url + p);
+    const a = await get(honoured.edge.url + p);
+    const b = await get(honoured.edge.url + p);
     expect(a.headers['x-media-edge-ttl']).toBe('0; live target=4 origin-cache-control');
     expect(b.headers['cache-control']).toBe('no-store');
     expect(b.headers['x-cache-status']).not.toBe('HIT');
@@ -392,14 +382,14 @@ describe.each(list)("the origin's Cache-Control honoured, and state files swept,
   it("segments: cached as long as the origin says, and viewers get the origin's Cache-Control", async () => {
     const kept = '/live/h/media_b800000_1.ts';
     origin.bodies[kept] = { body: Buffer.alloc(1000, 1), type: 'video/MP2T', cacheControl: 'public, max-age=60' };
-    await get(edge.url + kept);
-    const k = await get(edge.url + kept);
+    await get(honoured.edge.url + kept);
+    const k = await get(honoured.edge.url + kept);
     expect(k.headers['x-cache-status']).toBe('HIT');
     expect(k.headers['cache-control']).toBe('public, max-age=60');
     const n = origin.liveEdge();
     const fresh = `/live/h/media_b800000_${n}.ts`; // the test origin sends no-cache
-    await get(edge.url + fresh);
-    const f = await get(edge.url + fresh);
+    await get(honoured.edge.url + fresh);
+    const f = await get(honoured.edge.url + fresh);
     expect(f.headers['x-cache-status']).not.toBe('HIT');
     expect(f.headers['cache-control']).toBe('no-cache');
     expect(origin.count(fresh)).toBe(2);

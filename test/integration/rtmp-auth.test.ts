@@ -10,13 +10,13 @@ import { createServer, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signPublish } from '../../njs/publish.ts';
 import { sha256Hex } from '../../njs/sign.ts';
 import { freePort, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
-import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
 import { get, sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
+import { useEdge } from '../support/use-edge.ts';
 import { amf, handshake, message, publishSession } from '../support/rtmp-stream.ts';
 import { feed, newReader } from '../../njs/rtmp.ts';
 import { decodeAll } from '../../njs/amf0.ts';
@@ -126,12 +126,6 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
   let origin: DemoOrigin;
   let recorder: Awaited<ReturnType<typeof service>>;
   let authsvc: Awaited<ReturnType<typeof service>>;
-  let hmac: Edge;
-  let keyed: Edge;
-  let callback: Edge;
-  let refuseDup: Edge;
-  let slow: Edge;
-  let takeover: Edge;
   const now = () => Math.floor(Date.now() / 1000);
   const key = (secret: string, stream: string, exp: number, kid = '1') => `${stream}?exp=${exp}&sig=${signPublish(secret, 'live', stream, exp)}&kid=${kid}`;
   const originHas = async (stream: string) => (await get(`http://127.0.0.1:${origin.httpPort}/live/${stream}/playlist.m3u8`)).status === 200;
@@ -146,33 +140,29 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
       return name === 'good' || name === 'slow' ? 200 : name === 'boom' ? 500 : 403;
     });
     origin = await startDemoOrigin(join(dir, 'origin'), await freePort(), await freePort(), { onPublish: recorder.url });
-    const base = { origins: [{ name: 'o', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }], rtmp_reject_delay: '100ms' };
     writeFileSync(join(dir, 'keys.txt'), `# app/stream sha256(key)\nlive/keyed ${sha256Hex('opensesame')}\n`);
-    hmac = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1, S2], play: true } }, rtmp_reject_delay_max: '400ms' });
-    refuseDup = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } }, rtmp_duplicate_publish: 'refuse' });
-    takeover = await startEdge(target, {
-      ...base,
-      rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } },
-      rtmp_duplicate_publish: 'takeover',
-      rtmp_takeover_url: `http://{origin_host}:${origin.httpPort}/control/drop/publisher?app={app}&name={stream}`,
-    });
-    slow = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } }, rtmp_reject_delay: '200ms', rtmp_reject_delay_max: '5s', rtmp_preauth_timeout: '2s', rtmp_idle_timeout: '3s', rtmp_max_connections_per_address: 5 });
-    keyed = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'keys', key_file: join(dir, 'keys.txt') } } });
-    callback = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'callback', url: authsvc.url, timeout: '1s' } } });
   });
   afterAll(async () => {
-    const bad = [hmac, keyed, callback, refuseDup, slow, takeover].flatMap((e) => e?.badLogLines() ?? []);
-    for (const e of [hmac, keyed, callback, refuseDup, slow, takeover]) await e?.stop();
     await origin?.nginx.stop();
     await recorder?.close();
     await authsvc?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
-    expect(bad).toEqual([]);
   });
+  const base = () => ({ origins: [{ name: 'o', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }], rtmp_reject_delay: '100ms' });
+  const hmac = useEdge(target, () => ({ ...base(), rtmp_auth: { live: { mode: 'hmac', secrets: [S1, S2], play: true } }, rtmp_reject_delay_max: '400ms' }));
+  const refuseDup = useEdge(target, () => ({ ...base(), rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } }, rtmp_duplicate_publish: 'refuse' }));
+  const takeover = useEdge(target, () => ({
+    ...base(),
+    rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } },
+    rtmp_duplicate_publish: 'takeover',
+    rtmp_takeover_url: `http://{origin_host}:${origin.httpPort}/control/drop/publisher?app={app}&name={stream}`,
+  }));
+  const slow = useEdge(target, () => ({ ...base(), rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } }, rtmp_reject_delay: '200ms', rtmp_reject_delay_max: '5s', rtmp_preauth_timeout: '2s', rtmp_idle_timeout: '3s', rtmp_max_connections_per_address: 5 }));
+  const keyed = useEdge(target, () => ({ ...base(), rtmp_auth: { live: { mode: 'keys', key_file: join(dir, 'keys.txt') } } }));
+  const callback = useEdge(target, () => ({ ...base(), rtmp_auth: { live: { mode: 'callback', url: authsvc.url, timeout: '1s' } } }));
 
   it('publishes with a valid key: the origin sees the clean name and no key', async () => {
-    onTestFailed(() => console.error(dumpLogs(hmac)));
-    const r = await publish(`rtmp://127.0.0.1:${hmac.rtmpPort}/live/${key(S1, 'good1', now() + 600)}`, 5);
+    const r = await publish(`rtmp://127.0.0.1:${hmac.edge.rtmpPort}/live/${key(S1, 'good1', now() + 600)}`, 5);
     expect(r.log).toBe('');
     expect(r.code).toBe(0);
     const seen = recorder.calls.filter((c) => c.get('name') === 'good1');
@@ -185,19 +175,18 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
     let log = '';
     for (let i = 0; i < 50 && !log.includes('stream=live/good1'); i++) {
       if (i) await sleep(100);
-      log = readFileSync(join(hmac.dir, 'state/logs/rtmp-access.log'), 'utf8');
+      log = readFileSync(join(hmac.edge.dir, 'state/logs/rtmp-access.log'), 'utf8');
     }
     expect(log).toContain('auth=allow stream=live/good1');
-    expect(log + hmac.errorLog()).not.toContain('sig=');
+    expect(log + hmac.edge.errorLog()).not.toContain('sig=');
   });
 
   it('checks RTMP playback with play keys when play auth is on', async () => {
-    onTestFailed(() => console.error(dumpLogs(hmac)));
-    const pub = publish(`rtmp://127.0.0.1:${hmac.rtmpPort}/live/${key(S1, 'watched', now() + 600)}`, 12);
+    const pub = publish(`rtmp://127.0.0.1:${hmac.edge.rtmpPort}/live/${key(S1, 'watched', now() + 600)}`, 12);
     await sleep(2500);
     const play = (name: string) => new Promise<{ code: number | null; log: string }>((res) => {
       // A short probe: the test stream has no audio for ffmpeg to wait for.
-      const ff = spawn('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-analyzeduration', '1000000', '-i', `rtmp://127.0.0.1:${hmac.rtmpPort}/live/${name}`, '-t', '1', '-f', 'null', '-'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const ff = spawn('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-analyzeduration', '1000000', '-i', `rtmp://127.0.0.1:${hmac.edge.rtmpPort}/live/${name}`, '-t', '1', '-f', 'null', '-'], { stdio: ['ignore', 'ignore', 'pipe'] });
       let log = '';
       ff.stderr.on('data', (d: Buffer) => (log += d.toString()));
       const kill = setTimeout(() => ff.kill('SIGKILL'), 20000);
@@ -217,7 +206,7 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
   });
 
   it('accepts keys signed with the second secret (rotation)', async () => {
-    const r = await publish(`rtmp://127.0.0.1:${hmac.rtmpPort}/live/${key(S2, 'rotated', now() + 600, '2')}`, 2);
+    const r = await publish(`rtmp://127.0.0.1:${hmac.edge.rtmpPort}/live/${key(S2, 'rotated', now() + 600, '2')}`, 2);
     expect(r.code).toBe(0);
   });
 
@@ -230,8 +219,7 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
     ['an unknown key id', (n) => key(S1, 'bad6', n + 600, '7'), 'unknown key id'],
   ];
   it.each(refusals)('refuses %s with an RTMP error, and the origin never hears of it', async (_what, make, reason) => {
-    onTestFailed(() => console.error(dumpLogs(hmac)));
-    const url = `rtmp://127.0.0.1:${hmac.rtmpPort}/live/${make(now())}`;
+    const url = `rtmp://127.0.0.1:${hmac.edge.rtmpPort}/live/${make(now())}`;
     const t0 = Date.now();
     const r = await publish(url, 3);
     expect(r.code).not.toBe(0);
@@ -239,11 +227,10 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
     expect(Date.now() - t0).toBeLessThan(10000);
     const stream = url.split('/').pop()!.split('?')[0];
     expect(recorder.calls.some((c) => c.get('name') === stream)).toBe(false);
-    expect(hmac.errorLog()).toContain(`media-edge rtmp: deny app=live stream=${stream}`);
+    expect(hmac.edge.errorLog()).toContain(`media-edge rtmp: deny app=live stream=${stream}`);
   });
 
   it('survives garbage on the port, and a valid publisher still works after it', async () => {
-    onTestFailed(() => console.error(dumpLogs(hmac)));
     const junk = [
       Buffer.from('GET / HTTP/1.1\r\n\r\n'),
       Buffer.alloc(5000, 0xff),
@@ -251,42 +238,39 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
       Buffer.from([3]),
     ];
     await Promise.all(junk.map((j) => new Promise<void>((res) => {
-      const sock = connect(hmac.rtmpPort, '127.0.0.1', () => sock.end(j));
+      const sock = connect(hmac.edge.rtmpPort, '127.0.0.1', () => sock.end(j));
       sock.on('error', () => res());
       sock.on('close', () => res());
       sock.resume();
       setTimeout(() => { sock.destroy(); res(); }, 3000);
     })));
-    const r = await publish(`rtmp://127.0.0.1:${hmac.rtmpPort}/live/${key(S1, 'after', now() + 600)}`, 2);
+    const r = await publish(`rtmp://127.0.0.1:${hmac.edge.rtmpPort}/live/${key(S1, 'after', now() + 600)}`, 2);
     expect(r.code).toBe(0);
   });
 
   it('decides correctly when every byte arrives on its own and publish spans several chunks', async () => {
-    onTestFailed(() => console.error(dumpLogs(hmac)));
     const long = key(S1, 'trickle', now() + 600) + '&pad=' + 'p'.repeat(150);
-    expect(await rawPublish(hmac.rtmpPort, long, 1)).toBe('NetStream.Publish.Start');
+    expect(await rawPublish(hmac.edge.rtmpPort, long, 1)).toBe('NetStream.Publish.Start');
     expect(recorder.calls.some((c) => c.get('name') === 'trickle' && c.get('sig') === null)).toBe(true);
-    expect(await rawPublish(hmac.rtmpPort, 'trickle2?exp=1&sig=' + 'A'.repeat(43) + '&pad=' + 'p'.repeat(150), 1)).toBe('NetStream.Publish.BadName');
-    expect(await rawPublish(hmac.rtmpPort, key(S1, 'chunky', now() + 600), 5)).toBe('NetStream.Publish.Start');
+    expect(await rawPublish(hmac.edge.rtmpPort, 'trickle2?exp=1&sig=' + 'A'.repeat(43) + '&pad=' + 'p'.repeat(150), 1)).toBe('NetStream.Publish.BadName');
+    expect(await rawPublish(hmac.edge.rtmpPort, key(S1, 'chunky', now() + 600), 5)).toBe('NetStream.Publish.Start');
   });
 
   it('leaves a second publisher of a live stream to the origin by default', async () => {
-    onTestFailed(() => console.error(dumpLogs(hmac)));
-    const a = await rawPublisher(hmac.rtmpPort, key(S1, 'dup', now() + 600), 4096);
+    const a = await rawPublisher(hmac.edge.rtmpPort, key(S1, 'dup', now() + 600), 4096);
     expect(a.code).toBe('NetStream.Publish.Start');
     try {
       // nginx-rtmp refuses: already publishing.
-      expect(await rawPublish(hmac.rtmpPort, key(S1, 'dup', now() + 600), 4096)).not.toBe('NetStream.Publish.Start');
+      expect(await rawPublish(hmac.edge.rtmpPort, key(S1, 'dup', now() + 600), 4096)).not.toBe('NetStream.Publish.Start');
     } finally {
       a.sock.destroy();
     }
   });
 
   it('lets a second publisher take a live stream over: the origin drops the first, whose session ends', async () => {
-    onTestFailed(() => console.error(dumpLogs(takeover)));
-    const a = await rawPublisher(takeover.rtmpPort, key(S1, 'dup3', now() + 600), 4096);
+    const a = await rawPublisher(takeover.edge.rtmpPort, key(S1, 'dup3', now() + 600), 4096);
     expect(a.code).toBe('NetStream.Publish.Start');
-    const b = await rawPublisher(takeover.rtmpPort, key(S1, 'dup3', now() + 600), 4096);
+    const b = await rawPublisher(takeover.edge.rtmpPort, key(S1, 'dup3', now() + 600), 4096);
     try {
       expect(b.code).toBe('NetStream.Publish.Start');
       await a.closed; // the first publisher's connection is gone
@@ -300,28 +284,26 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
   it(target.njsShared
     ? 'refuses a second publisher of a live stream at the edge when set to, and accepts one after the first has gone'
     : 'without njs >= 0.8, "refuse" leaves a second publisher to the origin, which refuses it too', async () => {
-    onTestFailed(() => console.error(dumpLogs(refuseDup)));
-    const a = await rawPublisher(refuseDup.rtmpPort, key(S1, 'dup2', now() + 600), 4096);
+    const a = await rawPublisher(refuseDup.edge.rtmpPort, key(S1, 'dup2', now() + 600), 4096);
     expect(a.code).toBe('NetStream.Publish.Start');
     try {
-      const b = await publish(`rtmp://127.0.0.1:${refuseDup.rtmpPort}/live/${key(S1, 'dup2', now() + 600)}`, 2);
+      const b = await publish(`rtmp://127.0.0.1:${refuseDup.edge.rtmpPort}/live/${key(S1, 'dup2', now() + 600)}`, 2);
       expect(b.code).not.toBe(0);
       if (target.njsShared) expect(b.log).toContain('stream already publishing');
     } finally {
       a.sock.destroy();
     }
     await sleep(4000); // the first session has ended: its heartbeat is stale
-    expect(await rawPublish(refuseDup.rtmpPort, key(S1, 'dup2', now() + 600), 4096)).toBe('NetStream.Publish.Start');
+    expect(await rawPublish(refuseDup.edge.rtmpPort, key(S1, 'dup2', now() + 600), 4096)).toBe('NetStream.Publish.Start');
   });
 
   it(target.njsShared
     ? 'slows down repeated failures from one address (the delay doubles)'
     : 'without njs >= 0.8, every refusal waits the same delay', async () => {
-    onTestFailed(() => console.error(dumpLogs(slow)));
     const times: number[] = [];
     for (let i = 0; i < 4; i++) {
       const t0 = Date.now();
-      expect(await rawPublish(slow.rtmpPort, `nope${i}`, 4096)).toBe('NetStream.Publish.BadName');
+      expect(await rawPublish(slow.edge.rtmpPort, `nope${i}`, 4096)).toBe('NetStream.Publish.BadName');
       times.push(Date.now() - t0);
     }
     if (target.njsShared) expect(times[3]).toBeGreaterThan(times[0] + 800); // 200 -> 1600 ms
@@ -329,12 +311,11 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
   });
 
   it('closes a session that does not publish in time, or sends too much before publishing', async () => {
-    onTestFailed(() => console.error(dumpLogs(slow)));
     // Handshake and connect, then nothing: refused at rtmp_preauth_timeout (2 s
     // here) and, staying silent, closed by rtmp_idle_timeout (3 s).
     const t0 = Date.now();
     const idle = await new Promise<string>((resolve) => {
-      const sock = connect(slow.rtmpPort, '127.0.0.1');
+      const sock = connect(slow.edge.rtmpPort, '127.0.0.1');
       sock.on('connect', () => sock.write(Buffer.from([...handshake(), ...message(3, 20, 0, amf('connect', 1, { app: 'live' }))])));
       sock.resume();
       sock.on('close', () => resolve('closed'));
@@ -343,10 +324,10 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
     });
     expect(idle).toBe('closed');
     expect(Date.now() - t0).toBeGreaterThan(1500);
-    expect(slow.errorLog()).toContain('reason="no publish within the time allowed"');
+    expect(slow.edge.errorLog()).toContain('reason="no publish within the time allowed"');
     // 70 KB of commands that never publish (rtmp_preauth_bytes is 64 KB).
     const flood = await new Promise<string>((resolve) => {
-      const sock = connect(slow.rtmpPort, '127.0.0.1');
+      const sock = connect(slow.edge.rtmpPort, '127.0.0.1');
       const junk: number[] = [...handshake()];
       for (let i = 0; i < 400; i++) junk.push(...message(3, 20, 0, amf('_checkbw', i, null, 'x'.repeat(150))));
       sock.on('connect', () => sock.write(Buffer.from(junk)));
@@ -356,17 +337,16 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
       setTimeout(() => { sock.destroy(); resolve('still open'); }, 15000);
     });
     expect(flood).toBe('closed');
-    expect(slow.errorLog()).toContain('reason="too much data before publish"');
+    expect(slow.edge.errorLog()).toContain('reason="too much data before publish"');
   });
 
   it('bounds the connections one address may hold open at once', async () => {
-    onTestFailed(() => console.error(dumpLogs(slow)));
     // The previous test's refused sessions hold their slots until their
     // delayed answers (up to 3.2 s here on njs >= 0.8, doubling) are due.
     await sleep(3500);
     const socks: Socket[] = [];
     const states = await Promise.all(Array.from({ length: 7 }, () => new Promise<string>((resolve) => {
-      const sock = connect(slow.rtmpPort, '127.0.0.1', () => sock.write(Buffer.from([3])));
+      const sock = connect(slow.edge.rtmpPort, '127.0.0.1', () => sock.write(Buffer.from([3])));
       socks.push(sock);
       sock.on('close', () => resolve('closed'));
       sock.on('error', () => resolve('closed'));
@@ -374,22 +354,20 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
     })));
     socks.forEach((x) => x.destroy());
     expect(states.filter((x) => x === 'open').length).toBe(5);
-    expect(slow.errorLog()).toContain('limiting connections by zone "media_edge_rtmp_conn"');
+    expect(slow.edge.errorLog()).toContain('limiting connections by zone "media_edge_rtmp_conn"');
   });
 
   it('checks keys from a hashed key list', async () => {
-    onTestFailed(() => console.error(dumpLogs(keyed)));
-    expect((await publish(`rtmp://127.0.0.1:${keyed.rtmpPort}/live/keyed?key=opensesame`, 2)).code).toBe(0);
-    const wrong = await publish(`rtmp://127.0.0.1:${keyed.rtmpPort}/live/keyed?key=guess`, 2);
+    expect((await publish(`rtmp://127.0.0.1:${keyed.edge.rtmpPort}/live/keyed?key=opensesame`, 2)).code).toBe(0);
+    const wrong = await publish(`rtmp://127.0.0.1:${keyed.edge.rtmpPort}/live/keyed?key=guess`, 2);
     expect(wrong.code).not.toBe(0);
     expect(wrong.log).toContain('wrong key');
-    const unknown = await publish(`rtmp://127.0.0.1:${keyed.rtmpPort}/live/stranger?key=opensesame`, 2);
+    const unknown = await publish(`rtmp://127.0.0.1:${keyed.edge.rtmpPort}/live/stranger?key=opensesame`, 2);
     expect(unknown.log).toContain('unknown stream');
   });
 
   it("asks an auth service in nginx-rtmp's on_publish form: 2xx allows, 4xx/5xx/timeout refuse", async () => {
-    onTestFailed(() => console.error(dumpLogs(callback)));
-    const ok = await publish(`rtmp://127.0.0.1:${callback.rtmpPort}/live/good?token=abc`, 2);
+    const ok = await publish(`rtmp://127.0.0.1:${callback.edge.rtmpPort}/live/good?token=abc`, 2);
     expect(ok.code).toBe(0);
     const call = authsvc.calls.find((c) => c.get('name') === 'good')!;
     expect(call.get('call')).toBe('publish');
@@ -397,7 +375,7 @@ describe.each(list)('RTMP publish auth on $name', (target) => {
     expect(call.get('addr')).toBe('127.0.0.1');
     expect(call.get('token')).toBe('abc'); // the client's query, as nginx-rtmp sends it
     for (const [name, reason] of [['bad', 'answered 403'], ['boom', 'answered 500'], ['slow', 'timed out']]) {
-      const r = await publish(`rtmp://127.0.0.1:${callback.rtmpPort}/live/${name}`, 2);
+      const r = await publish(`rtmp://127.0.0.1:${callback.edge.rtmpPort}/live/${name}`, 2);
       expect(r.code, name).not.toBe(0);
       expect(r.log).toContain(reason);
     }

@@ -15,16 +15,16 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeAll, type AmfValue } from '../../njs/amf0.ts';
 import { signPublish } from '../../njs/publish.ts';
 import { run } from '../support/run.ts';
 import { freePort, publishTestPattern, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
-import { dumpLogs, startEdge, type Edge } from '../support/edge.ts';
 import { sleep } from '../support/http.ts';
 import { craft } from '../support/rtmp-client.ts';
 import { amf, message } from '../support/rtmp-stream.ts';
 import { targets } from '../support/targets.ts';
+import { useEdge } from '../support/use-edge.ts';
 import { makeCert } from '../support/tls.ts';
 
 const { targets: list } = targets();
@@ -67,10 +67,6 @@ describe.each(list)('RTMP auth against hostile clients on $name', (target) => {
   let dir: string;
   let origin: DemoOrigin;
   let rec: Awaited<ReturnType<typeof recorder>>;
-  let open: Edge; // live: hmac for publishers, play unchecked; other apps allowed ("*")
-  let guarded: Edge; // live: hmac for publishers and players
-  let secure: Edge; // the same checks behind RTMPS
-  let stepping: Edge; // rtmp_inspect "decision": steps aside after the first decision
   let rtmpsPort: number;
   const executed = (name: string) => rec.calls.filter((c) => c.get('name') === name).map((c) => c.get('call'));
   const originLog = () => readFileSync(join(dir, 'origin/logs/error.log'), 'utf8');
@@ -80,25 +76,29 @@ describe.each(list)('RTMP auth against hostile clients on $name', (target) => {
     chmodSync(dir, 0o755);
     rec = await recorder();
     origin = await startDemoOrigin(join(dir, 'origin'), await freePort(), await freePort(), { onPublish: rec.url });
-    const base = { origins: [{ name: 'o', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }], rtmp_reject_delay: '100ms', rtmp_reject_delay_max: '200ms' };
-    open = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1] }, '*': { mode: 'allow' } }, rtmp_preauth_timeout: '2s' });
-    guarded = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1], play: true } } });
-    stepping = await startEdge(target, { ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } }, rtmp_inspect: 'decision' });
-    rtmpsPort = await freePort();
-    secure = await startEdge(target, {
-      ...base, rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } },
-      listen_rtmps: `127.0.0.1:${rtmpsPort}`, tls_certificate: 'tls/cert.pem', tls_certificate_key: 'tls/key.pem',
-    }, makeCert);
   });
   afterAll(async () => {
-    // The filter's deliberate closes are logged as exceptions by njs; nothing else may be.
-    const bad = [open, guarded, secure, stepping].flatMap((e) => e?.badLogLines() ?? []);
-    for (const e of [open, guarded, secure, stepping]) await e?.stop();
     await origin?.nginx.stop();
     await rec?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
-    expect(bad).toEqual([]);
   });
+  // The filter's deliberate closes are logged as exceptions by njs (badLines
+  // knows them); nothing else may be.
+  const base = () => ({ origins: [{ name: 'o', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }], rtmp_reject_delay: '100ms', rtmp_reject_delay_max: '200ms' });
+  // live: hmac for publishers, play unchecked; other apps allowed ("*")
+  const open = useEdge(target, () => ({ ...base(), rtmp_auth: { live: { mode: 'hmac', secrets: [S1] }, '*': { mode: 'allow' } }, rtmp_preauth_timeout: '2s' }));
+  // live: hmac for publishers and players
+  const guarded = useEdge(target, () => ({ ...base(), rtmp_auth: { live: { mode: 'hmac', secrets: [S1], play: true } } }));
+  // rtmp_inspect "decision": steps aside after the first decision
+  const stepping = useEdge(target, () => ({ ...base(), rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } }, rtmp_inspect: 'decision' }));
+  // the same checks behind RTMPS
+  const secure = useEdge(target, async () => {
+    rtmpsPort = await freePort();
+    return {
+      ...base(), rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } },
+      listen_rtmps: `127.0.0.1:${rtmpsPort}`, tls_certificate: 'tls/cert.pem', tls_certificate_key: 'tls/key.pem',
+    };
+  }, { prepare: makeCert });
 
   const bypasses: [string, () => number[]][] = [
     ['publish spelled Publish', () => [...connect(), ...createStream(), ...publish('hx1', 20, 'Publish')]],
@@ -116,8 +116,7 @@ describe.each(list)('RTMP auth against hostile clients on $name', (target) => {
     ['media before any publish', () => [...connect(), ...createStream(), ...chunk4096, ...video(60000), ...video(60000), ...video(60000), ...video(60000), ...video(60000)]],
   ];
   it.each(bypasses)('refuses %s: an RTMP error, a prompt close, nothing at the origin', async (_what, bytes) => {
-    onTestFailed(() => console.error(dumpLogs(open)));
-    const a = await craft(open.rtmpPort, bytes());
+    const a = await craft(open.edge.rtmpPort, bytes());
     expect(a.closed).toBe(true);
     expect(a.ms).toBeLessThan(3000);
     if (!/LIVE/.test(_what)) expect(a.said.some((c) => /BadName|Rejected/.test(c))).toBe(true);
@@ -125,14 +124,14 @@ describe.each(list)('RTMP auth against hostile clients on $name', (target) => {
     await sleep(300);
     expect(rec.calls.filter((c) => c.get('call') === 'publish' && /^hx/.test(c.get('name') ?? ''))).toEqual([]);
     expect(originLog()).not.toMatch(/publish: name='hx/);
-    expect(open.errorLog()).toMatch(/media-edge rtmp: deny app=(live|LIVE) /);
+    expect(open.edge.errorLog()).toMatch(/media-edge rtmp: deny app=(live|LIVE) /);
   });
 
   it('forwards nothing of the media a client sends before publishing', async () => {
-    const a = await craft(open.rtmpPort, [...connect(), ...chunk4096, ...video(60000), ...video(60000), ...video(60000), ...video(60000), ...video(60000)]);
+    const a = await craft(open.edge.rtmpPort, [...connect(), ...chunk4096, ...video(60000), ...video(60000), ...video(60000), ...video(60000), ...video(60000)]);
     expect(a.closed).toBe(true);
     await sleep(300);
-    const line = readFileSync(join(open.dir, 'state/logs/rtmp-access.log'), 'utf8').trim().split('\n').filter((l) => l.includes('media before publish') || l.includes('auth=deny')).pop() ?? '';
+    const line = readFileSync(join(open.edge.dir, 'state/logs/rtmp-access.log'), 'utf8').trim().split('\n').filter((l) => l.includes('media before publish') || l.includes('auth=deny')).pop() ?? '';
     // Of 300 KB: at most the handshake and the connect.
     const sent = Number(/upstream_sent=(\d+)/.exec(line)?.[1]);
     expect(sent).toBeGreaterThan(0);
@@ -140,14 +139,13 @@ describe.each(list)('RTMP auth against hostile clients on $name', (target) => {
   });
 
   it('checks a second publish after an accepted one, whatever its spelling or stream id', async () => {
-    onTestFailed(() => console.error(dumpLogs(open)));
     for (const [name, second] of [
       ['hy1', (n: string) => publish(n, 20, 'publish', 1)],
       ['hy2', (n: string) => [...createStream(9), ...publish(n, 17, 'Publish', 2)]],
       ['hy3', (n: string) => [...cmd(20, 'FCUnpublish', [6, null, 'first']), ...cmd(20, 'deleteStream', [7, null, 1]), ...createStream(8), ...publish(n, 20, 'publish', 1)]],
     ] as [string, (n: string) => number[]][]) {
       const first = `first-${name}`;
-      const a = await craft(open.rtmpPort, [...connect(), ...createStream(), ...publish(key(first))], { until: 'NetStream.Publish.Start' });
+      const a = await craft(open.edge.rtmpPort, [...connect(), ...createStream(), ...publish(key(first))], { until: 'NetStream.Publish.Start' });
       try {
         expect(a.said, name).toContain('NetStream.Publish.Start');
         a.sock.write(Buffer.from([...chunk4096, ...video(3000), ...second(name)]));
@@ -165,15 +163,14 @@ describe.each(list)('RTMP auth against hostile clients on $name', (target) => {
       await sleep(300);
       expect(executed(first), name).toEqual(['publish']);
       expect(executed(name), name).toEqual([]);
-      expect(open.errorLog()).toContain(`deny app=live stream=${name} `);
+      expect(open.edge.errorLog()).toContain(`deny app=live stream=${name} `);
     }
   });
 
   it('with rtmp_inspect "decision", steps aside after the first decision: the first is checked, later ones are the origin\'s', async () => {
-    onTestFailed(() => console.error(dumpLogs(stepping)));
-    const refused = await craft(stepping.rtmpPort, [...connect(), ...createStream(), ...publish('hd1', 17, 'Publish')]);
+    const refused = await craft(stepping.edge.rtmpPort, [...connect(), ...createStream(), ...publish('hd1', 17, 'Publish')]);
     expect(refused.said).toContain('NetStream.Publish.BadName');
-    const a = await craft(stepping.rtmpPort, [...connect(), ...createStream(), ...publish(key('hd2'))], { until: 'NetStream.Publish.Start' });
+    const a = await craft(stepping.edge.rtmpPort, [...connect(), ...createStream(), ...publish(key('hd2'))], { until: 'NetStream.Publish.Start' });
     a.sock.write(Buffer.from([...chunk4096, ...video(3000), ...publish('hd3', 20, 'publish', 1)]));
     await sleep(800);
     a.sock.destroy();
@@ -184,8 +181,7 @@ describe.each(list)('RTMP auth against hostile clients on $name', (target) => {
   });
 
   it('checks a publish after an accepted play (play auth on), also when it comes later', async () => {
-    onTestFailed(() => console.error(dumpLogs(guarded)));
-    const a = await craft(guarded.rtmpPort, [...connect(), ...createStream(), ...cmd(20, 'play', [4, null, key('hz-watch', 'play'), -2000], 1, 8), ...publish('hz1', 20, 'publish', 1)]);
+    const a = await craft(guarded.edge.rtmpPort, [...connect(), ...createStream(), ...cmd(20, 'play', [4, null, key('hz-watch', 'play'), -2000], 1, 8), ...publish('hz1', 20, 'publish', 1)]);
     expect(a.closed).toBe(true);
     // Told when the publish came with the play; once the play runs, the
     // origin's side is no longer followed and the session just closes.
@@ -193,7 +189,7 @@ describe.each(list)('RTMP auth against hostile clients on $name', (target) => {
     await sleep(300);
     expect(executed('hz-watch')).toEqual(['play']);
     expect(executed('hz1')).toEqual([]);
-    const b = await craft(guarded.rtmpPort, [...connect(), ...createStream(), ...cmd(20, 'play', [4, null, key('hz-watch2', 'play'), -2000], 1, 8)], { waitMs: 1000 });
+    const b = await craft(guarded.edge.rtmpPort, [...connect(), ...createStream(), ...cmd(20, 'play', [4, null, key('hz-watch2', 'play'), -2000], 1, 8)], { waitMs: 1000 });
     expect(b.closed).toBe(false);
     const t0 = Date.now();
     b.sock.write(Buffer.from(publish('hz2', 20, 'publish', 1)));
@@ -209,8 +205,7 @@ describe.each(list)('RTMP auth against hostile clients on $name', (target) => {
   });
 
   it('holds over RTMPS too: an AMF3 Publish without a key and a second publish are refused, a minted key publishes', async () => {
-    onTestFailed(() => console.error(dumpLogs(secure)));
-    const ca = readFileSync(join(secure.dir, 'tls/cert.pem'));
+    const ca = readFileSync(join(secure.edge.dir, 'tls/cert.pem'));
     const port = rtmpsPort;
     const bad = await craft(port, [...connect(), ...createStream(), ...publish('hs1', 17, 'Publish')], { tls: { ca } });
     expect(bad.closed).toBe(true);
@@ -231,47 +226,44 @@ describe.each(list)('RTMP auth against hostile clients on $name', (target) => {
   });
 
   it('refuses hostile publishes over RTMP and a minted key still publishes afterwards', async () => {
-    onTestFailed(() => console.error(dumpLogs(open)));
     const r = await run(['ffmpeg', '-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=25', '-t', '2',
-      '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25', '-f', 'flv', `rtmp://127.0.0.1:${open.rtmpPort}/live/${key('honest')}`], 30000);
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25', '-f', 'flv', `rtmp://127.0.0.1:${open.edge.rtmpPort}/live/${key('honest')}`], 30000);
     expect(r.log).toBe('');
     expect(r.code).toBe(0);
     expect(executed('honest')).toEqual(['publish']);
   });
 
   it('lets RTMP play where play is not checked last past rtmp_preauth_timeout (ffmpeg and rtmpdump)', async () => {
-    onTestFailed(() => console.error(dumpLogs(open)));
-    const logFrom = open.errorLog().length;
-    const pub = publishTestPattern(`rtmp://127.0.0.1:${open.rtmpPort}/live/${key('lasting')}`, { size: '160x120', seconds: 14 });
+    const logFrom = open.edge.errorLog().length;
+    const pub = publishTestPattern(`rtmp://127.0.0.1:${open.edge.rtmpPort}/live/${key('lasting')}`, { size: '160x120', seconds: 14 });
     try {
       await sleep(2500);
       // rtmp_preauth_timeout is 2 s on this edge: both play for 4-5 s.
-      const ff = await run(['ffmpeg', '-hide_banner', '-nostdin', '-loglevel', 'error', '-i', `rtmp://127.0.0.1:${open.rtmpPort}/live/lasting`, '-t', '4', '-f', 'null', '-'], 30000);
+      const ff = await run(['ffmpeg', '-hide_banner', '-nostdin', '-loglevel', 'error', '-i', `rtmp://127.0.0.1:${open.edge.rtmpPort}/live/lasting`, '-t', '4', '-f', 'null', '-'], 30000);
       expect(ff.log).toBe('');
       expect(ff.code).toBe(0);
       const out = join(dir, 'lasting.flv');
       // rtmpdump plays until it is stopped after 5 s (it ends earlier only if the session is cut).
-      const rd = await run(['rtmpdump', '-q', '--live', '-r', `rtmp://127.0.0.1:${open.rtmpPort}/live/lasting`, '-o', out], 5000);
+      const rd = await run(['rtmpdump', '-q', '--live', '-r', `rtmp://127.0.0.1:${open.edge.rtmpPort}/live/lasting`, '-o', out], 5000);
       expect(rd.code).toBeNull();
       expect(statSync(out).size).toBeGreaterThan(20000);
       // What this test's sessions logged only: an earlier test's session may close meanwhile.
-      expect(open.errorLog().slice(logFrom)).not.toContain('no publish within the time allowed');
+      expect(open.edge.errorLog().slice(logFrom)).not.toContain('no publish within the time allowed');
     } finally {
       pub.kill('SIGKILL');
     }
   });
 
   it('disconnects librtmp clients that ignore the refusal: GStreamer rtmpsink publishing, rtmpdump playing', async () => {
-    onTestFailed(() => console.error(dumpLogs(open) + dumpLogs(guarded)));
     const gst = await run(['gst-launch-1.0', '-q', 'videotestsrc', 'is-live=true', 'num-buffers=600', '!', 'video/x-raw,width=160,height=120', '!', 'avenc_flv', '!', 'flvmux', 'streamable=true', '!',
-      'rtmpsink', `location=rtmp://127.0.0.1:${open.rtmpPort}/live/gbad?exp=1&sig=${'A'.repeat(43)} live=1`], 40000);
+      'rtmpsink', `location=rtmp://127.0.0.1:${open.edge.rtmpPort}/live/gbad?exp=1&sig=${'A'.repeat(43)} live=1`], 40000);
     expect(gst.code).not.toBe(0);
     expect(gst.ms).toBeLessThan(8000);
-    expect(open.errorLog()).toContain('deny app=live stream=gbad');
-    const rd = await run(['rtmpdump', '-q', '--live', '-r', `rtmp://127.0.0.1:${guarded.rtmpPort}/live/nokey`, '-o', '/dev/null'], 40000);
+    expect(open.edge.errorLog()).toContain('deny app=live stream=gbad');
+    const rd = await run(['rtmpdump', '-q', '--live', '-r', `rtmp://127.0.0.1:${guarded.edge.rtmpPort}/live/nokey`, '-o', '/dev/null'], 40000);
     expect(rd.code).not.toBe(0);
     expect(rd.ms).toBeLessThan(8000);
-    expect(guarded.errorLog()).toMatch(/deny app=live stream=nokey client=\S+ reason="play refused: missing key"/);
+    expect(guarded.edge.errorLog()).toMatch(/deny app=live stream=nokey client=\S+ reason="play refused: missing key"/);
     expect(executed('gbad')).toEqual([]);
     expect(executed('nokey')).toEqual([]);
   });

@@ -8,11 +8,11 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, publishTestPattern, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
-import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
 import { get, sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
+import { useEdge } from '../support/use-edge.ts';
 
 const { targets: list } = targets();
 
@@ -49,41 +49,35 @@ async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
 describe.each(list)('RTMP origin selection on $name', (target) => {
   let a: Awaited<ReturnType<typeof tcpOrigin>>;
   let b: Awaited<ReturnType<typeof tcpOrigin>>;
-  let edge: Edge;
-  let failEdge: Edge;
 
   beforeAll(async () => {
     a = await tcpOrigin();
     b = await tcpOrigin();
-    const dead = await freePort();
-    edge = await startEdge(target, {
-      origins: [
-        { name: 'small', http: '127.0.0.1:9', rtmp: `127.0.0.1:${a.port}`, weight: 1 },
-        { name: 'big', http: '127.0.0.1:9', rtmp: `127.0.0.1:${b.port}`, weight: 3 },
-      ],
-      rtmp_max_connections_per_address: 1000, // 200 at once from one test client
-    });
-    failEdge = await startEdge(target, {
-      origins: [
-        { name: 'dead', http: '127.0.0.1:9', rtmp: `127.0.0.1:${dead}`, weight: 5 },
-        { name: 'alive', http: '127.0.0.1:9', rtmp: `127.0.0.1:${b.port}` },
-      ],
-      origin_connect_timeout: '1s',
-    });
   });
   afterAll(async () => {
-    await edge?.stop();
-    await failEdge?.stop();
     await a?.close();
     await b?.close();
   });
+  const weighted = useEdge(target, () => ({
+    origins: [
+      { name: 'small', http: '127.0.0.1:9', rtmp: `127.0.0.1:${a.port}`, weight: 1 },
+      { name: 'big', http: '127.0.0.1:9', rtmp: `127.0.0.1:${b.port}`, weight: 3 },
+    ],
+    rtmp_max_connections_per_address: 1000, // 200 at once from one test client
+  }));
+  const failing = useEdge(target, async () => ({
+    origins: [
+      { name: 'dead', http: '127.0.0.1:9', rtmp: `127.0.0.1:${await freePort()}`, weight: 5 },
+      { name: 'alive', http: '127.0.0.1:9', rtmp: `127.0.0.1:${b.port}` },
+    ],
+    origin_connect_timeout: '1s',
+  }));
 
   it('spreads 200 publisher connections 1:3 by weight', async () => {
-    onTestFailed(() => console.error(dumpLogs(edge)));
     const a0 = a.accepted();
     const b0 = b.accepted();
     const socks: Socket[] = [];
-    for (let i = 0; i < 200; i++) socks.push(await openThrough(edge.rtmpPort));
+    for (let i = 0; i < 200; i++) socks.push(await openThrough(weighted.edge.rtmpPort));
     await waitFor(() => a.accepted() + b.accepted() - a0 - b0 === 200);
     socks.forEach((s) => s.destroy());
     const na = a.accepted() - a0;
@@ -93,10 +87,9 @@ describe.each(list)('RTMP origin selection on $name', (target) => {
   });
 
   it('moves to the next origin when one refuses connections', async () => {
-    onTestFailed(() => console.error(dumpLogs(failEdge)));
     const b0 = b.accepted();
     const socks: Socket[] = [];
-    for (let i = 0; i < 20; i++) socks.push(await openThrough(failEdge.rtmpPort));
+    for (let i = 0; i < 20; i++) socks.push(await openThrough(failing.edge.rtmpPort));
     await waitFor(() => b.accepted() - b0 === 20);
     socks.forEach((s) => s.destroy());
     expect(b.accepted() - b0).toBe(20);
@@ -106,7 +99,6 @@ describe.each(list)('RTMP origin selection on $name', (target) => {
 describe.each(list)('RTMP published to either origin, played through the edge on $name', (target) => {
   let dir: string;
   let origins: DemoOrigin[];
-  let edge: Edge;
   const publishers: ChildProcess[] = [];
 
   beforeAll(async () => {
@@ -114,28 +106,28 @@ describe.each(list)('RTMP published to either origin, played through the edge on
     chmodSync(dir, 0o755);
     origins = [];
     for (const n of ['a', 'b']) origins.push(await startDemoOrigin(join(dir, n), await freePort(), await freePort()));
-    edge = await startEdge(target, {
-      origins: origins.map((o, i) => ({ name: `rtmp${i}`, http: `127.0.0.1:${o.httpPort}`, rtmp: `127.0.0.1:${o.rtmpPort}` })),
-    });
   });
   afterAll(async () => {
-    publishers.forEach((p) => p.kill('SIGKILL'));
-    await edge?.stop();
     for (const o of origins ?? []) await o.nginx.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
+  const relay = useEdge(target, () => ({
+    origins: origins.map((o, i) => ({ name: `rtmp${i}`, http: `127.0.0.1:${o.httpPort}`, rtmp: `127.0.0.1:${o.rtmpPort}` })),
+  }));
+  afterAll(() => {
+    publishers.forEach((p) => p.kill('SIGKILL'));
+  });
 
   it('publishes two streams through the edge (one per origin) and plays both through it', async () => {
-    onTestFailed(() => console.error(dumpLogs(edge)));
     for (const name of ['one', 'two']) {
-      publishers.push(publishTestPattern(`rtmp://127.0.0.1:${edge.rtmpPort}/live/${name}`, { size: '160x120', seconds: 30 }));
+      publishers.push(publishTestPattern(`rtmp://127.0.0.1:${relay.edge.rtmpPort}/live/${name}`, { size: '160x120', seconds: 30 }));
       await sleep(300); // connect in order: round robin gives one to each origin
     }
     const where: Record<string, number> = {};
     for (const name of ['one', 'two']) {
       let ok = false;
       for (let i = 0; i < 60 && !ok; i++) {
-        const r = await get(`${edge.url}/live/${name}/playlist.m3u8`);
+        const r = await get(`${relay.edge.url}/live/${name}/playlist.m3u8`);
         ok = r.status === 200 && /\.ts/.test(r.body.toString());
         if (!ok) await sleep(500);
       }

@@ -3,39 +3,32 @@
  * 3 edges (balance by object) -> 2 shields (balance by stream) -> 2 origins.
  * Every object is fetched from the origins once, whichever edges ask.
  */
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { startEdge, dumpLogs, type Edge } from '../support/edge.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { get } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
+import { useEdge } from '../support/use-edge.ts';
 import { WowzaOrigin } from '../support/wowza-origin.ts';
 
 const { targets: list } = targets();
 
 describe.each(list)('3 edges -> 2 shields -> 2 origins on $name', (target) => {
   let origins: WowzaOrigin[];
-  let shields: Edge[];
-  let edges: Edge[];
-
   beforeAll(async () => {
     origins = await Promise.all([0, 1].map(() => new WowzaOrigin({ sessions: false, segmentSeconds: 4 }).start()));
-    shields = await Promise.all(
-      [0, 1].map(() => startEdge(target, { listen_rtmp: '', balance: 'stream', prefetch_limit: 0, origins: origins.map((o, i) => ({ name: `origin${i}`, http: o.address })) })),
-    );
-    edges = await Promise.all(
-      [0, 1, 2].map(() =>
-        startEdge(target, { listen_rtmp: '', balance: 'object', origins: shields.map((s, i) => ({ name: `shield${i}`, http: `127.0.0.1:${s.httpPort}` })) }),
-      ),
-    );
   });
   afterAll(async () => {
-    const bad = [...(edges ?? []), ...(shields ?? [])].flatMap((e) => e.badLogLines());
-    await Promise.all([...(edges ?? []), ...(shields ?? [])].map((e) => e.stop()));
     await Promise.all((origins ?? []).map((o) => o.stop()));
-    expect(bad).toEqual([]);
   });
+  const shieldTier = [0, 1].map(() =>
+    useEdge(target, () => ({ listen_rtmp: '', balance: 'stream', prefetch_limit: 0, origins: origins.map((o, i) => ({ name: `origin${i}`, http: o.address })) })),
+  );
+  const edgeTier = [0, 1, 2].map(() =>
+    useEdge(target, () => ({ listen_rtmp: '', balance: 'object', origins: shieldTier.map((s, i) => ({ name: `shield${i}`, http: `127.0.0.1:${s.edge.httpPort}` })) })),
+  );
 
   it('fetches each segment from the origins once across all edges', async () => {
-    onTestFailed(() => console.error(edges.map(dumpLogs).join('\n') + shields.map(dumpLogs).join('\n')));
+    const edges = edgeTier.map((e) => e.edge);
+    const shields = shieldTier.map((s) => s.edge);
     // Segment URIs as players get them: from the playlists (with the run the
     // shield's producer put on them).
     const paths: string[] = [];

@@ -6,16 +6,16 @@
  * The certificate is made at test time with openssl.
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../njs/token.ts';
 import { freePort, publishTestPattern, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
-import { dumpLogs, startEdge, type Edge } from '../support/edge.ts';
 import { get, sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
+import { useEdge, withEdge } from '../support/use-edge.ts';
 import { makeCert } from '../support/tls.ts';
 import { run } from '../support/run.ts';
 
@@ -37,7 +37,6 @@ function getTls(url: string, ca: Buffer, headers: Record<string, string> = {}): 
 
 describe.each(list)('TLS playback and RTMPS ingest on $name', (target) => {
   let origin: DemoOrigin;
-  let edge: Edge;
   let ffmpeg: ChildProcess | undefined;
   let ffmpegErr = '';
   let work: string;
@@ -51,25 +50,33 @@ describe.each(list)('TLS playback and RTMPS ingest on $name', (target) => {
     origin = await startDemoOrigin(join(work, 'origin'), await freePort(), await freePort());
     httpsPort = await freePort();
     rtmpsPort = await freePort();
-    edge = await startEdge(target, {
-      origins: [{ name: 'rtmp-origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
-      listen_https: `127.0.0.1:${httpsPort}`,
-      listen_rtmps: `127.0.0.1:${rtmpsPort}`,
-      tls_certificate: 'tls/cert.pem',
-      tls_certificate_key: 'tls/key.pem',
-      playback_auth: { secure: { scheme: 'hmac', keys: { '1': KEY } }, cookied: { scheme: 'hmac', keys: { '1': KEY }, carry: 'cookie' } },
-    }, makeCert);
-    ca = readFileSync(join(edge.dir, 'tls/cert.pem'));
   });
   afterAll(async () => {
-    ffmpeg?.kill('SIGKILL');
-    await edge?.stop();
     await origin?.nginx.stop();
     if (work) rmSync(work, { recursive: true, force: true });
   });
+  const secure = useEdge(target, () => ({
+    origins: [{ name: 'rtmp-origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
+    listen_https: `127.0.0.1:${httpsPort}`,
+    listen_rtmps: `127.0.0.1:${rtmpsPort}`,
+    tls_certificate: 'tls/cert.pem',
+    tls_certificate_key: 'tls/key.pem',
+    playback_auth: { secure: { scheme: 'hmac', keys: { '1': KEY } }, cookied: { scheme: 'hmac', keys: { '1': KEY }, carry: 'cookie' } },
+  }), {
+    prepare: makeCert,
+    moreLogs: () => {
+      const rtmpLog = join(secure.edge.dir, 'state/logs/rtmp-access.log');
+      return `--- rtmp-access.log ---\n${existsSync(rtmpLog) ? readFileSync(rtmpLog, 'utf8') : ''}\n--- ffmpeg ---\n${ffmpegErr}`;
+    },
+  });
+  beforeAll(() => {
+    ca = readFileSync(join(secure.edge.dir, 'tls/cert.pem'));
+  });
+  afterAll(() => {
+    ffmpeg?.kill('SIGKILL');
+  });
 
   it('serves viewers over HTTPS: health, a token check with its redirect, and Secure cookies', async () => {
-    onTestFailed(() => console.error(dumpLogs(edge)));
     const base = `https://127.0.0.1:${httpsPort}`;
     expect((await getTls(`${base}/health`, ca)).status).toBe(200);
     const exp = Math.floor(Date.now() / 1000) + 600;
@@ -87,10 +94,9 @@ describe.each(list)('TLS playback and RTMPS ingest on $name', (target) => {
   });
 
   it('takes RTMPS from ffmpeg, relays it to the origin as RTMP, and the stream plays through the edge', async () => {
-    onTestFailed(() => console.error(`${dumpLogs(edge)}\n--- rtmp-access.log ---\n${readFileSync(join(edge.dir, 'state/logs/rtmp-access.log'), 'utf8')}\n--- ffmpeg ---\n${ffmpegErr}`));
     ffmpeg = publishTestPattern(`rtmps://127.0.0.1:${rtmpsPort}/live/tls`, { size: '320x240', seconds: 40 });
     ffmpeg.stderr?.on('data', (d: Buffer) => (ffmpegErr += d.toString()));
-    const playlist = `${edge.url}/live/tls/playlist.m3u8`;
+    const playlist = `${secure.edge.url}/live/tls/playlist.m3u8`;
     let text = '';
     const deadline = Date.now() + 30000;
     while (Date.now() < deadline) {
@@ -107,7 +113,7 @@ describe.each(list)('TLS playback and RTMPS ingest on $name', (target) => {
     // The session came in over TLS on the RTMPS port and went out to the
     // origin (logged when it ends).
     ffmpeg.kill('SIGINT');
-    const logFile = join(edge.dir, 'state/logs/rtmp-access.log');
+    const logFile = join(secure.edge.dir, 'state/logs/rtmp-access.log');
     let log = '';
     for (let i = 0; i < 50 && !/upstream=/.test(log); i++) {
       await sleep(200);
@@ -119,15 +125,13 @@ describe.each(list)('TLS playback and RTMPS ingest on $name', (target) => {
   it('takes RTMPS from librtmp clients with rtmps_protocols "TLSv1.2": GStreamer rtmpsink publishes, rtmpdump plays; with TLS 1.3 on offer they fail', async () => {
     // librtmp with GnuTLS (Debian's; GStreamer's rtmpsink and rtmpdump use it).
     const rtmps12 = await freePort();
-    const old = await startEdge(target, {
+    await withEdge(target, {
       origins: [{ name: 'rtmp-origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
       listen_rtmps: `127.0.0.1:${rtmps12}`,
       tls_certificate: 'tls/cert.pem',
       tls_certificate_key: 'tls/key.pem',
       rtmps_protocols: 'TLSv1.2',
-    }, makeCert);
-    try {
-      onTestFailed(() => console.error(dumpLogs(old)));
+    }, async () => {
       const publish = (port: number, name: string) => run(['gst-launch-1.0', '-q', 'videotestsrc', 'is-live=true', 'num-buffers=250', '!', 'video/x-raw,width=160,height=120,framerate=25/1', '!', 'avenc_flv', '!', 'flvmux', 'streamable=true', '!',
         'rtmpsink', `location=rtmps://127.0.0.1:${port}/live/${name} live=1`], 40000);
       const gst = publish(rtmps12, 'gtls');
@@ -144,8 +148,6 @@ describe.each(list)('TLS playback and RTMPS ingest on $name', (target) => {
       // (documented in README, RTMPS); ffmpeg above works with it.
       const failing = await publish(rtmpsPort, 'gtls13');
       expect(failing.log).toMatch(/Could not open resource for writing/);
-    } finally {
-      await old.stop();
-    }
+    }, { prepare: makeCert });
   }, 60000);
 });

@@ -1,19 +1,28 @@
 /**
  * Starts an edge under test: renders the real templates from settings (the
  * same path `media-edge render` takes), runs nginx on the chosen target with
- * free loopback ports, and gives the test the logs.
+ * free loopback ports, and gives the test the logs. The benchmark runs its
+ * edges through here too; test/support/use-edge.ts is the vitest fixture.
  */
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { freePort } from '../../tools/demo.ts';
 import { startNginx, waitHealthy, type NginxProcess } from '../../tools/nginx.ts';
 import { PACKAGE_ROOT } from '../../tools/paths.ts';
 import { render, writeRendered } from '../../tools/render.ts';
+import { fill, type Lists } from '../../tools/template.ts';
 import { validate, type Settings } from '../../tools/settings.ts';
 import { imageModuleFiles, type Target } from './targets.ts';
+
+// No registry is reachable: the reaper image cannot be pulled, and without a
+// bridge network testcontainers must be told the host (shared/reference/containers.md).
+// Here, not in vitest.config.ts: the benchmark starts containers too. Read
+// when the first container starts, after this module has run.
+process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
+process.env.TESTCONTAINERS_HOST_OVERRIDE ??= '127.0.0.1';
 
 export interface Edge {
   target: Target;
@@ -22,6 +31,8 @@ export interface Edge {
   rtmpPort: number;
   dir: string;
   confDir: string;
+  /** The pid of nginx's master as this machine sees it (also in a container): its workers are its children. */
+  masterPid(): number;
   errorLog(): string;
   accessLog(): string;
   /** Error-log lines at [alert]/[crit]/[emerg], and njs exceptions not matching `expected`. */
@@ -37,19 +48,50 @@ export interface Edge {
 const BAD = /\[(alert|crit|emerg)\]|js exception|SyntaxError|ReferenceError|TypeError|already running, killing previous instance|is deprecated/;
 
 /**
+ * Config around the edge's own, for a benchmark's baselines in the same
+ * nginx: the edge's nginx.conf is rendered a second time with its includes
+ * pointing at <dir>/wrap, where each template of `templates` (a directory,
+ * one file for each include of nginx/nginx.conf) is filled with `vars`,
+ * `lists` and `edge_conf_dir` (the edge's rendered files, which it includes).
+ */
+export interface Wrap {
+  templates: string;
+  values(dir: string): { vars: Record<string, string>; lists?: Lists };
+}
+
+export interface EdgeOptions {
+  /**
+   * Writes files into the edge's directory before nginx starts (a test
+   * certificate): containers see only that directory and dist/.
+   */
+  prepare?: (dir: string) => void;
+  wrap?: Wrap;
+}
+
+/** An edge rendered and written, not started. */
+export interface RenderedEdge {
+  target: Target;
+  dir: string;
+  confDir: string;
+  /** The nginx.conf to run, the prefix (state directory) and the error log, as nginx's -c, -p and -e. */
+  conf: string;
+  stateDir: string;
+  errorLog: string;
+  url: string;
+  httpPort: number;
+  rtmpPort: number;
+}
+
+/**
  * Start an edge; a start that fails is tried again with fresh ports (a port
  * that was free when picked can be taken by a parallel test before nginx
  * binds it). The error of the last attempt carries every attempt's log.
  */
-/**
- * `prepare` writes files into the edge's directory before nginx starts (a
- * test certificate): containers see only that directory and dist/.
- */
-export async function startEdge(target: Target, overrides: Partial<Settings>, prepare?: (dir: string) => void): Promise<Edge> {
+export async function startEdge(target: Target, overrides: Partial<Settings>, opts: EdgeOptions = {}): Promise<Edge> {
   const failures: string[] = [];
   for (let attempt = 1; attempt <= 3; attempt++) {
     try {
-      return await startEdgeOnce(target, overrides, prepare);
+      return await run(await renderEdge(target, overrides, opts));
     } catch (e) {
       failures.push(`attempt ${attempt}: ${(e as Error).message}`);
       if (/invalid|unknown|not allowed|no such/i.test((e as Error).message) && !/Address already in use/.test((e as Error).message)) break;
@@ -58,10 +100,11 @@ export async function startEdge(target: Target, overrides: Partial<Settings>, pr
   throw new Error(failures.join('\n'));
 }
 
-async function startEdgeOnce(target: Target, overrides: Partial<Settings>, prepare?: (dir: string) => void): Promise<Edge> {
+/** Render an edge into a new directory with free loopback ports, as startEdge runs it (the benchmark runs it under valgrind). */
+export async function renderEdge(target: Target, overrides: Partial<Settings>, opts: EdgeOptions = {}): Promise<RenderedEdge> {
   const dir = mkdtempSync(join(tmpdir(), 'media-edge-test-'));
   chmodSync(dir, 0o755);
-  prepare?.(dir);
+  opts.prepare?.(dir);
   const httpPort = await freePort();
   const rtmpPort = await freePort();
   const input: Partial<Settings> = {
@@ -78,12 +121,54 @@ async function startEdgeOnce(target: Target, overrides: Partial<Settings>, prepa
   if (!v.ok) throw new Error(v.errors.join('\n'));
   const confDir = join(dir, 'conf');
   const moduleFiles = target.image ? imageModuleFiles(target.image) : undefined;
-  writeRendered(render(v.value, { baseDir: dir, confDir, moduleFiles, njsShared: target.njsShared, qjs: target.qjs }), confDir, v.value, dir);
+  const ctx = { baseDir: dir, confDir, moduleFiles, njsShared: target.njsShared, qjs: target.qjs };
+  writeRendered(render(v.value, ctx), confDir, v.value, dir);
+  let conf = join(confDir, 'nginx.conf');
+  if (opts.wrap) {
+    const wrapDir = join(dir, 'wrap');
+    mkdirSync(wrapDir);
+    const { vars, lists } = opts.wrap.values(dir);
+    for (const name of readdirSync(opts.wrap.templates)) {
+      writeFileSync(join(wrapDir, name), fill(readFileSync(join(opts.wrap.templates, name), 'utf8'), { ...vars, edge_conf_dir: confDir }, name, lists));
+    }
+    conf = join(wrapDir, 'nginx.conf');
+    writeFileSync(conf, render(v.value, { ...ctx, confDir: wrapDir })['nginx.conf']);
+  }
   const stateDir = join(dir, 'state');
-  const errorLog = join(stateDir, 'logs', 'error.log');
-  const conf = join(confDir, 'nginx.conf');
-  const url = `http://127.0.0.1:${httpPort}`;
+  return { target, dir, confDir, conf, stateDir, errorLog: join(stateDir, 'logs', 'error.log'), url: `http://127.0.0.1:${httpPort}`, httpPort, rtmpPort };
+}
 
+/**
+ * The error-log lines no run may have: [alert]/[crit]/[emerg] and njs
+ * exceptions, less those matching `expected`.
+ */
+export function badLines(log: string, expected: RegExp[] = []): string[] {
+  // The RTMP filter closes refused sessions by throwing (the only clean
+  // way in njs); those exceptions carry the reason and are expected.
+  // njs 0.8.9 follows any exception thrown in a stream callback with its
+  // own "TypeError: Cannot convert object to primitive value" for the
+  // same session, QuickJS with "TypeError: not a TypedArray" (and logs
+  // ours as "js call exception" with stack lines): expected only after
+  // one of ours.
+  const ours = /\*(\d+) js (?:call )?exception: Error: media-edge rtmp: closing session/;
+  const echo = /\*(\d+) js exception: TypeError: (?:Cannot convert object to primitive value|not a TypedArray)/;
+  const closed = new Set<string>();
+  return log
+    .split('\n')
+    .filter((l) => {
+      const o = ours.exec(l);
+      if (o) {
+        closed.add(o[1]);
+        return false;
+      }
+      const e = echo.exec(l);
+      if (e && closed.has(e[1])) return false;
+      return BAD.test(l) && !expected.some((x) => x.test(l));
+    });
+}
+
+async function run(r: RenderedEdge): Promise<Edge> {
+  const { target, dir, conf, stateDir, errorLog, url } = r;
   let local: NginxProcess | null = null;
   let container: StartedTestContainer | null = null;
   if (target.image) {
@@ -113,39 +198,21 @@ async function startEdgeOnce(target: Target, overrides: Partial<Settings>, prepa
   }
 
   const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
+  let master = local?.proc.pid;
   return {
     target,
     url,
-    httpPort,
-    rtmpPort,
+    httpPort: r.httpPort,
+    rtmpPort: r.rtmpPort,
     dir,
-    confDir,
+    confDir: r.confDir,
+    masterPid() {
+      master ??= Number(execFileSync('docker', ['inspect', '-f', '{{.State.Pid}}', container!.getId()], { encoding: 'utf8' }).trim());
+      return master;
+    },
     errorLog: () => read(errorLog),
     accessLog: () => read(join(stateDir, 'logs', 'access.log')),
-    badLogLines(expected = []) {
-      // The RTMP filter closes refused sessions by throwing (the only clean
-      // way in njs); those exceptions carry the reason and are expected.
-      // njs 0.8.9 follows any exception thrown in a stream callback with its
-      // own "TypeError: Cannot convert object to primitive value" for the
-      // same session, QuickJS with "TypeError: not a TypedArray" (and logs
-      // ours as "js call exception" with stack lines): expected only after
-      // one of ours.
-      const ours = /\*(\d+) js (?:call )?exception: Error: media-edge rtmp: closing session/;
-      const echo = /\*(\d+) js exception: TypeError: (?:Cannot convert object to primitive value|not a TypedArray)/;
-      const closed = new Set<string>();
-      return read(errorLog)
-        .split('\n')
-        .filter((l) => {
-          const o = ours.exec(l);
-          if (o) {
-            closed.add(o[1]);
-            return false;
-          }
-          const e = echo.exec(l);
-          if (e && closed.has(e[1])) return false;
-          return BAD.test(l) && !expected.some((x) => x.test(l));
-        });
-    },
+    badLogLines: (expected = []) => badLines(read(errorLog), expected),
     async reload() {
       // SIGHUP, then wait until every process of the old generation is gone:
       // until then an old worker may still take a new connection.
@@ -163,7 +230,7 @@ async function startEdgeOnce(target: Target, overrides: Partial<Settings>, prepa
   };
 }
 
-/** Prints the nginx logs of a failed test (call from afterEach with the test's state). */
+/** The nginx logs of a failed test. */
 export function dumpLogs(edge: Edge | undefined): string {
   if (!edge) return '';
   return `--- ${edge.target.name} error.log ---\n${edge.errorLog().slice(-6000)}\n--- access.log ---\n${edge.accessLog().slice(-4000)}`;

@@ -32,6 +32,12 @@ export const CONTAINER_TARGETS: Target[] = [
   { name: 'sid-qjs', image: 'media-edge:sid', njsShared: true, qjs: true, engine: 'qjs' },
 ];
 
+/** The nginx on this machine, with QuickJS where its njs has it. */
+export function localTarget(): Target {
+  const qjs = detectQjs();
+  return { name: 'local', image: null, njsShared: detectNjsShared(), qjs, engine: qjs ? 'qjs' : 'njs' };
+}
+
 let cached: { targets: Target[]; skipped: string | null } | null = null;
 
 export function dockerProblem(): string | null {
@@ -49,10 +55,7 @@ export function targets(): { targets: Target[]; skipped: string | null } {
   const wanted = (process.env.MEDIA_EDGE_TARGETS ?? 'local,containers').split(',');
   const list: Target[] = [];
   let skipped: string | null = null;
-  if (wanted.includes('local')) {
-    const qjs = detectQjs();
-    list.push({ name: 'local', image: null, njsShared: detectNjsShared(), qjs, engine: qjs ? 'qjs' : 'njs' });
-  }
+  if (wanted.includes('local')) list.push(localTarget());
   const named = CONTAINER_TARGETS.filter((t) => wanted.includes(t.name));
   if (wanted.includes('containers') || named.length) {
     const problem = dockerProblem();
