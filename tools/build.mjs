@@ -9,7 +9,7 @@
 // spread, missing built-ins) is caught by BANNED below, and every bundle is
 // then loaded by the real njs CLI and real nginx in the tests.
 import * as esbuild from 'esbuild';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -84,6 +84,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     } else {
       for (const [name, entry] of Object.entries(NJS_ENTRIES)) await buildNjs(entry, join(dist, `${name}.js`));
       await buildNode('cli', 'tools/cli.ts');
+      // The status page (GET /media-edge/) is served from beside the bundles.
+      copyFileSync(join(root, 'www', 'status.html'), join(dist, 'media-edge-status.html'));
     }
   } catch (err) {
     console.error(err.message); // esbuild names file:line:column
