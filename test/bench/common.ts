@@ -115,13 +115,15 @@ export interface Baselines {
   fixtureOrigins?: number[];
   /** The edge stores no response (proxy_no_cache). */
   noStore?: boolean;
+  /** The edge writes its logs (access log, metrics log): for edge-against-edge comparisons. */
+  logs?: boolean;
 }
 
 function wrap(b: Baselines): Wrap {
   return {
     templates: join(PACKAGE_ROOT, 'test/bench/nginx'),
     values: (dir) => ({
-      vars: { no_store: b.noStore ? 'on' : '' },
+      vars: { no_store: b.noStore ? 'on' : '', quiet: b.logs ? '' : 'on' },
       lists: {
         plain_servers: (b.plain ?? []).map((p) => ({
           port: String(p.port),

@@ -7,7 +7,7 @@
  * Needs wrk (apt-get install wrk); cpu needs valgrind, engines the
  * media-edge:sid image. Never fails on numbers; prints MISSED.
  *
- * BENCH_ROUNDS, BENCH_ROUND_SECONDS, BENCH_PLAYERS_SECONDS, BENCH_ONLY=cache,cpu,auth,producer,select,failover,players,rtmp,engines.
+ * BENCH_ROUNDS, BENCH_ROUND_SECONDS, BENCH_PLAYERS_SECONDS, BENCH_ONLY=cache,metrics,cpu,auth,producer,select,failover,players,rtmp,engines.
  */
 import { spawnSync } from 'node:child_process';
 import { authBench } from './auth.ts';
@@ -16,6 +16,7 @@ import { CONNECTIONS, ROUND_SECONDS, ROUNDS, type Row } from './common.ts';
 import { cpuBench } from './cpu.ts';
 import { enginesBench } from './engines.ts';
 import { failoverBench } from './failover.ts';
+import { metricsBench } from './metrics.ts';
 import { playersBench } from './players.ts';
 import { producerBench } from './producer.ts';
 import { rtmpBench } from './rtmp.ts';
@@ -24,6 +25,7 @@ import { selectBench } from './select.ts';
 /** In the order they run and print. */
 const BENCHES: Record<string, (rows: Row[]) => Promise<void>> = {
   cache: cacheBench,
+  metrics: metricsBench,
   cpu: cpuBench,
   auth: authBench,
   producer: producerBench,
