@@ -22,7 +22,7 @@ interface PlayerRun {
   failures: number;
 }
 
-async function playersRun(base: string, origin: WowzaOrigin, seconds: number): Promise<PlayerRun> {
+export async function playersRun(base: string, origin: WowzaOrigin, seconds: number): Promise<PlayerRun> {
   const td = origin.opts.segmentSeconds;
   const agent = new Agent({ keepAlive: true, maxSockets: 600 });
   const timed = (path: string) => playerGet(agent, base + path);
