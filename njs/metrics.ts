@@ -36,9 +36,11 @@ export interface Entry {
   upstreamTime: string;
   /** Who the viewer is: "t:<link token id>" or "a:<address> <user agent>". */
   viewer: string;
+  /** The producer's X-Media-Edge-TTL on a playlist it answered this request with ("" otherwise). */
+  verdict: string;
 }
 
-export const FIELDS = 13;
+export const FIELDS = 14;
 
 /** One RTMP session, as the stream server logs it at its end (log_format media_edge_metrics_rtmp). */
 export interface SessionEntry {
@@ -89,6 +91,7 @@ export function parseLine(line: string): Entry | null {
     upstreamStatus: dash(f[10]),
     upstreamTime: dash(f[11]),
     viewer: dash(f[12]),
+    verdict: dash(f[13]),
   };
 }
 
@@ -126,6 +129,9 @@ export interface MetricsState {
   viewerCount: number;
   /** code class -> productions of the playlist producer. */
   productions: { [code: string]: number };
+  /** Productions that served the last good copy (the origin failed), and origin bodies not understood. */
+  staleServed: number;
+  unparsed: number;
   /** Lines counted, and lines that were not ours (never counted). */
   lines: number;
   unreadable: number;
@@ -143,14 +149,14 @@ export interface MetricsState {
 }
 
 export function newState(): MetricsState {
-  return { offset: 0, requests: {}, bytes: {}, refusals: {}, origins: {}, streams: {}, streamCount: 0, viewerCount: 0, productions: {}, lines: 0, unreadable: 0, untrackedViewers: 0, rtmpOffset: 0, decisions: {}, received: {}, receivedCount: 0, sessions: 0 };
+  return { offset: 0, requests: {}, bytes: {}, refusals: {}, origins: {}, streams: {}, streamCount: 0, viewerCount: 0, productions: {}, staleServed: 0, unparsed: 0, lines: 0, unreadable: 0, untrackedViewers: 0, rtmpOffset: 0, decisions: {}, received: {}, receivedCount: 0, sessions: 0 };
 }
 
 /** A state file's contents; a fresh state when it is missing or not ours (never an exception). */
 export function readState(text: string): MetricsState {
   try {
     const s = JSON.parse(text) as MetricsState;
-    if (s && typeof s.offset === 'number' && typeof s.rtmpOffset === 'number' && s.requests && s.streams && s.origins && s.decisions) return s;
+    if (s && typeof s.offset === 'number' && typeof s.rtmpOffset === 'number' && typeof s.staleServed === 'number' && s.requests && s.streams && s.origins && s.decisions) return s;
   } catch (e) {
     // A torn or foreign file: start again (counters reset; Prometheus reads that as a restart).
   }
@@ -250,6 +256,11 @@ export function apply(s: MetricsState, e: Entry, cfg: MetricsConfig, hash: (s: s
   bump(s.bytes, e.kind, e.bytes);
   if (e.reject) bump(s.refusals, 'gate\t' + e.reject, 1);
   if (e.denied) bump(s.refusals, 'token\t' + e.denied, 1);
+  // X-Media-Edge-TTL of a playlist the producer answered (njs/producer.ts):
+  // "0; stale-if-error age=N" for its last good copy, "<ttl>; unparsed:<why>"
+  // for an origin body it did not understand.
+  if (e.verdict.indexOf('stale-if-error') >= 0) s.staleServed++;
+  else if (e.verdict.indexOf('unparsed:') >= 0) s.unparsed++;
   if (!VIEWED_KINDS[e.kind] || e.status >= 400 || !e.stream) return;
   const p = splitStream(e.stream);
   let key = p.app + '\t' + p.stream;
@@ -405,6 +416,10 @@ export function render(s: MetricsState, live: Live): string {
 
   family('media_edge_playlist_productions_total', 'counter', 'Playlists the producer made (cache misses and refreshes), by status class.');
   each(s.productions, 'media_edge_playlist_productions_total', ['code']);
+  family('media_edge_playlist_stale_served_total', 'counter', 'Viewer responses that were the producer\'s last good copy, the origin failing (playlist_stale_grace).');
+  sample('media_edge_playlist_stale_served_total', [], [], s.staleServed);
+  family('media_edge_playlist_unparsed_total', 'counter', 'Viewer responses with an origin playlist the producer did not understand (passed through, cached playlist_ttl).');
+  sample('media_edge_playlist_unparsed_total', [], [], s.unparsed);
 
   family('media_edge_metrics_log_lines_total', 'counter', 'Metrics log lines counted.');
   sample('media_edge_metrics_log_lines_total', [], [], s.lines);

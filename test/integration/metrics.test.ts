@@ -83,6 +83,29 @@ describe.each(list)('metrics on $name', (target) => {
     expect(check.status, check.stdout + check.stderr).toBe(0);
   });
 
+  it('counts the producer\'s stale copies and the origin bodies it did not understand', async () => {
+    const before = (await scrape()).s;
+    const p = '/live/_definst_/stalecam/chunklist_b800000.m3u8';
+    expect((await get(h.edge.url + p)).status).toBe(200);
+    const stored = Date.now();
+    origin.faults = [{ match: /\/stalecam\//, status: 503 }];
+    // Past nginx's copy and its stale-while-revalidate second, within the grace: the producer's last good copy.
+    let stale = false;
+    while (!stale && Date.now() - stored < 4500) {
+      const r = await get(h.edge.url + p);
+      stale = /stale-if-error/.test(String(r.headers['x-media-edge-ttl']));
+      await sleep(250);
+    }
+    origin.faults = [];
+    expect(stale).toBe(true);
+    origin.bodies['/live/_definst_/brokencam/playlist.m3u8'] = { body: '<html>not a playlist</html>', type: 'text/html' };
+    expect((await get(`${h.edge.url}/live/_definst_/brokencam/playlist.m3u8`)).status).toBe(200);
+    await sleep(FLUSH_MS);
+    const after = (await scrape()).s;
+    expect(after.get('media_edge_playlist_stale_served_total')! - before.get('media_edge_playlist_stale_served_total')!).toBeGreaterThanOrEqual(1);
+    expect(after.get('media_edge_playlist_unparsed_total')! - before.get('media_edge_playlist_unparsed_total')!).toBe(1);
+  });
+
   it('keeps its counts across a reload and never counts a line twice, whoever scrapes', async () => {
     await view('metrics2', 'a');
     await sleep(FLUSH_MS);

@@ -212,7 +212,7 @@ function metricsVectors(): unknown[] {
   const cfg = { windowMs: 30000, maxStreams: 2, maxViewers: 3, originNames: { '127.0.0.1:8088': 'wowza' } };
   const s = newState();
   const line = (src: string, at: string, kind: string, cache: string, status: string, bytes: string, stream: string, reject: string, denied: string, ua: string, us: string, ut: string, viewer: string) =>
-    [src, at, kind, cache, status, bytes, stream, reject, denied, ua, us, ut, viewer].join('\t') + '\n';
+    [src, at, kind, cache, status, bytes, stream, reject, denied, ua, us, ut, viewer, src === 'v' && kind === 'media' ? '0; stale-if-error age=2' : '-'].join('\t') + '\n';
   const text = line('v', '1800000000.123', 'segment', 'MISS', '200', '1000', 'live/a', '-', '-', '10.9.9.9:1, 127.0.0.1:8088', '502, 200', '0.001, 0.020', 'a:1.2.3.4 ua')
     + line('v', '1800000001.000', 'media', 'HIT', '200', '300', 'live/a', '-', '-', '-', '-', '-', 't:k.abc')
     + line('v', '1800000001.500', 'other', '-', '400', '0', '/x', 'dot-segment', '-', '-', '-', '-', 'a:1.2.3.4 ua')

@@ -9,8 +9,8 @@ import { LOCK_STALE_MS, MAX_READ, PUBLISHER_STALE_MS, scrape, type MetricsStore 
 const cfg: MetricsConfig = { windowMs: 30000, maxStreams: 100, maxViewers: 1000, originNames: { '127.0.0.1:8088': 'a', '127.0.0.1:8089': 'b' } };
 const id = (v: string) => v;
 /** A metrics log line as log_format media_edge_metrics writes it ("-" for empty). */
-function line(o: Partial<Record<'src' | 'at' | 'kind' | 'cache' | 'status' | 'bytes' | 'stream' | 'reject' | 'denied' | 'ua' | 'us' | 'ut' | 'viewer', string>>): string {
-  return [o.src ?? 'v', o.at ?? '1800000000.000', o.kind ?? 'segment', o.cache ?? 'HIT', o.status ?? '200', o.bytes ?? '100', o.stream ?? 'live/cam1', o.reject ?? '-', o.denied ?? '-', o.ua ?? '-', o.us ?? '-', o.ut ?? '-', o.viewer ?? 'a:10.0.0.1 ua'].join('\t') + '\n';
+function line(o: Partial<Record<'src' | 'at' | 'kind' | 'cache' | 'status' | 'bytes' | 'stream' | 'reject' | 'denied' | 'ua' | 'us' | 'ut' | 'viewer' | 'verdict', string>>): string {
+  return [o.src ?? 'v', o.at ?? '1800000000.000', o.kind ?? 'segment', o.cache ?? 'HIT', o.status ?? '200', o.bytes ?? '100', o.stream ?? 'live/cam1', o.reject ?? '-', o.denied ?? '-', o.ua ?? '-', o.us ?? '-', o.ut ?? '-', o.viewer ?? 'a:10.0.0.1 ua', o.verdict ?? '-'].join('\t') + '\n';
 }
 
 describe('the metrics log, counted', () => {
@@ -53,6 +53,12 @@ describe('the metrics log, counted', () => {
     expect(s.origins.a.requests).toBe(1);
     expect(s.requests).toEqual({});
     expect(s.streams).toEqual({});
+  });
+
+  it('counts viewer responses that were a stale copy, or an origin body the producer did not understand', () => {
+    const s = newState();
+    consume(s, line({ kind: 'media', verdict: '1; live' }) + line({ kind: 'media', verdict: '0; stale-if-error age=3' }) + line({ kind: 'media', cache: 'MISS', verdict: '1; unparsed:no #EXTM3U' }), cfg, id);
+    expect([s.staleServed, s.unparsed]).toEqual([1, 1]);
   });
 
   it('folds streams past metrics_max_streams into one, and stops tracking viewers past the bound', () => {
