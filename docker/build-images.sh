@@ -12,7 +12,8 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
-cache=${MEDIA_EDGE_IMAGE_CACHE:-/var/cache/media-edge}
+# Not /var/cache/media-edge: that is the package's example cache_dir.
+cache=${MEDIA_EDGE_IMAGE_CACHE:-/var/cache/media-edge-images}
 suites=${*:-bookworm trixie sid}
 mkdir -p "$cache"
 [ -d "$repo/dist" ] || { echo "run 'npm run build' first" >&2; exit 1; }

@@ -17,7 +17,7 @@ export interface MetricsStore {
   openSync(path: string, flags: string): number;
   readSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number;
   closeSync(fd: number): void;
-  statSync(path: string): { size: number; mtimeMs: number };
+  statSync(path: string): { size: number; mtimeMs: number; ino: number };
   readFileSync(path: string, encoding: 'utf8'): string;
   writeFileSync(path: string, data: string, options?: { flag?: string }): void;
   renameSync(from: string, to: string): void;
@@ -49,39 +49,52 @@ export interface Scrape {
   problem: string;
 }
 
-function size(fs: MetricsStore, path: string): number {
+function stat(fs: MetricsStore, path: string): { size: number; ino: number } {
   try {
-    return fs.statSync(path).size;
+    const st = fs.statSync(path);
+    return { size: st.size, ino: st.ino };
   } catch (e) {
-    return 0; // not written yet: nginx creates it with the first request
+    return { size: 0, ino: 0 }; // not written yet: nginx creates it with the first request
   }
 }
 
+function size(fs: MetricsStore, path: string): number {
+  return stat(fs, path).size;
+}
+
+/**
+ * The lock: created exclusively. A stale one (its scrape died) is moved
+ * aside first: of two scrapes that find it stale, one rename succeeds, and
+ * the other's exclusive create then fails.
+ */
 function take(fs: MetricsStore, lock: string, now: number): boolean {
   try {
     fs.writeFileSync(lock, String(now), { flag: 'wx' });
     return true;
   } catch (e) {
     try {
-      if (now - fs.statSync(lock).mtimeMs > LOCK_STALE_MS) {
-        fs.unlinkSync(lock);
-        fs.writeFileSync(lock, String(now), { flag: 'wx' });
-        return true;
-      }
+      if (now - fs.statSync(lock).mtimeMs <= LOCK_STALE_MS) return false;
+      const aside = lock + '.stale.' + String(now) + '.' + String(Math.floor(Math.random() * 1e9));
+      fs.renameSync(lock, aside);
+      fs.unlinkSync(aside);
+      fs.writeFileSync(lock, String(now), { flag: 'wx' });
+      return true;
     } catch (e2) {
-      // Another scrape took it meanwhile.
+      return false; // another scrape took it meanwhile
     }
-    return false;
   }
 }
 
-/** Read what `log` gained since `offset` (at most `budget` bytes) into the totals; answers the new offset. */
-function readLog(fs: MetricsStore, log: string, offset: number, budget: number, state: MetricsState, cfg: MetricsConfig, hash: (s: string) => string, buffer: Uint8Array, decode: (b: Uint8Array, n: number) => string, ended: string[]): number {
-  const logSize = size(fs, log);
-  // A log smaller than what was read was rotated: count the new one from its start.
-  let at = logSize < offset ? 0 : offset;
-  let left = Math.min(budget, logSize - at);
-  if (left <= 0) return at;
+/**
+ * Read what `log` gained since `offset` (at most `budget` bytes) into the
+ * totals; answers the new offset and the file's inode.
+ */
+function readLog(fs: MetricsStore, log: string, offset: number, ino: number, budget: number, state: MetricsState, cfg: MetricsConfig, hash: (s: string) => string, buffer: Uint8Array, decode: (b: Uint8Array, n: number) => string, ended: string[]): { at: number; ino: number } {
+  const st = stat(fs, log);
+  // Another file (rotated), or a shorter one (truncated): count it from its start.
+  let at = st.ino !== ino || st.size < offset ? 0 : offset;
+  let left = Math.min(budget, st.size - at);
+  if (left <= 0) return { at: at, ino: st.ino };
   const fd = fs.openSync(log, 'r');
   try {
     let carry = '';
@@ -98,7 +111,7 @@ function readLog(fs: MetricsStore, log: string, offset: number, budget: number, 
   } finally {
     fs.closeSync(fd);
   }
-  return at;
+  return { at: at, ino: st.ino };
 }
 
 /**
@@ -145,19 +158,34 @@ export interface Logs {
 export function scrape(fs: MetricsStore, logs: Logs, dir: string, cfg: MetricsConfig, now: number, hash: (s: string) => string, buffer: Uint8Array, decode: (b: Uint8Array, n: number) => string): Scrape {
   const file = dir + '/totals.json';
   const lock = dir + '/lock';
-  let state: MetricsState;
-  try {
-    state = readState(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    state = newState();
-  }
-  const lag = () => Math.max(0, size(fs, logs.http) - state.offset) + (logs.rtmp ? Math.max(0, size(fs, logs.rtmp) - state.rtmpOffset) : 0);
+  const load = () => {
+    try {
+      return readState(fs.readFileSync(file, 'utf8'));
+    } catch (e) {
+      return newState();
+    }
+  };
   const ended: string[] = [];
-  if (!take(fs, lock, now)) return { state: state, lagBytes: lag(), publishers: logs.publishers ? publishersNow(fs, logs.publishers, now, ended) : {}, problem: 'another scrape is counting' };
+  // The totals are read once the lock is held: what another scrape wrote
+  // before it let go is counted from where it stopped.
+  if (!take(fs, lock, now)) {
+    const seen = load();
+    return { state: seen, lagBytes: Math.max(0, size(fs, logs.http) - seen.offset), publishers: logs.publishers ? publishersNow(fs, logs.publishers, now, ended) : {}, problem: 'another scrape is counting' };
+  }
+  const state = load();
+  const lag = () => Math.max(0, size(fs, logs.http) - state.offset) + (logs.rtmp ? Math.max(0, size(fs, logs.rtmp) - state.rtmpOffset) : 0);
   let problem = '';
   try {
-    state.offset = readLog(fs, logs.http, state.offset, MAX_READ, state, cfg, hash, buffer, decode, ended);
-    if (logs.rtmp) state.rtmpOffset = readLog(fs, logs.rtmp, state.rtmpOffset, MAX_READ, state, cfg, hash, buffer, decode, ended);
+    if (!state.salt) state.salt = String(Math.random()).slice(2) + String(Math.random()).slice(2) + String(now);
+    const salted = (v: string) => hash(state.salt + '\n' + v);
+    const h = readLog(fs, logs.http, state.offset, state.ino, MAX_READ, state, cfg, salted, buffer, decode, ended);
+    state.offset = h.at;
+    state.ino = h.ino;
+    if (logs.rtmp) {
+      const r = readLog(fs, logs.rtmp, state.rtmpOffset, state.rtmpIno, MAX_READ, state, cfg, salted, buffer, decode, ended);
+      state.rtmpOffset = r.at;
+      state.rtmpIno = r.ino;
+    }
     prune(state, now, cfg);
     const tmp = file + '.tmp';
     fs.writeFileSync(tmp, JSON.stringify(state));

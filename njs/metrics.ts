@@ -108,13 +108,19 @@ interface OriginStats {
 
 interface StreamStats {
   bytes: number;
+  /** When anything of it was last served, ms. */
+  last: number;
   /** Viewer id (hashed) -> when last seen, ms. */
   viewers: { [id: string]: number };
 }
 
 export interface MetricsState {
-  /** Bytes of the log already counted. */
+  /** Bytes of the log already counted, and which file that was (inode: a rotated log is another file). */
   offset: number;
+  ino: number;
+  rtmpIno: number;
+  /** Salt of the viewer ids, made once per state: ids cannot be recomputed from an address. */
+  salt: string;
   /** "kind\tcache\tcode class" -> requests. */
   requests: { [key: string]: number };
   /** kind -> bytes sent. */
@@ -149,14 +155,14 @@ export interface MetricsState {
 }
 
 export function newState(): MetricsState {
-  return { offset: 0, requests: {}, bytes: {}, refusals: {}, origins: {}, streams: {}, streamCount: 0, viewerCount: 0, productions: {}, staleServed: 0, unparsed: 0, lines: 0, unreadable: 0, untrackedViewers: 0, rtmpOffset: 0, decisions: {}, received: {}, receivedCount: 0, sessions: 0 };
+  return { offset: 0, ino: 0, rtmpIno: 0, salt: '', requests: {}, bytes: {}, refusals: {}, origins: {}, streams: {}, streamCount: 0, viewerCount: 0, productions: {}, staleServed: 0, unparsed: 0, lines: 0, unreadable: 0, untrackedViewers: 0, rtmpOffset: 0, decisions: {}, received: {}, receivedCount: 0, sessions: 0 };
 }
 
 /** A state file's contents; a fresh state when it is missing or not ours (never an exception). */
 export function readState(text: string): MetricsState {
   try {
     const s = JSON.parse(text) as MetricsState;
-    if (s && typeof s.offset === 'number' && typeof s.rtmpOffset === 'number' && typeof s.staleServed === 'number' && s.requests && s.streams && s.origins && s.decisions) return s;
+    if (s && typeof s.offset === 'number' && typeof s.rtmpOffset === 'number' && typeof s.ino === 'number' && typeof s.salt === 'string' && s.requests && s.streams && s.origins && s.decisions) return s;
   } catch (e) {
     // A torn or foreign file: start again (counters reset; Prometheus reads that as a restart).
   }
@@ -184,6 +190,20 @@ export const MAX_VIEWERS = 100000;
 
 function bump(o: { [k: string]: number }, k: string, n: number): void {
   o[k] = (o[k] || 0) + n;
+}
+
+/** Most label sets a reason-labelled family keeps; the rest count as reason "other". */
+export const MAX_REASONS = 64;
+
+/**
+ * A reason as a label: numbers a client chose ("chunk size 70000 not
+ * accepted") become N, so that reasons form a small set; past MAX_REASONS
+ * distinct ones, "other".
+ */
+function bumpReason(o: { [k: string]: number }, prefix: string, reason: string): void {
+  let k = prefix + '\t' + reason.replace(/[0-9]+/g, 'N').slice(0, 120);
+  if (o[k] === undefined && Object.keys(o).length >= MAX_REASONS) k = prefix + '\tother';
+  bump(o, k, 1);
 }
 
 function codeClass(status: number): string {
@@ -249,19 +269,22 @@ export function apply(s: MetricsState, e: Entry, cfg: MetricsConfig, hash: (s: s
   if (e.source === 'p') {
     // The producer logs its subrequests too (log_subrequest): those are its
     // origin reads (counted above); its own request is the production.
-    if (!e.upstreamAddr) bump(s.productions, codeClass(e.status), 1);
+    // Playlists only: the prefetches it logs are segments.
+    if (!e.upstreamAddr && (e.kind === 'master' || e.kind === 'media' || e.kind === 'mpd')) bump(s.productions, codeClass(e.status), 1);
     return;
   }
   bump(s.requests, e.kind + '\t' + e.cache + '\t' + codeClass(e.status), 1);
   bump(s.bytes, e.kind, e.bytes);
-  if (e.reject) bump(s.refusals, 'gate\t' + e.reject, 1);
-  if (e.denied) bump(s.refusals, 'token\t' + e.denied, 1);
+  if (e.reject) bumpReason(s.refusals, 'gate', e.reject);
+  if (e.denied) bumpReason(s.refusals, 'token', e.denied);
   // X-Media-Edge-TTL of a playlist the producer answered (njs/producer.ts):
   // "0; stale-if-error age=N" for its last good copy, "<ttl>; unparsed:<why>"
   // for an origin body it did not understand.
   if (e.verdict.indexOf('stale-if-error') >= 0) s.staleServed++;
   else if (e.verdict.indexOf('unparsed:') >= 0) s.unparsed++;
-  if (!VIEWED_KINDS[e.kind] || e.status >= 400 || !e.stream) return;
+  // Viewing is what the cache or the origin served: not a refusal, not a
+  // preflight (204: answered by the edge alone, for any name).
+  if (!VIEWED_KINDS[e.kind] || e.status >= 400 || e.status === 204 || !e.stream) return;
   const p = splitStream(e.stream);
   let key = p.app + '\t' + p.stream;
   let st = s.streams[key];
@@ -272,12 +295,13 @@ export function apply(s: MetricsState, e: Entry, cfg: MetricsConfig, hash: (s: s
       st = s.streams[key];
     }
     if (!st) {
-      st = { bytes: 0, viewers: {} };
+      st = { bytes: 0, last: 0, viewers: {} };
       s.streams[key] = st;
       if (key !== OTHER + '\t' + OTHER) s.streamCount++;
     }
   }
   st.bytes += e.bytes;
+  if (e.at > st.last) st.last = e.at;
   if (!e.viewer) return;
   const id = hash(e.viewer);
   if (st.viewers[id] === undefined) {
@@ -294,7 +318,8 @@ export function apply(s: MetricsState, e: Entry, cfg: MetricsConfig, hash: (s: s
 export function applySession(s: MetricsState, e: SessionEntry, cfg: MetricsConfig): string {
   s.lines++;
   s.sessions++;
-  if (e.decision) bump(s.decisions, e.decision + '\t' + (e.decision === 'deny' ? e.reason || 'unknown' : ''), 1);
+  if (e.decision === 'deny') bumpReason(s.decisions, 'deny', e.reason || 'unknown');
+  else if (e.decision) bump(s.decisions, e.decision + '\t', 1);
   if (e.decision === 'allow' && e.stream) {
     const p = splitStream(e.stream);
     let key = p.app + '\t' + p.stream;
@@ -308,17 +333,25 @@ export function applySession(s: MetricsState, e: SessionEntry, cfg: MetricsConfi
   return '';
 }
 
-/** Forget viewers not seen within the window, and streams with neither viewers nor a reason to stay. */
+/** A stream nothing was served of for this long is forgotten: its labels go, its slot frees. */
+export const STREAM_FORGET_MS = 600000;
+
+/** Forget viewers not seen within the window, and streams not served for STREAM_FORGET_MS. */
 export function prune(s: MetricsState, now: number, cfg: MetricsConfig): void {
   const keys = Object.keys(s.streams);
   for (let i = 0; i < keys.length; i++) {
-    const v = s.streams[keys[i]].viewers;
+    const st = s.streams[keys[i]];
+    const v = st.viewers;
     const ids = Object.keys(v);
     for (let j = 0; j < ids.length; j++) {
       if (v[ids[j]] < now - cfg.windowMs) {
         delete v[ids[j]];
         s.viewerCount--;
       }
+    }
+    if (st.last < now - STREAM_FORGET_MS && Object.keys(v).length === 0) {
+      delete s.streams[keys[i]];
+      if (keys[i] !== OTHER + '\t' + OTHER) s.streamCount--;
     }
   }
 }

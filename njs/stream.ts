@@ -274,7 +274,7 @@ function filter(session: NginxStreamRequest): void {
         if (a.ok) record(kind === 'play' ? 'allow-play' : 'allow', name.stream, '');
         if (a.ok && kind === 'publish') {
           published = true;
-          announce(rule.app, name.stream);
+          announce(sess.app, name.stream);
         }
         return a;
       };

@@ -30,7 +30,8 @@ install -m 0644 docs/settings.md "$share/docs/"
 # The version (media_edge_build_info) is read from it.
 install -m 0644 package.json "$share/"
 ln -s ../share/media-edge/bin/media-edge.mjs "$root/usr/bin/media-edge"
-install -m 0644 nginx/examples/edge.json "$root/etc/media-edge/edge.json"
+# 0640: the settings hold secrets once edited (only root's media-edge install reads them).
+install -m 0640 nginx/examples/edge.json "$root/etc/media-edge/edge.json"
 install -m 0644 packaging/deb/copyright "$root/usr/share/doc/njs-media-edge/copyright"
 install -m 0644 README.md "$root/usr/share/doc/njs-media-edge/README.md"
 

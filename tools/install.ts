@@ -15,7 +15,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import { join, resolve } from 'node:path';
 import { NGINX_BIN } from './nginx.ts';
 import { abs } from './paths.ts';
-import { render, writeRendered, type Rendered } from './render.ts';
+import { prepareState, render, secretFiles, writeRendered, type Rendered } from './render.ts';
 import type { Settings } from './settings.ts';
 
 /** What `nginx -V` says about the build: where its config and modules are, and its default user. */
@@ -90,6 +90,21 @@ export function includeInstructions(confPath: string, dir: string, s: Settings, 
   return out.length ? `Add to ${confPath}:\n${out.join('\n')}` : '';
 }
 
+/**
+ * The file that marks a directory as rendered by `media-edge install`: only
+ * such a directory (or none, or an empty one) is replaced, never an
+ * operator's own (`--dir /etc/nginx/conf.d` would otherwise be swapped out).
+ */
+export const MARKER = '.media-edge-install';
+
+/** Why `dir` may not be replaced, or "". */
+export function notOurs(dir: string): string {
+  if (!existsSync(dir)) return '';
+  const names = readdirSync(dir);
+  if (names.length === 0 || names.includes(MARKER)) return '';
+  return `${dir} holds files media-edge install did not write (no ${MARKER}): choose an empty or new --dir`;
+}
+
 /** Whether `dir` holds exactly these files with this content. */
 export function sameTree(files: Rendered, dir: string): boolean {
   if (!existsSync(dir)) return false;
@@ -162,7 +177,16 @@ export function install(o: InstallOptions): InstallResult {
     return fail((e as Error).message);
   }
   const dir = resolve(o.dir);
-  const files = render(s, { baseDir: o.baseDir, confDir: dir, njsShared: o.njsShared, qjs: o.qjs, moduleFiles: existsSync(build.modulesPath) ? readdirSync(build.modulesPath) : [] });
+  const placeholder = /"replace-with-[^"]*"/.exec(JSON.stringify([s.rtmp_auth, s.playback_auth]));
+  if (placeholder) return fail(`the settings still hold the example's placeholder secret ${placeholder[0]}: put a long random secret of your own there (openssl rand -base64 32)`);
+  // A run that died between its two renames left the previous files aside: put them back first.
+  if (!existsSync(dir) && existsSync(`${dir}.old`)) renameSync(`${dir}.old`, dir);
+  const refused = notOurs(dir);
+  if (refused) return fail(refused);
+  const files: Rendered = {
+    ...render(s, { baseDir: o.baseDir, confDir: dir, njsShared: o.njsShared, qjs: o.qjs, moduleFiles: existsSync(build.modulesPath) ? readdirSync(build.modulesPath) : [] }),
+    [MARKER]: '# Rendered by media-edge install from its settings; it replaces this directory whole.\n',
+  };
   const withStream = 'media-edge-stream.conf' in files;
 
   // What the running config includes now (nginx -T: every file it reads).
@@ -204,6 +228,8 @@ export function install(o: InstallOptions): InstallResult {
     rmSync(prev, { recursive: true, force: true });
     lines.push(`installed ${dir} (nginx -t: ok)`);
   } else {
+    // Nothing new to render; what nginx needs besides the files is repaired.
+    for (const w of prepareState(s, o.baseDir, secretFiles(files).map((f) => join(dir, f)))) lines.push(`warning: ${w}`);
     lines.push(`${dir}: unchanged`);
   }
   mkdirSync(cacheDir, { recursive: true });

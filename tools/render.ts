@@ -495,15 +495,30 @@ export function writeRendered(files: Rendered, confDir: string, s: Settings, bas
   mkdirSync(confDir, { recursive: true });
   // The auth files hold secrets: not for everyone to read.
   for (const [name, text] of Object.entries(files)) writeFileSync(join(confDir, name), text, { mode: SECRET_FILES.includes(name) ? 0o640 : 0o644 });
+  return prepareState(s, baseDir, SECRET_FILES.filter((f) => f in files).map((f) => join(confDir, f)));
+}
+
+/**
+ * The directories and files nginx expects besides the rendered ones:
+ * state_dir and its parts with their owners (restrictState), the secret
+ * files' group, the revocation list. Also run when nothing was rendered
+ * anew (`media-edge install` of unchanged settings), which repairs them.
+ */
+export function prepareState(s: Settings, baseDir: string, secrets: string[]): string[] {
   const stateDir = abs(baseDir, s.state_dir);
   for (const d of WORK_DIRS) mkdirSync(join(stateDir, d), { recursive: true });
-  const warnings = restrictState(stateDir, s.user, SECRET_FILES.filter((f) => f in files).map((f) => join(confDir, f)));
+  const warnings = restrictState(stateDir, s.user, secrets);
   // nginx includes the revocation list in maps: it must exist to start.
   if (s.playback_revoked_file && Object.keys(s.playback_auth).length) {
     const f = abs(baseDir, s.playback_revoked_file);
     if (!existsSync(f)) writeFileSync(f, '# Revoked playback tokens and keys: "token:<id> revoked;" or "kid:<key id> revoked;" lines.\n');
   }
   return warnings;
+}
+
+/** Files holding secrets among rendered ones. */
+export function secretFiles(files: Rendered): string[] {
+  return SECRET_FILES.filter((f) => f in files);
 }
 
 /**

@@ -119,7 +119,17 @@ describe.each(suites)('the Debian package on stock nginx (%s)', (suite) => {
   let printed = '';
   it('media-edge install renders, gives the directories to the workers, and prints the include lines', async () => {
     report();
-    await writeSettings(settings([{ name: 'origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }]));
+    // The shipped example still holds its placeholder secret: refused, nothing written.
+    const placeholder = await sh('media-edge install');
+    expect(placeholder.code).toBe(1);
+    expect(placeholder.out).toContain('placeholder secret');
+    expect((await sh('test -e /etc/nginx/media-edge && echo there; true')).out).toBe('');
+    await writeSettings(settings([{ name: 'origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }], { rtmp_auth: { live: { mode: 'allow' } } }));
+    // A directory of the operator's is never replaced.
+    const foreign = await sh('media-edge install --dir /etc/nginx/sites-available');
+    expect(foreign.code).toBe(1);
+    expect(foreign.out).toContain('holds files media-edge install did not write');
+    expect((await sh('ls /etc/nginx/sites-available')).out.trim()).toBe('default');
     const r = await sh('media-edge install');
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain('installed /etc/nginx/media-edge (nginx -t: ok)');
@@ -130,6 +140,10 @@ describe.each(suites)('the Debian package on stock nginx (%s)', (suite) => {
     // Debian's stock nginx runs its workers as www-data.
     expect((await sh('stat -c "%U %a" /var/lib/media-edge/runs /var/cache/media-edge')).out.trim()).toBe('www-data 700\nwww-data 700');
     expect((await sh('stat -c "%U:%G %a" /var/lib/media-edge')).out.trim()).toBe('root:www-data 750');
+    expect((await sh('stat -c "%U %a" /var/lib/media-edge/metrics')).out.trim()).toBe('www-data 700');
+    // The publish-auth file: the workers read it, nobody else.
+    expect((await sh('stat -c "%U:%G %a" /etc/nginx/media-edge/media-edge-rtmp-auth.json')).out.trim()).toBe('root:www-data 640');
+    expect((await sh('stat -c "%a" /etc/media-edge/edge.json')).out.trim()).toBe('640');
   });
 
   it('with the printed lines in the stock nginx.conf, nginx serves a stream ffmpeg publishes through it', async () => {
@@ -173,7 +187,7 @@ describe.each(suites)('the Debian package on stock nginx (%s)', (suite) => {
     await writeSettings(settings([
       { name: 'origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}`, weight: 2 },
       { name: 'spare', http: `127.0.0.1:${origin.httpPort}`, backup: true },
-    ]));
+    ], { rtmp_auth: { live: { mode: 'allow' } } }));
     const r = await sh('media-edge install');
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain('nginx reloaded');
@@ -183,7 +197,7 @@ describe.each(suites)('the Debian package on stock nginx (%s)', (suite) => {
     expect((await get(`http://127.0.0.1:${httpPort}/health`)).status).toBe(200);
 
     const files = await tree();
-    await writeSettings(settings([{ name: 'origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }], { njs_dir: '/nonexistent' }));
+    await writeSettings(settings([{ name: 'origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }], { njs_dir: '/nonexistent', rtmp_auth: { live: { mode: 'allow' } } }));
     const bad = await sh('media-edge install');
     expect(bad.code).toBe(1);
     expect(bad.out).toContain('nginx -t rejected the new configuration; /etc/nginx/media-edge is as it was and nginx was not reloaded');

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { includedSnippets, includeInstructions, mainUser, parseNginxV } from '../../tools/install.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { includedSnippets, includeInstructions, mainUser, MARKER, notOurs, parseNginxV } from '../../tools/install.ts';
 import { validate } from '../../tools/settings.ts';
 
 describe('media-edge install reads the nginx it finds', () => {
@@ -35,5 +38,19 @@ describe('media-edge install reads the nginx it finds', () => {
     expect(some).not.toMatch(/load_module|media-edge-http|media-edge-stream|pcre_jit/);
     expect(some).toContain('media-edge-server.conf');
     expect(includeInstructions('/etc/nginx/nginx.conf', '/etc/nginx/media-edge', v.value, { http: true, server: true, stream: false }, false, true)).toBe('');
+  });
+
+  it('replaces only a directory it rendered (or none, or an empty one)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'media-edge-install-'));
+    try {
+      expect(notOurs(join(dir, 'new'))).toBe('');
+      expect(notOurs(dir)).toBe('');
+      writeFileSync(join(dir, 'site.conf'), 'server {}');
+      expect(notOurs(dir)).toContain('holds files media-edge install did not write');
+      writeFileSync(join(dir, MARKER), '');
+      expect(notOurs(dir)).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,7 +3,7 @@ import * as nodeFs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { consume, failureCause, labelValue, newState, parseLine, parseSessionLine, prune, readState, render, splitStream, OTHER, type MetricsConfig } from '../../njs/metrics.ts';
+import { consume, failureCause, labelValue, MAX_REASONS, newState, parseLine, parseSessionLine, prune, readState, render, splitStream, STREAM_FORGET_MS, OTHER, type MetricsConfig } from '../../njs/metrics.ts';
 import { LOCK_STALE_MS, MAX_READ, PUBLISHER_STALE_MS, scrape, type MetricsStore } from '../../njs/metrics-file.ts';
 
 const cfg: MetricsConfig = { windowMs: 30000, maxStreams: 100, maxViewers: 1000, originNames: { '127.0.0.1:8088': 'a', '127.0.0.1:8089': 'b' } };
@@ -71,6 +71,25 @@ describe('the metrics log, counted', () => {
     expect(s.streams[`${OTHER}\t${OTHER}`].bytes).toBe(400);
     expect(s.viewerCount).toBe(3);
     expect(s.untrackedViewers).toBe(3);
+  });
+
+  it('never counts a preflight as viewing, bounds reasons, and forgets a stream not served for 10 minutes', () => {
+    const s = newState();
+    consume(s, line({ kind: 'master', status: '204', stream: 'live/made-up' }), cfg, id);
+    expect(s.streams).toEqual({});
+    let text = '';
+    for (let i = 0; i < 100; i++) text += session('deny', 'live/x', `chunk size ${70000 + i} not accepted`, '1', `d${i}`);
+    for (let i = 0; i < 100; i++) text += session('deny', 'live/x', `reason ${'abcdefghijklmnopqrstuvwxyz'[i % 26]}${'abcdefghijklmnopqrstuvwxyz'[Math.floor(i / 26)]}`, '1', `e${i}`);
+    consume(s, text, cfg, id);
+    expect(s.decisions['deny\tchunk size N not accepted']).toBe(100);
+    expect(Object.keys(s.decisions).length).toBeLessThanOrEqual(MAX_REASONS + 1);
+    expect(s.decisions['deny\tother']).toBeGreaterThan(0);
+    consume(s, line({ at: '1800000000.000', viewer: 'a:x' }), cfg, id);
+    prune(s, 1800000000000 + STREAM_FORGET_MS - 1000, cfg);
+    expect(Object.keys(s.streams)).toEqual(['live\tcam1']);
+    prune(s, 1800000000000 + STREAM_FORGET_MS + 1000, cfg);
+    expect(s.streams).toEqual({});
+    expect(s.streamCount).toBe(0);
   });
 
   it('forgets viewers not seen within the window', () => {
@@ -141,9 +160,17 @@ describe('the files behind /metrics', () => {
       expect(third.state.lines).toBe(3);
       expect(third.lagBytes).toBe(6); // the half-written line
       expect(JSON.parse(readFileSync(join(dir, 'totals.json'), 'utf8')).lines).toBe(3);
-      // Rotated: a new, shorter file.
+      // Truncated: a shorter file.
       writeFileSync(join(dir, 'metrics.log'), line({}));
       expect(run(dir).state.lines).toBe(4);
+      // Rotated: another file, already longer than what was read of the old one.
+      nodeFs.renameSync(join(dir, 'metrics.log'), join(dir, 'metrics.log.1'));
+      writeFileSync(join(dir, 'metrics.log'), line({}).repeat(5));
+      expect(run(dir).state.lines).toBe(9);
+      // Viewer ids are salted: the totals never hold the hash of an address alone.
+      const st = JSON.parse(readFileSync(join(dir, 'totals.json'), 'utf8'));
+      expect(st.salt.length).toBeGreaterThan(10);
+      expect(Object.keys(st.streams['live\tcam1'].viewers)[0]).toBe(`${st.salt}\na:10.0.0.1 ua`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
