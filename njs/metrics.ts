@@ -16,6 +16,8 @@
  * Naming: https://prometheus.io/docs/practices/naming/
  */
 
+import { classifyPath, streamOf } from './rules';
+
 /** One line of the metrics log (field order of log_format media_edge_metrics). */
 export interface Entry {
   /** "v": the viewer-facing server; "p": the playlist producer (its origin requests). */
@@ -176,6 +178,8 @@ export interface MetricsConfig {
   maxStreams: number;
   /** Viewer ids kept at once over all streams (each costs the state file ~30 bytes). */
   maxViewers: number;
+  /** stream_variants (njs/rules.ts streamOf), for the paths of viewer lines. */
+  variants?: string[];
   /** Origin address as nginx logs it -> origin name. */
   originNames: { [address: string]: string };
 }
@@ -262,9 +266,27 @@ function countOrigins(s: MetricsState, e: Entry, cfg: MetricsConfig): void {
   }
 }
 
+/**
+ * A viewer line carries its path instead of kind and stream (log_format
+ * media_edge_metrics): classify it as nginx's maps do, from the same rule
+ * table. Segments repeat for every viewer: `seen` keeps one answer per path
+ * for a scrape.
+ */
+function classify(e: Entry, cfg: MetricsConfig, seen: { [path: string]: { kind: string; stream: string } }): void {
+  if (e.kind !== 'other' || e.source !== 'v' || e.stream.charAt(0) !== '/') return;
+  let c = seen[e.stream];
+  if (!c) {
+    c = { kind: classifyPath(e.stream), stream: streamOf(e.stream, cfg.variants) };
+    seen[e.stream] = c;
+  }
+  e.kind = c.kind;
+  e.stream = c.stream;
+}
+
 /** Add one line to the totals. `hash` makes a viewer id short and anonymous. */
-export function apply(s: MetricsState, e: Entry, cfg: MetricsConfig, hash: (s: string) => string): void {
+export function apply(s: MetricsState, e: Entry, cfg: MetricsConfig, hash: (s: string) => string, seen?: { [path: string]: { kind: string; stream: string } }): void {
   s.lines++;
+  classify(e, cfg, seen || {});
   countOrigins(s, e, cfg);
   if (e.source === 'p') {
     // The producer logs its subrequests too (log_subrequest): those are its
@@ -474,6 +496,7 @@ export function consume(s: MetricsState, text: string, cfg: MetricsConfig, hash:
   const end = text.lastIndexOf('\n');
   if (end < 0) return 0;
   const lines = text.slice(0, end).split('\n');
+  const seen: { [path: string]: { kind: string; stream: string } } = {};
   for (let i = 0; i < lines.length; i++) {
     if (lines[i].charAt(0) === 'r') {
       const r = parseSessionLine(lines[i]);
@@ -484,7 +507,7 @@ export function consume(s: MetricsState, text: string, cfg: MetricsConfig, hash:
       }
     }
     const e = parseLine(lines[i]);
-    if (e) apply(s, e, cfg, hash);
+    if (e) apply(s, e, cfg, hash, seen);
     else if (lines[i] !== '') s.unreadable++;
   }
   return end + 1;

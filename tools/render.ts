@@ -445,6 +445,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     metrics_publishers_read: withStream && Object.keys(s.rtmp_auth).length ? join(stateDir, 'metrics', 'publishers') : '',
     metrics_window_ms: String(parseMs(s.metrics_viewer_window)),
     metrics_max_streams: String(s.metrics_max_streams),
+    stream_variants_list: s.stream_variants.join(','),
     edge_version: EDGE_VERSION,
   };
   const lists: Lists = {

@@ -220,6 +220,7 @@ function metricsVectors(): unknown[] {
     + line('v', '1800000002.100', 'segment', 'HIT', '200', '1000', 'live/c', '-', '-', '-', '-', '-', 'a:9.9.9.9 ua')
     + line('v', '1800000002.200', 'segment', 'HIT', '200', '1000', 'live/d', '-', '-', '-', '-', '-', 'a:9.9.9.8 ua')
     + line('p', '1800000002.300', 'media', '-', '200', '300', 'live/a', '-', '-', '-', '-', '-', '-')
+    + line('v', '1800000002.400', '-', 'HIT', '200', '700', '/live/_definst_/cam7/media_w3_b800000_9.ts', '-', '-', '-', '-', '-', 'a:9.9.9.7 ua')
     + 'not ours\n' + line('v', '1800000003', 'segment', 'HIT', '200', '5', 'live/a', '-', '-', '-', '-', '-', 'a:1.2.3.4 ua').slice(0, 20);
   const used = consume(s, text, cfg, (v: string) => v.slice(0, 6));
   const before = JSON.stringify(s);

@@ -46,6 +46,14 @@ describe('the metrics log, counted', () => {
     expect([failureCause('500'), failureCause('404'), failureCause('')]).toEqual(['http_5xx', '', '']);
   });
 
+  it('classifies a viewer line by its path, as the maps over $uri do (the same rules)', () => {
+    const s = newState();
+    consume(s, line({ kind: '-', stream: '/live/_definst_/cam9/media_w12_b800000_3.ts', cache: 'MISS' }) + line({ kind: '-', stream: '/live/_definst_/cam9/chunklist_w12_b800000.m3u8' })
+      + line({ kind: '-', stream: '/live/cam9_hi/index.m3u8' }), { ...cfg, variants: ['_hi'] }, id);
+    expect(s.requests).toEqual({ 'segment\tMISS\t2xx': 1, 'media\tHIT\t2xx': 2 });
+    expect(Object.keys(s.streams)).toEqual(['live\tcam9']);
+  });
+
   it('counts a producer line as a production and its origin reads, never as a viewer request', () => {
     const s = newState();
     consume(s, line({ src: 'p', kind: 'media' }) + line({ src: 'p', kind: 'media', ua: '127.0.0.1:8088', us: '200', ut: '0.010' }), cfg, id);
