@@ -25,7 +25,7 @@ import {
   type SharedView,
 } from './origins';
 import { MAX_VIEWERS, render, type MetricsConfig } from './metrics';
-import { scrape, type MetricsStore } from './metrics-file';
+import { scrape, type MetricsStore, type Scrape } from './metrics-file';
 import { ascii, crc32 } from './ring';
 import { chooseOrigin, memoryUpdate, routeKey, weightedOrder } from './routing';
 import { producePlaylist } from './producer';
@@ -198,6 +198,29 @@ function viewerHash(v: string): string {
   return (crypto.createHash('md5').update(v).digest('hex') as string).slice(0, 12);
 }
 
+/** Count what the metrics logs gained into the totals (njs/metrics-file.ts). */
+function countMetrics(v: NginxHTTPRequest['variables'] | NginxPeriodicSession['variables'], cfg: OriginsConfig): Scrape {
+  const names: { [address: string]: string } = {};
+  for (let i = 0; i < cfg.origins.length; i++) names[cfg.origins[i].http] = cfg.origins[i].name;
+  const mcfg: MetricsConfig = { windowMs: Number(v.media_edge_metrics_window_ms) || 30000, maxStreams: Number(v.media_edge_metrics_max_streams) || 1000, maxViewers: MAX_VIEWERS, originNames: names, variants: v.media_edge_metrics_variants ? v.media_edge_metrics_variants.split(',') : [] };
+  const logs = { http: v.media_edge_metrics_log || '', rtmp: v.media_edge_metrics_rtmp_log || '', publishers: v.media_edge_metrics_publishers || '' };
+  return scrape(fs as unknown as MetricsStore, logs, v.media_edge_metrics_dir || '', mcfg, Date.now(), viewerHash, Buffer.alloc(65536),
+    (b: Uint8Array, n: number) => (b as Buffer).toString('utf8', 0, n));
+}
+
+/**
+ * js_periodic (njs >= 0.8.1), every second in one worker: count the logs
+ * as they grow, so that a scrape only answers and the counting rate is not
+ * bounded by the scrape interval (README, "Metrics").
+ */
+function count(s: NginxPeriodicSession): void {
+  if (ngx.worker_id !== 0) return;
+  const cfg = loadConfig(s.variables);
+  if ('error' in cfg) return;
+  const got = countMetrics(s.variables, cfg);
+  if (got.problem && got.problem.indexOf('another scrape') < 0) ngx.log(ngx.ERR, 'media-edge metrics: ' + got.problem);
+}
+
 /**
  * js_content for /metrics (Prometheus text format): the totals of the
  * metrics log (njs/metrics-file.ts), and each origin's probe now.
@@ -210,12 +233,7 @@ async function metrics(r: NginxHTTPRequest): Promise<void> {
     return;
   }
   const v = r.variables;
-  const names: { [address: string]: string } = {};
-  for (let i = 0; i < cfg.origins.length; i++) names[cfg.origins[i].http] = cfg.origins[i].name;
-  const mcfg: MetricsConfig = { windowMs: Number(v.media_edge_metrics_window_ms) || 30000, maxStreams: Number(v.media_edge_metrics_max_streams) || 1000, maxViewers: MAX_VIEWERS, originNames: names, variants: v.media_edge_metrics_variants ? v.media_edge_metrics_variants.split(',') : [] };
-  const logs = { http: v.media_edge_metrics_log || '', rtmp: v.media_edge_metrics_rtmp_log || '', publishers: v.media_edge_metrics_publishers || '' };
-  const got = scrape(fs as unknown as MetricsStore, logs, v.media_edge_metrics_dir || '', mcfg, Date.now(), viewerHash, Buffer.alloc(65536),
-    (b: Uint8Array, n: number) => (b as Buffer).toString('utf8', 0, n));
+  const got = countMetrics(v, cfg);
   if (got.problem && got.problem.indexOf('another scrape') < 0) r.error('media-edge metrics: ' + got.problem);
   const probes = await probeAll(cfg, v.media_edge_probe_path || '/');
   const up: { [name: string]: number } = {};
@@ -237,4 +255,4 @@ function produce(r: NginxHTTPRequest): Promise<void> {
   });
 }
 
-export default { health, status, metrics, route, remember, probe, produce };
+export default { health, status, metrics, count, route, remember, probe, produce };

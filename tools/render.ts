@@ -438,6 +438,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     // Metrics (njs/metrics.ts): the log nginx writes, the totals the workers keep.
     metrics: s.metrics ? 'on' : '',
     metrics_with_router: s.metrics && routerEnabled(s, ctx) ? 'on' : '',
+    metrics_periodic: s.metrics && sharedState(s, ctx) ? 'on' : '',
     metrics_log: join(stateDir, 'logs', 'metrics.log'),
     metrics_dir: join(stateDir, 'metrics'),
     metrics_rtmp_log: withStream ? join(stateDir, 'logs', 'metrics-rtmp.log') : '',

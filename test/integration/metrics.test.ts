@@ -83,6 +83,18 @@ describe.each(list)('metrics on $name', (target) => {
     expect(check.status, check.stdout + check.stderr).toBe(0);
   });
 
+  it('counts as the log grows where njs has js_periodic (>= 0.8.1), else at each scrape', async () => {
+    await scrape();
+    const totals = () => JSON.parse(readFileSync(join(h.edge.dir, 'state', 'metrics', 'totals.json'), 'utf8')) as { lines: number };
+    const before = totals().lines;
+    await view('periodic', 'p');
+    await sleep(FLUSH_MS + 1500);
+    if (target.njsShared) expect(totals().lines).toBeGreaterThan(before);
+    else expect(totals().lines).toBe(before);
+    await scrape();
+    expect(totals().lines).toBeGreaterThan(before);
+  });
+
   it('counts the producer\'s stale copies and the origin bodies it did not understand', async () => {
     const before = (await scrape()).s;
     const p = '/live/_definst_/stalecam/chunklist_b800000.m3u8';
