@@ -13,9 +13,9 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { NGINX_BIN } from './nginx.ts';
+import { NGINX_BIN, testConfig } from './nginx.ts';
 import { abs } from './paths.ts';
-import { prepareState, render, secretFiles, writeRendered, type Rendered } from './render.ts';
+import { prepareState, render, secretFiles, workerOwner, writeRendered, type Rendered } from './render.ts';
 import type { Settings } from './settings.ts';
 
 /** What `nginx -V` says about the build: where its config and modules are, and its default user. */
@@ -50,7 +50,8 @@ export function mainUser(conf: string): string | null {
     else if (stmt === '}') depth = Math.max(0, depth - 1);
     else if (stmt !== ';' && depth === 0) {
       const m = /^\s*user\s+(\S+(?:\s+\S+)?)\s*$/.exec(stmt);
-      if (m) found = m[1];
+      // One space between user and group, as the `user` setting has it.
+      if (m) found = m[1].replace(/\s+/, ' ');
     }
   }
   return found;
@@ -119,22 +120,6 @@ function run(cmd: string, args: string[]): { ok: boolean; output: string } {
   return { ok: r.status === 0, output: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() || (r.error ? r.error.message : '') };
 }
 
-function uidGid(user: string): { uid: number; gid: number } {
-  const [name, group] = user.split(/\s+/);
-  const id = (args: string[]) => {
-    const r = run('id', args);
-    if (!r.ok) throw new Error(`nginx's worker user "${name}" is not known on this machine (id ${args.join(' ')})`);
-    return Number(r.output);
-  };
-  let gid = id(['-g', name]);
-  if (group) {
-    const g = run('getent', ['group', group]);
-    if (!g.ok) throw new Error(`nginx's worker group "${group}" is not known on this machine`);
-    gid = Number(g.output.split(':')[2]);
-  }
-  return { uid: id(['-u', name]), gid };
-}
-
 export interface InstallOptions {
   settings: Settings;
   baseDir: string;
@@ -170,12 +155,13 @@ export function install(o: InstallOptions): InstallResult {
   const user = mainUser(confText) ?? build.user;
   if (o.settings.user && o.settings.user !== user) lines.push(`note: "user": "${o.settings.user}" in the settings; nginx's workers run as "${user}" (${build.confPath}), which is what the directories are given to`);
   const s: Settings = { ...o.settings, user, modules_dir: o.settings.modules_dir || build.modulesPath };
-  let owner: { uid: number; gid: number };
+  let owner: { uid: number; gid: number } | null;
   try {
-    owner = uidGid(user);
+    owner = workerOwner(user);
   } catch (e) {
-    return fail((e as Error).message);
+    return fail(`nginx's workers (${build.confPath}) ${(e as Error).message}`);
   }
+  if (!owner) return fail(`no worker user to give the directories to (${user})`);
   const dir = resolve(o.dir);
   const placeholder = /"replace-with-[^"]*"/.exec(JSON.stringify([s.rtmp_auth, s.playback_auth]));
   if (placeholder) return fail(`the settings still hold the example's placeholder secret ${placeholder[0]}: put a long random secret of your own there (openssl rand -base64 32)`);
@@ -219,7 +205,7 @@ export function install(o: InstallOptions): InstallResult {
     renameSync(next, dir);
     // Test what nginx will load: its own config where it includes the
     // snippets, else the complete example next to them.
-    const t = included ? run(NGINX_BIN, ['-t']) : run(NGINX_BIN, ['-t', '-p', stateDir, '-e', join(stateDir, 'logs', 'error.log'), '-c', join(dir, 'nginx.conf')]);
+    const t = included ? run(NGINX_BIN, ['-t']) : testConfig(join(dir, 'nginx.conf'), stateDir, join(stateDir, 'logs', 'error.log'));
     if (!t.ok) {
       rmSync(dir, { recursive: true, force: true });
       if (hadPrev) renameSync(prev, dir);

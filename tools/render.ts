@@ -475,7 +475,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
 }
 
 /** The uid and gid of the `user` setting ("name [group]"), when this process may give files to it (root); else null. */
-function workerOwner(user: string): { uid: number; gid: number } | null {
+export function workerOwner(user: string): { uid: number; gid: number } | null {
   if (!user || process.getuid?.() !== 0) return null;
   const [name, group] = user.split(' ');
   const look = (cmd: string, args: string[], what: string) => {

@@ -154,8 +154,11 @@ describe.each(suites)('the Debian package on stock nginx (%s)', (suite) => {
     const t = await sh('nginx -t');
     expect(t.code, t.out).toBe(0);
     expect((await sh('nginx')).code).toBe(0);
-    // Everything is in place now: install says so, and changes nothing.
+    // Everything is in place now: install says so, and changes nothing but
+    // what nginx needs besides the files (a directory removed comes back).
+    await sh('rm -rf /var/lib/media-edge/metrics');
     const again = await sh('media-edge install');
+    expect((await sh('stat -c "%U %a" /var/lib/media-edge/metrics')).out.trim()).toBe('www-data 700');
     expect(again.code, again.out).toBe(0);
     expect(again.out).toContain('/etc/nginx/media-edge: unchanged');
     expect(again.out).toContain('includes every snippet');
