@@ -29,6 +29,8 @@ import { scrape, type MetricsStore, type Scrape } from './metrics-file';
 import { ascii, crc32 } from './ring';
 import { chooseOrigin, memoryUpdate, routeKey, weightedOrder } from './routing';
 import { producePlaylist } from './producer';
+import { formatKick, kickFile, kickName, kickTempFile, parseKick, parseKickRequest } from './kick';
+import { takeoverUrl } from './publish';
 
 /** The origins file the renderer wrote next to the config (too big for a js_var). */
 function loadConfig(v: NginxHTTPRequest['variables'] | NginxPeriodicSession['variables']): OriginsConfig | { error: string } {
@@ -255,4 +257,126 @@ function produce(r: NginxHTTPRequest): Promise<void> {
   });
 }
 
-export default { health, status, metrics, count, route, remember, probe, produce };
+function answerJson(r: NginxHTTPRequest, status: number, body: unknown): void {
+  r.headersOut['Content-Type'] = 'application/json';
+  r.headersOut['Cache-Control'] = 'no-store';
+  r.return(status, JSON.stringify(body) + '\n');
+}
+
+/** The kicks that hold now; expired files are removed on the way. */
+function listKicks(dir: string, nowMs: number): { app: string; stream: string; until: string; seconds_left: number; by: string }[] {
+  const out: { app: string; stream: string; until: string; seconds_left: number; by: string }[] = [];
+  const files = fs.readdirSync(dir) as string[];
+  for (let i = 0; i < files.length; i++) {
+    const name = kickName(files[i]);
+    if (!name) continue;
+    let k = null;
+    try {
+      k = parseKick(fs.readFileSync(dir + '/' + files[i], 'utf8') as string);
+    } catch (e) {
+      continue; // lifted meanwhile
+    }
+    if (k && k.until <= nowMs) {
+      try {
+        fs.unlinkSync(dir + '/' + files[i]);
+      } catch (e) {
+        // another worker was first
+      }
+      continue;
+    }
+    if (k) out.push({ app: name.app, stream: name.stream, until: new Date(k.until).toISOString(), seconds_left: Math.ceil((k.until - nowMs) / 1000), by: k.by });
+  }
+  return out;
+}
+
+/**
+ * js_content for /media-edge/kick (README, "Kicking a publisher"). POST
+ * drops a stream's publisher and keeps it out for `seconds`: the edge's own
+ * session of it ends within a second (njs/stream.ts watches the kick file),
+ * each origin's drop API (rtmp_takeover_url) drops it where it publishes
+ * through another edge, and every publish of it is refused until the kick
+ * ends. GET lists the kicks that hold. Bad input: a 4xx with the reason,
+ * and nothing changed.
+ */
+async function kick(r: NginxHTTPRequest): Promise<void> {
+  const dir = r.variables.media_edge_kicks_dir || '';
+  const now = Date.now();
+  if (r.method === 'GET' || r.method === 'HEAD') {
+    let list;
+    try {
+      list = listKicks(dir, now);
+    } catch (e) {
+      r.error('media-edge kick: cannot read ' + dir + ': ' + String(e));
+      answerJson(r, 500, { error: 'cannot read the kicks directory ' + dir });
+      return;
+    }
+    answerJson(r, 200, { kicks: list });
+    return;
+  }
+  if (r.method !== 'POST') {
+    r.headersOut['Allow'] = 'GET, POST';
+    answerJson(r, 405, { error: 'GET lists the kicks, POST kicks (or lifts one with "seconds": 0)' });
+    return;
+  }
+  const body = r.requestText;
+  if (typeof body !== 'string') {
+    answerJson(r, 400, { error: 'a body is required: {"app": ..., "stream": ..., "seconds": ...}' });
+    return;
+  }
+  const p = parseKickRequest(r.headersIn['Content-Type'] || '', body);
+  if (!p.ok) {
+    answerJson(r, p.status, { error: p.error });
+    return;
+  }
+  const k = p.kick;
+  const file = dir + '/' + kickFile(k.app, k.stream);
+  try {
+    if (k.seconds === 0) {
+      try {
+        fs.unlinkSync(file);
+      } catch (e) {
+        if (String(e).indexOf('ENOENT') < 0) throw e;
+      }
+    } else {
+      // Written whole, then renamed: a publish decided meanwhile reads the old kick or the new one.
+      const tmp = dir + '/' + kickTempFile(kickFile(k.app, k.stream), r.variables.request_id || String(now));
+      fs.writeFileSync(tmp, formatKick(now + k.seconds * 1000, now, r.remoteAddress));
+      fs.renameSync(tmp, file);
+    }
+  } catch (e) {
+    r.error('media-edge kick: cannot write ' + file + ': ' + String(e));
+    answerJson(r, 500, { error: 'cannot write the kick to ' + dir + ' (the state directory must be the workers\' own; media-edge install sets it)' });
+    return;
+  }
+  if (k.seconds === 0) {
+    ngx.log(ngx.WARN, 'media-edge kick: lifted app=' + k.app + ' stream=' + k.stream + ' by=' + r.remoteAddress);
+    answerJson(r, 200, { app: k.app, stream: k.stream, lifted: true });
+    return;
+  }
+  ngx.log(ngx.WARN, 'media-edge kick: app=' + k.app + ' stream=' + k.stream + ' seconds=' + k.seconds + ' by=' + r.remoteAddress);
+  // The origins' drop API, where one is set: a publisher of this stream
+  // through another edge, or straight to the origin, goes too.
+  const urls = loadDropUrls(r.variables.media_edge_rtmp_auth_file || '');
+  const origins = await Promise.all(
+    urls.map((u) => {
+      const url = takeoverUrl(u, k.app, k.stream);
+      return ngx.fetch(url).then(
+        (res) => ({ url: url, status: res.status }),
+        (e: Error) => ({ url: url, error: e && e.message ? e.message : String(e) }),
+      );
+    }),
+  );
+  answerJson(r, 200, { app: k.app, stream: k.stream, seconds: k.seconds, until: new Date(now + k.seconds * 1000).toISOString(), origins: origins });
+}
+
+/** The origins' drop URLs from the publish-auth file the stream module reads. */
+function loadDropUrls(file: string): string[] {
+  try {
+    const cfg = JSON.parse(fs.readFileSync(file, 'utf8') as string) as { drop_urls?: string[] };
+    return cfg.drop_urls || [];
+  } catch (e) {
+    return [];
+  }
+}
+
+export default { health, status, metrics, count, route, remember, probe, produce, kick };

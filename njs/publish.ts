@@ -37,8 +37,8 @@ export interface AuthConfig {
   reject_delay_max_ms: number;
   /** A second publisher of a stream: "origin", "refuse" (njs >= 0.8) or "takeover". */
   duplicate: string;
-  /** takeover: per origin, the URL that drops a publisher ({app}, {stream} to fill). */
-  takeover_urls: string[];
+  /** Per origin, the URL that drops a publisher ({app}, {stream} to fill): takeovers and kicks. */
+  drop_urls: string[];
   /** "session": read the whole session; "decision": step aside after the first allowed publish or play. */
   inspect?: string;
 }

@@ -126,14 +126,18 @@ export const READ_METHODS = 'GET|HEAD';
  * server asks this map only for requests that gateFastRequest (one regex
  * over the request line) does not pass, so its fast path is not here.
  */
-export function gateRules(protectedApps?: string[]): Rule[] {
+/** The control endpoints that take a POST (njs/http.ts kick), exactly these paths, no query. */
+export const CONTROL_POSTS = ['/media-edge/kick'];
+
+export function gateRules(protectedApps?: string[], control?: boolean): Rule[] {
   const hostile = REJECT_RULES.filter((r) => r.re !== FAST_PATH).map((r) => {
     if (r.re[0] !== '^') throw new Error('reject rule ' + r.value + ' must be anchored');
     return { re: '^[^ ]* ' + r.re.slice(1), ci: r.ci, value: r.value };
   });
   const spelling = spellingRule(protectedApps || []);
   if (spelling) hostile.push(spelling);
-  return hostile.concat([
+  const posts: Rule[] = control ? CONTROL_POSTS.map((p) => ({ re: '^POST ' + p.replace(/[.]/g, '\\.') + '$', ci: false, value: '' })) : [];
+  return hostile.concat(posts, [
     { re: '^OPTIONS ', ci: false, value: 'preflight' },
     { re: '^(' + READ_METHODS + ') ', ci: false, value: '' },
   ]);
@@ -143,8 +147,8 @@ export function gateRules(protectedApps?: string[]): Rule[] {
 export const GATE_OTHER_METHOD = 'method';
 
 /** The gate's verdict for a request line (see gateRules). */
-export function gate(method: string, requestUri: string, protectedApps?: string[]): string {
-  return firstMatch(gateRules(protectedApps), method + ' ' + requestUri, GATE_OTHER_METHOD);
+export function gate(method: string, requestUri: string, protectedApps?: string[], control?: boolean): string {
+  return firstMatch(gateRules(protectedApps, control), method + ' ' + requestUri, GATE_OTHER_METHOD);
 }
 
 /**

@@ -32,6 +32,7 @@ import {
   type Verdict,
 } from './publish';
 import { PUBLISHER_BEAT_MS } from './metrics-file';
+import { kickFile, kickLeft } from './kick';
 import { writeMessage } from './rtmp';
 import { atChunkBoundary, feedClient, feedOrigin, freeCsid, newFraming, newSession, originBoundary, resume, type Ask, type Refusal, type Step } from './rtmp-session';
 
@@ -81,6 +82,9 @@ function loadAuth(s: NginxStreamRequest): AuthConfig | null {
     return null;
   }
 }
+
+/** How often a publishing session looks for a kick of its stream (njs/kick.ts). */
+const KICK_CHECK_MS = 1000;
 
 /** Most client bytes held while a publish is decided on a live session (its media keeps coming). */
 const LIVE_HELD_BYTES = 8 << 20;
@@ -162,8 +166,6 @@ function filter(session: NginxStreamRequest): void {
    */
   const refuse = (r: Refusal) => {
     if (state !== 'open') return;
-    state = 'refused';
-    stopTimer();
     record('deny', r.stream, r.reason);
     let delay = cfg ? cfg.reject_delay_ms : 1000;
     if (dicts && cfg) {
@@ -171,6 +173,17 @@ function filter(session: NginxStreamRequest): void {
       const n = dicts.fail.incr('fail:' + addr, 1, 0);
       delay = failureDelay(n, cfg.reject_delay_ms, cfg.reject_delay_max_ms);
     }
+    endSession(r, delay);
+  };
+
+  /**
+   * Nothing more of the client's reaches the origin; after `delay` the
+   * client is told why, and the origin's answer to a ping closes (see the top).
+   */
+  const endSession = (r: Refusal, delay: number) => {
+    if (state !== 'open') return;
+    state = 'refused';
+    stopTimer();
     setTimeout(() => {
       if (state !== 'refused') return;
       if (downOff) {
@@ -205,13 +218,13 @@ function filter(session: NginxStreamRequest): void {
   /** Admit an allowed publish: one publisher per stream where set, else take the stream over. */
   const admit = (app: string, stream: string): Verdict | Promise<Verdict> => {
     if (!cfg) return { ok: false, reason: 'publish auth configuration unreadable' };
-    if (cfg.duplicate === 'takeover' && cfg.takeover_urls.length) {
+    if (cfg.duplicate === 'takeover' && cfg.drop_urls.length) {
       // Ask every origin to drop the stream's current publisher (a no-op
       // where there is none); its edge session then ends by itself, and the
       // origin is free for this publish.
       const calls: Promise<string>[] = [];
-      for (let i = 0; i < cfg.takeover_urls.length; i++) {
-        const url = takeoverUrl(cfg.takeover_urls[i], app, stream);
+      for (let i = 0; i < cfg.drop_urls.length; i++) {
+        const url = takeoverUrl(cfg.drop_urls[i], app, stream);
         calls.push(ngx.fetch(url).then((r) => String(r.status), (e: Error) => 'failed: ' + (e && e.message ? e.message : String(e))));
       }
       return Promise.all(calls).then((results) => {
@@ -258,6 +271,45 @@ function filter(session: NginxStreamRequest): void {
     beat();
   };
 
+  /**
+   * Kicks (njs/kick.ts; POST /media-edge/kick): a kicked stream's publish is
+   * refused while the kick holds, and a session that publishes it ends
+   * within KICK_CHECK_MS of the kick. Only while this filter reads the
+   * session: after `rtmp_inspect "decision"` steps aside, the origins' drop
+   * API ends it.
+   */
+  const kicksDir = s.variables.media_edge_kicks_dir || '';
+  const kickedFor = (app: string, stream: string): number => {
+    if (!kicksDir) return 0;
+    let text: string | null = null;
+    try {
+      text = fs.readFileSync(kicksDir + '/' + kickFile(app, stream), 'utf8') as string;
+    } catch (e) {
+      text = null; // no kick
+    }
+    return kickLeft(text, Date.now());
+  };
+  const watched: { app: string; stream: string; streamId: number }[] = [];
+  const watchKicks = (app: string, stream: string, streamId: number) => {
+    if (!kicksDir) return;
+    watched.push({ app: app, stream: stream, streamId: streamId });
+    if (watched.length > 1) return;
+    const check = () => {
+      if (state !== 'open') return;
+      for (let i = 0; i < watched.length; i++) {
+        const w = watched[i];
+        if (kickedFor(w.app, w.stream) > 0) {
+          s.variables.media_edge_rtmp_end = 'kicked';
+          ngx.log(ngx.WARN, 'media-edge rtmp: kicked app=' + w.app + ' stream=' + w.stream + ' client=' + addr);
+          endSession({ code: 'NetConnection.Connect.Closed', reason: 'kicked by the operator', streamId: w.streamId, stream: w.stream }, 0);
+          return;
+        }
+      }
+      setTimeout(check, KICK_CHECK_MS);
+    };
+    setTimeout(check, KICK_CHECK_MS);
+  };
+
   /** Decide one publish or play: the application's rule, then admission. */
   const decide = (ask: Ask): Verdict | Promise<Verdict> => {
     if (!cfg) return { ok: false, reason: 'publish auth configuration unreadable' };
@@ -265,6 +317,10 @@ function filter(session: NginxStreamRequest): void {
     const auth = rule.auth;
     const kind = ask.kind;
     const name = parseStreamName(ask.name);
+    if (kind === 'publish') {
+      const left = kickedFor(sess.app, name.stream);
+      if (left > 0) return { ok: false, reason: 'stream kicked: refused for ' + Math.ceil(left / 1000) + ' more seconds' };
+    }
     // Playback without "play": true is not checked: it lasts as long as the viewer wants.
     if (kind === 'play' && !auth.play) return { ok: true };
     const done = (v: Verdict): Verdict | Promise<Verdict> => {
@@ -275,6 +331,7 @@ function filter(session: NginxStreamRequest): void {
         if (a.ok && kind === 'publish') {
           published = true;
           announce(sess.app, name.stream);
+          watchKicks(sess.app, name.stream, ask.streamId);
         }
         return a;
       };

@@ -47,9 +47,9 @@ export const ORIGINS_FILE = 'media-edge-origins.json';
 export const RTMP_AUTH_FILE = 'media-edge-rtmp-auth.json';
 /** The protected applications' locations (they hold secrets). */
 export const PLAYBACK_AUTH_CONF = 'media-edge-auth.conf';
-/** The directories of state_dir: logs/ and tmp/ (the master's), runs/ and metrics/ (the workers' own, WORKERS_DIRS). */
-const WORK_DIRS = ['logs', 'tmp', 'runs', 'metrics', 'metrics/publishers'];
-const WORKERS_DIRS = ['runs', 'metrics', 'metrics/publishers'];
+/** The directories of state_dir: logs/ and tmp/ (the master's), runs/, metrics/ and kicks/ (the workers' own, WORKERS_DIRS). */
+const WORK_DIRS = ['logs', 'tmp', 'runs', 'metrics', 'metrics/publishers', 'kicks'];
+const WORKERS_DIRS = ['runs', 'metrics', 'metrics/publishers', 'kicks'];
 
 /** This package's version (package.json), for media_edge_build_info. */
 const EDGE_VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -139,8 +139,9 @@ export function rtmpAuthFile(s: Settings, baseDir: string): string {
     reject_delay_max_ms: parseMs(s.rtmp_reject_delay_max),
     duplicate: s.rtmp_duplicate_publish,
     inspect: s.rtmp_inspect,
-    // One drop URL per origin host, {app} and {stream} filled in per publish.
-    takeover_urls: s.rtmp_duplicate_publish === 'takeover'
+    // One drop URL per origin host, {app} and {stream} filled in per use:
+    // a takeover, a kick (njs/http.ts kick).
+    drop_urls: s.rtmp_takeover_url
       ? [...new Set(s.origins.filter((o) => o.rtmp).map((o) => o.rtmp!.slice(0, o.rtmp!.lastIndexOf(':')).replace(/^\[|\]$/g, '')))]
           .map((host) => s.rtmp_takeover_url.split('{origin_host}').join(host))
       : [],
@@ -424,6 +425,9 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     expose_origin: s.expose_origin ? 'on' : '',
     rtmp_shared: Object.keys(s.rtmp_auth).length && sharedState(s, ctx) ? 'on' : '',
     publish_auth: Object.keys(s.rtmp_auth).length ? 'on' : '',
+    // Kicks need the publish-auth filter, which refuses kicked streams.
+    kick: withStream && Object.keys(s.rtmp_auth).length ? 'on' : '',
+    kicks_dir: join(stateDir, 'kicks'),
     rtmp_auth_file: join(ctx.confDir, RTMP_AUTH_FILE),
     not_found_max_age: String(nginxSeconds(s.not_found_ttl)),
     gate_other_method: GATE_OTHER_METHOD,
@@ -451,7 +455,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
   };
   const lists: Lists = {
     load_modules: loadModules(modulesDir, moduleFiles, withStream).map((p) => ({ module_path: p })),
-    gate_rules: mapRules(gateRules(Object.keys(s.playback_auth))),
+    gate_rules: mapRules(gateRules(Object.keys(s.playback_auth), vars.kick === 'on')),
     kind_rules: mapRules(KIND_RULES),
     stream_rules: mapRules(streamRules(s.stream_variants)),
     key_path_rules: mapRules(KEY_PATH_RULES),
@@ -461,6 +465,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     origin_backup_servers: backupServers,
     origin_rtmp_servers: upstreamServers(s, 'rtmp', 'all'),
     status_allow: s.status_allow.map((a) => ({ address: a })),
+    control_allow: s.control_allow.map((a) => ({ address: a })),
   };
   const out: Rendered = {};
   for (const t of TEMPLATES) {

@@ -17,6 +17,7 @@ import { parseStreamName, signPublish, verifyLocal } from '../../njs/publish';
 import { feedClient, newSession, resume, type Step } from '../../njs/rtmp-session';
 import { sha256Hex } from '../../njs/sign';
 import { consume, newState, prune, render } from '../../njs/metrics';
+import { formatKick, kickFile, kickLeft, kickName, parseKickRequest } from '../../njs/kick';
 import { mintToken, secureLinkMd5, verifyEdgeAuth, edgeAuthEscape, verifyToken, wowzaSecureTokenHash } from '../../njs/token';
 
 export const URIS = [
@@ -248,5 +249,30 @@ export function run(): string {
     token: tokenVectors(),
     viewer: viewerVectors(),
     metrics: metricsVectors(),
+    kick: kickVectors(),
   });
+}
+
+/** Kick requests and files (njs/kick.ts): the bad forms too, whose messages njs must word as Node does. */
+function kickVectors(): unknown[] {
+  const json = 'application/json';
+  const bodies: [string, string][] = [
+    [json, '{"app":"live","stream":"Cam1","seconds":30}'],
+    [json, '{"app":"live","stream":"x","seconds":"30"}'],
+    [json, '{"app":"live","stream":"x\\u0000"}'],
+    [json, '[1]'],
+    [json, '{"app":"live","stream":"x","extra":1}'],
+    ['application/x-www-form-urlencoded; charset=utf-8', 'app=live&stream=cam%3A1&seconds=0'],
+    ['application/x-www-form-urlencoded', 'app=live&stream=%E0%A4%A'],
+    ['text/plain', ''],
+  ];
+  const out: unknown[] = [];
+  for (let i = 0; i < bodies.length; i++) {
+    const p = parseKickRequest(bodies[i][0], bodies[i][1]);
+    // JSON.parse's own message differs between engines: compare the verdict, not its words.
+    out.push(p.ok ? p.kick : [p.status, p.error.indexOf('not JSON') === 0 ? 'not JSON' : p.error]);
+  }
+  const f = kickFile('Live', 'Cam:1');
+  out.push(f, kickName(f), kickName('live%2F..'), kickName('nope'), kickLeft(formatKick(5000, 1000, '127.0.0.1'), 2000), kickLeft('{"until":"x"}', 0), kickLeft(null, 0));
+  return out;
 }

@@ -9,8 +9,8 @@ export interface Resp {
   ms: number;
 }
 
-/** GET (or opts.method); localAddress picks the client address (any of 127/8 reaches loopback). */
-export function get(url: string, opts: { method?: string; headers?: Record<string, string>; timeoutMs?: number; localAddress?: string } = {}): Promise<Resp> {
+/** GET (or opts.method, with opts.body); localAddress picks the client address (any of 127/8 reaches loopback). */
+export function get(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer; timeoutMs?: number; localAddress?: string } = {}): Promise<Resp> {
   const t0 = performance.now();
   return new Promise((res, rej) => {
     const req = request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false, timeout: opts.timeoutMs ?? 20000, localAddress: opts.localAddress }, (r) => {
@@ -21,7 +21,7 @@ export function get(url: string, opts: { method?: string; headers?: Record<strin
     });
     req.on('timeout', () => req.destroy(new Error(`timeout: ${url}`)));
     req.on('error', rej);
-    req.end();
+    req.end(opts.body);
   });
 }
 

@@ -1,0 +1,194 @@
+/**
+ * Operations (issue 20) through the real edge to a real nginx-rtmp origin on
+ * every target: a kick that sticks (POST /media-edge/kick drops a live
+ * publisher, a real ffmpeg, and refuses its reconnects with an RTMP error
+ * until the kick ends; the origins' drop API is called; reloads keep it),
+ * and every bad request to the endpoint answered with a 4xx that changes
+ * nothing.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signPublish } from '../../njs/publish.ts';
+import { freePort, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
+import { get, sleep } from '../support/http.ts';
+import { craft } from '../support/rtmp-client.ts';
+import { handshake, publishSession } from '../support/rtmp-stream.ts';
+import { targets } from '../support/targets.ts';
+import { useEdge } from '../support/use-edge.ts';
+
+const { targets: list } = targets();
+const S1 = 'operations-secret-0123456789';
+const now = () => Math.floor(Date.now() / 1000);
+const key = (stream: string) => {
+  const exp = now() + 600;
+  return `${stream}?exp=${exp}&sig=${signPublish(S1, 'live', stream, exp)}`;
+};
+/** A publishing client's bytes after the handshake (craft does the handshake). */
+const publishing = (name: string) => publishSession('live', name).slice(handshake().length);
+
+/** An HTTP peer that records every request (the origins' drop API here). */
+async function recorder() {
+  const calls: { method: string; url: string; headers: IncomingHttpHeaders; body: string }[] = [];
+  const srv: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      calls.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      res.writeHead(200).end('1');
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  return { port, calls, close: () => new Promise((r) => srv.close(r)) };
+}
+
+describe.each(list)('operations on $name', (target) => {
+  let dir: string;
+  let origin: DemoOrigin;
+  let api: Awaited<ReturnType<typeof recorder>>;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'media-edge-ops-'));
+    chmodSync(dir, 0o755);
+    api = await recorder();
+    origin = await startDemoOrigin(join(dir, 'origin'), await freePort(), await freePort());
+  });
+  afterAll(async () => {
+    await origin?.nginx.stop();
+    await api?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  // The drop API is a recorder, not nginx-rtmp's: the edge's own session
+  // must end by itself, and the call must name the stream.
+  const h = useEdge(target, () => ({
+    origins: [{ name: 'o', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
+    rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } },
+    rtmp_reject_delay: '100ms',
+    rtmp_takeover_url: `http://127.0.0.1:${api.port}/control/drop/publisher?app={app}&name={stream}`,
+  }));
+  const kickUrl = () => `${h.edge.url}/media-edge/kick`;
+  const kick = async (body: unknown) => {
+    const r = await get(kickUrl(), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: r.status, json: JSON.parse(r.body.toString()) };
+  };
+  const kicks = async () => JSON.parse((await get(kickUrl())).body.toString()).kicks as { app: string; stream: string; seconds_left: number }[];
+
+  it('kicks a live publisher (ffmpeg): its session ends, its reconnects are refused with an RTMP error until the kick ends', async () => {
+    const ff = spawn('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=25', '-t', '60',
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25', '-f', 'flv', `rtmp://127.0.0.1:${h.edge.rtmpPort}/live/${key('kick1')}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    ff.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const exited = new Promise<number | null>((r) => ff.on('exit', (code) => r(code)));
+    try {
+      // Publishing: nginx-rtmp executed the publish (its own log says so at info).
+      const executed = () => readFileSync(join(dir, 'origin/logs/error.log'), 'utf8').split("publish: name='kick1'").length - 1;
+      const allowed = () => executed() > 0;
+      for (let i = 0; i < 100 && !allowed(); i++) await sleep(100);
+      expect(allowed()).toBe(true);
+      await sleep(500);
+      const t0 = Date.now();
+      const k = await kick({ app: 'live', stream: 'kick1', seconds: 3 });
+      expect(k.status).toBe(200);
+      expect(k.json).toMatchObject({ app: 'live', stream: 'kick1', seconds: 3, origins: [{ status: 200 }] });
+      expect(api.calls.map((c) => c.url)).toContain('/control/drop/publisher?app=live&name=kick1');
+      // The edge ends its own session of the stream (the drop API here is a recorder).
+      const code = await Promise.race([exited, sleep(8000).then(() => 'still running')]);
+      expect(code).not.toBe('still running');
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(code).not.toBe(0);
+      // The encoder's reconnect, in any spelling the origin might read as the same stream: refused, told why.
+      for (const name of [key('kick1'), key('KICK1'), 'kick1']) {
+        const a = await craft(h.edge.rtmpPort, publishing(name), { until: 'NetStream.Publish.Start', waitMs: 5000 });
+        a.sock.destroy();
+        expect(a.said, name).toContain('NetStream.Publish.BadName');
+        expect(a.said, name).not.toContain('NetStream.Publish.Start');
+        expect(a.closed, name).toBe(true);
+      }
+      expect(h.edge.errorLog()).toMatch(/deny app=live stream=kick1 client=\S+ reason="publish refused: stream kicked: refused for \d+ more seconds"/);
+      expect(executed()).toBe(1); // the origin executed none of them
+      // Other streams are not touched.
+      const other = await craft(h.edge.rtmpPort, publishing(key('free1')), { until: 'NetStream.Publish.Start' });
+      other.sock.destroy();
+      expect(other.said).toContain('NetStream.Publish.Start');
+      expect((await kicks()).map((x) => x.stream)).toEqual(['kick1']);
+      // Once the kick ends, the stream publishes again.
+      await sleep(Math.max(0, t0 + 3500 - Date.now()));
+      const back = await craft(h.edge.rtmpPort, publishing(key('kick1')), { until: 'NetStream.Publish.Start' });
+      back.sock.destroy();
+      expect(back.said).toContain('NetStream.Publish.Start');
+      expect(executed()).toBe(2);
+      expect(await kicks()).toEqual([]);
+    } finally {
+      ff.kill('SIGKILL');
+    }
+    expect(log).not.toBe('');
+  }, 60_000);
+
+  it('keeps a kick through a reload, and lifts it with "seconds": 0', async () => {
+    expect((await kick({ app: 'live', stream: 'kick2', seconds: 600 })).status).toBe(200);
+    await h.edge.reload();
+    const refused = await craft(h.edge.rtmpPort, publishing(key('kick2')), { until: 'NetStream.Publish.Start', waitMs: 5000 });
+    refused.sock.destroy();
+    expect(refused.said).toContain('NetStream.Publish.BadName');
+    expect((await kicks())[0]).toMatchObject({ app: 'live', stream: 'kick2' });
+    expect((await kicks())[0].seconds_left).toBeGreaterThan(590);
+    // A form works as JSON does (what `curl -d` sends).
+    const lift = await get(kickUrl(), { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'app=live&stream=kick2&seconds=0' });
+    expect([lift.status, JSON.parse(lift.body.toString())]).toEqual([200, { app: 'live', stream: 'kick2', lifted: true }]);
+    const ok = await craft(h.edge.rtmpPort, publishing(key('kick2')), { until: 'NetStream.Publish.Start' });
+    ok.sock.destroy();
+    expect(ok.said).toContain('NetStream.Publish.Start');
+  }, 30_000);
+
+  it('answers every bad kick request with a clear 4xx and changes nothing', async () => {
+    expect((await kick({ app: 'live', stream: 'keep', seconds: 300 })).status).toBe(200);
+    const before = await kicks();
+    const kicksDir = join(h.edge.dir, 'state', 'kicks');
+    const files = readdirSync(kicksDir).sort();
+    const json = 'application/json';
+    const cases: [string, string, string, number, RegExp][] = [
+      ['POST', json, '{"app": "live", "stream": ', 400, /not JSON/],
+      ['POST', json, '["live", "x"]', 400, /JSON object/],
+      ['POST', json, '{"stream": "x"}', 400, /^app: required/],
+      ['POST', json, '{"app": "live"}', 400, /^stream: required/],
+      ['POST', json, '{"app": "live", "stream": "../x"}', 400, /^stream:/],
+      ['POST', json, '{"app": "live", "stream": "a b"}', 400, /^stream:/],
+      ['POST', json, '{"app": "live", "stream": "x\\u0000y"}', 400, /^stream:/],
+      ['POST', json, '{"app": "live", "stream": "keep?key=1"}', 400, /^stream:/],
+      ['POST', json, `{"app": "live", "stream": "${'x'.repeat(129)}"}`, 400, /^stream:/],
+      ['POST', json, '{"app": "li/ve", "stream": "x"}', 400, /^app:/],
+      ['POST', json, '{"app": "live", "stream": "x", "seconds": -1}', 400, /^seconds:/],
+      ['POST', json, '{"app": "live", "stream": "x", "seconds": 1.5}', 400, /^seconds:/],
+      ['POST', json, '{"app": "live", "stream": "x", "seconds": "ten"}', 400, /^seconds:/],
+      ['POST', json, '{"app": "live", "stream": "x", "seconds": 99999999}', 400, /^seconds:/],
+      ['POST', json, '{"app": "live", "stream": "x", "secnds": 10}', 400, /^secnds: unknown field/],
+      ['POST', 'application/x-www-form-urlencoded', 'app=live&stream=x&stream=y', 400, /^stream: given twice/],
+      ['POST', 'application/x-www-form-urlencoded', 'app=live&stream=%E0%A4%A', 400, /URL-encoded/],
+      ['POST', 'text/plain', '{"app": "live", "stream": "x"}', 415, /Content-Type/],
+      ['POST', json, '', 400, /not JSON|body is required/],
+    ];
+    for (const [method, type, body, status, error] of cases) {
+      const r = await get(kickUrl(), { method, headers: { 'Content-Type': type }, body });
+      expect([r.status, body], `${method} ${type} ${body}`).toEqual([status, body]);
+      expect(JSON.parse(r.body.toString()).error, `${method} ${body}`).toMatch(error);
+    }
+    // Other methods, other spellings of the path, a query: the gate's 405 before anything runs.
+    for (const [method, path] of [['PUT', '/media-edge/kick'], ['DELETE', '/media-edge/kick'], ['POST', '/MEDIA-EDGE/kick'], ['POST', '/media-edge/kick?x=1'], ['POST', '/media-edge//kick'], ['POST', '/media-edge/%6bick']]) {
+      const r = await get(`${h.edge.url}${path}`, { method, headers: { 'Content-Type': json }, body: '{"app": "live", "stream": "x"}' });
+      expect([method, path, r.status]).toEqual([method, path, /%|\/\//.test(path) ? 400 : 405]);
+    }
+    // Too big a body: nginx refuses it before njs reads it.
+    const big = await get(kickUrl(), { method: 'POST', headers: { 'Content-Type': json }, body: JSON.stringify({ app: 'live', stream: 'x', pad: 'x'.repeat(8192) }) });
+    expect(big.status).toBe(413);
+    // Not from control_allow: 403, even with a good body.
+    const outsider = await get(kickUrl(), { method: 'POST', headers: { 'Content-Type': json }, body: '{"app": "live", "stream": "x"}', localAddress: '127.0.0.2' });
+    expect(outsider.status).toBe(403);
+    expect(await kicks()).toEqual(before);
+    expect(readdirSync(kicksDir).sort()).toEqual(files);
+    expect((await kick({ app: 'live', stream: 'keep', seconds: 0 })).status).toBe(200);
+  });
+});
