@@ -25,7 +25,8 @@ import {
   type SharedView,
 } from './origins';
 import { MAX_VIEWERS, render, type MetricsConfig } from './metrics';
-import { scrape, type MetricsStore, type Scrape } from './metrics-file';
+import { livePublishers, MAX_READ, readLog, scrape, take, type MetricsStore, type Scrape } from './metrics-file';
+import { consumeEvents, delivered, enqueue, heartbeatBody, keepUrls, readEventsState, type EventsConfig, type EventsState } from './events';
 import { ascii, crc32 } from './ring';
 import { chooseOrigin, memoryUpdate, routeKey, weightedOrder } from './routing';
 import { producePlaylist } from './producer';
@@ -237,6 +238,18 @@ async function metrics(r: NginxHTTPRequest): Promise<void> {
   const v = r.variables;
   const got = countMetrics(v, cfg);
   if (got.problem && got.problem.indexOf('another scrape') < 0) r.error('media-edge metrics: ' + got.problem);
+  // njs < 0.8.1 has no js_periodic: the scrape sends the publish events; the
+  // answer waits for no receiver. Started before this function's first
+  // await: on njs 0.7.9 an exception caught after it reads every property
+  // of the request ("r.requestBody is deprecated" in the log).
+  if (v.media_edge_events_on_scrape) {
+    sendEvents(v).then(
+      (problem) => {
+        if (problem) ngx.log(ngx.ERR, 'media-edge events: ' + problem);
+      },
+      (e: Error) => ngx.log(ngx.ERR, 'media-edge events: ' + String(e)),
+    );
+  }
   const probes = await probeAll(cfg, v.media_edge_probe_path || '/');
   const up: { [name: string]: number } = {};
   for (let i = 0; i < probes.length; i++) if (probes[i].state !== 'unknown') up[cfg.origins[i].name] = probes[i].state === 'up' ? 1 : 0;
@@ -255,6 +268,108 @@ function produce(r: NginxHTTPRequest): Promise<void> {
     warn: (m: string) => ngx.log(ngx.WARN, m),
     info: (m: string) => ngx.log(ngx.INFO, m),
   });
+}
+
+/**
+ * Publish events (njs/events.ts): read what the events log gained, queue it
+ * per URL with the heartbeat when due, save, then send each URL's queue in
+ * order until a failure, which waits its backoff. Under a lock (one sender
+ * at a time, whichever worker), and bounded in time by the tick: the state
+ * is saved before any send, so a sender killed mid-send sends again (at
+ * least once; receivers deduplicate on `id`). Answers a problem or "".
+ */
+async function sendEvents(v: NginxHTTPRequest['variables'] | NginxPeriodicSession['variables']): Promise<string> {
+  const started = Date.now();
+  let cfg: EventsConfig;
+  try {
+    cfg = JSON.parse(fs.readFileSync(v.media_edge_events_config || '', 'utf8') as string) as EventsConfig;
+  } catch (e) {
+    return 'cannot read ' + v.media_edge_events_config + ': ' + String(e);
+  }
+  const dir = v.media_edge_events_dir || '';
+  const file = dir + '/state.json';
+  const lock = dir + '/lock';
+  const store = fs as unknown as MetricsStore;
+  if (!take(store, lock, started)) return '';
+  const edge = v.hostname || '';
+  let state: EventsState;
+  const save = () => {
+    fs.writeFileSync(file + '.tmp', JSON.stringify(state));
+    fs.renameSync(file + '.tmp', file);
+  };
+  try {
+    try {
+      state = readEventsState(fs.readFileSync(file, 'utf8') as string);
+    } catch (e) {
+      state = readEventsState('');
+    }
+    keepUrls(state, cfg.urls);
+    const dropped = state.dropped;
+    const got = readLog(store, v.media_edge_events_log || '', state.offset, state.ino, MAX_READ, Buffer.alloc(65536),
+      (b: Uint8Array, n: number) => (b as Buffer).toString('utf8', 0, n),
+      (text: string) => consumeEvents(state, text, cfg.urls, edge, started));
+    state.offset = got.at;
+    state.ino = got.ino;
+    if (started - state.beatAt >= cfg.heartbeat_ms) {
+      const live = livePublishers(store, v.media_edge_events_publishers || '', started, []);
+      enqueue(state, cfg.urls, heartbeatBody(live, edge, started), started, true);
+      state.beatAt = started;
+    }
+    if (state.dropped > dropped) ngx.log(ngx.ERR, 'media-edge events: dropped ' + (state.dropped - dropped) + ' events (older than a day, or more than the queue holds)');
+    save();
+    // No try may still run when the next tick begins (js_periodic would kill it).
+    const deadline = started + cfg.interval_ms - 200;
+    await Promise.all(cfg.urls.map((url) => drain(state, url, cfg, deadline)));
+    save();
+    return '';
+  } catch (e) {
+    return String(e);
+  } finally {
+    try {
+      fs.unlinkSync(lock);
+    } catch (e) {
+      // already gone
+    }
+  }
+}
+
+/** Send `url`'s queue, oldest first, until it is empty, a try fails, or the time is up. */
+async function drain(state: EventsState, url: string, cfg: EventsConfig, deadline: number): Promise<void> {
+  const u = state.urls[url];
+  for (;;) {
+    const now = Date.now();
+    if (!u || !u.queue.length || now < u.next || now + cfg.timeout_ms > deadline) return;
+    const body = u.queue[0].body;
+    const result = await postEvent(url, body, cfg);
+    delivered(state, url, result === '', result, Date.now());
+    if (result !== '') {
+      ngx.log(ngx.WARN, 'media-edge events: ' + url + ': ' + result + '; retried in ' + Math.round((u.next - Date.now()) / 1000) + ' s (' + u.queue.length + ' waiting)');
+      return;
+    }
+  }
+}
+
+/** POST one event, signed; "" when the receiver took it (2xx), else why not. */
+function postEvent(url: string, body: string, cfg: EventsConfig): Promise<string> {
+  const sig = crypto.createHmac('sha256', cfg.secret).update(body).digest('hex') as string;
+  const action = (/"action":"([a-z_]+)"/.exec(body) || ['', 'event'])[1];
+  const call = ngx.fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'X-Media-Edge-Signature': 'sha256=' + sig, 'X-Media-Edge-Event': action },
+    body: body,
+  }).then(
+    (res) => (res.status >= 200 && res.status < 300 ? '' : 'answered ' + res.status),
+    (e: Error) => 'unreachable: ' + (e && e.message ? e.message : String(e)),
+  );
+  const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('no answer within ' + cfg.timeout_ms + ' ms'), cfg.timeout_ms));
+  return Promise.race([call, timeout]);
+}
+
+/** js_periodic (njs >= 0.8.1): the events sender, in one worker. */
+async function events(s: NginxPeriodicSession): Promise<void> {
+  if (ngx.worker_id !== 0) return;
+  const problem = await sendEvents(s.variables);
+  if (problem) ngx.log(ngx.ERR, 'media-edge events: ' + problem);
 }
 
 function answerJson(r: NginxHTTPRequest, status: number, body: unknown): void {
@@ -379,4 +494,4 @@ function loadDropUrls(file: string): string[] {
   }
 }
 
-export default { health, status, metrics, count, route, remember, probe, produce, kick };
+export default { health, status, metrics, count, route, remember, probe, produce, kick, events };

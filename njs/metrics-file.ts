@@ -67,7 +67,7 @@ function size(fs: MetricsStore, path: string): number {
  * aside first: of two scrapes that find it stale, one rename succeeds, and
  * the other's exclusive create then fails.
  */
-function take(fs: MetricsStore, lock: string, now: number): boolean {
+export function take(fs: MetricsStore, lock: string, now: number): boolean {
   try {
     fs.writeFileSync(lock, String(now), { flag: 'wx' });
     return true;
@@ -86,10 +86,12 @@ function take(fs: MetricsStore, lock: string, now: number): boolean {
 }
 
 /**
- * Read what `log` gained since `offset` (at most `budget` bytes) into the
- * totals; answers the new offset and the file's inode.
+ * Feed what `log` gained since `offset` (at most `budget` bytes) to `eat`,
+ * which answers how much of the text it used (whole lines); answers the new
+ * offset and the file's inode. The metrics and the events (njs/events.ts)
+ * read their logs with it.
  */
-function readLog(fs: MetricsStore, log: string, offset: number, ino: number, budget: number, state: MetricsState, cfg: MetricsConfig, hash: (s: string) => string, buffer: Uint8Array, decode: (b: Uint8Array, n: number) => string, ended: string[]): { at: number; ino: number } {
+export function readLog(fs: MetricsStore, log: string, offset: number, ino: number, budget: number, buffer: Uint8Array, decode: (b: Uint8Array, n: number) => string, eat: (text: string) => number): { at: number; ino: number } {
   const st = stat(fs, log);
   // Another file (rotated), or a shorter one (truncated): count it from its start.
   let at = st.ino !== ino || st.size < offset ? 0 : offset;
@@ -104,7 +106,7 @@ function readLog(fs: MetricsStore, log: string, offset: number, ino: number, bud
       left -= n;
       // The log is ASCII (nginx escapes other bytes as \xHH), so characters are bytes.
       const text = carry + decode(buffer, n);
-      const used = consume(state, text, cfg, hash, ended);
+      const used = eat(text);
       at += used;
       carry = text.slice(used);
     }
@@ -116,11 +118,13 @@ function readLog(fs: MetricsStore, log: string, offset: number, ino: number, bud
 
 /**
  * The sessions publishing now: the filter (njs/stream.ts) rewrites a file
- * per publishing session in `dir` every PUBLISHER_BEAT_MS; a file whose
- * session ended (its id in `ended`) or that stopped beating is removed.
+ * per publishing session in `dir` every PUBLISHER_BEAT_MS, named by the
+ * session's id, holding `app TAB stream TAB since-ms TAB client-address`;
+ * a file whose session ended (its id in `ended`) or that stopped beating
+ * is skipped, and removed once it is surely gone.
  */
-function publishersNow(fs: MetricsStore, dir: string, now: number, ended: string[]): { [app: string]: number } {
-  const out: { [app: string]: number } = {};
+export function livePublishers(fs: MetricsStore, dir: string, now: number, ended: string[]): { id: string; app: string; stream: string; since: number; addr: string }[] {
+  const out: { id: string; app: string; stream: string; since: number; addr: string }[] = [];
   let names: string[] = [];
   try {
     names = fs.readdirSync(dir);
@@ -135,12 +139,20 @@ function publishersNow(fs: MetricsStore, dir: string, now: number, ended: string
         if (ended.indexOf(names[i]) >= 0 || age > 60000) fs.unlinkSync(file);
         continue;
       }
-      const app = fs.readFileSync(file, 'utf8').split('\t')[0];
-      if (app) out[app] = (out[app] || 0) + 1;
+      const f = fs.readFileSync(file, 'utf8').replace(/\n$/, '').split('\t');
+      if (f[0]) out.push({ id: names[i], app: f[0], stream: f[1] || '', since: Number(f[2]) || 0, addr: f[3] || '' });
     } catch (e) {
       // Removed meanwhile: the session ended.
     }
   }
+  return out;
+}
+
+/** Application -> sessions publishing now. */
+function publishersNow(fs: MetricsStore, dir: string, now: number, ended: string[]): { [app: string]: number } {
+  const out: { [app: string]: number } = {};
+  const live = livePublishers(fs, dir, now, ended);
+  for (let i = 0; i < live.length; i++) out[live[i].app] = (out[live[i].app] || 0) + 1;
   return out;
 }
 
@@ -178,11 +190,12 @@ export function scrape(fs: MetricsStore, logs: Logs, dir: string, cfg: MetricsCo
   try {
     if (!state.salt) state.salt = String(Math.random()).slice(2) + String(Math.random()).slice(2) + String(now);
     const salted = (v: string) => hash(state.salt + '\n' + v);
-    const h = readLog(fs, logs.http, state.offset, state.ino, MAX_READ, state, cfg, salted, buffer, decode, ended);
+    const eat = (text: string) => consume(state, text, cfg, salted, ended);
+    const h = readLog(fs, logs.http, state.offset, state.ino, MAX_READ, buffer, decode, eat);
     state.offset = h.at;
     state.ino = h.ino;
     if (logs.rtmp) {
-      const r = readLog(fs, logs.rtmp, state.rtmpOffset, state.rtmpIno, MAX_READ, state, cfg, salted, buffer, decode, ended);
+      const r = readLog(fs, logs.rtmp, state.rtmpOffset, state.rtmpIno, MAX_READ, buffer, decode, eat);
       state.rtmpOffset = r.at;
       state.rtmpIno = r.ino;
     }

@@ -33,6 +33,7 @@ import {
 } from './publish';
 import { PUBLISHER_BEAT_MS } from './metrics-file';
 import { kickFile, kickLeft } from './kick';
+import { startLine } from './events';
 import { writeMessage } from './rtmp';
 import { atChunkBoundary, feedClient, feedOrigin, freeCsid, newFraming, newSession, originBoundary, resume, type Ask, type Refusal, type Step } from './rtmp-session';
 
@@ -139,6 +140,22 @@ function filter(session: NginxStreamRequest): void {
     ngx.log(decision.indexOf('allow') === 0 ? ngx.INFO : ngx.WARN, line);
   };
 
+  /**
+   * Publish events (njs/events.ts): a line per decided publish in the
+   * events log; nginx adds the end. Only an append: a receiver that is down
+   * or slow never touches the session. tcUrl of the last ask.
+   */
+  const eventsLog = s.variables.media_edge_events_log || '';
+  let lastTcUrl = '';
+  const publishEvent = (allowed: boolean, stream: string, reason: string) => {
+    if (!eventsLog) return;
+    try {
+      fs.appendFileSync(eventsLog, startLine(Date.now(), myId, sess.app, stream, addr, allowed, reason, lastTcUrl));
+    } catch (e) {
+      ngx.log(ngx.ERR, 'media-edge rtmp: cannot append to ' + eventsLog + ': ' + String(e));
+    }
+  };
+
   const answerFor = (r: Refusal) =>
     sess.f.handshakeLeft === 0 && down.handshakeLeft === 0
       ? writeMessage({ csid: freeCsid(down), type: 20, streamId: r.streamId, timestamp: 0, body: statusError(r.code, r.reason) }, down.chunkSize)
@@ -155,6 +172,7 @@ function filter(session: NginxStreamRequest): void {
     if (state === 'open') {
       stopTimer();
       record('deny', r.stream, r.reason);
+      if (r.code === 'NetStream.Publish.BadName') publishEvent(false, r.stream, r.reason);
       if (atChunkBoundary(down) && !downOff) s.sendDownstream(answerFor(r), NO_OPTIONS);
     }
     return closeNow(r.reason);
@@ -167,6 +185,7 @@ function filter(session: NginxStreamRequest): void {
   const refuse = (r: Refusal) => {
     if (state !== 'open') return;
     record('deny', r.stream, r.reason);
+    if (r.code === 'NetStream.Publish.BadName') publishEvent(false, r.stream, r.reason);
     let delay = cfg ? cfg.reject_delay_ms : 1000;
     if (dicts && cfg) {
       // Doubles with each recent failure from this address (njs >= 0.8).
@@ -260,9 +279,10 @@ function filter(session: NginxStreamRequest): void {
     if (!dir || announced) return;
     announced = true;
     const file = dir + '/' + myId;
+    const line = app + '\t' + stream + '\t' + Date.now() + '\t' + addr + '\n';
     const beat = () => {
       try {
-        fs.writeFileSync(file, app + '\t' + stream + '\n');
+        fs.writeFileSync(file, line);
       } catch (e) {
         return; // the directory is not ours: no count, nothing else lost
       }
@@ -317,6 +337,7 @@ function filter(session: NginxStreamRequest): void {
     const auth = rule.auth;
     const kind = ask.kind;
     const name = parseStreamName(ask.name);
+    lastTcUrl = ask.tcUrl;
     if (kind === 'publish') {
       const left = kickedFor(sess.app, name.stream);
       if (left > 0) return { ok: false, reason: 'stream kicked: refused for ' + Math.ceil(left / 1000) + ' more seconds' };
@@ -330,6 +351,8 @@ function filter(session: NginxStreamRequest): void {
         if (a.ok) record(kind === 'play' ? 'allow-play' : 'allow', name.stream, '');
         if (a.ok && kind === 'publish') {
           published = true;
+          if (eventsLog) s.variables.media_edge_rtmp_published = sess.app + '/' + name.stream;
+          publishEvent(true, name.stream, '');
           announce(sess.app, name.stream);
           watchKicks(sess.app, name.stream, ask.streamId);
         }

@@ -45,17 +45,19 @@ export interface RenderContext {
 
 export const ORIGINS_FILE = 'media-edge-origins.json';
 export const RTMP_AUTH_FILE = 'media-edge-rtmp-auth.json';
+/** The events sender's settings (njs/events.ts EventsConfig). */
+export const EVENTS_FILE = 'media-edge-events.json';
 /** The protected applications' locations (they hold secrets). */
 export const PLAYBACK_AUTH_CONF = 'media-edge-auth.conf';
-/** The directories of state_dir: logs/ and tmp/ (the master's), runs/, metrics/ and kicks/ (the workers' own, WORKERS_DIRS). */
-const WORK_DIRS = ['logs', 'tmp', 'runs', 'metrics', 'metrics/publishers', 'kicks'];
-const WORKERS_DIRS = ['runs', 'metrics', 'metrics/publishers', 'kicks'];
+/** The directories of state_dir: logs/ and tmp/ (the master's), runs/, metrics/, kicks/ and events/ (the workers' own, WORKERS_DIRS). */
+const WORK_DIRS = ['logs', 'tmp', 'runs', 'metrics', 'metrics/publishers', 'kicks', 'events'];
+const WORKERS_DIRS = ['runs', 'metrics', 'metrics/publishers', 'kicks', 'events'];
 
 /** This package's version (package.json), for media_edge_build_info. */
 const EDGE_VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 /** Files holding secrets: readable by nginx's group, not by everyone. */
-const SECRET_FILES = [RTMP_AUTH_FILE, PLAYBACK_AUTH_CONF];
+const SECRET_FILES = [RTMP_AUTH_FILE, PLAYBACK_AUTH_CONF, EVENTS_FILE];
 
 /** Above this many ring points the router is not used (the ring file would be large). */
 export const MAX_ROUTER_POINTS = 16000;
@@ -374,6 +376,11 @@ function argValues(s: Settings, withSession: boolean): string {
   return [...keyArgs(s), ...(withSession ? [SESSION_ARG] : [])].map((n, i) => argVar(s, n, i)).join('');
 }
 
+/** The events sender's tick: a try that times out ends before the next begins. */
+function eventsIntervalMs(s: Settings): number {
+  return (Math.ceil(parseMs(s.events_timeout) / 1000) + 1) * 1000;
+}
+
 export function render(s: Settings, ctx: RenderContext): Rendered {
   const stateDir = abs(ctx.baseDir, s.state_dir);
   const withStream = s.listen_rtmp !== '' && s.origins.some((o) => o.rtmp);
@@ -381,6 +388,10 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
   const moduleFiles = ctx.moduleFiles ?? (existsSync(modulesDir) ? readdirSync(modulesDir) : []);
   // Backups: a group of their own, behind error_page fallbacks ({{#if origin_backup}}).
   const backupServers = upstreamServers(s, 'http', 'backup');
+  const events = withStream && Object.keys(s.rtmp_auth).length > 0 && s.events_urls.length > 0;
+  if (events && !sharedState(s, ctx) && !s.metrics) {
+    throw new Error('events_urls: on this njs (< 0.8.1: no js_periodic) events are sent when /metrics is scraped; set metrics to true and scrape it');
+  }
   const vars: Record<string, string> = {
     ...Object.fromEntries(Object.entries(s).filter(([, v]) => typeof v === 'string')),
     state_dir: stateDir,
@@ -428,6 +439,19 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     // Kicks need the publish-auth filter, which refuses kicked streams.
     kick: withStream && Object.keys(s.rtmp_auth).length ? 'on' : '',
     kicks_dir: join(stateDir, 'kicks'),
+    // Publish events (njs/events.ts): the filter and nginx write the log,
+    // the sender (js_periodic on njs >= 0.8.1, else each /metrics scrape) reads it.
+    events: events ? 'on' : '',
+    events_periodic: events && sharedState(s, ctx) ? 'on' : '',
+    events_on_scrape: events && !sharedState(s, ctx) ? 'on' : '',
+    events_log: join(stateDir, 'logs', 'events-rtmp.log'),
+    events_dir: join(stateDir, 'events'),
+    events_file: join(ctx.confDir, EVENTS_FILE),
+    events_timeout: s.events_timeout,
+    // The sender's tick: a try that times out ends before the next begins.
+    events_interval: `${eventsIntervalMs(s) / 1000}s`,
+    // Publishing sessions keep a file each: the metrics count them, the heartbeat lists them.
+    publisher_files: (s.metrics || events) && withStream && Object.keys(s.rtmp_auth).length ? 'on' : '',
     rtmp_auth_file: join(ctx.confDir, RTMP_AUTH_FILE),
     not_found_max_age: String(nginxSeconds(s.not_found_ttl)),
     gate_other_method: GATE_OTHER_METHOD,
@@ -474,6 +498,9 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
   }
   out[ORIGINS_FILE] = originsFile(s);
   if (withStream && Object.keys(s.rtmp_auth).length) out[RTMP_AUTH_FILE] = rtmpAuthFile(s, ctx.baseDir);
+  if (vars.events) {
+    out[EVENTS_FILE] = JSON.stringify({ urls: s.events_urls, secret: s.events_secret, heartbeat_ms: parseMs(s.events_heartbeat), timeout_ms: parseMs(s.events_timeout), interval_ms: eventsIntervalMs(s) }) + '\n';
+  }
   const auth = authFile(s, ctx.baseDir, vars);
   if (auth) out[PLAYBACK_AUTH_CONF] = auth;
   return out;

@@ -225,13 +225,25 @@ function apps(check: Check, name: RegExp, nameRule: string, what: string): Check
   };
 }
 
+/** An address URL njs can fetch (no resolver: an address, not a host name). */
+const fetchUrl: Check<string> = (v, p) => isStr(v) && /^http:\/\/(\d{1,3}(\.\d{1,3}){3}|\[[0-9A-Fa-f:]+\]):\d{1,5}(\/[^\s"']*)?$/.test(v)
+  ? null : `${p}: expected http://IP:port/path (an address, not a host name: njs fetch resolves no names here) (got ${show(v)})`;
+
+const urlList: Check<string[]> = (v, p) => {
+  if (!Array.isArray(v) || v.length > 8) return `${p}: expected a list of at most 8 URLs such as ["http://10.0.0.5:8000/events"]`;
+  for (let k = 0; k < v.length; k++) {
+    const e = fetchUrl(v[k], `${p}[${k}]`);
+    if (e) return e;
+  }
+  return new Set(v).size === v.length ? null : `${p}: a URL is listed twice`;
+};
+
 const RTMP_APP_FIELDS: Record<string, Check> = {
   mode: oneOf('hmac', 'keys', 'callback', 'allow', 'deny'),
   secrets: (v, p) => Array.isArray(v) && v.length >= 1 && v.length <= 2 && v.every((x) => isStr(x) && x.length >= 16 && x.length <= 256)
     ? null : `${p}: expected one or two secrets of 16-256 characters (two while rotating)`,
   key_file: path,
-  url: (v, p) => isStr(v) && /^http:\/\/(\d{1,3}(\.\d{1,3}){3}|\[[0-9A-Fa-f:]+\]):\d{1,5}(\/[^\s"']*)?$/.test(v)
-    ? null : `${p}: expected http://IP:port/path (an address, not a host name: njs fetch resolves no names here) (got ${show(v)})`,
+  url: fetchUrl,
   timeout: time,
   play: boolean,
 };
@@ -438,6 +450,14 @@ export const SCHEMA = [
     doc: 'The suffixes of nginx-rtmp `hls_variant` lines on the origin (`["_low", "_hi"]`): streams published as `NAME_low`, `NAME_hi` are renditions of `NAME`, whose master playlist `NAME.m3u8` lists `NAME_low.m3u8` (flat) or `NAME_low/index.m3u8` (nested). With them, a rendition\'s playlist and fragments belong to stream `NAME`: the link a token for the master earns opens every rendition, and origin choice keeps them together. Every path whose name ends in a suffix is read so, Wowza\'s too (`/live/cam_low/playlist.m3u8` is stream `live/cam`).' }),
   setting({ name: 'prefetch_limit', syntax: 'number', default: 4, context: 'http (producer)', check: wholeNumber(0, 64),
     doc: 'When the edge fetches a live media playlist, it fetches the segments (and LL-HLS parts) the playlist newly lists into the cache in the background, at most this many per playlist refresh; 0 turns prefetch off. Only for a stream produced before (from its second refresh on): names requested once, a flood of them included, cost the origin one request each.' }),
+  setting({ name: 'events_urls', syntax: '["http://IP:port/path", ...]', default: [], context: 'http (sender), stream (filter)', check: urlList,
+    doc: 'Where publish events go (README, "Publish events"): publish started (allowed or refused, with the reason), publish ended (duration, bytes in, why) and a heartbeat listing the live publishers, each POSTed as JSON to every URL, signed with `events_secret`. Needs `rtmp_auth` (the filter sees the publishes; `"allow"` mode sends events without checking keys). A receiver that is down or slow never delays a publish; events are retried with backoff, in order, and survive reloads. `[]`: no events.' }),
+  setting({ name: 'events_secret', syntax: 'string (16-256 characters)', default: '', context: 'http (sender)', check: orEmpty(text(/^[^\s"'\\]{16,256}$/, '16-256 characters, no spaces or quotes')),
+    doc: 'The HMAC-SHA256 key of the events\' `X-Media-Edge-Signature: sha256=<hex of HMAC(secret, body)>` header. Required with `events_urls`.' }),
+  setting({ name: 'events_heartbeat', syntax: 'time (seconds)', default: '30s', context: 'http (sender)', check: seconds,
+    doc: 'How often the heartbeat (every live publisher of this edge) is sent. Only the newest heartbeat waits for a receiver that is down.' }),
+  setting({ name: 'events_timeout', syntax: 'time', default: '2s', context: 'http (sender)', check: time,
+    doc: 'Longest wait for a receiver\'s answer; no answer counts as a failure and is retried. Events leave at most this plus a second after they happen (njs >= 0.8.1).' }),
   setting({ name: 'metrics', syntax: 'true or false', default: true, context: 'http, server', check: boolean,
     doc: '`GET /metrics` (Prometheus text format, for the `status_allow` addresses) and the metrics log behind it, `<state_dir>/logs/metrics.log` (README, "Metrics": every metric, what it costs). `false`: neither.' }),
   setting({ name: 'metrics_viewer_window', syntax: 'time (seconds)', default: '30s', context: 'server (/metrics)', check: seconds,
@@ -493,6 +513,12 @@ export function validate(input: unknown): Result<Settings> {
   }
   for (const k of Object.keys(input)) {
     if (!known.has(k)) errors.push(`${k}: unknown setting (known: ${[...known].join(', ')})`);
+  }
+  if (Array.isArray(i.events_urls) && i.events_urls.length && !i.events_secret) {
+    errors.push('events_secret: required with events_urls (receivers verify the events with it)');
+  }
+  if (Array.isArray(i.events_urls) && i.events_urls.length && !(i.rtmp_auth && typeof i.rtmp_auth === 'object' && Object.keys(i.rtmp_auth).length)) {
+    errors.push('events_urls: needs rtmp_auth (the publish-auth filter sees the publishes; "allow" mode checks nothing)');
   }
   if ((i.listen_https || i.listen_rtmps) && !(i.tls_certificate && i.tls_certificate_key)) {
     errors.push('tls_certificate, tls_certificate_key: required with listen_https or listen_rtmps');

@@ -3,10 +3,13 @@
  * every target: a kick that sticks (POST /media-edge/kick drops a live
  * publisher, a real ffmpeg, and refuses its reconnects with an RTMP error
  * until the kick ends; the origins' drop API is called; reloads keep it),
- * and every bad request to the endpoint answered with a 4xx that changes
- * nothing.
+ * every bad request to the endpoint answered with a 4xx that changes
+ * nothing; publish events (start, end, heartbeat), signed, to a receiver
+ * that is slow, then failing, through a reload: no publish waits, nothing
+ * is lost, order is kept.
  */
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -191,4 +194,130 @@ describe.each(list)('operations on $name', (target) => {
     expect(readdirSync(kicksDir).sort()).toEqual(files);
     expect((await kick({ app: 'live', stream: 'keep', seconds: 0 })).status).toBe(200);
   });
+});
+
+/**
+ * An events receiver: checks each signature, records the events, and
+ * answers as `mode` says: "ok" (204), "fail" (500) or "slow" (past the
+ * edge's events_timeout).
+ */
+async function receiver(secret: string) {
+  const events: Record<string, any>[] = [];
+  const bad: string[] = [];
+  let tries = 0;
+  const state = { mode: 'ok' as 'ok' | 'fail' | 'slow' };
+  const srv: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      tries++;
+      const sig = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+      if (req.headers['x-media-edge-signature'] !== sig || req.headers['content-type'] !== 'application/json') bad.push(`${String(req.headers['x-media-edge-signature'])} ${body}`);
+      if (state.mode === 'fail') return void res.writeHead(500).end();
+      if (state.mode === 'slow') return void setTimeout(() => res.writeHead(204).end(), 2500);
+      events.push(JSON.parse(body));
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const url = `http://127.0.0.1:${(srv.address() as { port: number }).port}/events`;
+  return { url, events, bad, state, tries: () => tries, close: () => new Promise((r) => srv.close(r)) };
+}
+
+describe.each(list)('publish events on $name', (target) => {
+  const SECRET = 'events-secret-0123456789';
+  let dir: string;
+  let origin: DemoOrigin;
+  let rx: Awaited<ReturnType<typeof receiver>>;
+  let scraping: ReturnType<typeof setInterval> | undefined;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'media-edge-events-'));
+    chmodSync(dir, 0o755);
+    rx = await receiver(SECRET);
+    origin = await startDemoOrigin(join(dir, 'origin'), await freePort(), await freePort());
+  });
+  afterAll(async () => {
+    if (scraping) clearInterval(scraping);
+    await origin?.nginx.stop();
+    await rx?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  const h = useEdge(target, () => ({
+    origins: [{ name: 'o', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
+    rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } },
+    rtmp_reject_delay: '100ms',
+    events_urls: [rx.url],
+    events_secret: SECRET,
+    events_heartbeat: '2s',
+    events_timeout: '1s',
+  }));
+  beforeAll(() => {
+    // njs < 0.8.1 has no js_periodic: the events leave with each /metrics
+    // scrape, so this plays Prometheus (README, "Publish events").
+    if (!target.njsShared) scraping = setInterval(() => void get(`${h.edge.url}/metrics`).catch(() => undefined), 1000);
+  });
+  const waitFor = async <T>(what: string, find: () => T | undefined, ms = 20000): Promise<T> => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const v = find();
+      if (v !== undefined) return v;
+      if (Date.now() > end) throw new Error(`no ${what} within ${ms} ms; got ${JSON.stringify(rx.events)}`);
+      await sleep(200);
+    }
+  };
+  const eventOf = (action: string, stream: string) => () => rx.events.find((e) => e.action === action && e.stream === stream);
+
+  it('sends signed start (allowed, refused), end and heartbeat events with nginx-rtmp and SRS field names', async () => {
+    const a = await craft(h.edge.rtmpPort, publishing(key('ev1')), { until: 'NetStream.Publish.Start' });
+    expect(a.said).toContain('NetStream.Publish.Start');
+    const refused = await craft(h.edge.rtmpPort, publishing('ev2?exp=1&sig=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'));
+    expect(refused.said).toContain('NetStream.Publish.BadName');
+    // A heartbeat lists the live publisher.
+    const beat = await waitFor('heartbeat listing ev1', () => rx.events.find((e) => e.action === 'heartbeat' && e.publishers.some((p: any) => p.stream === 'ev1')));
+    expect(beat).toMatchObject({ call: 'heartbeat', edge: expect.any(String), publishers: [{ app: 'live', name: 'ev1', stream: 'ev1', ip: '127.0.0.1', addr: '127.0.0.1', duration_s: expect.any(Number) }] });
+    a.sock.destroy();
+    const start = await waitFor('start of ev1', eventOf('on_publish', 'ev1'));
+    expect(start).toMatchObject({ call: 'publish', app: 'live', name: 'ev1', stream: 'ev1', allowed: true, addr: '127.0.0.1', ip: '127.0.0.1', tcurl: 'rtmp://127.0.0.1/live' });
+    expect(start.client_id).toBe(start.clientid);
+    expect(Date.parse(start.time)).toBeGreaterThan(Date.now() - 60000);
+    const denied = await waitFor('refusal of ev2', eventOf('on_publish', 'ev2'));
+    expect(denied).toMatchObject({ allowed: false, reason: expect.stringMatching(/expired|signature/) });
+    const end = await waitFor('end of ev1', eventOf('on_unpublish', 'ev1'));
+    expect(end).toMatchObject({ call: 'publish_done', app: 'live', stream: 'ev1', client_id: start.client_id, reason: 'closed', bytes_in: expect.any(Number) });
+    expect(end.bytes_in).toBeGreaterThan(1000);
+    expect(end.duration_s).toBeGreaterThan(0);
+    expect(rx.events.indexOf(start)).toBeLessThan(rx.events.indexOf(end));
+    // A kicked publisher's end says so.
+    const k = await craft(h.edge.rtmpPort, publishing(key('ev4')), { until: 'NetStream.Publish.Start' });
+    const kicked = await get(`${h.edge.url}/media-edge/kick`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"app":"live","stream":"ev4","seconds":1}' });
+    expect(kicked.status).toBe(200);
+    expect((await waitFor('end of ev4', eventOf('on_unpublish', 'ev4'))).reason).toBe('kicked');
+    k.sock.destroy();
+    expect(rx.bad).toEqual([]);
+  }, 60_000);
+
+  it('a receiver that is slow, then failing, delays no publish; events are retried in order and survive a reload', async () => {
+    rx.state.mode = 'slow';
+    const t0 = Date.now();
+    const a = await craft(h.edge.rtmpPort, publishing(key('ev5')), { until: 'NetStream.Publish.Start' });
+    expect(a.said).toContain('NetStream.Publish.Start');
+    expect(Date.now() - t0).toBeLessThan(1000); // the receiver's 2.5 s never reach the publish
+    await sleep(1500);
+    a.sock.destroy();
+    rx.state.mode = 'fail';
+    const tries = rx.tries();
+    await waitFor('a failed try', () => (rx.tries() > tries ? true : undefined));
+    await h.edge.reload();
+    expect(eventOf('on_unpublish', 'ev5')()).toBeUndefined();
+    rx.state.mode = 'ok';
+    const end = await waitFor('end of ev5 after the receiver is back', eventOf('on_unpublish', 'ev5'), 30000);
+    const start = eventOf('on_publish', 'ev5')()!;
+    expect(start).toMatchObject({ allowed: true });
+    expect(rx.events.indexOf(start)).toBeLessThan(rx.events.indexOf(end));
+    // Each event once (a receiver may still deduplicate on id: delivery is at least once).
+    expect(rx.events.filter((e) => e.id === end.id).length).toBe(1);
+    expect(rx.bad).toEqual([]);
+    expect(h.edge.errorLog()).toMatch(/media-edge events: http:\/\/127\.0\.0\.1:\d+\/events: (answered 500|no answer within 1000 ms); retried in \d+ s/);
+  }, 60_000);
 });
