@@ -216,18 +216,28 @@ function collect(app: AppAuth, args: string): Record<string, string> | 'malforme
 }
 
 /**
+ * What a revoked token id or key id may be: characters an nginx map key
+ * needs no quotes for, and that base64url, hex and key ids use.
+ */
+export const REVOKED_ID = '[A-Za-z0-9_=-]{1,64}';
+
+/** One line of the revocation file (trimmed): kind and id in groups 1 and 2. */
+export const REVOKED_LINE = new RegExp('^(kid|token):(' + REVOKED_ID + ')\\s+revoked;$');
+
+/**
  * Parse the revocation file. It is nginx map syntax, because nginx includes
  * the same file in the maps that check links in C: `token:<id> revoked;`
  * and `kid:<key id> revoked;` lines, `#` comments.
  */
 export function parseRevocations(text: string): { list: Revocations; errors: string[] } {
-  const list: Revocations = { tokens: {}, kids: {} };
+  // Without a prototype: an id such as "constructor" or "__proto__" is an id like any other.
+  const list: Revocations = { tokens: Object.create(null), kids: Object.create(null) };
   const errors: string[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const t = lines[i].trim();
     if (t === '' || t.charAt(0) === '#') continue;
-    const m = /^(kid|token):([A-Za-z0-9_=-]{1,64})\s+revoked;$/.exec(t);
+    const m = REVOKED_LINE.exec(t);
     if (!m) {
       errors.push('line ' + (i + 1) + ': expected "token:<id> revoked;" or "kid:<key id> revoked;"');
       continue;
@@ -238,7 +248,7 @@ export function parseRevocations(text: string): { list: Revocations; errors: str
   return { list, errors };
 }
 
-const NO_REVOCATIONS: Revocations = { tokens: {}, kids: {} };
+const NO_REVOCATIONS: Revocations = { tokens: Object.create(null), kids: Object.create(null) };
 
 /**
  * May this viewer have this playlist? On success, the link its children
@@ -250,23 +260,40 @@ export function checkViewer(app: AuthConfig, q: ViewerRequest, revocations?: Rev
   if (p === 'malformed') return { ok: false, reason: 'malformed' };
   const v = verifyScheme(app, q, p, app.skew_s);
   if (!v.ok) return v;
-  // A token's id in links and revocations: the first 22 characters of its
-  // signature (132 bits of base64url, 88 of hex), short enough for nginx's
-  // default map hash buckets.
-  const id = v.id.slice(0, 22);
+  const id = tokenId(app, p);
   if (revoked.tokens[id] || revoked.kids[v.kid]) return { ok: false, reason: 'revoked' };
   const exp = v.exp > 0 ? v.exp + app.skew_s : q.nowS + app.link_ttl_s;
   return { ok: true, exp: exp, tid: v.kid + '.' + id + (v.ip ? '.ip' : ''), ip: v.ip };
 }
 
-type SchemeVerdict = { ok: true; exp: number; kid: string; id: string; ip: boolean } | { ok: false; reason: AuthReason };
+/**
+ * A token's id in links and revocations: the first 22 characters of its
+ * signature (132 bits of base64url, 88 of hex), short enough for nginx's
+ * default map hash buckets; "" when `p` (tokenParams) holds no signature.
+ * Apart from the check, so that `media-edge revoke --token` names a token
+ * exactly as its links do.
+ */
+export function tokenId(app: AppAuth, p: Record<string, string>): string {
+  let sig: string | undefined;
+  if (app.scheme === 'hmac' || app.scheme === 'akamai') {
+    // The signature is the last field of both: `~sig=` (token.ts), `~hmac=` (EdgeAuth).
+    const raw = p[app.param];
+    const field = app.scheme === 'hmac' ? '~sig=' : '~hmac=';
+    const at = raw === undefined ? -1 : raw.lastIndexOf(field);
+    sig = at < 0 ? undefined : (raw as string).slice(at + field.length);
+  } else if (app.scheme === 'wowza') sig = p[app.param + 'hash'];
+  else sig = p.md5;
+  return sig === undefined ? '' : sig.slice(0, 22);
+}
+
+type SchemeVerdict = { ok: true; exp: number; kid: string; ip: boolean } | { ok: false; reason: AuthReason };
 
 function verifyScheme(app: AppAuth, q: ViewerRequest, p: Record<string, string>, skewS: number): SchemeVerdict {
   if (app.scheme === 'hmac') {
     const raw = p[app.param];
     const v = verifyToken(raw, { path: q.path, nowS: q.nowS, skewS: skewS, clientIp: q.clientIp, keys: app.keys || {} });
     if (!v.ok) return v;
-    return { ok: true, exp: v.exp, kid: v.kid, id: (raw as string).slice(-43), ip: (raw as string).indexOf('~ip=') > 0 };
+    return { ok: true, exp: v.exp, kid: v.kid, ip: (raw as string).indexOf('~ip=') > 0 };
   }
   if (app.scheme === 'akamai') {
     const raw = p[app.param];
@@ -281,7 +308,7 @@ function verifyScheme(app: AppAuth, q: ViewerRequest, p: Record<string, string>,
     }
     if (!v.ok) return v;
     const s = raw as string;
-    return { ok: true, exp: v.exp, kid: String(used + 1), id: s.slice(s.lastIndexOf('~hmac=') + 6), ip: s.slice(0, 3) === 'ip=' };
+    return { ok: true, exp: v.exp, kid: String(used + 1), ip: s.slice(0, 3) === 'ip=' };
   }
   if (app.scheme === 'wowza') return verifyWowza(app, q, p, skewS);
   return verifySecureLink(app, q, p);
@@ -307,7 +334,7 @@ function verifyWowza(app: AppAuth, q: ViewerRequest, p: Record<string, string>, 
   if (!constantTimeEqual(want, hash)) return { ok: false, reason: 'signature' };
   if (end !== undefined && q.nowS > Number(end) + skewS) return { ok: false, reason: 'expired' };
   if (start !== undefined && q.nowS + skewS < Number(start)) return { ok: false, reason: 'not-yet-valid' };
-  return { ok: true, exp: end !== undefined ? Number(end) : 0, kid: '1', id: hash, ip: Boolean(app.ip) };
+  return { ok: true, exp: end !== undefined ? Number(end) : 0, kid: '1', ip: Boolean(app.ip) };
 }
 
 /**
@@ -327,7 +354,7 @@ function verifySecureLink(app: AppAuth, q: ViewerRequest, p: Record<string, stri
   if (!constantTimeEqual(secureLinkMd5(expr), md5)) return { ok: false, reason: 'signature' };
   // nginx: a link is expired when its time has passed (no skew in nginx either).
   if (expires !== undefined && q.nowS > Number(expires)) return { ok: false, reason: 'expired' };
-  return { ok: true, exp: expires !== undefined ? Number(expires) : 0, kid: '1', id: md5, ip: (app.expression || '').indexOf('{remote_addr}') >= 0 };
+  return { ok: true, exp: expires !== undefined ? Number(expires) : 0, kid: '1', ip: (app.expression || '').indexOf('{remote_addr}') >= 0 };
 }
 
 /** The link's signature, as nginx's secure_link_md5 in a protected location computes it. */

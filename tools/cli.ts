@@ -18,6 +18,13 @@
  *                         [--kid ID] [--ip ADDR] [--start UNIX]
  *                                                 a playback token (hmac scheme) and
  *                                                 a ready playback URL
+ *   media-edge revoke|unrevoke [--settings FILE] (--token-id ID | --kid KID | --token TOKEN|URL)
+ *                         [--nginx-conf CONF] [--no-reload]
+ *   media-edge revoke --list [--settings FILE]
+ *                                                 change playback_revoked_file, nginx -t,
+ *                                                 reload (tools/revoke.ts)
+ *
+ * Exit status: 0 done, 1 failed, 2 a usage error (nothing was done).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -29,6 +36,7 @@ import { install } from './install.ts';
 import { detectNjsShared, detectQjs, testConfig } from './nginx.ts';
 import { PACKAGE_ROOT } from './paths.ts';
 import { render, tokenParam, writeRendered } from './render.ts';
+import { revokeCommand } from './revoke.ts';
 import { settingsReference, validate, type Settings } from './settings.ts';
 import { signPublish } from '../njs/publish.ts';
 import { mintToken, type MeToken } from '../njs/token.ts';
@@ -49,10 +57,23 @@ const USAGE = `usage:
   media-edge deps [--demo | --test]
   media-edge demo [--dir DIR] [--http-port N] [--rtmp-port N]
   media-edge mint-key --settings FILE --app APP --stream NAME [--ttl SECONDS] [--kid 1|2] [--play]
-  media-edge mint-token --settings FILE --path /APP/STREAM/playlist.m3u8 [--scope /APP/STREAM/*] [--ttl SECONDS] [--kid ID] [--ip ADDR] [--start UNIX]`;
+  media-edge mint-token --settings FILE --path /APP/STREAM/playlist.m3u8 [--scope /APP/STREAM/*] [--ttl SECONDS] [--kid ID] [--ip ADDR] [--start UNIX]
+  media-edge revoke [--settings FILE] (--token-id ID | --kid KID | --token TOKEN|URL) [--nginx-conf CONF] [--no-reload]
+  media-edge unrevoke [--settings FILE] (--token-id ID | --kid KID | --token TOKEN|URL) [--nginx-conf CONF] [--no-reload]
+  media-edge revoke --list [--settings FILE]
+      Add (remove) a "token:<id> revoked;" or "kid:<key id> revoked;" line in
+      playback_revoked_file of the settings (default /etc/media-edge/edge.json),
+      run nginx -t and reload nginx: the system nginx (as install), or with
+      --nginx-conf the edge started as nginx -c CONF -p <state_dir>. --token
+      takes a whole hmac or Akamai token, or a viewer's URL (any scheme, or a
+      link's). If nginx -t refuses, the file is put back and nothing reloads.
+Exit status: 0 done (also "already revoked"), 1 failed, 2 a usage error (nothing was done).`;
+
+/** A mistake in how the command was called: exit status 2, nothing done. */
+class UsageError extends Error {}
 
 /** Read and validate a settings file; errors name the setting. */
-export function loadSettings(file: string): { settings: Settings; baseDir: string } {
+function readSettings(file: string): { settings: Settings; baseDir: string } {
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(file, 'utf8'));
@@ -61,15 +82,20 @@ export function loadSettings(file: string): { settings: Settings; baseDir: strin
   }
   const v = validate(json);
   if (!v.ok) throw new Error(`${file}: invalid settings:\n  ${v.errors.join('\n  ')}`);
-  const baseDir = dirname(resolve(file));
+  return { settings: v.value, baseDir: dirname(resolve(file)) };
+}
+
+/** readSettings, and the revocation file checked too. */
+export function loadSettings(file: string): { settings: Settings; baseDir: string } {
+  const { settings, baseDir } = readSettings(file);
   // nginx includes the revocation file in maps: one bad line fails every
   // reload, and the old revocations would silently stay. Refuse it here.
-  const revoked = v.value.playback_revoked_file ? resolve(baseDir, v.value.playback_revoked_file) : '';
+  const revoked = settings.playback_revoked_file ? resolve(baseDir, settings.playback_revoked_file) : '';
   if (revoked && existsSync(revoked)) {
     const errors = parseRevocations(readFileSync(revoked, 'utf8')).errors;
     if (errors.length) throw new Error(`${revoked}: ${errors.join(`\n${revoked}: `)}`);
   }
-  return { settings: v.value, baseDir };
+  return { settings, baseDir };
 }
 
 function main(argv: string[]): number {
@@ -97,6 +123,10 @@ function main(argv: string[]): number {
       scope: { type: 'string' },
       ip: { type: 'string' },
       start: { type: 'string' },
+      'token-id': { type: 'string' },
+      token: { type: 'string' },
+      'nginx-conf': { type: 'string' },
+      list: { type: 'boolean' },
     },
   });
   if (values.help || cmd === 'help' || cmd === '--help') {
@@ -115,13 +145,13 @@ function main(argv: string[]): number {
     }
     case 'check':
     case 'render': {
-      if (!values.settings) throw new Error(`--settings FILE is required\n${USAGE}`);
+      if (!values.settings) throw new UsageError(`--settings FILE is required\n${USAGE}`);
       const { settings, baseDir } = loadSettings(values.settings);
       if (cmd === 'check') {
         console.log(`${values.settings}: ok`);
         return 0;
       }
-      if (!values.out) throw new Error(`--out DIR is required\n${USAGE}`);
+      if (!values.out) throw new UsageError(`--out DIR is required\n${USAGE}`);
       const out = resolve(values.out);
       const present = missing(EDGE_REQUIREMENTS).length === 0;
       const njsShared = present && detectNjsShared();
@@ -164,16 +194,16 @@ function main(argv: string[]): number {
       console.log('all required packages are present');
       return 0;
     case 'mint-key': {
-      if (!values.settings || !values.app || !values.stream) throw new Error(`--settings, --app and --stream are required\n${USAGE}`);
+      if (!values.settings || !values.app || !values.stream) throw new UsageError(`--settings, --app and --stream are required\n${USAGE}`);
       const { settings } = loadSettings(values.settings);
       const auth = settings.rtmp_auth[values.app] ?? settings.rtmp_auth['*'];
       if (!auth || auth.mode !== 'hmac') throw new Error(`rtmp_auth.${values.app}: not in hmac mode, so it takes no minted keys`);
-      if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(values.stream)) throw new Error('--stream: letters, digits, "_", ".", ":", "-" (1-128)');
+      if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(values.stream)) throw new UsageError('--stream: letters, digits, "_", ".", ":", "-" (1-128)');
       const kid = Number(values.kid ?? '1');
       const secret = auth.secrets?.[kid - 1];
       if (!secret) throw new Error(`--kid ${values.kid}: rtmp_auth.${values.app}.secrets has no secret ${kid}`);
       const ttl = Number(values.ttl ?? '86400');
-      if (!Number.isInteger(ttl) || ttl < 1) throw new Error('--ttl: a whole number of seconds');
+      if (!Number.isInteger(ttl) || ttl < 1) throw new UsageError('--ttl: a whole number of seconds');
       const exp = Math.floor(Date.now() / 1000) + ttl;
       const key = `${values.stream}?exp=${exp}&sig=${signPublish(secret, values.app, values.stream, exp, values.play ? 'play' : 'publish')}&kid=${kid}`;
       const host = settings.listen_rtmp.includes(':') ? settings.listen_rtmp : `127.0.0.1:${settings.listen_rtmp}`;
@@ -183,10 +213,10 @@ function main(argv: string[]): number {
       return 0;
     }
     case 'mint-token': {
-      if (!values.settings || !values.path) throw new Error(`--settings and --path are required\n${USAGE}`);
+      if (!values.settings || !values.path) throw new UsageError(`--settings and --path are required\n${USAGE}`);
       const { settings } = loadSettings(values.settings);
       const path = values.path;
-      if (!/^\/[^/?#\s]+\/[^?#\s]*[^/?#\s]$/.test(path)) throw new Error('--path: the URL path viewers open, e.g. /live/cam1/playlist.m3u8');
+      if (!/^\/[^/?#\s]+\/[^?#\s]*[^/?#\s]$/.test(path)) throw new UsageError('--path: the URL path viewers open, e.g. /live/cam1/playlist.m3u8');
       const app = path.split('/')[1];
       const auth = settings.playback_auth[app];
       if (!auth || auth.scheme !== 'hmac') throw new Error(`playback_auth.${app}: not the hmac scheme, so it takes no minted tokens`);
@@ -194,7 +224,7 @@ function main(argv: string[]): number {
       const key = auth.keys?.[kid];
       if (!key) throw new Error(`--kid ${kid}: playback_auth.${app}.keys has no key "${kid}"`);
       const ttl = Number(values.ttl ?? '3600');
-      if (!Number.isInteger(ttl) || ttl < 1) throw new Error('--ttl: a whole number of seconds');
+      if (!Number.isInteger(ttl) || ttl < 1) throw new UsageError('--ttl: a whole number of seconds');
       const now = Math.floor(Date.now() / 1000);
       const claims: MeToken = { exp: now + ttl, path: values.scope ?? path.slice(0, path.lastIndexOf('/') + 1) + '*', kid };
       if (values.start !== undefined) claims.st = Number(values.start);
@@ -208,6 +238,16 @@ function main(argv: string[]): number {
       console.log(`play:     ${settings.listen_https ? 'https' : 'http'}://${host}${path}?${tokenParam(auth)}=${encodeURIComponent(minted.token)}`);
       console.log(`expires:  ${new Date(claims.exp * 1000).toISOString()}`);
       return 0;
+    }
+    case 'revoke':
+    case 'unrevoke': {
+      const settingsFile = values.settings ?? '/etc/media-edge/edge.json';
+      const r = revokeCommand({
+        action: cmd, list: values.list === true, settingsFile, tokenId: values['token-id'], kid: values.kid, token: values.token,
+        nginxConf: values['nginx-conf'] === undefined ? undefined : resolve(values['nginx-conf']), reload: !values['no-reload'],
+      }, () => readSettings(settingsFile));
+      for (const l of r.lines) (r.code ? console.error : console.log)(l);
+      return r.code;
     }
     case 'demo':
       void runDemo({
@@ -227,5 +267,6 @@ try {
   if (code >= 0) process.exitCode = code;
 } catch (e) {
   console.error(`media-edge: ${(e as Error).message}`);
-  process.exitCode = 1;
+  // parseArgs's refusals (an unknown option, a missing value) are usage errors too.
+  process.exitCode = e instanceof UsageError || /^ERR_PARSE_ARGS_/.test(String((e as { code?: unknown }).code)) ? 2 : 1;
 }

@@ -10,10 +10,9 @@
  *
  * Never writes nginx's own files: the operator adds the include lines.
  */
-import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { NGINX_BIN, testConfig } from './nginx.ts';
+import { NGINX_BIN, run, testConfig } from './nginx.ts';
 import { abs } from './paths.ts';
 import { prepareState, render, secretFiles, workerOwner, writeRendered, type Rendered } from './render.ts';
 import type { Settings } from './settings.ts';
@@ -115,11 +114,6 @@ export function sameTree(files: Rendered, dir: string): boolean {
   return want.every((f) => readFileSync(join(dir, f), 'utf8') === files[f]);
 }
 
-function run(cmd: string, args: string[]): { ok: boolean; output: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  return { ok: r.status === 0, output: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() || (r.error ? r.error.message : '') };
-}
-
 export interface InstallOptions {
   settings: Settings;
   baseDir: string;
@@ -137,11 +131,17 @@ export interface InstallResult {
   lines: string[];
 }
 
-/** How to tell a running nginx to reload: systemd's unit where systemd runs, else nginx's own signal. */
-function reloadNginx(): { ok: boolean; output: string } {
+/**
+ * How to tell the running system nginx to reload: systemd's unit where
+ * systemd runs it, else nginx's own signal. Also `media-edge revoke`'s.
+ */
+export function reloadNginx(): { ok: boolean; output: string } {
   if (existsSync('/run/systemd/system') && run('systemctl', ['is-active', '--quiet', 'nginx']).ok) return run('systemctl', ['reload', 'nginx']);
   return run(NGINX_BIN, ['-s', 'reload']);
 }
+
+/** What an operator runs by hand to test and reload the system nginx. */
+export const RELOAD_COMMAND = `${NGINX_BIN} -t && (systemctl reload nginx || ${NGINX_BIN} -s reload)`;
 
 export function install(o: InstallOptions): InstallResult {
   const lines: string[] = [];
@@ -236,7 +236,7 @@ export function install(o: InstallOptions): InstallResult {
   }
   const modulesLoaded = /ngx_http_js_module/.test(dumpNow.output) || /load_module\s+\S*ngx_http_js_module/.test(confText);
   const todo = includeInstructions(build.confPath, dir, s, have, withStream, modulesLoaded);
-  if (todo) lines.push(todo, `Then: ${NGINX_BIN} -t && (systemctl reload nginx || ${NGINX_BIN} -s reload). Run media-edge install again after every change to the settings.`);
+  if (todo) lines.push(todo, `Then: ${RELOAD_COMMAND}. Run media-edge install again after every change to the settings.`);
   else lines.push(`${build.confPath} includes every snippet`);
   return { code: 0, lines };
 }

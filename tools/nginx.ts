@@ -19,14 +19,40 @@ export interface NginxProcess {
 
 export const NGINX_BIN = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
 
+/** How every nginx here is named: prefix, error log and config (what `-s` also needs to find the pid file). */
+export function confArgs(conf: string, prefix: string, errorLog: string): string[] {
+  return ['-p', prefix, '-e', errorLog, '-c', conf];
+}
+
+/** Run a command to its end: whether it exited 0, and what it printed (or why it could not start). */
+export function run(cmd: string, args: string[]): { ok: boolean; output: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return { ok: r.status === 0, output: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() || (r.error ? r.error.message : '') };
+}
+
+/** A word as a POSIX shell reads it back (for commands printed to run by hand). */
+export function shellWord(w: string): string {
+  return /^[A-Za-z0-9_./=:@%+-]+$/.test(w) ? w : `'${w.split("'").join("'\\''")}'`;
+}
+
 /** `nginx -t`: returns nginx's own output and whether it accepted the config. */
 export function testConfig(conf: string, prefix: string, errorLog: string): { ok: boolean; output: string } {
-  const r = spawnSync(NGINX_BIN, ['-t', '-q', '-p', prefix, '-e', errorLog, '-c', conf], { encoding: 'utf8' });
-  return { ok: r.status === 0, output: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() };
+  return run(NGINX_BIN, ['-t', '-q', ...confArgs(conf, prefix, errorLog)]);
+}
+
+/** `nginx -s reload` to the nginx that runs this config (started by startNginx or as its README says). */
+export function reloadConfig(conf: string, prefix: string, errorLog: string): { ok: boolean; output: string } {
+  return run(NGINX_BIN, [...confArgs(conf, prefix, errorLog), '-s', 'reload']);
+}
+
+/** The shell command that tests and reloads that nginx, for an operator to run. */
+export function reloadConfigCommand(conf: string, prefix: string, errorLog: string): string {
+  const args = confArgs(conf, prefix, errorLog).map(shellWord).join(' ');
+  return `${NGINX_BIN} ${args} -t && ${NGINX_BIN} ${args} -s reload`;
 }
 
 export function startNginx(conf: string, prefix: string, errorLog: string): NginxProcess {
-  const proc = spawn(NGINX_BIN, ['-p', prefix, '-e', errorLog, '-c', conf, '-g', 'daemon off;'], {
+  const proc = spawn(NGINX_BIN, [...confArgs(conf, prefix, errorLog), '-g', 'daemon off;'], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));

@@ -532,6 +532,9 @@ export function writeRendered(files: Rendered, confDir: string, s: Settings, bas
   return prepareState(s, baseDir, SECRET_FILES.filter((f) => f in files).map((f) => join(confDir, f)));
 }
 
+/** The first line of a revocation file that render (or `media-edge revoke`) creates. */
+export const REVOKED_FILE_HEADER = '# Revoked playback tokens and keys: "token:<id> revoked;" or "kid:<key id> revoked;" lines (media-edge revoke adds them).\n';
+
 /**
  * The directories and files nginx expects besides the rendered ones:
  * state_dir and its parts with their owners (restrictState), the secret
@@ -545,7 +548,7 @@ export function prepareState(s: Settings, baseDir: string, secrets: string[]): s
   // nginx includes the revocation list in maps: it must exist to start.
   if (s.playback_revoked_file && Object.keys(s.playback_auth).length) {
     const f = abs(baseDir, s.playback_revoked_file);
-    if (!existsSync(f)) writeFileSync(f, '# Revoked playback tokens and keys: "token:<id> revoked;" or "kid:<key id> revoked;" lines.\n');
+    if (!existsSync(f)) writeFileSync(f, REVOKED_FILE_HEADER);
   }
   return warnings;
 }

@@ -10,12 +10,13 @@
 import EdgeAuth from 'akamai-edgeauth';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { mintToken, type MeToken } from '../../njs/token.ts';
 import { linkSig } from '../../njs/auth.ts';
+import { PACKAGE_ROOT } from '../../tools/paths.ts';
 import { linkSecret } from '../../tools/render.ts';
 import type { PlaybackAppAuth } from '../../tools/settings.ts';
 import { get, sleep, type Resp } from '../support/http.ts';
@@ -99,6 +100,16 @@ async function settled(f: () => Promise<Resp>, want: number): Promise<Resp> {
     r = await f();
   }
   return r;
+}
+
+/**
+ * The `media-edge` command as an operator runs it. Not spawnSync: the test
+ * origins live in this process and must keep answering meanwhile.
+ */
+function mediaEdge(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((res) => {
+    execFile('node', [join(PACKAGE_ROOT, 'bin/media-edge.mjs'), ...args], (e, out, err) => res({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, out, err }));
+  });
 }
 
 function reason(r: Resp): string | undefined {
@@ -314,6 +325,46 @@ describe.each(list)('signed playback on $name', (target) => {
     await signed.edge.reload();
     expect((await settled(() => follow(url), 200)).status).toBe(200);
     expect((await settled(() => get(reloadUrl), 200)).status).toBe(200);
+  });
+
+  // The command signals nginx through the pid file, as an operator runs it
+  // where nginx runs: here the local nginx. A containerized nginx is in
+  // another pid namespace, and the file nginx reads is the one the test above
+  // writes by hand on every target.
+  it.runIf(!target.image)('media-edge revoke and unrevoke change the file and reload nginx: the viewer is refused at its next playlist and on its links, others play; bad input changes nothing', async () => {
+    const settingsFile = join(signed.edge.dir, 'edge.json');
+    // The edge's own settings, as far as the command reads them: the file, the apps, the state directory (nginx's -p).
+    writeFileSync(settingsFile, JSON.stringify({ playback_auth: AUTH, playback_revoked_file: 'revoked.txt', state_dir: 'state', cache_dir: 'state/cache' }));
+    const conf = join(signed.edge.confDir, 'nginx.conf');
+    const cli = (...args: string[]) => mediaEdge([...args, '--settings', settingsFile, '--nginx-conf', conf]);
+    const t = token({ path: '/live/crev/*' });
+    const url = `${signed.edge.url}/live/crev/chunklist_b800000.m3u8?me_token=${t}`;
+    const first = await follow(url);
+    expect(first.status).toBe(200);
+    const seg = dirOf(first.url) + uris(first.body).pop()!;
+    const other = `${signed.edge.url}/live/crev/chunklist_b800000.m3u8?me_token=${token({ path: '/live/crev/*', exp: now() + 601 })}`;
+
+    const r = await cli('revoke', '--token-id', t.slice(-43, -21));
+    expect([r.code, r.err]).toEqual([0, '']);
+    expect(r.out).toContain('nginx -t: ok; nginx reloaded');
+    expect(reason(await get(url))).toBe('revoked');
+    const viaLink = await settled(() => get(first.url), 403);
+    expect([viaLink.status, reason(viaLink)]).toEqual([403, 'revoked']);
+    // The reload does not wait for the old workers, which may take a request more.
+    expect(reason(await settled(() => get(seg), 403))).toBe('revoked');
+    expect((await follow(other)).status).toBe(200);
+
+    const before = readFileSync(revoked());
+    const bad = await cli('revoke', '--token-id', 'not;an-id');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--token-id "not;an-id": an id is 1 to 64 letters');
+    expect(readFileSync(revoked())).toEqual(before);
+
+    const u = await cli('unrevoke', '--token-id', t.slice(-43, -21));
+    expect([u.code, u.err]).toEqual([0, '']);
+    expect((await settled(() => follow(url), 200)).status).toBe(200);
+    expect((await settled(() => get(first.url), 200)).status).toBe(200);
+    expect((await settled(() => get(seg), 200)).status).toBe(200);
   });
 
   it('forward sends the token to the origin; an explicit link_secret signs the links', async () => {

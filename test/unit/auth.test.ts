@@ -103,6 +103,15 @@ describe('revocation file', () => {
     expect(r.list).toEqual({ kids: { '2': true }, tokens: { 'AbC_-=': true } });
     expect(r.errors).toEqual(['line 5: expected "token:<id> revoked;" or "kid:<key id> revoked;"', 'line 6: expected "token:<id> revoked;" or "kid:<key id> revoked;"']);
   });
+
+  it('names of object properties are ids like others: revoked only when listed', () => {
+    const kid = (id: string) => ({ ...hmac, keys: { [id]: 'a-secret-for-this-kid' } });
+    for (const id of ['constructor', 'toString', '__proto__']) {
+      const t = tok({ kid: id }, 'a-secret-for-this-kid');
+      expect(checkViewer(kid(id), req(`me_token=${t}`), parseRevocations('').list).ok).toBe(true);
+      expect(checkViewer(kid(id), req(`me_token=${t}`), parseRevocations(`kid:${id} revoked;`).list)).toEqual({ ok: false, reason: 'revoked' });
+    }
+  });
 });
 
 describe('the link', () => {
