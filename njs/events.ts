@@ -67,7 +67,7 @@ export interface UrlQueue {
   /** Failures in a row; the next try is not before `next` (ms). */
   failures: number;
   next: number;
-  lastError: string;
+  lastProblem: string;
 }
 
 /** What the renderer writes for the sender (events.json, beside the config; mode 0640: it holds the secret). */
@@ -172,36 +172,27 @@ export function endReason(filterSaid: string, status: number): string {
   return 'status ' + status;
 }
 
-/** The JSON body of one event; `edge` names this edge ($hostname). */
+/**
+ * The JSON body of one event; `edge` names this edge ($hostname). (njs
+ * 0.7.9 writes the keys of an object this large in an order of its own:
+ * the same JSON, another text; the signature is over the text sent.)
+ */
 export function eventBody(e: LoggedEvent, edge: string): string {
-  const base = {
-    id: e.client + (e.kind === 'start' ? ':start:' : ':end:') + e.app + '/' + e.stream,
-    action: e.kind === 'start' ? 'on_publish' : 'on_unpublish',
-    call: e.kind === 'start' ? 'publish' : 'publish_done',
-    time: new Date(e.at).toISOString(),
-    timestamp: Math.floor(e.at / 1000),
-    edge: edge,
-    app: e.app,
-    name: e.stream,
-    stream: e.stream,
-    addr: e.addr,
-    ip: e.addr,
-    clientid: e.client,
-    client_id: e.client,
-  };
+  const id = e.client + (e.kind === 'start' ? ':start:' : ':end:') + e.app + '/' + e.stream;
+  const time = new Date(e.at).toISOString();
+  const ts = Math.floor(e.at / 1000);
   if (e.kind === 'start') {
-    return JSON.stringify(merge(base, { allowed: e.allowed, reason: e.allowed ? '' : e.reason, tcurl: e.tcUrl }));
+    return JSON.stringify({
+      id: id, action: 'on_publish', call: 'publish', time: time, timestamp: ts, edge: edge,
+      app: e.app, name: e.stream, stream: e.stream, addr: e.addr, ip: e.addr, clientid: e.client, client_id: e.client,
+      allowed: e.allowed, reason: e.allowed ? '' : e.reason, tcurl: e.tcUrl,
+    });
   }
-  return JSON.stringify(merge(base, { duration_s: e.seconds, bytes_in: e.bytesIn, reason: e.reason }));
-}
-
-function merge(a: { [k: string]: unknown }, b: { [k: string]: unknown }): { [k: string]: unknown } {
-  const out: { [k: string]: unknown } = {};
-  const ka = Object.keys(a);
-  for (let i = 0; i < ka.length; i++) out[ka[i]] = a[ka[i]];
-  const kb = Object.keys(b);
-  for (let i = 0; i < kb.length; i++) out[kb[i]] = b[kb[i]];
-  return out;
+  return JSON.stringify({
+    id: id, action: 'on_unpublish', call: 'publish_done', time: time, timestamp: ts, edge: edge,
+    app: e.app, name: e.stream, stream: e.stream, addr: e.addr, ip: e.addr, clientid: e.client, client_id: e.client,
+    duration_s: e.seconds, bytes_in: e.bytesIn, reason: e.reason,
+  });
 }
 
 /** The heartbeat: every live publisher of this edge, so a receiver can reconcile what it missed. */
@@ -223,7 +214,7 @@ export function enqueue(state: EventsState, urls: string[], body: string, nowMs:
   let dropped = 0;
   for (let i = 0; i < urls.length; i++) {
     const u = urls[i];
-    if (!Object.prototype.hasOwnProperty.call(state.urls, u)) state.urls[u] = { queue: [], failures: 0, next: 0, lastError: '' };
+    if (!Object.prototype.hasOwnProperty.call(state.urls, u)) state.urls[u] = { queue: [], failures: 0, next: 0, lastProblem: '' };
     let q = state.urls[u].queue;
     if (beat) {
       q = q.filter((x) => !x.beat);
@@ -253,12 +244,12 @@ export function delivered(state: EventsState, url: string, ok: boolean, error: s
     u.queue.shift();
     u.failures = 0;
     u.next = 0;
-    u.lastError = '';
+    u.lastProblem = '';
     return;
   }
   u.failures++;
   u.next = nowMs + backoffMs(u.failures);
-  u.lastError = error;
+  u.lastProblem = error;
 }
 
 /** Turn what the log gained into queued bodies; answers how much of `text` was used (whole lines). */

@@ -18,6 +18,7 @@ import { feedClient, newSession, resume, type Step } from '../../njs/rtmp-sessio
 import { sha256Hex } from '../../njs/sign';
 import { consume, newState, prune, render } from '../../njs/metrics';
 import { formatKick, kickFile, kickLeft, kickName, parseKickRequest } from '../../njs/kick';
+import { backoffMs, consumeEvents, delivered, enqueue, heartbeatBody, newEventsState, startLine } from '../../njs/events';
 import { mintToken, secureLinkMd5, verifyEdgeAuth, edgeAuthEscape, verifyToken, wowzaSecureTokenHash } from '../../njs/token';
 
 export const URIS = [
@@ -250,7 +251,24 @@ export function run(): string {
     viewer: viewerVectors(),
     metrics: metricsVectors(),
     kick: kickVectors(),
+    events: eventsVectors(),
   });
+}
+
+/** Publish events (njs/events.ts): log lines to bodies, queues, backoff. */
+function eventsVectors(): unknown[] {
+  const st = newEventsState();
+  const url = 'http://10.0.0.5:8000/e';
+  const text = startLine(1700000000123, '7.1', 'live', 'cam\u00e91', '10.0.0.1', false, 'publish refused: bad signature', 'rtmp://e/live\tx\ny') +
+    'e\t1700000060.500\t7.1\tlive/cam1\t10.0.0.1\t1234\t60.377\t200\tkicked\n' + 'e\t17000';
+  const used = consumeEvents(st, text, [url], 'edge1', 1700000061000);
+  enqueue(st, [url], heartbeatBody([{ id: '7.1', app: 'live', stream: 'cam1', since: 1700000000000, addr: '10.0.0.1' }], 'edge1', 1700000090000), 1700000090000, true);
+  delivered(st, url, false, 'answered 500', 1700000091000);
+  // Bodies parsed: njs 0.7.9 orders the keys of a large object its own way (JSON is the same).
+  const q = st.urls[url].queue;
+  const bodies: unknown[] = [];
+  for (let i = 0; i < q.length; i++) bodies.push(JSON.parse(q[i].body));
+  return [used, bodies, q.length, st.urls[url].failures, st.urls[url].next, backoffMs(1), backoffMs(7), backoffMs(40)];
 }
 
 /** Kick requests and files (njs/kick.ts): the bad forms too, whose messages njs must word as Node does. */
