@@ -95,14 +95,16 @@ describe('weights (weighted rendezvous, issue 15)', () => {
   it('gives every origin its weight\'s share of 30,000 stream names within 5%, for any origin set', () => {
     // An origin's expected share is exactly its weight's (each draw is
     // uniform); what a sample of names shows also has sampling noise, about
-    // 1/sqrt(expected names) relative: 5% holds where that is under 1.25%
-    // (6,400 names or more), four standard deviations beyond it.
+    // 1/sqrt(expected names) relative: 5% holds where that is under 1%
+    // (10,000 names or more), five standard deviations beyond it (four
+    // failed once in CI: 200 checks a run make a 4-sigma miss a matter of
+    // runs, not of the weights).
     fc.assert(fc.property(originSets, ([names, weights]) => {
       const counts = firstOf(names, weights);
       const total = weights.reduce((a, b) => a + b, 0);
       counts.forEach((c, i) => {
         const expected = NAMES * weights[i] / total;
-        expect(Math.abs(c / expected - 1), `${names[i]} weight ${weights[i]} of ${total}`).toBeLessThan(Math.max(0.05, 4 / Math.sqrt(expected)));
+        expect(Math.abs(c / expected - 1), `${names[i]} weight ${weights[i]} of ${total}`).toBeLessThan(Math.max(0.05, 5 / Math.sqrt(expected)));
       });
     }), { numRuns: 25 });
   });
