@@ -412,6 +412,8 @@ export const SCHEMA = [
   setting({ name: 'rtmp_takeover_url', syntax: 'URL template', default: '', context: 'stream',
     check: orEmpty(text(/^http:\/\/(\{origin_host\}|\d{1,3}(\.\d{1,3}){3})(:\d{1,5})?\/[^\s"']*$/, 'http://{origin_host}:port/path with {app} and {stream}, e.g. nginx-rtmp\'s /control/drop/publisher?app={app}&name={stream}')),
     doc: 'The origin API that drops a publisher, called (GET) on each RTMP origin: with `"takeover"` before the newcomer\'s publish, and by every kick (`POST /media-edge/kick`); `{origin_host}`, `{app}` and `{stream}` are filled in. nginx-rtmp: `http://{origin_host}:8080/control/drop/publisher?app={app}&name={stream}`; Wowza: its REST API\'s disconnect action for the incoming stream.' }),
+  setting({ name: 'rtmp_buffer_size', syntax: 'size', default: '256k', context: 'stream', check: text(/^[1-9][0-9]{0,6}[km]?$/, 'a size such as 256k or 1m'),
+    doc: 'nginx `proxy_buffer_size` of the RTMP server: the most one read moves, each way. The publish-auth filter runs once per read, so a bigger buffer means fewer runs per MB: with 256k the filter carried 50% (4 KB chunks) to 93% (64 KB chunks) of a plain proxy\'s media throughput on the development machine, with nginx\'s 16k 32% to 62% (README, "RTMP publish auth", Throughput). The cost is memory: up to twice this per session (each direction\'s buffer is allocated when first used).' }),
   setting({ name: 'rtmp_key_skew', syntax: 'time (seconds)', default: '30s', context: 'stream', check: seconds,
     doc: 'Clock skew allowed when checking the expiry of hmac keys.' }),
   setting({ name: 'state_dir', syntax: 'path', default: 'state', context: 'main', check: path,

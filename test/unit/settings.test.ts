@@ -80,6 +80,19 @@ describe('settings validation', () => {
     [{ playback_auth: { live: { scheme: 'akamai', key_hex: ['0123456789abcdef'], escape_early: 'yes' } } }, 'playback_auth.live.escape_early: expected true or false'],
     [{ playback_auth: { live: { scheme: 'hmac', keys: { '1': 'first-secret-0123456' }, ttl: 3 } } }, 'accepted: scheme, carry, param, keys, key_hex, algorithm, mode, salt, escape_early, secret, ip, expression, referrers, forward, link_secret'],
     [{ listen_https: '127.0.0.1:8443' }, 'tls_certificate, tls_certificate_key: required with listen_https or listen_rtmps'],
+    // Operations (issue 20) and the RTMP read size.
+    [{ rtmp_buffer_size: '256 k' }, 'rtmp_buffer_size: expected a size such as 256k or 1m'],
+    [{ rtmp_buffer_size: '0' }, 'rtmp_buffer_size: expected a size'],
+    [{ rtmp_buffer_size: '1m' }, null],
+    [{ control_allow: ['everyone'] }, 'control_allow[0]: expected an IPv4/IPv6 address or CIDR range'],
+    [{ events_urls: ['http://receiver.example/e'], events_secret: 'events-secret-0123456789', rtmp_auth: { live: { mode: 'allow' } } }, 'events_urls[0]: expected http://IP:port/path'],
+    [{ events_urls: ['http://10.0.0.5:80/e', 'http://10.0.0.5:80/e'], events_secret: 'events-secret-0123456789', rtmp_auth: { live: { mode: 'allow' } } }, 'events_urls: a URL is listed twice'],
+    [{ events_urls: 'http://10.0.0.5:80/e' }, 'events_urls: expected a list of at most 8 URLs'],
+    [{ events_urls: ['http://10.0.0.5:80/e'], rtmp_auth: { live: { mode: 'allow' } } }, 'events_secret: required with events_urls'],
+    [{ events_urls: ['http://10.0.0.5:80/e'], events_secret: 'events-secret-0123456789' }, 'events_urls: needs rtmp_auth'],
+    [{ events_urls: ['http://10.0.0.5:80/e'], events_secret: 'short', rtmp_auth: { live: { mode: 'allow' } } }, 'events_secret: expected 16-256 characters'],
+    [{ events_urls: ['http://10.0.0.5:80/e'], events_secret: 'events-secret-0123456789', rtmp_auth: { live: { mode: 'allow' } }, events_heartbeat: '500ms' }, 'events_heartbeat: expected an nginx time in whole seconds'],
+    [{ events_urls: ['http://10.0.0.5:80/e'], events_secret: 'events-secret-0123456789', rtmp_auth: { live: { mode: 'allow' } } }, null],
   ])('judges %j, naming the field', (input, message) => {
     const v = validate(input);
     expect(v.ok).toBe(message === null);
