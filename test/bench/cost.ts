@@ -30,7 +30,7 @@ export async function costBench(rows: Row[]): Promise<void> {
   compare(`${metric} (edge vs Varnish)`, runs.edge, runs.varnish);
   compare(`${metric} (edge with playback auth vs plain proxy_cache)`, runs.auth, runs.plain);
   compare(`${metric} (edge with playback auth vs Varnish)`, runs.auth, runs.varnish);
-  const both = (f: (w: Watched) => string): [string, string] => [`${f(runs.edge)}, auth ${f(runs.auth)}`, `${f(runs.plain)}, Varnish ${runs.varnish ? f(runs.varnish) : missing}`];
+  const both = (f: (w: Watched) => string): [string, string] => [`${f(runs.edge)}, auth ${f(runs.auth)}`, `${f(runs.plain)}, ${runs.varnish ? `Varnish ${f(runs.varnish)}` : missing}`];
   const mbits = (w: Watched) => ((w.bytes * 8) / w.wallSeconds / 1e6).toFixed(0);
   rows.push([`${n}: delivered Mbit/s (edge, auth vs plain, Varnish)`, ...both(mbits), '', 'measured', '']);
   rows.push([`${n}: simulator CPU (players and origin, same 2 cores), % of one core (edge, auth vs plain, Varnish)`, ...both(simulatorShare), '', 'measured', '']);
