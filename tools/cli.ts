@@ -10,7 +10,7 @@
  *   media-edge docs [--out FILE]                  write the settings reference to
  *                                                 FILE (default: docs/settings.md
  *                                                 of this package; "-" prints it)
- *   media-edge deps                               check (and as root install) packages
+ *   media-edge deps [--demo | --test | --bench]   check (and as root install) packages
  *   media-edge demo   [--dir DIR] [--http-port N] [--rtmp-port N]
  *   media-edge mint-key --settings FILE --app APP --stream NAME [--ttl S] [--kid 1|2]
  *                                                 an expiring publish key (hmac mode)
@@ -29,7 +29,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEMO_REQUIREMENTS, ensureDeps, EDGE_REQUIREMENTS, installHint, missing, TEST_REQUIREMENTS } from './deps.ts';
+import { BENCH_REQUIREMENTS, DEMO_REQUIREMENTS, ensureDeps, EDGE_REQUIREMENTS, installHint, missing, TEST_REQUIREMENTS } from './deps.ts';
 import { runDemo } from './demo.ts';
 import { goldenDiff, writeGolden } from './golden.ts';
 import { install } from './install.ts';
@@ -54,7 +54,7 @@ const USAGE = `usage:
   media-edge check --settings FILE
   media-edge docs [--out FILE|-]   (default: docs/settings.md of this package)
   media-edge golden [--update]
-  media-edge deps [--demo | --test]
+  media-edge deps [--demo | --test | --bench]
   media-edge demo [--dir DIR] [--http-port N] [--rtmp-port N]
   media-edge mint-key --settings FILE --app APP --stream NAME [--ttl SECONDS] [--kid 1|2] [--play]
   media-edge mint-token --settings FILE --path /APP/STREAM/playlist.m3u8 [--scope /APP/STREAM/*] [--ttl SECONDS] [--kid ID] [--ip ADDR] [--start UNIX]
@@ -110,6 +110,7 @@ function main(argv: string[]): number {
       help: { type: 'boolean', short: 'h' },
       demo: { type: 'boolean' },
       test: { type: 'boolean' },
+      bench: { type: 'boolean' },
       dir: { type: 'string' },
       'http-port': { type: 'string' },
       'rtmp-port': { type: 'string' },
@@ -190,7 +191,7 @@ function main(argv: string[]): number {
       return diff.length ? 1 : 0;
     }
     case 'deps':
-      ensureDeps(values.test ? TEST_REQUIREMENTS : values.demo ? DEMO_REQUIREMENTS : EDGE_REQUIREMENTS, (s) => console.log(s));
+      ensureDeps(values.bench ? BENCH_REQUIREMENTS : values.test ? TEST_REQUIREMENTS : values.demo ? DEMO_REQUIREMENTS : EDGE_REQUIREMENTS, (s) => console.log(s));
       console.log('all required packages are present');
       return 0;
     case 'mint-key': {

@@ -54,6 +54,20 @@ export const TEST_REQUIREMENTS: Requirement[] = [
   { what: 'Prometheus and promtool', pkg: 'prometheus', present: () => onPath('prometheus') && onPath('promtool') },
 ];
 
+/**
+ * `npm run bench` (test/bench/): the edge, the load generator, callgrind for
+ * the instruction counts (the `cpu` row) and Varnish, the second baseline
+ * (the cost, capacity and latency rows). Not in TEST_REQUIREMENTS: the
+ * tests and CI do not run the benchmark. The engines rows need a container
+ * image (`npm run images`), not a package.
+ */
+export const BENCH_REQUIREMENTS: Requirement[] = [
+  ...EDGE_REQUIREMENTS,
+  { what: 'wrk', pkg: 'wrk', present: () => onPath('wrk') },
+  { what: 'valgrind (callgrind)', pkg: 'valgrind', present: () => onPath('valgrind') },
+  { what: 'Varnish (varnishd)', pkg: 'varnish', present: () => onPath('varnishd') || existsSync('/usr/sbin/varnishd') },
+];
+
 /** Debian's Chromium, which playwright-core drives in the player test. */
 export const CHROMIUM = '/usr/bin/chromium';
 

@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PACKAGE_ROOT } from '../../tools/paths.ts';
@@ -47,19 +47,38 @@ export function percentile(xs: number[], q: number): number {
   return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : NaN;
 }
 
-/** One player request on a shared keep-alive agent; a failure is status 0, never a throw. */
-export function playerGet(agent: Agent, url: string): Promise<{ status: number; body: string; ms: number }> {
+export interface PlayerResponse {
+  status: number;
+  body: string;
+  ms: number;
+  /** Body bytes received (also when the body is not kept). */
+  bytes: number;
+  headers: IncomingHttpHeaders;
+}
+
+/**
+ * One player request on a shared keep-alive agent; a failure is status 0,
+ * never a throw. `keepBody` false counts a segment's bytes without keeping
+ * them: megabyte segments in JS strings would cost the simulator more than
+ * the server under test.
+ */
+export function playerGet(agent: Agent, url: string, keepBody = true): Promise<PlayerResponse> {
   return new Promise((res) => {
     const t0 = performance.now();
+    const failed = () => res({ status: 0, body: '', ms: performance.now() - t0, bytes: 0, headers: {} });
     const req = request(url, { agent, timeout: 15000 }, (r) => {
       let body = '';
-      r.setEncoding('latin1');
-      r.on('data', (c: string) => (body += c));
-      r.on('end', () => res({ status: r.statusCode ?? 0, body, ms: performance.now() - t0 }));
-      r.on('error', () => res({ status: 0, body: '', ms: performance.now() - t0 }));
+      let bytes = 0;
+      if (keepBody) r.setEncoding('latin1');
+      r.on('data', (c: string | Buffer) => {
+        bytes += c.length;
+        if (keepBody) body += c;
+      });
+      r.on('end', () => res({ status: r.statusCode ?? 0, body, ms: performance.now() - t0, bytes, headers: r.headers }));
+      r.on('error', failed);
     });
     req.on('timeout', () => req.destroy());
-    req.on('error', () => res({ status: 0, body: '', ms: performance.now() - t0 }));
+    req.on('error', failed);
     req.end();
   });
 }
@@ -79,8 +98,8 @@ function workersRss(pid: number): number {
   return total;
 }
 
-/** utime + stime of a process and its children, in seconds (/proc/PID/stat, 100 ticks/s). */
-function cpuSeconds(pid: number): number {
+/** utime + stime of a process and its children, in seconds (/proc/PID/stat, 100 ticks/s): nginx's master and workers, varnishd's manager and child. */
+export function cpuSeconds(pid: number): number {
   const ticks = (p: string) => {
     try {
       const f = readFileSync(`/proc/${p}/stat`, 'utf8');

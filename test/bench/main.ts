@@ -12,10 +12,13 @@
 import { spawnSync } from 'node:child_process';
 import { authBench } from './auth.ts';
 import { cacheBench } from './cache.ts';
+import { capacityBench } from './capacity.ts';
 import { CONNECTIONS, ROUND_SECONDS, ROUNDS, type Row } from './common.ts';
+import { costBench } from './cost.ts';
 import { cpuBench } from './cpu.ts';
 import { enginesBench } from './engines.ts';
 import { failoverBench } from './failover.ts';
+import { latencyBench } from './latency.ts';
 import { metricsBench } from './metrics.ts';
 import { playersBench } from './players.ts';
 import { producerBench } from './producer.ts';
@@ -32,6 +35,9 @@ const BENCHES: Record<string, (rows: Row[]) => Promise<void>> = {
   select: selectBench,
   failover: failoverBench,
   players: playersBench,
+  cost: costBench,
+  capacity: capacityBench,
+  latency: latencyBench,
   rtmp: rtmpBench,
   engines: enginesBench,
 };

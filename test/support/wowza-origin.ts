@@ -14,7 +14,7 @@
  * origin starts (or from `clock()` when a test drives time itself).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createHash } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
@@ -47,6 +47,12 @@ export interface OriginOptions {
    * into playlists.
    */
   odd?: boolean;
+  /** The renditions (bits/s) of every stream: the master's variants, the chunklists and segments that exist. */
+  bitrates?: number[];
+  /** Seconds per segment of the named streams (the others: `segmentSeconds`), to serve several targets at once. */
+  durations?: Record<string, number>;
+  /** Segments as large as their bitrate makes them (bps × seconds / 8) instead of `segmentBytes`. */
+  sizeFromBitrate?: boolean;
 }
 
 export interface Fault {
@@ -93,6 +99,9 @@ export class WowzaOrigin {
       clock: opts.clock ?? Date.now,
       mediaDir: opts.mediaDir ?? '',
       odd: opts.odd ?? false,
+      bitrates: opts.bitrates ?? BITRATES,
+      durations: opts.durations ?? {},
+      sizeFromBitrate: opts.sizeFromBitrate ?? false,
     };
     this.t0 = this.opts.clock();
   }
@@ -147,25 +156,42 @@ export class WowzaOrigin {
     return this.server !== null;
   }
 
-  /** Newest segment number available in the live window. */
-  liveEdge(): number {
-    return Math.floor((this.opts.clock() - this.t0) / (this.opts.segmentSeconds * 1000)) + this.opts.window - 1;
+  /** Seconds per segment (EXT-X-TARGETDURATION) of `stream`. */
+  segmentSecondsOf(stream?: string): number {
+    return (stream !== undefined ? this.opts.durations[stream] : undefined) ?? this.opts.segmentSeconds;
+  }
+
+  /** Newest segment number available in the live window (of `stream`, when streams have their own durations). */
+  liveEdge(stream?: string): number {
+    return Math.floor((this.opts.clock() - this.t0) / (this.segmentSecondsOf(stream) * 1000)) + this.opts.window - 1;
+  }
+
+  /**
+   * When segment n of a live stream appeared in this origin's playlist (clock
+   * ms): the first window is there from the start, then one a segment
+   * duration. What a viewer's view is measured against (bench latency).
+   */
+  appearedAt(n: number, stream?: string): number {
+    return this.t0 + Math.max(0, n - this.opts.window + 1) * this.segmentSecondsOf(stream) * 1000;
   }
 
   /** The bytes this origin serves for segment n of a live stream now (in its current run). */
   liveSegment(stream: string, bps: number, n: number): Buffer {
-    return WowzaOrigin.segmentBody(this.run === 1 ? stream : `${stream}#run${this.run}`, bps, n, this.opts.segmentBytes);
+    const size = this.opts.sizeFromBitrate ? Math.round((bps * this.segmentSecondsOf(stream)) / 8) : this.opts.segmentBytes;
+    return WowzaOrigin.segmentBody(this.run === 1 ? stream : `${stream}#run${this.run}`, bps, n, size);
   }
 
-  /** Deterministic segment bytes, so a test can tell which segment it got. */
+  /**
+   * Deterministic segment bytes, so a test can tell which segment it got:
+   * an AES-128-CTR keystream keyed by the segment's name (no block repeats,
+   * so a misplaced byte range shows). Fast (a 4 MB segment of a realistic
+   * 5 Mbit/s, 6 s rendition in milliseconds): this process also runs a
+   * benchmark's simulated viewers, whose timings a slow origin would skew.
+   */
   static segmentBody(stream: string, bps: number, n: number, size: number): Buffer {
-    const out = Buffer.alloc(size);
-    let block = createHash('sha256').update(`${stream}/${bps}/${n}`).digest();
-    for (let off = 0; off < size; off += block.length) {
-      block.copy(out, off);
-      block = createHash('sha256').update(block).digest();
-    }
-    out[0] = 0x47; // MPEG-TS sync byte
+    const key = createHash('sha256').update(`${stream}/${bps}/${n}`).digest().subarray(0, 16);
+    const out = createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(size));
+    if (size > 0) out[0] = 0x47; // MPEG-TS sync byte
     return out;
   }
 
@@ -245,23 +271,24 @@ export class WowzaOrigin {
     const cl = /^chunklist(?:_w(\d+))?_b(\d+)\.m3u8$/.exec(file);
     if (cl) {
       const bps = Number(cl[2]);
-      if (!BITRATES.includes(bps)) return this.send(res, 404, 'text/plain', 'no such rendition\n');
+      if (!this.opts.bitrates.includes(bps)) return this.send(res, 404, 'text/plain', 'no such rendition\n');
       if (this.opts.odd && /[?&]wowzaplayduration=/i.test(url)) {
         // A clip: one segment and the end (what a poisoned key would serve everyone).
         return this.send(res, 200, 'application/vnd.apple.mpegurl', `#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.000,\nmedia_b${bps}_0.ts\n#EXT-X-ENDLIST\n`);
       }
       if (this.opts.odd && /[?&]DVR(&|=|$)/i.test(url)) {
-        return this.send(res, 200, 'application/vnd.apple.mpegurl', this.chunklist(vod, bps, cl[1] ?? sidQuery).replace('#EXT-X-VERSION:3', '#EXT-X-VERSION:3\n#X-DVR-WINDOW'));
+        return this.send(res, 200, 'application/vnd.apple.mpegurl', this.chunklist(vod, stream, bps, cl[1] ?? sidQuery).replace('#EXT-X-VERSION:3', '#EXT-X-VERSION:3\n#X-DVR-WINDOW'));
       }
-      return this.send(res, 200, 'application/vnd.apple.mpegurl', this.chunklist(vod, bps, cl[1] ?? sidQuery));
+      return this.send(res, 200, 'application/vnd.apple.mpegurl', this.chunklist(vod, stream, bps, cl[1] ?? sidQuery));
     }
     const seg = /^media(?:_w(\d+))?_b(\d+)_(\d+)\.ts$/.exec(file);
     if (seg) {
       const bps = Number(seg[2]);
       const n = Number(seg[3]);
-      const available = (vod ? n < 5 : n <= this.liveEdge() && n > this.liveEdge() - this.opts.window - 3)
+      const edge = this.liveEdge(stream);
+      const available = (vod ? n < 5 : n <= edge && n > edge - this.opts.window - 3)
         && (!this.opts.mediaDir || existsSync(join(this.opts.mediaDir, `seg${n}.ts`)));
-      if (!BITRATES.includes(bps) || !available) return this.send(res, 404, 'text/plain', 'no such segment\n');
+      if (!this.opts.bitrates.includes(bps) || !available) return this.send(res, 404, 'text/plain', 'no such segment\n');
       const body = this.opts.mediaDir
         ? readFileSync(join(this.opts.mediaDir, `seg${n}.ts`))
         : this.liveSegment(stream, bps, n);
@@ -277,7 +304,7 @@ export class WowzaOrigin {
   private master(vod: boolean): string {
     const sid = this.opts.sessions ? this.newSid() : null;
     const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-INDEPENDENT-SEGMENTS'];
-    for (const bps of BITRATES) {
+    for (const bps of this.opts.bitrates) {
       lines.push(`#EXT-X-STREAM-INF:BANDWIDTH=${bps},CODECS="avc1.42c01e,mp4a.40.2",RESOLUTION=${bps > 500000 ? '640x360' : '320x180'}`);
       lines.push(sid ? `chunklist_w${sid}_b${bps}.m3u8` : `chunklist_b${bps}.m3u8`);
     }
@@ -285,9 +312,9 @@ export class WowzaOrigin {
     return lines.join('\n') + '\n';
   }
 
-  private chunklist(vod: boolean, bps: number, sid: string | undefined): string {
-    const d = this.opts.segmentSeconds;
-    const edge = vod ? 4 : this.liveEdge();
+  private chunklist(vod: boolean, stream: string, bps: number, sid: string | undefined): string {
+    const d = this.segmentSecondsOf(stream);
+    const edge = vod ? 4 : this.liveEdge(stream);
     const first = vod ? 0 : Math.max(0, edge - this.opts.window + 1);
     const lines = ['#EXTM3U', '#EXT-X-VERSION:3', `#EXT-X-TARGETDURATION:${d}`, `#EXT-X-MEDIA-SEQUENCE:${first}`];
     if (vod) lines.push('#EXT-X-PLAYLIST-TYPE:VOD');
