@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PACKAGE_ROOT } from '../../tools/paths.ts';
@@ -48,18 +48,20 @@ export function percentile(xs: number[], q: number): number {
 }
 
 /** One player request on a shared keep-alive agent; a failure is status 0, never a throw. */
-export function playerGet(agent: Agent, url: string): Promise<{ status: number; body: string; ms: number }> {
+export function playerGet(agent: Agent, url: string): Promise<{ status: number; body: string; ms: number; headers: IncomingHttpHeaders }> {
   return new Promise((res) => {
     const t0 = performance.now();
     const req = request(url, { agent, timeout: 15000 }, (r) => {
       let body = '';
       r.setEncoding('latin1');
       r.on('data', (c: string) => (body += c));
-      r.on('end', () => res({ status: r.statusCode ?? 0, body, ms: performance.now() - t0 }));
-      r.on('error', () => res({ status: 0, body: '', ms: performance.now() - t0 }));
+      r.on('end', () => res({ status: r.statusCode ?? 0, body, ms: performance.now() - t0, headers: r.headers }));
+      r.on('error', () => res({ status: 0, body: '', ms: performance.now() - t0, headers: {} }));
+      // A body cut short ends in neither 'end' nor always 'error'.
+      r.on('close', () => res({ status: 0, body: '', ms: performance.now() - t0, headers: {} }));
     });
     req.on('timeout', () => req.destroy());
-    req.on('error', () => res({ status: 0, body: '', ms: performance.now() - t0 }));
+    req.on('error', () => res({ status: 0, body: '', ms: performance.now() - t0, headers: {} }));
     req.end();
   });
 }

@@ -16,6 +16,7 @@ import { CONNECTIONS, ROUND_SECONDS, ROUNDS, type Row } from './common.ts';
 import { cpuBench } from './cpu.ts';
 import { enginesBench } from './engines.ts';
 import { failoverBench } from './failover.ts';
+import { faultsBench } from './faults.ts';
 import { metricsBench } from './metrics.ts';
 import { playersBench } from './players.ts';
 import { producerBench } from './producer.ts';
@@ -34,6 +35,7 @@ const BENCHES: Record<string, (rows: Row[]) => Promise<void>> = {
   players: playersBench,
   rtmp: rtmpBench,
   engines: enginesBench,
+  faults: faultsBench,
 };
 
 async function main(): Promise<void> {
