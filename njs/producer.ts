@@ -178,6 +178,14 @@ async function serveLastGood(r: ProducerRequest, host: Host, disk: Disk, uri: st
   return true;
 }
 
+/** No usable answer from the origin: the last good copy (serveLastGood), else 502, not stored. */
+async function lastGoodOr502(r: ProducerRequest, host: Host, disk: Disk, uri: string, p: ProducerPolicy): Promise<void> {
+  const served = await serveLastGood(r, host, disk, uri, p);
+  if (served) return;
+  r.headersOut['Cache-Control'] = 'no-store';
+  r.return(502);
+}
+
 function contentType(kind: string, origin: string | undefined): string {
   if (origin) return origin;
   return kind === 'mpd' ? 'application/dash+xml' : 'application/vnd.apple.mpegurl';
@@ -224,16 +232,24 @@ export async function producePlaylist(r: ProducerRequest, host: Host): Promise<v
   );
   if (answer === null) {
     r.error('media-edge producer: ' + uri + ': origin subrequest failed: ' + failure);
-    const served = await serveLastGood(r, host, disk, uri, p);
-    if (served) return;
-    r.headersOut['Cache-Control'] = 'no-store';
-    r.return(502);
+    await lastGoodOr502(r, host, disk, uri, p);
     return;
   }
   const reply = answer;
   const status = reply.status || 502;
   const buf = reply.responseBuffer;
   const bytes: Uint8Array = buf ? buf : new Uint8Array(0);
+  // Fewer bytes than the origin's Content-Length: it closed mid-body. nginx
+  // cannot try another origin once the headers are in, and ends the
+  // subrequest as if it were whole (status 200, the bytes that came; `npm
+  // run bench`, faults), so it is neither parsed, cached nor kept: half a
+  // playlist ends in half a URI, and would replace the last good copy.
+  const declared = reply.headersOut['Content-Length'];
+  if (status === 200 && declared !== undefined && Number(declared) > bytes.length) {
+    r.error('media-edge producer: ' + uri + ': origin body cut short (' + bytes.length + ' of ' + declared + ' bytes)');
+    await lastGoodOr502(r, host, disk, uri, p);
+    return;
+  }
   let out: string | Uint8Array = bytes;
   let info = invalid('status ' + status);
   // A last good copy is kept where the playlist has a slot (runStep returns
@@ -243,7 +259,14 @@ export async function producePlaylist(r: ProducerRequest, host: Host): Promise<v
     const seen = inspect(bytes, kind === 'mpd', p.maxBytes);
     info = seen.info;
     if (info.kind === 'invalid') {
-      r.error('media-edge producer: ' + uri + ': origin playlist not understood (' + info.error + ', ' + bytes.length + ' bytes); passed through unchanged, cached ' + p.fallback + 's');
+      // Where a good copy was made seconds ago, a body it cannot read is the
+      // origin failing (junk, an error page sent with 200, a chunked body
+      // cut short, which nginx passes on as whole): that copy within the
+      // grace, as for a 5xx. A playlist grown too large is not a failure.
+      let served = false;
+      if (info.error !== 'too-large') served = await serveLastGood(r, host, disk, uri, p);
+      r.error('media-edge producer: ' + uri + ': origin playlist not understood (' + info.error + ', ' + bytes.length + ' bytes); ' + (served ? 'served its last good copy' : 'passed through unchanged, cached ' + p.fallback + 's'));
+      if (served) return;
     } else if (info.kind === 'live' || info.kind === 'event') {
       const step = await runStep(r, host, disk, uri, info);
       known = step !== null;

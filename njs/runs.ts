@@ -42,10 +42,13 @@ export const SWEEP_MAX = 1000;
 /**
  * Write a file whole or not at all (rename is atomic), so readers never see
  * half of one. "" when written, else why not: a failure is a value (the
- * producer writes after it waited for the origin; see Disk).
+ * producer writes after it waited for the origin; see Disk). The temporary
+ * name is the write's own, not only the worker's: two productions of one
+ * playlist can overlap in a worker (viewers whose cache lock timed out
+ * behind a hung origin), and with one name the second rename found nothing.
  */
 export function writeAtomic(fs: Store, file: string, data: string): Promise<string> {
-  const tmp = file + '.' + process.pid + '.tmp';
+  const tmp = file + '.' + process.pid + '.' + Math.floor(Math.random() * 1e9) + '.tmp';
   return fs.promises.writeFile(tmp, data).then(() => fs.promises.rename(tmp, file)).then(
     () => '',
     (e: Error) => String(e),

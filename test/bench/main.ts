@@ -4,10 +4,13 @@
  * module a benchmark, each saying what it measures; docs/benchmarks.md has
  * every row and the last full run.
  *
- * Needs wrk (apt-get install wrk); cpu needs valgrind, engines the
- * media-edge:sid image. Never fails on numbers; prints MISSED.
+ * Needs wrk (apt-get install wrk); cpu needs valgrind, cost, capacity and
+ * latency varnish (`media-edge deps --bench`), engines the media-edge:sid
+ * image, faults root (tmpfs, bind mounts). Never fails on numbers; prints
+ * MISSED.
  *
- * BENCH_ROUNDS, BENCH_ROUND_SECONDS, BENCH_PLAYERS_SECONDS, BENCH_ONLY=cache,metrics,cpu,auth,producer,select,failover,players,rtmp,engines.
+ * BENCH_ROUNDS, BENCH_ROUND_SECONDS, BENCH_PLAYERS_SECONDS, BENCH_MIX_*,
+ * BENCH_CAPACITY_*, BENCH_FAULT*, BENCH_ONLY=a list of the names in BENCHES.
  */
 import { spawnSync } from 'node:child_process';
 import { authBench } from './auth.ts';
@@ -18,6 +21,7 @@ import { costBench } from './cost.ts';
 import { cpuBench } from './cpu.ts';
 import { enginesBench } from './engines.ts';
 import { failoverBench } from './failover.ts';
+import { faultsBench } from './faults.ts';
 import { latencyBench } from './latency.ts';
 import { metricsBench } from './metrics.ts';
 import { playersBench } from './players.ts';
@@ -40,6 +44,7 @@ const BENCHES: Record<string, (rows: Row[]) => Promise<void>> = {
   latency: latencyBench,
   rtmp: rtmpBench,
   engines: enginesBench,
+  faults: faultsBench,
 };
 
 async function main(): Promise<void> {

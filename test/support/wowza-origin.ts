@@ -1,7 +1,8 @@
 /**
  * A test origin that imitates Wowza Streaming Engine's URL behaviour (see
  * shared/reference/media.md), counts every request, and can be told to be
- * slow, to fail, or to drop connections.
+ * slow, to fail, to drop connections, to hang, to cut bodies short, to send
+ * junk, or to flap (Fault, flap()).
  *
  *   /{app}[/_definst_]/{stream}/playlist.m3u8        ABR master (2 renditions)
  *   .../chunklist_w{sid}_b{bps}.m3u8                 session-app media playlist
@@ -14,12 +15,13 @@
  * origin starts (or from `clock()` when a test drives time itself).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createCipheriv, createHash } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { sleep } from './http.ts';
 
 export interface OriginOptions {
   /** Seconds per live segment (EXT-X-TARGETDURATION). */
@@ -64,6 +66,14 @@ export interface Fault {
   status?: number;
   /** Close the connection without answering. */
   drop?: boolean;
+  /** Take the request and never answer: the connection stays open (until the origin stops), as on a hung origin. */
+  hang?: boolean;
+  /** Send the headers with the whole body's Content-Length and this share (0-1) of the body, then close (FIN): a truncated body. */
+  truncate?: number;
+  /** Send the headers chunked (no Content-Length) and this share (0-1) of the body, then reset the connection (RST): closed mid-body. */
+  closeMidBody?: number;
+  /** Answer 200 with this many random bytes (as a playlist: its Content-Type) instead of the content. */
+  garbage?: number;
 }
 
 export interface RequestRecord {
@@ -86,6 +96,8 @@ export class WowzaOrigin {
   /** When set, only streams whose name matches exist here (others 404), as on a Wowza origin that has not got the stream. */
   streams: RegExp | null = null;
   private server: Server | null = null;
+  /** Responses cut short by a fault (truncate, closeMidBody), read by send(). */
+  private cuts = new WeakMap<ServerResponse, Fault>();
   private t0: number;
   private sidCounter = 1000;
   port = 0;
@@ -152,6 +164,28 @@ export class WowzaOrigin {
     this.t0 = this.opts.clock();
   }
 
+  /**
+   * Go down (connections closed, port refused) for `downMs`, come back for
+   * `upMs`, again and again, until the returned function is called: it
+   * resolves once the origin is up again, as a flapping origin that settles.
+   */
+  flap(downMs: number, upMs: number): () => Promise<void> {
+    let flapping = true;
+    const port = this.port;
+    const loop = (async () => {
+      while (flapping) {
+        await this.stop();
+        await sleep(downMs);
+        await this.start(port);
+        if (flapping) await sleep(upMs);
+      }
+    })();
+    return async () => {
+      flapping = false;
+      await loop;
+    };
+  }
+
   get running(): boolean {
     return this.server !== null;
   }
@@ -206,7 +240,10 @@ export class WowzaOrigin {
       req.socket.destroy();
       return;
     }
+    if (fault?.hang) return;
     if (fault?.status) return this.send(res, fault.status, 'text/plain', `fault ${fault.status}\n`);
+    if (fault?.garbage) return this.send(res, 200, 'application/vnd.apple.mpegurl', randomBytes(fault.garbage));
+    if (fault?.truncate !== undefined || fault?.closeMidBody !== undefined) this.cuts.set(res, fault);
     const fixed = this.bodies[path];
     if (fixed) return this.send(res, fixed.status ?? 200, fixed.type ?? 'application/vnd.apple.mpegurl', fixed.body, fixed.cacheControl);
     this.route(path, url, res);
@@ -235,6 +272,8 @@ export class WowzaOrigin {
   private oddRequest: IncomingMessage | null = null;
 
   private send(res: ServerResponse, status: number, type: string, body: string | Buffer, cacheControl = 'no-cache'): void {
+    const cut = this.cuts.get(res);
+    if (cut) return WowzaOrigin.sendCut(res, status, type, Buffer.from(body), cut);
     const req = this.oddRequest;
     this.oddRequest = null;
     if (req && /mpegurl/.test(type) && status === 200) {
@@ -256,6 +295,18 @@ export class WowzaOrigin {
       Server: 'WowzaStreamingEngine/4.8.x (test origin)',
     });
     res.end(body);
+  }
+
+  /**
+   * Part of an answer, then the connection goes: with the whole length
+   * announced and a clean close (truncate), or chunked and reset
+   * (closeMidBody), the two ways a body ends early on the wire.
+   */
+  private static sendCut(res: ServerResponse, status: number, type: string, body: Buffer, cut: Fault): void {
+    const chunked = cut.truncate === undefined;
+    const share = chunked ? cut.closeMidBody! : cut.truncate!;
+    res.writeHead(status, { 'Content-Type': type, ...(chunked ? {} : { 'Content-Length': body.length }), 'Cache-Control': 'no-cache' });
+    res.write(body.subarray(0, Math.floor(body.length * share)), () => (chunked ? res.socket?.resetAndDestroy() : res.socket?.destroy()));
   }
 
   private route(path: string, url: string, res: ServerResponse): void {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { producePlaylist, producerPolicy, type Host, type OriginReply, type ProducerPolicy, type ProducerRequest } from '../../njs/producer.ts';
-import { STATE_FORGET_MS, sweepRuns } from '../../njs/runs.ts';
+import { STATE_FORGET_MS, sweepRuns, writeAtomic } from '../../njs/runs.ts';
 import { formatSlot, parseSlot } from '../../njs/state.ts';
 import { cachePolicy } from '../../tools/render.ts';
 import { defaults } from '../../tools/settings.ts';
@@ -203,6 +203,36 @@ describe('producer', () => {
     expect(status.headersOut).toEqual({ 'Content-Type': 'application/vnd.apple.mpegurl', 'X-Media-Edge-TTL': '0; status-503' });
   });
 
+  it('takes a body shorter than its Content-Length (the origin closed mid-body) for a failure: the last good copy within the grace, else 502; never parsed or kept', async () => {
+    const whole = live(10, 13);
+    const cut = (at: number) => produce(policy(), reply(200, whole.slice(0, 90), { 'Content-Length': String(Buffer.byteLength(whole)) }), at);
+    const none = await cut(T0);
+    expect(none.returned).toEqual([{ status: 502, body: undefined }]);
+    expect(none.headersOut).toEqual({ 'Cache-Control': 'no-store' });
+    expect(none.log).toEqual([`error: media-edge producer: ${URI}: origin body cut short (90 of ${Buffer.byteLength(whole)} bytes)`]);
+    await produce(policy(), reply(200, live(10, 12), { 'Content-Length': String(Buffer.byteLength(live(10, 12))) }), T0 + 1000);
+    const copy = read(files().find((n) => n.endsWith('.last'))!);
+    const s = await cut(T0 + 4000);
+    expect(s.returned[0].status).toBe(200);
+    expect(s.headersOut['X-Media-Edge-TTL']).toBe('0; stale-if-error age=3');
+    expect(String(s.returned[0].body)).toContain('media_12.ts?me_run=');
+    expect(read(files().find((n) => n.endsWith('.last'))!)).toBe(copy);
+  });
+
+  it('answers a 200 it cannot parse with the last good copy within the grace, and passes it through after (or when it only grew too large)', async () => {
+    await produce(policy(), reply(200, live(10, 12)), T0);
+    const html = reply(200, '<!DOCTYPE html><html>Error</html>');
+    const within = await produce(policy(), html, T0 + 5000);
+    expect(within.returned[0].status).toBe(200);
+    expect(within.headersOut['X-Media-Edge-TTL']).toBe('0; stale-if-error age=5');
+    expect(within.log).toContain(`error: media-edge producer: ${URI}: origin playlist not understood (html-page, 33 bytes); served its last good copy`);
+    const big = await produce(policy({ maxBytes: 50 }), reply(200, live(10, 13)), T0 + 6000);
+    expect(big.headersOut['X-Media-Edge-TTL']).toBe('1; unparsed:too-large');
+    const after = await produce(policy(), html, T0 + 8001);
+    expect(after.returned[0].body).toEqual(Buffer.from('<!DOCTYPE html><html>Error</html>'));
+    expect(after.headersOut['X-Media-Edge-TTL']).toBe('1; unparsed:html-page');
+  });
+
   it('never serves another playlist\'s copy from a slot that changed hands', async () => {
     await produce(policy(), reply(200, live(10, 12)), T0);
     const last = files().find((n) => n.endsWith('.last')) as string;
@@ -232,6 +262,15 @@ describe('producer', () => {
     expect(files()).not.toContain('8.run.4242.tmp');
     expect(files()).toContain('9.run');
     expect(hostLog).toEqual(['info: media-edge producer: removed 3 state files from ' + dir]);
+  });
+
+  it('two writes of one state file at once (overlapping productions in a worker) both succeed, and the file is one of them whole', async () => {
+    let n = 0;
+    vi.mocked(Math.random).mockImplementation(() => (n++ % 1000) / 1000);
+    const file = join(dir, '3.run');
+    expect(await Promise.all([writeAtomic(fs, file, 'first'), writeAtomic(fs, file, 'second')])).toEqual(['', '']);
+    expect(['first', 'second']).toContain(read('3.run'));
+    expect(files()).toEqual(['3.run']);
   });
 
   it('a sweep of a missing directory removes nothing', () => {
