@@ -424,6 +424,8 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     cache_key: CACHE_KEY,
     cache_key_args_values: argValues(s, false),
     origin_args_values: argValues(s, true),
+    // Segments wait the shorter of the two: origin_read_timeout still bounds every origin read.
+    segment_read_wait: parseMs(s.segment_read_timeout) < parseMs(s.origin_read_timeout) ? s.segment_read_timeout : s.origin_read_timeout,
     playlist_lock_timeout: `${Math.ceil((2 * parseMs(s.origin_read_timeout)) / 1000)}s`,
     segment_cache_honor: s.segment_origin_cache_control === 'honor' ? 'on' : '',
     segment_cache_override: s.segment_origin_cache_control === 'honor' ? '' : 'on',

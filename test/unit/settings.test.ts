@@ -80,6 +80,9 @@ describe('settings validation', () => {
     [{ playback_auth: { live: { scheme: 'akamai', key_hex: ['0123456789abcdef'], escape_early: 'yes' } } }, 'playback_auth.live.escape_early: expected true or false'],
     [{ playback_auth: { live: { scheme: 'hmac', keys: { '1': 'first-secret-0123456' }, ttl: 3 } } }, 'accepted: scheme, carry, param, keys, key_hex, algorithm, mode, salt, escape_early, secret, ip, expression, referrers, forward, link_secret'],
     [{ listen_https: '127.0.0.1:8443' }, 'tls_certificate, tls_certificate_key: required with listen_https or listen_rtmps'],
+    [{ segment_read_timeout: '5s' }, 'segment_read_timeout: must be shorter than origin_failover_timeout'],
+    [{ segment_read_timeout: '5s', origin_failover_timeout: '8s' }, null],
+    [{ segment_read_timeout: 'soon' }, 'segment_read_timeout: expected an nginx time'],
     // Operations (issue 20) and the RTMP read size.
     [{ rtmp_buffer_size: '256 k' }, 'rtmp_buffer_size: expected a size such as 256k or 1m'],
     [{ rtmp_buffer_size: '0' }, 'rtmp_buffer_size: expected a size'],
