@@ -192,6 +192,23 @@ describe.each(list)('origin selection on $name', (target) => {
     }
   });
 
+  it('fails over inside a segment request when the origin hangs, with the default timeouts', async () => {
+    // origin_read_timeout 10 s is longer than origin_failover_timeout 5 s:
+    // segments wait segment_read_timeout (3 s) so that the next origin is still tried.
+    const p = placement(target, origins.slice(0, 2), ['o0', 'o1'], WEIGHTS.slice(0, 2));
+    const stream = streamOn(p, 'seghang', 1);
+    origins[1].faults = [{ match: new RegExp(`/${stream}/.*\\.ts$`), delayMs: 8000 }];
+    try {
+      const r = await get(`${two.edge.url}/live/${stream}/media_b400000_${origins[0].liveEdge()}.ts`);
+      expect(r.status).toBe(200);
+      expect(r.ms).toBeGreaterThan(2500);
+      expect(r.ms).toBeLessThan(4500);
+      expect(r.headers['x-media-edge-origin-status']).toMatch(/^504, 200$/);
+    } finally {
+      origins[1].faults = [];
+    }
+  });
+
   it('all origins down: 502 quickly, and cached objects are still served', async () => {
     const n = origins[0].liveEdge();
     const cached = `${all.edge.url}/live/alldown/media_b400000_${n}.ts`;
