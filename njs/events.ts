@@ -7,8 +7,8 @@
  * Where they come from: the publish-auth filter appends an `s` line to the
  * RTMP events log when it decides a publish (njs/stream.ts), and nginx
  * appends an `e` line when a session that published ends (stream
- * access_log, in C: it is written however the session ends, kicks and
- * worker shutdowns included). The sender reads the log from where it
+ * access_log, in C: written when nginx ends the session, a kick included;
+ * a worker killed outright writes none, and the heartbeat then tells). The sender reads the log from where it
  * stopped, as the metrics read theirs (njs/metrics-file.ts readLog), so a
  * receiver that is down or slow never touches a publish: the filter only
  * appends a line.

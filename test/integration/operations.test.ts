@@ -19,7 +19,7 @@ import { signPublish } from '../../njs/publish.ts';
 import { freePort, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
 import { get, sleep } from '../support/http.ts';
 import { craft } from '../support/rtmp-client.ts';
-import { handshake, publishSession } from '../support/rtmp-stream.ts';
+import { amf, handshake, message, publishSession } from '../support/rtmp-stream.ts';
 import { targets } from '../support/targets.ts';
 import { useEdge } from '../support/use-edge.ts';
 
@@ -32,6 +32,12 @@ const key = (stream: string) => {
 };
 /** A publishing client's bytes after the handshake (craft does the handshake). */
 const publishing = (name: string) => publishSession('live', name).slice(handshake().length);
+const connected = () => [...message(3, 20, 0, amf('connect', 1, { app: 'live', flashVer: 'FMLE/3.0', tcUrl: 'rtmp://127.0.0.1/live' })), ...message(3, 20, 0, amf('createStream', 2, null))];
+/** The kicked stream asked for as nginx-rtmp would also read it: an AMF3 command spelled otherwise, or a second publish after an allowed one. */
+const hostileReconnects = (kicked: string, other: string) => ({
+  amf3: [...connected(), ...message(3, 17, 1, [0, ...amf('Publish', 5, null, kicked, 'live')])],
+  second: [...connected(), ...message(8, 20, 1, amf('publish', 3, null, other, 'live')), ...message(3, 20, 0, amf('createStream', 4, null)), ...message(8, 20, 2, amf('publish', 5, null, kicked, 'live'))],
+});
 
 /** An HTTP peer that records every request (the origins' drop API here). */
 async function recorder() {
@@ -71,6 +77,8 @@ describe.each(list)('operations on $name', (target) => {
     origins: [{ name: 'o', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
     rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } },
     rtmp_reject_delay: '100ms',
+    // Five refusals inside the kick's time: the doubling stops at this.
+    rtmp_reject_delay_max: '200ms',
     rtmp_takeover_url: `http://127.0.0.1:${api.port}/control/drop/publisher?app={app}&name={stream}`,
   }));
   const kickUrl = () => `${h.edge.url}/media-edge/kick`;
@@ -94,9 +102,9 @@ describe.each(list)('operations on $name', (target) => {
       expect(allowed()).toBe(true);
       await sleep(500);
       const t0 = Date.now();
-      const k = await kick({ app: 'live', stream: 'kick1', seconds: 3 });
+      const k = await kick({ app: 'live', stream: 'kick1', seconds: 4 });
       expect(k.status).toBe(200);
-      expect(k.json).toMatchObject({ app: 'live', stream: 'kick1', seconds: 3, origins: [{ status: 200 }] });
+      expect(k.json).toMatchObject({ app: 'live', stream: 'kick1', seconds: 4, origins: [{ status: 200 }] });
       expect(api.calls.map((c) => c.url)).toContain('/control/drop/publisher?app=live&name=kick1');
       // The edge ends its own session of the stream (the drop API here is a recorder).
       const code = await Promise.race([exited, sleep(8000).then(() => 'still running')]);
@@ -111,6 +119,13 @@ describe.each(list)('operations on $name', (target) => {
         expect(a.said, name).not.toContain('NetStream.Publish.Start');
         expect(a.closed, name).toBe(true);
       }
+      const hostile = hostileReconnects(key('kick1'), key('free2'));
+      const amf3 = await craft(h.edge.rtmpPort, hostile.amf3, { waitMs: 5000 });
+      expect([amf3.said, amf3.closed]).toEqual([expect.arrayContaining(['NetStream.Publish.BadName']), true]);
+      expect(amf3.said).not.toContain('NetStream.Publish.Start');
+      const second = await craft(h.edge.rtmpPort, hostile.second, { waitMs: 5000 });
+      expect(second.said.filter((c) => c.startsWith('NetStream.Publish.'))).toEqual(['NetStream.Publish.Start', 'NetStream.Publish.BadName']);
+      expect(second.closed).toBe(true);
       expect(h.edge.errorLog()).toMatch(/deny app=live stream=kick1 client=\S+ reason="publish refused: stream kicked: refused for \d+ more seconds"/);
       expect(executed()).toBe(1); // the origin executed none of them
       // Other streams are not touched.
@@ -119,7 +134,7 @@ describe.each(list)('operations on $name', (target) => {
       expect(other.said).toContain('NetStream.Publish.Start');
       expect((await kicks()).map((x) => x.stream)).toEqual(['kick1']);
       // Once the kick ends, the stream publishes again.
-      await sleep(Math.max(0, t0 + 3500 - Date.now()));
+      await sleep(Math.max(0, t0 + 4500 - Date.now()));
       const back = await craft(h.edge.rtmpPort, publishing(key('kick1')), { until: 'NetStream.Publish.Start' });
       back.sock.destroy();
       expect(back.said).toContain('NetStream.Publish.Start');
