@@ -223,7 +223,10 @@ export async function producePlaylist(r: ProducerRequest, host: Host): Promise<v
   const disk = readDisk(host.fs, dir, stateKey(keyPath(uri), args), p.maxFiles, Date.now());
   // A failure as a value, not a throw after an await (see Disk).
   let failure = '';
-  const answer = await r.subrequest('/_media_edge_origin' + uri, { args: args }).then(
+  // Two origin locations (media-edge-http.conf): a blocking reload waits at
+  // the origin by design; any other fetch from an origin that hangs is
+  // given up after playlist_read_timeout, in time to try the next origin.
+  const answer = await r.subrequest((blocking ? '/_media_edge_origin_blocking' : '/_media_edge_origin') + uri, { args: args }).then(
     (x) => x,
     (e: Error) => {
       failure = String(e);

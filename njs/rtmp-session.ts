@@ -100,6 +100,8 @@ interface Cs {
   /** Window indices of this message's payload pieces (held types only). */
   pieces: number[];
   held: boolean;
+  /** The byte a type-3 chunk header of this chunk stream is (csid < 64), else -1. */
+  hb: number;
 }
 
 interface Held {
@@ -558,6 +560,33 @@ function scan(sess: Session, data: Uint8Array, out: Uint8Array[]): Step {
     if (!sess.live && sess.counted > sess.limits.preauthBytes) return fail(sess, refusal('too much data before publish'));
     if (f.curLeft > 0) {
       const cs = f.cur as Cs;
+      if (!cs.body && sess.live && !sess.holding && !cs.extended) {
+        // Media (read for its chunk headers only): follow its one-byte
+        // type-3 continuation headers in a tight loop, as the general path
+        // below would read them. Anything else (another chunk stream, an
+        // extended timestamp, a new message) leaves the loop for that path.
+        const len = cs.length;
+        const size = f.chunkSize;
+        const hb = cs.hb;
+        let left = f.curLeft;
+        let got = cs.got;
+        for (;;) {
+          const k = left < n - pos ? left : n - pos;
+          got += k;
+          pos += k;
+          left -= k;
+          if (left > 0 || got === len || pos >= n || data[pos] !== hb) break;
+          pos++;
+          left = size < len - got ? size : len - got;
+        }
+        cs.got = got;
+        f.curLeft = left;
+        if (left === 0 && got === len) {
+          const st = completeHere(cs);
+          if (st) return st;
+        }
+        continue;
+      }
       const k = Math.min(f.curLeft, n - pos);
       if (!sess.live) sess.counted += k;
       if (cs.body) {
@@ -595,7 +624,7 @@ function scan(sess: Session, data: Uint8Array, out: Uint8Array[]): Step {
     if (!cs) {
       if (h.fmt !== 0) return fail(sess, refusal('malformed RTMP: chunk stream ' + h.csid + ' starts without a full header'));
       if (f.streamCount >= MAX_CHUNK_STREAMS) return fail(sess, refusal('malformed RTMP: too many chunk streams'));
-      cs = { timestamp: 0, delta: 0, length: 0, type: 0, streamId: 0, extended: false, got: -1, body: null, pieces: [], held: false };
+      cs = { timestamp: 0, delta: 0, length: 0, type: 0, streamId: 0, extended: false, got: -1, body: null, pieces: [], held: false, hb: h.csid < 64 ? 0xc0 | h.csid : -1 };
       f.streams[h.csid] = cs;
       f.streamCount++;
     }
@@ -722,7 +751,7 @@ export function feedOrigin(f: Framing, data: Uint8Array): string | null {
     f.carry = new Uint8Array(0);
     let cs = f.streams[h.csid];
     if (!cs) {
-      cs = { timestamp: 0, delta: 0, length: 0, type: 0, streamId: 0, extended: false, got: -1, body: null, pieces: [], held: false };
+      cs = { timestamp: 0, delta: 0, length: 0, type: 0, streamId: 0, extended: false, got: -1, body: null, pieces: [], held: false, hb: -1 };
       f.streams[h.csid] = cs;
       f.streamCount++;
     }

@@ -17,7 +17,7 @@ import { TK_NAME } from '../njs/auth.ts';
 import { createHash } from 'node:crypto';
 import type { PlaybackAppAuth, Settings } from './settings.ts';
 
-export const TEMPLATES = ['nginx.conf', 'media-edge-http.conf', 'media-edge-server.conf', 'media-edge-headers.conf', 'media-edge-playlist.conf', 'media-edge-proxy.conf', 'media-edge-segments.conf', 'media-edge-forward.conf', 'media-edge-engine.conf', 'media-edge-stream.conf'];
+export const TEMPLATES = ['nginx.conf', 'media-edge-http.conf', 'media-edge-server.conf', 'media-edge-headers.conf', 'media-edge-playlist.conf', 'media-edge-proxy.conf', 'media-edge-origin-playlist.conf', 'media-edge-segments.conf', 'media-edge-forward.conf', 'media-edge-engine.conf', 'media-edge-stream.conf'];
 
 export interface RenderContext {
   /** Directory the settings file is in; relative paths resolve against it. */
@@ -424,8 +424,9 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     cache_key: CACHE_KEY,
     cache_key_args_values: argValues(s, false),
     origin_args_values: argValues(s, true),
-    // Segments wait the shorter of the two: origin_read_timeout still bounds every origin read.
+    // Segments and non-blocking playlist fetches wait the shorter of the two: origin_read_timeout still bounds every origin read.
     segment_read_wait: parseMs(s.segment_read_timeout) < parseMs(s.origin_read_timeout) ? s.segment_read_timeout : s.origin_read_timeout,
+    playlist_read_wait: parseMs(s.playlist_read_timeout) < parseMs(s.origin_read_timeout) ? s.playlist_read_timeout : s.origin_read_timeout,
     playlist_lock_timeout: `${Math.ceil((2 * parseMs(s.origin_read_timeout)) / 1000)}s`,
     segment_cache_honor: s.segment_origin_cache_control === 'honor' ? 'on' : '',
     segment_cache_override: s.segment_origin_cache_control === 'honor' ? '' : 'on',

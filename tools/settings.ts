@@ -477,9 +477,11 @@ export const SCHEMA = [
   setting({ name: 'origin_connect_timeout', syntax: 'time', default: '2s', context: 'server, stream', check: time,
     doc: 'Time to connect to an origin (HTTP and RTMP) before it counts as failed.' }),
   setting({ name: 'origin_read_timeout', syntax: 'time', default: '10s', context: 'server', check: time,
-    doc: 'Longest wait for an origin response (between two reads) for playlists (long: LL-HLS blocking reloads wait at the origin), and for a collapsed request behind the cache lock.' }),
+    doc: 'Longest wait for an origin response (between two reads) for LL-HLS blocking playlist reloads (they wait at the origin), and for a collapsed request behind the cache lock; it also bounds `playlist_read_timeout` and `segment_read_timeout`.' }),
   setting({ name: 'segment_read_timeout', syntax: 'time', default: '3s', context: 'location (segments)', check: time,
     doc: 'Longest wait between two reads of a segment, part, init segment or key from an origin (or `origin_read_timeout`, if that is shorter). Shorter than `origin_failover_timeout`, so that a viewer\'s request to an origin that hangs moves on to the next origin in time, and the hung one counts as failed; longer than an LL-HLS part takes to appear (a preload hint is answered when the part is there).' }),
+  setting({ name: 'playlist_read_timeout', syntax: 'time', default: '3s', context: 'location (producer)', check: time,
+    doc: 'Longest wait between two reads of a playlist or manifest from an origin (or `origin_read_timeout`, if that is shorter), except LL-HLS blocking reloads (`_HLS_msn`, `_HLS_part`), which wait at the origin by design and get `origin_read_timeout`. Shorter than `origin_failover_timeout`, so that a playlist fetch from an origin that hangs moves on to the next origin inside the request, and the hung one counts as failed.' }),
   setting({ name: 'cors_allow_origin', syntax: 'string', default: '*', context: 'server', check: text(/^[^"\\\r\n;{}]{1,256}$/, 'an Origin value or "*"'),
     doc: 'The `Access-Control-Allow-Origin` sent with every response.' }),
   setting({ name: 'njs_dir', syntax: 'path', default: '', context: 'http, stream', check: orEmpty(path),
@@ -524,8 +526,10 @@ export function validate(input: unknown): Result<Settings> {
   if (Array.isArray(i.events_urls) && i.events_urls.length && !(i.rtmp_auth && typeof i.rtmp_auth === 'object' && Object.keys(i.rtmp_auth).length)) {
     errors.push('events_urls: needs rtmp_auth (the publish-auth filter sees the publishes; "allow" mode checks nothing)');
   }
-  if (typeof i.segment_read_timeout === 'string' && parseMs(i.segment_read_timeout) >= parseMs(typeof i.origin_failover_timeout === 'string' ? i.origin_failover_timeout : '5s')) {
-    errors.push('segment_read_timeout: must be shorter than origin_failover_timeout, or a hung origin is never left for the next one');
+  for (const name of ['segment_read_timeout', 'playlist_read_timeout'] as const) {
+    if (typeof i[name] === 'string' && parseMs(i[name] as string) >= parseMs(typeof i.origin_failover_timeout === 'string' ? i.origin_failover_timeout : '5s')) {
+      errors.push(`${name}: must be shorter than origin_failover_timeout, or a hung origin is never left for the next one`);
+    }
   }
   if ((i.listen_https || i.listen_rtmps) && !(i.tls_certificate && i.tls_certificate_key)) {
     errors.push('tls_certificate, tls_certificate_key: required with listen_https or listen_rtmps');

@@ -53,7 +53,17 @@ async function main(): Promise<void> {
   if (unknown.length) throw new Error(`BENCH_ONLY: no benchmark ${unknown.join(', ')} (${Object.keys(BENCHES).join(', ')})`);
   if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is missing: apt-get install wrk');
   const rows: Row[] = [];
-  for (const [name, bench] of Object.entries(BENCHES)) if (only.includes(name)) await bench(rows);
+  // Each section's time, and the whole bench's (issue 21: under 20 minutes here).
+  const took: Row[] = [];
+  const start = performance.now();
+  for (const [name, bench] of Object.entries(BENCHES)) {
+    if (!only.includes(name)) continue;
+    const t0 = performance.now();
+    await bench(rows);
+    took.push([`bench time: ${name}, s`, ((performance.now() - t0) / 1000).toFixed(0), '', '', 'measured', '']);
+  }
+  const total = (performance.now() - start) / 1000;
+  rows.push(...took, ['bench time: all sections run, min', (total / 60).toFixed(1), '', '', only.length === Object.keys(BENCHES).length ? '< 20' : 'measured', only.length === Object.keys(BENCHES).length ? (total < 1200 ? 'ok' : 'MISSED') : '']);
   const head: Row = ['metric', 'ours', 'baseline', 'ours/baseline', 'target', ''];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => '| ' + r.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';

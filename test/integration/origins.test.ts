@@ -209,6 +209,32 @@ describe.each(list)('origin selection on $name', (target) => {
     }
   });
 
+  it('fails over inside a playlist request when the origin hangs, with the default timeouts; a blocking reload may wait', async () => {
+    // Playlist fetches wait playlist_read_timeout (3 s), shorter than
+    // origin_failover_timeout (5 s): the next origin is still tried. Before,
+    // they waited origin_read_timeout (10 s), and the viewer got a 504.
+    const p = placement(target, origins.slice(0, 2), ['o0', 'o1'], WEIGHTS.slice(0, 2));
+    // Origin 0: the test above leaves origin 1 cooling down in this edge.
+    const stream = streamOn(p, 'plhang', 0);
+    origins[0].faults = [{ match: new RegExp(`/${stream}/.*\\.m3u8`), delayMs: 8000 }];
+    try {
+      const r = await get(`${two.edge.url}/live/${stream}/chunklist_b400000.m3u8`);
+      expect(r.status).toBe(200);
+      expect(r.ms).toBeGreaterThan(2500);
+      expect(r.ms).toBeLessThan(4500);
+      expect(r.headers['x-media-edge-origin-status']).toMatch(/^504, 200$/);
+      // An LL-HLS blocking reload waits at the origin longer than that, by
+      // design: both origins take 4 s, and one answers it.
+      for (const o of origins.slice(0, 2)) o.faults = [{ match: new RegExp(`/${stream}/.*\\.m3u8`), delayMs: 4000 }];
+      const b = await get(`${two.edge.url}/live/${stream}/chunklist_b800000.m3u8?_HLS_msn=${origins[0].liveEdge()}`);
+      expect(b.status).toBe(200);
+      expect(b.ms).toBeGreaterThan(3500);
+      expect(b.headers['x-media-edge-origin-status']).toBe('200');
+    } finally {
+      for (const o of origins.slice(0, 2)) o.faults = [];
+    }
+  });
+
   it('all origins down: 502 quickly, and cached objects are still served', async () => {
     const n = origins[0].liveEdge();
     const cached = `${all.edge.url}/live/alldown/media_b400000_${n}.ts`;

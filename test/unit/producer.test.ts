@@ -108,6 +108,18 @@ afterEach(() => {
 });
 
 describe('producer', () => {
+  it('asks the origin for a blocking reload where the wait is long, for anything else where a hung origin is left in time', async () => {
+    const plain = await produce(policy(), reply(200, live(10, 12)), T0, 'a=1');
+    expect(plain.origin).toEqual([{ uri: '/_media_edge_origin' + URI, args: 'a=1' }]);
+    for (const args of ['_HLS_msn=12', '_HLS_msn=12&_HLS_part=2', 'x=1&_hls_part=0']) {
+      const blocking = await produce(policy(), reply(200, live(10, 12)), T0, args);
+      expect(blocking.origin).toEqual([{ uri: '/_media_edge_origin_blocking' + URI, args }]);
+    }
+    // Not a blocking reload: a name that merely ends like one.
+    const lookalike = await produce(policy(), reply(200, live(10, 12)), T0, 'x_HLS_msn=1');
+    expect(lookalike.origin[0].uri).toBe('/_media_edge_origin' + URI);
+  });
+
   it('answers a live playlist with its run on every segment and the lifetime its target duration allows, and keeps its run and a last good copy', async () => {
     const s = await produce(policy(), reply(200, live(10, 12)), T0);
     expect(s.origin).toEqual([{ uri: '/_media_edge_origin' + URI, args: '' }]);

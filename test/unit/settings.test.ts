@@ -83,6 +83,9 @@ describe('settings validation', () => {
     [{ segment_read_timeout: '5s' }, 'segment_read_timeout: must be shorter than origin_failover_timeout'],
     [{ segment_read_timeout: '5s', origin_failover_timeout: '8s' }, null],
     [{ segment_read_timeout: 'soon' }, 'segment_read_timeout: expected an nginx time'],
+    [{ playlist_read_timeout: '5s' }, 'playlist_read_timeout: must be shorter than origin_failover_timeout'],
+    [{ playlist_read_timeout: '6s', origin_failover_timeout: '8s' }, null],
+    [{ playlist_read_timeout: '' }, 'playlist_read_timeout: expected an nginx time'],
     // Operations (issue 20) and the RTMP read size.
     [{ rtmp_buffer_size: '256 k' }, 'rtmp_buffer_size: expected a size such as 256k or 1m'],
     [{ rtmp_buffer_size: '0' }, 'rtmp_buffer_size: expected a size'],
@@ -201,7 +204,11 @@ describe('rendering', () => {
     expect(http).toMatch(/upstream media_edge_origin_backup \{[^}]*server 10\.0\.0\.2:80 weight=1 max_fails=1 fail_timeout=10s;  # spare/);
     expect(http).not.toMatch(/ backup;/);
     expect(out['media-edge-server.conf']).toContain('error_page 502 504 = @media_edge_backup_segment;');
-    expect(http).toMatch(/location \/_media_edge_origin\/ \{[^}]*error_page 502 504 = @media_edge_backup_playlist;/);
+    // Both of the producer's origin locations include the fetch, which fails over to the backups.
+    expect(http).toMatch(/location \/_media_edge_origin\/ \{[^}]*proxy_read_timeout 3s;[^}]*include \/srv\/edge\/conf\/media-edge-origin-playlist\.conf;/);
+    expect(http).toMatch(/location \/_media_edge_origin_blocking\/ \{[^}]*include \/srv\/edge\/conf\/media-edge-origin-playlist\.conf;/);
+    expect(http).not.toMatch(/location \/_media_edge_origin_blocking\/ \{[^}]*proxy_read_timeout/);
+    expect(out['media-edge-origin-playlist.conf']).toContain('error_page 502 504 = @media_edge_backup_playlist;');
     expect(http).toContain('hash $media_edge_stream consistent;');
     expect(http).not.toContain('js_shared_dict_zone'); // no router unless njs >= 0.8.1
     expect(out['media-edge-stream.conf']).toBeUndefined();
