@@ -24,10 +24,18 @@ export async function metricsBench(rows: Row[]): Promise<void> {
   const off = await startBench({ origins: [{ name: 'origin', http: origin.address }], playlist_ttl: '1s', metrics: false }, { logs: true });
   const scrapes: number[] = [];
   let scraping = false;
+  // The wait between scrapes ends with the run (stop), not up to SCRAPE_S later.
+  let stop = () => {};
   const scraper = async () => {
     while (scraping) {
-      await new Promise((res) => setTimeout(res, SCRAPE_S * 1000));
-      await get(`${on.url}/metrics`).catch(() => null);
+      await new Promise<void>((res) => {
+        const t = setTimeout(res, SCRAPE_S * 1000);
+        stop = () => {
+          clearTimeout(t);
+          res();
+        };
+      });
+      if (scraping) await get(`${on.url}/metrics`).catch(() => null);
     }
   };
   try {
@@ -56,6 +64,7 @@ export async function metricsBench(rows: Row[]): Promise<void> {
       const s = scraping ? scraper() : Promise.resolve();
       const run = await playersRun(e.url, origin, PLAYERS_SECONDS);
       scraping = false;
+      stop();
       await s;
       if (run.failures) throw new Error(`metrics bench: ${run.failures} failed player requests`);
       perViewer.push(((e.cpu() - cpu0) / (500 * PLAYERS_SECONDS / 60)) * 1000);
