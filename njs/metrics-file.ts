@@ -189,7 +189,16 @@ export function scrape(fs: MetricsStore, logs: Logs, dir: string, cfg: MetricsCo
   let problem = '';
   try {
     if (!state.salt) state.salt = String(Math.random()).slice(2) + String(Math.random()).slice(2) + String(now);
-    const salted = (v: string) => hash(state.salt + '\n' + v);
+    // A viewer sends many requests a count: each id is hashed once.
+    const ids: { [viewer: string]: string } = Object.create(null);
+    const salted = (v: string) => {
+      let id = ids[v];
+      if (id === undefined) {
+        id = hash(state.salt + '\n' + v);
+        ids[v] = id;
+      }
+      return id;
+    };
     const eat = (text: string) => consume(state, text, cfg, salted, ended);
     const h = readLog(fs, logs.http, state.offset, state.ino, MAX_READ, buffer, decode, eat);
     state.offset = h.at;

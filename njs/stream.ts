@@ -84,9 +84,6 @@ function loadAuth(s: NginxStreamRequest): AuthConfig | null {
   }
 }
 
-/** How often a publishing session looks for a kick of its stream (njs/kick.ts). */
-const KICK_CHECK_MS = 1000;
-
 /** Most client bytes held while a publish is decided on a live session (its media keeps coming). */
 const LIVE_HELD_BYTES = 8 << 20;
 
@@ -269,32 +266,9 @@ function filter(session: NginxStreamRequest): void {
   };
 
   /**
-   * Metrics: while this session publishes, a file named by its id says
-   * which stream, rewritten every PUBLISHER_BEAT_MS (its timers end with the
-   * session); GET /metrics counts the fresh ones (njs/metrics-file.ts).
-   */
-  let announced = false;
-  const announce = (app: string, stream: string) => {
-    const dir = s.variables.media_edge_metrics_publishers;
-    if (!dir || announced) return;
-    announced = true;
-    const file = dir + '/' + myId;
-    const line = app + '\t' + stream + '\t' + Date.now() + '\t' + addr + '\n';
-    const beat = () => {
-      try {
-        fs.writeFileSync(file, line);
-      } catch (e) {
-        return; // the directory is not ours: no count, nothing else lost
-      }
-      setTimeout(beat, PUBLISHER_BEAT_MS);
-    };
-    beat();
-  };
-
-  /**
    * Kicks (njs/kick.ts; POST /media-edge/kick): a kicked stream's publish is
    * refused while the kick holds, and a session that publishes it ends
-   * within KICK_CHECK_MS of the kick. Only while this filter reads the
+   * within a second of the kick (below). Only while this filter reads the
    * session: after `rtmp_inspect "decision"` steps aside, the origins' drop
    * API ends it.
    */
@@ -309,25 +283,53 @@ function filter(session: NginxStreamRequest): void {
     }
     return kickLeft(text, Date.now());
   };
+
+  /**
+   * Once a publish is allowed, one timer a second (its timers end with the
+   * session) does what a publishing session does by the clock:
+   * - metrics: a file named by this session's id says which stream it
+   *   publishes (its first publish), rewritten each time; GET /metrics
+   *   counts the fresh ones (njs/metrics-file.ts). In a directory that is
+   *   not ours: no count, nothing else lost;
+   * - kicks, while this filter reads the session: each stream it publishes
+   *   is looked up, and a kicked one ends the session.
+   */
+  const publishersDir = s.variables.media_edge_metrics_publishers || '';
+  let announced = false;
+  let announce = '';
   const watched: { app: string; stream: string; streamId: number }[] = [];
-  const watchKicks = (app: string, stream: string, streamId: number) => {
-    if (!kicksDir) return;
-    watched.push({ app: app, stream: stream, streamId: streamId });
-    if (watched.length > 1) return;
-    const check = () => {
-      if (state !== 'open') return;
-      for (let i = 0; i < watched.length; i++) {
-        const w = watched[i];
-        if (kickedFor(w.app, w.stream) > 0) {
-          s.variables.media_edge_rtmp_end = 'kicked';
-          ngx.log(ngx.WARN, 'media-edge rtmp: kicked app=' + w.app + ' stream=' + w.stream + ' client=' + addr);
-          endSession({ code: 'NetConnection.Connect.Closed', reason: 'kicked by the operator', streamId: w.streamId, stream: w.stream }, 0);
-          return;
-        }
+  let ticking = false;
+  const writeAnnounce = () => {
+    try {
+      fs.writeFileSync(publishersDir + '/' + myId, announce);
+    } catch (e) {
+      announce = '';
+    }
+  };
+  const everySecond = () => {
+    if (announce) writeAnnounce();
+    for (let i = 0; state === 'open' && i < watched.length; i++) {
+      const w = watched[i];
+      if (kickedFor(w.app, w.stream) > 0) {
+        s.variables.media_edge_rtmp_end = 'kicked';
+        ngx.log(ngx.WARN, 'media-edge rtmp: kicked app=' + w.app + ' stream=' + w.stream + ' client=' + addr);
+        endSession({ code: 'NetConnection.Connect.Closed', reason: 'kicked by the operator', streamId: w.streamId, stream: w.stream }, 0);
       }
-      setTimeout(check, KICK_CHECK_MS);
-    };
-    setTimeout(check, KICK_CHECK_MS);
+    }
+    if (announce || (state === 'open' && watched.length)) setTimeout(everySecond, PUBLISHER_BEAT_MS);
+    else ticking = false;
+  };
+  const onPublished = (app: string, stream: string, streamId: number) => {
+    if (publishersDir && !announced) {
+      announce = app + '\t' + stream + '\t' + Date.now() + '\t' + addr + '\n';
+      writeAnnounce();
+    }
+    announced = true;
+    if (kicksDir) watched.push({ app: app, stream: stream, streamId: streamId });
+    if (!ticking && (announce || watched.length)) {
+      ticking = true;
+      setTimeout(everySecond, PUBLISHER_BEAT_MS);
+    }
   };
 
   /** Decide one publish or play: the application's rule, then admission. */
@@ -353,8 +355,7 @@ function filter(session: NginxStreamRequest): void {
           published = true;
           if (eventsLog) s.variables.media_edge_rtmp_published = sess.app + '/' + name.stream;
           publishEvent(true, name.stream, '');
-          announce(sess.app, name.stream);
-          watchKicks(sess.app, name.stream, ask.streamId);
+          onPublished(sess.app, name.stream, ask.streamId);
         }
         return a;
       };

@@ -17,7 +17,7 @@ import { localTarget, type Target } from '../support/targets.ts';
 export const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 3);
 // 5: the whole bench within 20 minutes here (issue 21), with medians still of several rounds.
 export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-export const PLAYERS_SECONDS = Number(process.env.BENCH_PLAYERS_SECONDS ?? 60);
+export const PLAYERS_SECONDS = Number(process.env.BENCH_PLAYERS_SECONDS ?? 45);
 export const CONNECTIONS = 32;
 
 export type Row = [metric: string, ours: string, baseline: string, ratio: string, target: string, verdict: string];

@@ -15,7 +15,7 @@
  * error-log lines no run may have, of every fault (target 0; nginx's own
  * report of the kill -9 counted apart).
  *
- * BENCH_FAULTS=hang,truncated,... picks faults; BENCH_FAULT_SECONDS (10);
+ * BENCH_FAULTS=hang,truncated,... picks faults; BENCH_FAULT_SECONDS (8);
  * BENCH_FAULT_SETTINGS (JSON) changes settings of every fault's edge.
  * Needs root for the cache-full (tmpfs) and state-unwritable (read-only
  * bind mounts) faults: without it their rows say "not run" and why.
@@ -33,7 +33,7 @@ import { WowzaOrigin } from '../support/wowza-origin.ts';
 import { percentile, startBench, type Row, type Running } from './common.ts';
 import { startViewers, type Fetch } from './viewers.ts';
 
-const FAULT_SECONDS = Number(process.env.BENCH_FAULT_SECONDS ?? 10);
+const FAULT_SECONDS = Number(process.env.BENCH_FAULT_SECONDS ?? 8);
 /** Settings over the defaults for every fault, to see what a change would do (BENCH_FAULT_SETTINGS='{"origin_read_timeout":"2s"}'). */
 const OVERRIDES = JSON.parse(process.env.BENCH_FAULT_SETTINGS ?? '{}') as Partial<Settings>;
 const PLAYERS = 60;
