@@ -188,6 +188,21 @@ describe('rendering', () => {
     }
   });
 
+  it('waits the shorter of playlist_read_timeout (or segment_read_timeout) and origin_read_timeout; blocking reloads the latter', () => {
+    const at = (settings: Record<string, unknown>) => {
+      const v = validate({ listen_rtmp: '', origins: [{ name: 'o', http: '10.0.0.1:80' }], ...settings });
+      if (!v.ok) throw new Error(v.errors.join());
+      const out = render(v.value, { baseDir: '/srv/edge', confDir: '/srv/edge/conf', moduleFiles: [] });
+      const playlist = /location \/_media_edge_origin\/ \{[^}]*proxy_read_timeout ([^;]+);/.exec(out['media-edge-http.conf'])?.[1];
+      const segment = /proxy_read_timeout ([^;]+);/.exec(out['media-edge-segments.conf'])?.[1];
+      const server = /proxy_read_timeout ([^;]+);/.exec(out['media-edge-proxy.conf'])?.[1];
+      return { playlist, segment, server };
+    };
+    expect(at({})).toEqual({ playlist: '3s', segment: '3s', server: '10s' });
+    expect(at({ origin_read_timeout: '2s' })).toEqual({ playlist: '2s', segment: '2s', server: '2s' });
+    expect(at({ playlist_read_timeout: '1500ms', segment_read_timeout: '4s' })).toEqual({ playlist: '1500ms', segment: '4s', server: '10s' });
+  });
+
   it('renders every origin with its weight and backup flag, and leaves stream out without RTMP', () => {
     const v = validate({
       listen_rtmp: '',
