@@ -221,7 +221,27 @@ export function enqueue(state: EventsState, urls: string[], body: string, nowMs:
       state.urls[u].queue = q;
     }
     q.push(beat ? { body: body, at: nowMs, beat: true } : { body: body, at: nowMs });
-    while (q.length > MAX_QUEUE || (q.length && nowMs - q[0].at > EVENT_MAX_AGE_MS)) {
+    while (q.length > MAX_QUEUE) {
+      q.shift();
+      dropped++;
+    }
+  }
+  state.dropped += dropped;
+  return dropped + expire(state, nowMs);
+}
+
+/**
+ * Drop, from the head of every queue, what is older than EVENT_MAX_AGE_MS;
+ * answers how many. The sender runs it every tick before sending, not only
+ * when something is queued: else a tick with nothing new would still send
+ * what is past its age.
+ */
+export function expire(state: EventsState, nowMs: number): number {
+  let dropped = 0;
+  const urls = Object.keys(state.urls);
+  for (let i = 0; i < urls.length; i++) {
+    const q = state.urls[urls[i]].queue;
+    while (q.length && nowMs - q[0].at > EVENT_MAX_AGE_MS) {
       q.shift();
       dropped++;
     }

@@ -26,7 +26,7 @@ import {
 } from './origins';
 import { MAX_VIEWERS, render, type MetricsConfig } from './metrics';
 import { livePublishers, MAX_READ, readLog, scrape, take, type MetricsStore, type Scrape } from './metrics-file';
-import { consumeEvents, delivered, enqueue, heartbeatBody, keepUrls, readEventsState, type EventsConfig, type EventsState } from './events';
+import { consumeEvents, delivered, enqueue, expire, heartbeatBody, keepUrls, readEventsState, type EventsConfig, type EventsState } from './events';
 import { ascii, crc32 } from './ring';
 import { chooseOrigin, memoryUpdate, routeKey, weightedOrder } from './routing';
 import { producePlaylist } from './producer';
@@ -315,6 +315,7 @@ async function sendEvents(v: NginxHTTPRequest['variables'] | NginxPeriodicSessio
       enqueue(state, cfg.urls, heartbeatBody(live, edge, started), started, true);
       state.beatAt = started;
     }
+    expire(state, started);
     if (state.dropped > dropped) ngx.log(ngx.ERR, 'media-edge events: dropped ' + (state.dropped - dropped) + ' events (older than a day, or more than the queue holds)');
     save();
     // No try may still run when the next tick begins (js_periodic would kill it).

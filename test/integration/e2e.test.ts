@@ -4,11 +4,10 @@
  * HLS; the edge serves that HLS, and ffprobe decodes what comes out.
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, publishTestPattern, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
+import { publishTestPattern } from '../../tools/demo.ts';
+import { useDemoOrigin } from '../support/demo-origin.ts';
 import { get, sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
 import { useEdge } from '../support/use-edge.ts';
@@ -27,22 +26,12 @@ function ffprobe(args: string[]): { ok: boolean; out: string; json: any } {
 }
 
 describe.each(list)('RTMP in, HLS out, through the edge on $name', (target) => {
-  let origin: DemoOrigin;
   let ffmpeg: ChildProcess;
   let ffmpegErr = '';
-  let dir: string;
 
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'media-edge-e2e-'));
-    chmodSync(dir, 0o755);
-    origin = await startDemoOrigin(join(dir, 'origin'), await freePort(), await freePort());
-  });
-  afterAll(async () => {
-    await origin?.nginx.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const demo = useDemoOrigin('e2e');
   const relay = useEdge(target, () => ({
-    origins: [{ name: 'rtmp-origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
+    origins: [demo.entry()],
   }), { moreLogs: () => `--- ffmpeg ---\n${ffmpegErr}` });
   beforeAll(() => {
     ffmpeg = publishTestPattern(`rtmp://127.0.0.1:${relay.edge.rtmpPort}/live/e2e`, { size: '320x240', seconds: 40 });
@@ -90,11 +79,11 @@ describe.each(list)('RTMP in, HLS out, through the edge on $name', (target) => {
     ffmpeg.kill('SIGINT');
     await new Promise((r) => ffmpeg.once('exit', r));
     let log = '';
-    for (let i = 0; i < 30 && !log.includes(`upstream=127.0.0.1:${origin.rtmpPort}`); i++) {
+    for (let i = 0; i < 30 && !log.includes(`upstream=127.0.0.1:${demo.origin.rtmpPort}`); i++) {
       await sleep(200);
       log = (await import('node:fs')).readFileSync(join(edge.dir, 'state/logs/rtmp-access.log'), 'utf8');
     }
-    expect(log).toContain(`upstream=127.0.0.1:${origin.rtmpPort}`);
+    expect(log).toContain(`upstream=127.0.0.1:${demo.origin.rtmpPort}`);
     expect(log).toMatch(/njs=\d+\.\d+\.\d+/);
     expect(edge.badLogLines()).toEqual([]);
   });

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signPublish } from '../../njs/publish.ts';
 import { freePort, publishTestPattern, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
 import { PACKAGE_ROOT } from '../../tools/paths.ts';
+import { useDemoOrigin } from '../support/demo-origin.ts';
 import { useEdge } from '../support/use-edge.ts';
 import { get, rawStatus, sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
@@ -144,18 +145,9 @@ describe.each(list)('metrics on $name', (target) => {
 const SECRET = 'metrics-publish-secret-1';
 
 describe.each(list)('RTMP metrics on $name', (target) => {
-  let dir = '';
-  let origin: DemoOrigin;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'media-edge-rtmp-metrics-'));
-    origin = await startDemoOrigin(join(dir, 'origin'), await freePort(), await freePort());
-  });
-  afterAll(async () => {
-    await origin?.nginx.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const demo = useDemoOrigin('rtmp-metrics');
   const h = useEdge(target, () => ({
-    origins: [{ name: 'rtmp-origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
+    origins: [demo.entry()],
     rtmp_auth: { live: { mode: 'hmac', secrets: [SECRET] } },
     rtmp_reject_delay: '100ms',
   }));

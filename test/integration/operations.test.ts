@@ -10,13 +10,12 @@
  */
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signPublish } from '../../njs/publish.ts';
-import { freePort, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
+import { useDemoOrigin } from '../support/demo-origin.ts';
 import { get, sleep } from '../support/http.ts';
 import { craft } from '../support/rtmp-client.ts';
 import { amf, handshake, message, publishSession } from '../support/rtmp-stream.ts';
@@ -56,25 +55,19 @@ async function recorder() {
 }
 
 describe.each(list)('operations on $name', (target) => {
-  let dir: string;
-  let origin: DemoOrigin;
   let api: Awaited<ReturnType<typeof recorder>>;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'media-edge-ops-'));
-    chmodSync(dir, 0o755);
     api = await recorder();
-    origin = await startDemoOrigin(join(dir, 'origin'), await freePort(), await freePort());
   });
   afterAll(async () => {
-    await origin?.nginx.stop();
     await api?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
+  const demo = useDemoOrigin('ops');
   // The drop API is a recorder, not nginx-rtmp's: the edge's own session
   // must end by itself, and the call must name the stream.
   const h = useEdge(target, () => ({
-    origins: [{ name: 'o', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
+    origins: [demo.entry('o')],
     rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } },
     rtmp_reject_delay: '100ms',
     // Five refusals inside the kick's time: the doubling stops at this.
@@ -96,7 +89,7 @@ describe.each(list)('operations on $name', (target) => {
     const exited = new Promise<number | null>((r) => ff.on('exit', (code) => r(code)));
     try {
       // Publishing: nginx-rtmp executed the publish (its own log says so at info).
-      const executed = () => readFileSync(join(dir, 'origin/logs/error.log'), 'utf8').split("publish: name='kick1'").length - 1;
+      const executed = () => readFileSync(join(demo.dir, 'origin/logs/error.log'), 'utf8').split("publish: name='kick1'").length - 1;
       const allowed = () => executed() > 0;
       for (let i = 0; i < 100 && !allowed(); i++) await sleep(100);
       expect(allowed()).toBe(true);
@@ -241,25 +234,19 @@ async function receiver(secret: string) {
 
 describe.each(list)('publish events on $name', (target) => {
   const SECRET = 'events-secret-0123456789';
-  let dir: string;
-  let origin: DemoOrigin;
   let rx: Awaited<ReturnType<typeof receiver>>;
   let scraping: ReturnType<typeof setInterval> | undefined;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'media-edge-events-'));
-    chmodSync(dir, 0o755);
     rx = await receiver(SECRET);
-    origin = await startDemoOrigin(join(dir, 'origin'), await freePort(), await freePort());
   });
   afterAll(async () => {
     if (scraping) clearInterval(scraping);
-    await origin?.nginx.stop();
     await rx?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
+  const demo = useDemoOrigin('events');
   const h = useEdge(target, () => ({
-    origins: [{ name: 'o', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
+    origins: [demo.entry('o')],
     rtmp_auth: { live: { mode: 'hmac', secrets: [S1] } },
     rtmp_reject_delay: '100ms',
     events_urls: [rx.url],
@@ -334,5 +321,42 @@ describe.each(list)('publish events on $name', (target) => {
     expect(rx.events.filter((e) => e.id === end.id).length).toBe(1);
     expect(rx.bad).toEqual([]);
     expect(h.edge.errorLog()).toMatch(/media-edge events: http:\/\/127\.0\.0\.1:\d+\/events: (answered 500|no answer within 1000 ms); retried in \d+ s/);
+  }, 60_000);
+
+  it('drops an event older than a day, unsent, and the error log says how many', async () => {
+    // A queue as a receiver down for two days leaves it, written while the
+    // sender's lock is ours (it skips a tick rather than overwrite it).
+    const dir = join(h.edge.dir, 'state', 'events');
+    const lock = join(dir, 'lock');
+    // The sender has a state with this URL's queue (run alone, this may be
+    // the suite's first case).
+    await waitFor('a heartbeat', () => rx.events.find((e) => e.action === 'heartbeat'));
+    for (const end = Date.now() + 10000; ; await sleep(50)) {
+      try {
+        writeFileSync(lock, String(Date.now()), { flag: 'wx' });
+        break;
+      } catch (e) {
+        if (Date.now() > end) throw e;
+      }
+    }
+    try {
+      const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
+      const old = Date.now() - 2 * 24 * 3600 * 1000;
+      const body = JSON.stringify({ id: 'too-old', action: 'on_publish', call: 'publish', app: 'live', stream: 'old', time: new Date(old).toISOString() });
+      state.urls[rx.url].queue.unshift({ body, at: old });
+      writeFileSync(join(dir, 'state.json.test'), JSON.stringify(state));
+      renameSync(join(dir, 'state.json.test'), join(dir, 'state.json'));
+    } finally {
+      unlinkSync(lock);
+    }
+    // The next heartbeat (2 s) queues behind it and drops it.
+    const t0 = Date.now();
+    for (; !/media-edge events: dropped 1 events \(older than a day/.test(h.edge.errorLog()); await sleep(200)) {
+      if (Date.now() - t0 > 15000) throw new Error('no "dropped" line in the error log within 15 s');
+    }
+    const after = rx.events.length;
+    await waitFor('a heartbeat after the drop', () => rx.events.slice(after).find((e) => e.action === 'heartbeat'));
+    expect(rx.events.filter((e) => e.id === 'too-old')).toEqual([]);
+    expect(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')).dropped).toBeGreaterThanOrEqual(1);
   }, 60_000);
 });

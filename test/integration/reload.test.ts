@@ -5,12 +5,10 @@
  * the old worker that has it, until it ends), and the metrics count every
  * viewer request of the run.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { signPublish } from '../../njs/publish.ts';
-import { freePort, publishTestPattern, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
+import { publishTestPattern } from '../../tools/demo.ts';
+import { useDemoOrigin } from '../support/demo-origin.ts';
 import { get, sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
 import { useEdge } from '../support/use-edge.ts';
@@ -19,18 +17,9 @@ const { targets: list } = targets();
 const SECRET = 'reload-publish-secret-01';
 
 describe.each(list)('reloads under load on $name', (target) => {
-  let dir = '';
-  let origin: DemoOrigin;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'media-edge-reload-'));
-    origin = await startDemoOrigin(join(dir, 'origin'), await freePort(), await freePort());
-  });
-  afterAll(async () => {
-    await origin?.nginx.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const demo = useDemoOrigin('reload');
   const h = useEdge(target, () => ({
-    origins: [{ name: 'rtmp-origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
+    origins: [demo.entry()],
     rtmp_auth: { live: { mode: 'hmac', secrets: [SECRET] } },
   }));
 

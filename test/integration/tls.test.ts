@@ -6,13 +6,13 @@
  * The certificate is made at test time with openssl.
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../njs/token.ts';
-import { freePort, publishTestPattern, startDemoOrigin, type DemoOrigin } from '../../tools/demo.ts';
+import { freePort, publishTestPattern } from '../../tools/demo.ts';
+import { useDemoOrigin } from '../support/demo-origin.ts';
 import { get, sleep } from '../support/http.ts';
 import { targets } from '../support/targets.ts';
 import { useEdge, withEdge } from '../support/use-edge.ts';
@@ -36,27 +36,19 @@ function getTls(url: string, ca: Buffer, headers: Record<string, string> = {}): 
 }
 
 describe.each(list)('TLS playback and RTMPS ingest on $name', (target) => {
-  let origin: DemoOrigin;
   let ffmpeg: ChildProcess | undefined;
   let ffmpegErr = '';
-  let work: string;
   let httpsPort: number;
   let rtmpsPort: number;
   let ca: Buffer;
 
+  const demo = useDemoOrigin('tls');
   beforeAll(async () => {
-    work = mkdtempSync(join(tmpdir(), 'media-edge-tls-'));
-    chmodSync(work, 0o755);
-    origin = await startDemoOrigin(join(work, 'origin'), await freePort(), await freePort());
     httpsPort = await freePort();
     rtmpsPort = await freePort();
   });
-  afterAll(async () => {
-    await origin?.nginx.stop();
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
   const secure = useEdge(target, () => ({
-    origins: [{ name: 'rtmp-origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
+    origins: [demo.entry()],
     listen_https: `127.0.0.1:${httpsPort}`,
     listen_rtmps: `127.0.0.1:${rtmpsPort}`,
     tls_certificate: 'tls/cert.pem',
@@ -119,14 +111,14 @@ describe.each(list)('TLS playback and RTMPS ingest on $name', (target) => {
       await sleep(200);
       log = readFileSync(logFile, 'utf8');
     }
-    expect(log).toMatch(new RegExp(`port=${rtmpsPort} 200 .*upstream=127\\.0\\.0\\.1:${origin.rtmpPort}`));
+    expect(log).toMatch(new RegExp(`port=${rtmpsPort} 200 .*upstream=127\\.0\\.0\\.1:${demo.origin.rtmpPort}`));
   }, 60000);
 
   it('takes RTMPS from librtmp clients with rtmps_protocols "TLSv1.2": GStreamer rtmpsink publishes, rtmpdump plays; with TLS 1.3 on offer they fail', async () => {
     // librtmp with GnuTLS (Debian's; GStreamer's rtmpsink and rtmpdump use it).
     const rtmps12 = await freePort();
     await withEdge(target, {
-      origins: [{ name: 'rtmp-origin', http: `127.0.0.1:${origin.httpPort}`, rtmp: `127.0.0.1:${origin.rtmpPort}` }],
+      origins: [demo.entry()],
       listen_rtmps: `127.0.0.1:${rtmps12}`,
       tls_certificate: 'tls/cert.pem',
       tls_certificate_key: 'tls/key.pem',
@@ -136,7 +128,7 @@ describe.each(list)('TLS playback and RTMPS ingest on $name', (target) => {
         'rtmpsink', `location=rtmps://127.0.0.1:${port}/live/${name} live=1`], 40000);
       const gst = publish(rtmps12, 'gtls');
       await sleep(3000);
-      const out = join(work, 'gtls.flv');
+      const out = join(demo.dir, 'gtls.flv');
       const rd = await run(['rtmpdump', '-q', '--live', '-r', `rtmps://127.0.0.1:${rtmps12}/live/gtls`, '-o', out], 4000);
       const g = await gst;
       expect(g.log).toBe('');

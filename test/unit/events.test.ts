@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { backoffMs, BACKOFF_MAX_MS, consumeEvents, delivered, endReason, enqueue, EVENT_MAX_AGE_MS, eventBody, heartbeatBody, keepUrls, MAX_QUEUE, newEventsState, parseEventLine, readEventsState, startLine } from '../../njs/events.ts';
+import { backoffMs, BACKOFF_MAX_MS, consumeEvents, delivered, endReason, enqueue, EVENT_MAX_AGE_MS, expire, eventBody, heartbeatBody, keepUrls, MAX_QUEUE, newEventsState, parseEventLine, readEventsState, startLine } from '../../njs/events.ts';
 
 const U = 'http://10.0.0.5:8000/events';
 
@@ -75,6 +75,18 @@ describe('publish events: queues', () => {
     for (let i = 0; i < MAX_QUEUE + 5; i++) enqueue(big, [U], String(i), 0);
     expect(big.urls[U].queue.length).toBe(MAX_QUEUE);
     expect(big.urls[U].queue[0].body).toBe('5');
+  });
+
+  it('drops what is past its age on a tick that queues nothing, from every queue, and counts it', () => {
+    const st = newEventsState();
+    enqueue(st, [U, `${U}2`], 'old', 0);
+    enqueue(st, [U], 'newer', EVENT_MAX_AGE_MS);
+    expect(expire(st, EVENT_MAX_AGE_MS)).toBe(0); // exactly a day old stays
+    expect(expire(st, EVENT_MAX_AGE_MS + 1)).toBe(2);
+    expect(st.urls[U].queue.map((q) => q.body)).toEqual(['newer']);
+    expect(st.urls[`${U}2`].queue).toEqual([]);
+    expect(st.dropped).toBe(2);
+    expect(expire(st, EVENT_MAX_AGE_MS + 1)).toBe(0);
   });
 
   it('forgets URLs no longer set, and reads back what it saved (or starts anew from a bad file)', () => {
