@@ -139,13 +139,15 @@ export interface Baselines {
   noStore?: boolean;
   /** The edge writes its logs (access log, metrics log): for edge-against-edge comparisons. */
   logs?: boolean;
+  /** Stream servers whose njs filter only forwards (test/bench/nginx/forward.js), to `upstream`, reading `bufferSize` at a time. */
+  forward?: { port: number; upstream: string; bufferSize: string }[];
 }
 
 function wrap(b: Baselines): Wrap {
   return {
     templates: join(PACKAGE_ROOT, 'test/bench/nginx'),
     values: (dir) => ({
-      vars: { no_store: b.noStore ? 'on' : '', quiet: b.logs ? '' : 'on' },
+      vars: { no_store: b.noStore ? 'on' : '', quiet: b.logs ? '' : 'on', wrap_dir: join(dir, 'wrap') },
       lists: {
         plain_servers: (b.plain ?? []).map((p) => ({
           port: String(p.port),
@@ -155,6 +157,7 @@ function wrap(b: Baselines): Wrap {
           sendfile_off: p.sendfileOff ? 'on' : '',
         })),
         fixture_origins: (b.fixtureOrigins ?? []).map((p) => ({ port: String(p) })),
+        forward_filters: (b.forward ?? []).map((f) => ({ port: String(f.port), upstream: f.upstream, buffer_size: f.bufferSize })),
       },
     }),
   };
