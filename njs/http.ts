@@ -25,7 +25,7 @@ import {
   type SharedView,
 } from './origins';
 import { MAX_VIEWERS, render, type MetricsConfig } from './metrics';
-import { livePublishers, MAX_READ, readLog, scrape, take, type MetricsStore, type Scrape } from './metrics-file';
+import { BACKGROUND_COUNT_MS, livePublishers, MAX_READ, readLog, scrape, take, type MetricsStore, type Scrape } from './metrics-file';
 import { consumeEvents, delivered, enqueue, expire, heartbeatBody, keepUrls, readEventsState, type EventsConfig, type EventsState } from './events';
 import { ascii, crc32 } from './ring';
 import { chooseOrigin, memoryUpdate, routeKey, weightedOrder } from './routing';
@@ -202,13 +202,13 @@ function viewerHash(v: string): string {
 }
 
 /** Count what the metrics logs gained into the totals (njs/metrics-file.ts). */
-function countMetrics(v: NginxHTTPRequest['variables'] | NginxPeriodicSession['variables'], cfg: OriginsConfig): Scrape {
+function countMetrics(v: NginxHTTPRequest['variables'] | NginxPeriodicSession['variables'], cfg: OriginsConfig, until?: number): Scrape {
   const names: { [address: string]: string } = {};
   for (let i = 0; i < cfg.origins.length; i++) names[cfg.origins[i].http] = cfg.origins[i].name;
   const mcfg: MetricsConfig = { windowMs: Number(v.media_edge_metrics_window_ms) || 30000, maxStreams: Number(v.media_edge_metrics_max_streams) || 1000, maxViewers: MAX_VIEWERS, originNames: names, variants: v.media_edge_metrics_variants ? v.media_edge_metrics_variants.split(',') : [] };
   const logs = { http: v.media_edge_metrics_log || '', rtmp: v.media_edge_metrics_rtmp_log || '', publishers: v.media_edge_metrics_publishers || '' };
   return scrape(fs as unknown as MetricsStore, logs, v.media_edge_metrics_dir || '', mcfg, Date.now(), viewerHash, Buffer.alloc(65536),
-    (b: Uint8Array, n: number) => (b as Buffer).toString('utf8', 0, n));
+    (b: Uint8Array, n: number) => (b as Buffer).toString('utf8', 0, n), until);
 }
 
 /**
@@ -220,7 +220,7 @@ function count(s: NginxPeriodicSession): void {
   if (ngx.worker_id !== 0) return;
   const cfg = loadConfig(s.variables);
   if ('error' in cfg) return;
-  const got = countMetrics(s.variables, cfg);
+  const got = countMetrics(s.variables, cfg, Date.now() + BACKGROUND_COUNT_MS);
   if (got.problem && got.problem.indexOf('another scrape') < 0) ngx.log(ngx.ERR, 'media-edge metrics: ' + got.problem);
 }
 
@@ -263,11 +263,48 @@ async function metrics(r: NginxHTTPRequest): Promise<void> {
  * media-edge-http.conf): njs/producer.ts, with njs's files and log.
  */
 function produce(r: NginxHTTPRequest): Promise<void> {
+  const counting = r.variables.media_edge_metrics_count_on_produce ? countingVariables(r.variables) : null;
   return producePlaylist(r, {
     fs: fs,
     warn: (m: string) => ngx.log(ngx.WARN, m),
     info: (m: string) => ngx.log(ngx.INFO, m),
+  }).then(() => {
+    // In a timer of its own, after the answer: njs 0.7.9 logs "r.requestBody
+    // is deprecated" for an exception caught after an await of the request's
+    // handler, and the count catches some (a missing file, a held lock).
+    if (counting) setTimeout(() => countIfDue(counting), 0);
   });
+}
+
+/** What a count reads of the variables, copied while the request is at hand. */
+const COUNTING_VARIABLES = ['media_edge_origins_file', 'media_edge_metrics_window_ms', 'media_edge_metrics_max_streams', 'media_edge_metrics_variants',
+  'media_edge_metrics_log', 'media_edge_metrics_rtmp_log', 'media_edge_metrics_publishers', 'media_edge_metrics_dir'];
+
+function countingVariables(v: NginxHTTPRequest['variables']): NginxHTTPRequest['variables'] {
+  const out: { [name: string]: string | undefined } = {};
+  for (let i = 0; i < COUNTING_VARIABLES.length; i++) out[COUNTING_VARIABLES[i]] = v[COUNTING_VARIABLES[i]];
+  return out as NginxHTTPRequest['variables'];
+}
+
+/** The totals are brought up to date at most this often by productions. */
+const PRODUCER_COUNT_MS = 1000;
+
+/**
+ * njs < 0.8.1 has no js_periodic ($media_edge_metrics_count_on_produce):
+ * a playlist production counts the metrics log when the totals are
+ * PRODUCER_COUNT_MS old, so that counting keeps up with the log wherever
+ * playlists are watched, not only at each scrape (README, "Metrics").
+ */
+function countIfDue(v: NginxHTTPRequest['variables']): void {
+  try {
+    if (Date.now() - fs.statSync((v.media_edge_metrics_dir || '') + '/totals.json').mtimeMs < PRODUCER_COUNT_MS) return;
+  } catch (e) {
+    // no totals yet: this is the first count
+  }
+  const cfg = loadConfig(v);
+  if ('error' in cfg) return;
+  const got = countMetrics(v, cfg, Date.now() + BACKGROUND_COUNT_MS);
+  if (got.problem && got.problem.indexOf('another scrape') < 0) ngx.log(ngx.ERR, 'media-edge metrics: ' + got.problem);
 }
 
 /**

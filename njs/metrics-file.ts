@@ -36,6 +36,14 @@ export const PUBLISHER_STALE_MS = 3500;
  */
 export const MAX_READ = 2 * 1024 * 1024;
 
+/**
+ * How long a count in the background (js_periodic, or after a playlist
+ * production on njs < 0.8.1) may read, ms, each second: at most 5% of the
+ * worker that counts, taken from what it serves (npm run bench, metrics).
+ * A scrape is bounded by MAX_READ alone.
+ */
+export const BACKGROUND_COUNT_MS = 50;
+
 /** A lock older than this was left by a worker that died mid-scrape. */
 export const LOCK_STALE_MS = 10000;
 
@@ -87,11 +95,12 @@ export function take(fs: MetricsStore, lock: string, now: number): boolean {
 
 /**
  * Feed what `log` gained since `offset` (at most `budget` bytes) to `eat`,
- * which answers how much of the text it used (whole lines); answers the new
- * offset and the file's inode. The metrics and the events (njs/events.ts)
+ * which answers how much of the text it used (whole lines), a buffer at a
+ * time until `until` (Date.now() ms) if given; answers the new offset and
+ * the file's inode. The metrics and the events (njs/events.ts)
  * read their logs with it.
  */
-export function readLog(fs: MetricsStore, log: string, offset: number, ino: number, budget: number, buffer: Uint8Array, decode: (b: Uint8Array, n: number) => string, eat: (text: string) => number): { at: number; ino: number } {
+export function readLog(fs: MetricsStore, log: string, offset: number, ino: number, budget: number, buffer: Uint8Array, decode: (b: Uint8Array, n: number) => string, eat: (text: string) => number, until?: number): { at: number; ino: number } {
   const st = stat(fs, log);
   // Another file (rotated), or a shorter one (truncated): count it from its start.
   let at = st.ino !== ino || st.size < offset ? 0 : offset;
@@ -109,6 +118,8 @@ export function readLog(fs: MetricsStore, log: string, offset: number, ino: numb
       const used = eat(text);
       at += used;
       carry = text.slice(used);
+      // Past `until` (ms): the rest waits for the next count.
+      if (until !== undefined && Date.now() >= until) break;
     }
   } finally {
     fs.closeSync(fd);
@@ -167,7 +178,7 @@ export interface Logs {
  * Bring the totals in `dir` up to date with the logs and answer them.
  * `hash` shortens viewer ids (njs's crypto in nginx). Never throws.
  */
-export function scrape(fs: MetricsStore, logs: Logs, dir: string, cfg: MetricsConfig, now: number, hash: (s: string) => string, buffer: Uint8Array, decode: (b: Uint8Array, n: number) => string): Scrape {
+export function scrape(fs: MetricsStore, logs: Logs, dir: string, cfg: MetricsConfig, now: number, hash: (s: string) => string, buffer: Uint8Array, decode: (b: Uint8Array, n: number) => string, until?: number): Scrape {
   const file = dir + '/totals.json';
   const lock = dir + '/lock';
   const load = () => {
@@ -200,11 +211,11 @@ export function scrape(fs: MetricsStore, logs: Logs, dir: string, cfg: MetricsCo
       return id;
     };
     const eat = (text: string) => consume(state, text, cfg, salted, ended);
-    const h = readLog(fs, logs.http, state.offset, state.ino, MAX_READ, buffer, decode, eat);
+    const h = readLog(fs, logs.http, state.offset, state.ino, MAX_READ, buffer, decode, eat, until);
     state.offset = h.at;
     state.ino = h.ino;
     if (logs.rtmp) {
-      const r = readLog(fs, logs.rtmp, state.rtmpOffset, state.rtmpIno, MAX_READ, buffer, decode, eat);
+      const r = readLog(fs, logs.rtmp, state.rtmpOffset, state.rtmpIno, MAX_READ, buffer, decode, eat, until);
       state.rtmpOffset = r.at;
       state.rtmpIno = r.ino;
     }

@@ -472,6 +472,7 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     metrics: s.metrics ? 'on' : '',
     metrics_with_router: s.metrics && routerEnabled(s, ctx) ? 'on' : '',
     metrics_periodic: s.metrics && sharedState(s, ctx) ? 'on' : '',
+    metrics_count_on_produce: s.metrics && !sharedState(s, ctx) ? '1' : '',
     metrics_log: join(stateDir, 'logs', 'metrics.log'),
     metrics_dir: join(stateDir, 'metrics'),
     metrics_rtmp_log: withStream ? join(stateDir, 'logs', 'metrics-rtmp.log') : '',

@@ -184,6 +184,24 @@ describe('the files behind /metrics', () => {
     }
   });
 
+  it('a background count past its time (BACKGROUND_COUNT_MS) stops after one buffer and leaves the rest for the next', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'media-edge-metrics-'));
+    try {
+      const one = line({});
+      const n = Math.ceil(20000 / one.length);
+      writeFileSync(join(dir, 'metrics.log'), one.repeat(n));
+      const late = scrape(fs, { http: join(dir, 'metrics.log'), rtmp: '', publishers: '' }, dir, cfg, Date.now(), id, new Uint8Array(4096), decode, Date.now() - 1);
+      expect(late.state.offset).toBeGreaterThan(0);
+      expect(late.state.offset).toBeLessThanOrEqual(4096);
+      expect(late.lagBytes).toBe(n * one.length - late.state.offset);
+      expect(late.problem).toBe('');
+      // A scrape (no time limit) reads the rest, and no line twice.
+      expect(run(dir).state.lines).toBe(n);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reads at most MAX_READ bytes a scrape and says how much is left', () => {
     const dir = mkdtempSync(join(tmpdir(), 'media-edge-metrics-'));
     try {
