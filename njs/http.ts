@@ -202,13 +202,13 @@ function viewerHash(v: string): string {
 }
 
 /** Count what the metrics logs gained into the totals (njs/metrics-file.ts). */
-function countMetrics(v: NginxHTTPRequest['variables'] | NginxPeriodicSession['variables'], cfg: OriginsConfig, until?: number): Scrape {
+function countMetrics(v: NginxHTTPRequest['variables'] | NginxPeriodicSession['variables'], cfg: OriginsConfig, readMs?: number): Scrape {
   const names: { [address: string]: string } = {};
   for (let i = 0; i < cfg.origins.length; i++) names[cfg.origins[i].http] = cfg.origins[i].name;
   const mcfg: MetricsConfig = { windowMs: Number(v.media_edge_metrics_window_ms) || 30000, maxStreams: Number(v.media_edge_metrics_max_streams) || 1000, maxViewers: MAX_VIEWERS, originNames: names, variants: v.media_edge_metrics_variants ? v.media_edge_metrics_variants.split(',') : [] };
   const logs = { http: v.media_edge_metrics_log || '', rtmp: v.media_edge_metrics_rtmp_log || '', publishers: v.media_edge_metrics_publishers || '' };
   return scrape(fs as unknown as MetricsStore, logs, v.media_edge_metrics_dir || '', mcfg, Date.now(), viewerHash, Buffer.alloc(65536),
-    (b: Uint8Array, n: number) => (b as Buffer).toString('utf8', 0, n), until);
+    (b: Uint8Array, n: number) => (b as Buffer).toString('utf8', 0, n), readMs);
 }
 
 /**
@@ -220,7 +220,7 @@ function count(s: NginxPeriodicSession): void {
   if (ngx.worker_id !== 0) return;
   const cfg = loadConfig(s.variables);
   if ('error' in cfg) return;
-  const got = countMetrics(s.variables, cfg, Date.now() + BACKGROUND_COUNT_MS);
+  const got = countMetrics(s.variables, cfg, BACKGROUND_COUNT_MS);
   if (got.problem && got.problem.indexOf('another scrape') < 0) ngx.log(ngx.ERR, 'media-edge metrics: ' + got.problem);
 }
 
@@ -286,14 +286,18 @@ function countingVariables(v: NginxHTTPRequest['variables']): NginxHTTPRequest['
   return out as NginxHTTPRequest['variables'];
 }
 
-/** The totals are brought up to date at most this often by productions. */
-const PRODUCER_COUNT_MS = 1000;
+/**
+ * Productions count when the totals are this old, ms: about every second,
+ * less what a count takes (the totals are written when it ends).
+ */
+const PRODUCER_COUNT_MS = 1000 - 2 * BACKGROUND_COUNT_MS;
 
 /**
- * njs < 0.8.1 has no js_periodic ($media_edge_metrics_count_on_produce):
- * a playlist production counts the metrics log when the totals are
- * PRODUCER_COUNT_MS old, so that counting keeps up with the log wherever
- * playlists are watched, not only at each scrape (README, "Metrics").
+ * Without js_periodic (njs < 0.8.1, or njs_shared_state off:
+ * $media_edge_metrics_count_on_produce), a playlist production counts the
+ * metrics log when the totals are PRODUCER_COUNT_MS old, so that counting
+ * keeps up with the log wherever playlists are watched, not only at each
+ * scrape (README, "Metrics").
  */
 function countIfDue(v: NginxHTTPRequest['variables']): void {
   try {
@@ -303,7 +307,7 @@ function countIfDue(v: NginxHTTPRequest['variables']): void {
   }
   const cfg = loadConfig(v);
   if ('error' in cfg) return;
-  const got = countMetrics(v, cfg, Date.now() + BACKGROUND_COUNT_MS);
+  const got = countMetrics(v, cfg, BACKGROUND_COUNT_MS);
   if (got.problem && got.problem.indexOf('another scrape') < 0) ngx.log(ngx.ERR, 'media-edge metrics: ' + got.problem);
 }
 

@@ -38,9 +38,10 @@ export const MAX_READ = 2 * 1024 * 1024;
 
 /**
  * How long a count in the background (js_periodic, or after a playlist
- * production on njs < 0.8.1) may read, ms, each second: at most 5% of the
- * worker that counts, taken from what it serves (npm run bench, metrics).
- * A scrape is bounded by MAX_READ alone.
+ * production where there is none) may read the logs, ms, about once a
+ * second: 5% of the worker that counts, taken from what it serves (npm run
+ * bench, metrics). Loading and saving the totals come on top (a few ms
+ * with 500 viewers' ids). A scrape is bounded by MAX_READ alone.
  */
 export const BACKGROUND_COUNT_MS = 50;
 
@@ -176,9 +177,10 @@ export interface Logs {
 
 /**
  * Bring the totals in `dir` up to date with the logs and answer them.
- * `hash` shortens viewer ids (njs's crypto in nginx). Never throws.
+ * `hash` shortens viewer ids (njs's crypto in nginx); `readMs` bounds the
+ * time spent reading (a background count: BACKGROUND_COUNT_MS). Never throws.
  */
-export function scrape(fs: MetricsStore, logs: Logs, dir: string, cfg: MetricsConfig, now: number, hash: (s: string) => string, buffer: Uint8Array, decode: (b: Uint8Array, n: number) => string, until?: number): Scrape {
+export function scrape(fs: MetricsStore, logs: Logs, dir: string, cfg: MetricsConfig, now: number, hash: (s: string) => string, buffer: Uint8Array, decode: (b: Uint8Array, n: number) => string, readMs?: number): Scrape {
   const file = dir + '/totals.json';
   const lock = dir + '/lock';
   const load = () => {
@@ -211,6 +213,8 @@ export function scrape(fs: MetricsStore, logs: Logs, dir: string, cfg: MetricsCo
       return id;
     };
     const eat = (text: string) => consume(state, text, cfg, salted, ended);
+    // The time to read starts once the totals are loaded.
+    const until = readMs === undefined ? undefined : Date.now() + readMs;
     const h = readLog(fs, logs.http, state.offset, state.ino, MAX_READ, buffer, decode, eat, until);
     state.offset = h.at;
     state.ino = h.ino;

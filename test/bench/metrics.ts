@@ -11,7 +11,7 @@
  */
 import { get } from '../support/http.ts';
 import { WowzaOrigin } from '../support/wowza-origin.ts';
-import { median, pct, PLAYERS_SECONDS, ROUNDS, startBench, wrk, type Row, type WrkResult } from './common.ts';
+import { median, pct, PLAYERS_SECONDS, ROUNDS, startBench, wrk, type Row, type Running, type WrkResult } from './common.ts';
 import { playersRun } from './players.ts';
 import { MAX_READ } from '../../njs/metrics-file.ts';
 
@@ -67,11 +67,11 @@ export async function metricsBench(rows: Row[]): Promise<void> {
     // reading its backlog during the run.)
     for (const e of cleanup.splice(0)) await e.stop();
     const perViewer: number[] = [];
-    const fresh = [
-      await startBench({ origins: [{ name: 'origin', http: origin.address }], playlist_ttl: '1s', metrics: true }, { logs: true }),
-      await startBench({ origins: [{ name: 'origin', http: origin.address }], playlist_ttl: '1s', metrics: false }, { logs: true }),
-    ];
-    cleanup.push(...fresh);
+    const fresh: Running[] = [];
+    for (const metrics of [true, false]) {
+      fresh.push(await startBench({ origins: [{ name: 'origin', http: origin.address }], playlist_ttl: '1s', metrics }, { logs: true }));
+      cleanup.push(fresh[fresh.length - 1]);
+    }
     for (const e of fresh) {
       const cpu0 = e.cpu();
       scraping = e === fresh[0];

@@ -92,8 +92,6 @@ describe.each(list)('metrics on $name', (target) => {
     await sleep(FLUSH_MS + 1500);
     if (target.njsShared) expect(totals().lines).toBeGreaterThan(before.lines);
     else {
-      // Nothing produced since those lines were written: not counted yet.
-      expect(totals().lines).toBe(before.lines);
       // A production (a playlist not cached) counts them after its answer.
       expect((await get(`${h.edge.url}/live/_definst_/periodic2/playlist.m3u8`)).status).toBe(200);
       const t0 = Date.now();

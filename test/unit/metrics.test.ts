@@ -190,7 +190,7 @@ describe('the files behind /metrics', () => {
       const one = line({});
       const n = Math.ceil(20000 / one.length);
       writeFileSync(join(dir, 'metrics.log'), one.repeat(n));
-      const late = scrape(fs, { http: join(dir, 'metrics.log'), rtmp: '', publishers: '' }, dir, cfg, Date.now(), id, new Uint8Array(4096), decode, Date.now() - 1);
+      const late = scrape(fs, { http: join(dir, 'metrics.log'), rtmp: '', publishers: '' }, dir, cfg, Date.now(), id, new Uint8Array(4096), decode, -1);
       expect(late.state.offset).toBeGreaterThan(0);
       expect(late.state.offset).toBeLessThanOrEqual(4096);
       expect(late.lagBytes).toBe(n * one.length - late.state.offset);
