@@ -218,9 +218,14 @@ function countMetrics(v: NginxHTTPRequest['variables'] | NginxPeriodicSession['v
  */
 function count(s: NginxPeriodicSession): void {
   if (ngx.worker_id !== 0) return;
-  const cfg = loadConfig(s.variables);
+  backgroundCount(s.variables);
+}
+
+/** A count in the background (js_periodic, countIfDue): BACKGROUND_COUNT_MS of reading; problems go to the error log. */
+function backgroundCount(v: NginxHTTPRequest['variables'] | NginxPeriodicSession['variables']): void {
+  const cfg = loadConfig(v);
   if ('error' in cfg) return;
-  const got = countMetrics(s.variables, cfg, BACKGROUND_COUNT_MS);
+  const got = countMetrics(v, cfg, BACKGROUND_COUNT_MS);
   if (got.problem && got.problem.indexOf('another scrape') < 0) ngx.log(ngx.ERR, 'media-edge metrics: ' + got.problem);
 }
 
@@ -305,10 +310,7 @@ function countIfDue(v: NginxHTTPRequest['variables']): void {
   } catch (e) {
     // no totals yet: this is the first count
   }
-  const cfg = loadConfig(v);
-  if ('error' in cfg) return;
-  const got = countMetrics(v, cfg, BACKGROUND_COUNT_MS);
-  if (got.problem && got.problem.indexOf('another scrape') < 0) ngx.log(ngx.ERR, 'media-edge metrics: ' + got.problem);
+  backgroundCount(v);
 }
 
 /**
