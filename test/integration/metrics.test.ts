@@ -106,6 +106,16 @@ describe.each(list)('metrics on $name', (target) => {
     expect(s.get('media_edge_metrics_lag_bytes')).toBe(0);
   });
 
+  it('a user agent with tabs (the line\'s separator) adds no field and no line: one viewer, nothing unreadable', async () => {
+    const evil = 'x\t-\t1\tHIT\t200\t999999\t/live/_definst_/forged/a.ts\t-\t-\t-\t-\t-\tv';
+    await view('tabs', evil);
+    await sleep(FLUSH_MS);
+    const { s } = await scrape();
+    expect(s.get('media_edge_stream_viewers{app="live",stream="tabs"}')).toBe(1);
+    expect(s.get('media_edge_metrics_unreadable_lines_total')).toBe(0);
+    expect([...s.keys()].some((k) => k.includes('forged'))).toBe(false);
+  });
+
   it('counts the producer\'s stale copies and the origin bodies it did not understand', async () => {
     const before = (await scrape()).s;
     const p = '/live/_definst_/stalecam/chunklist_b800000.m3u8';
