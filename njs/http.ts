@@ -24,7 +24,7 @@ import {
   type Runtime,
   type SharedView,
 } from './origins';
-import { MAX_VIEWERS, render, type MetricsConfig } from './metrics';
+import { MAX_VIEWERS, render, type LogBytes, type MetricsConfig } from './metrics';
 import { BACKGROUND_COUNT_MS, livePublishers, MAX_READ, readLog, scrape, take, type MetricsStore, type Scrape } from './metrics-file';
 import { consumeEvents, delivered, enqueue, expire, heartbeatBody, keepUrls, readEventsState, type EventsConfig, type EventsState } from './events';
 import { ascii, crc32 } from './ring';
@@ -208,7 +208,7 @@ function countMetrics(v: NginxHTTPRequest['variables'] | NginxPeriodicSession['v
   const mcfg: MetricsConfig = { windowMs: Number(v.media_edge_metrics_window_ms) || 30000, maxStreams: Number(v.media_edge_metrics_max_streams) || 1000, maxViewers: MAX_VIEWERS, originNames: names, variants: v.media_edge_metrics_variants ? v.media_edge_metrics_variants.split(',') : [] };
   const logs = { http: v.media_edge_metrics_log || '', rtmp: v.media_edge_metrics_rtmp_log || '', publishers: v.media_edge_metrics_publishers || '' };
   return scrape(fs as unknown as MetricsStore, logs, v.media_edge_metrics_dir || '', mcfg, Date.now(), viewerHash, Buffer.alloc(65536),
-    (b: Uint8Array, n: number) => (b as Buffer).toString('utf8', 0, n), readMs);
+    (b: LogBytes, start: number, end: number) => (b as unknown as Buffer).toString('utf8', start, end), readMs);
 }
 
 /**
@@ -349,8 +349,7 @@ async function sendEvents(v: NginxHTTPRequest['variables'] | NginxPeriodicSessio
     keepUrls(state, cfg.urls);
     const dropped = state.dropped;
     const got = readLog(store, v.media_edge_events_log || '', state.offset, state.ino, MAX_READ, Buffer.alloc(65536),
-      (b: Uint8Array, n: number) => (b as Buffer).toString('utf8', 0, n),
-      (text: string) => consumeEvents(state, text, cfg.urls, edge, started));
+      (b: Uint8Array, n: number) => consumeEvents(state, (b as Buffer).toString('utf8', 0, n), cfg.urls, edge, started));
     state.offset = got.at;
     state.ino = got.ino;
     if (started - state.beatAt >= cfg.heartbeat_ms) {

@@ -11,7 +11,7 @@
  * The file functions come in as a MetricsStore (njs's `fs` in nginx,
  * node's in the tests). Failures are values.
  */
-import { consume, newState, prune, readState, type MetricsConfig, type MetricsState } from './metrics';
+import { consumeBytes, newState, prune, readState, type LogBytes, type MetricsConfig, type MetricsState } from './metrics';
 
 export interface MetricsStore {
   openSync(path: string, flags: string): number;
@@ -96,36 +96,60 @@ export function take(fs: MetricsStore, lock: string, now: number): boolean {
 
 /**
  * Feed what `log` gained since `offset` (at most `budget` bytes) to `eat`,
- * which answers how much of the text it used (whole lines), a buffer at a
- * time until `until` (Date.now() ms) if given; answers the new offset and
- * the file's inode. The metrics and the events (njs/events.ts)
- * read their logs with it.
+ * a buffer at a time until `until` (Date.now() ms) if given: `eat` gets the
+ * buffer and how many bytes it holds, and answers how many it used (whole
+ * lines). A line the buffer's end cut is read again from its start with the
+ * next buffer, so nothing is copied or joined (on njs's own engine nothing
+ * a count allocates is freed before it ends). A line longer than the
+ * buffer is not one nginx writes for us (the buffer is 64 KB): it is
+ * skipped and counted in `skipped`. Answers the new offset and the file's
+ * inode. The metrics and the events (njs/events.ts) read their logs with it.
  */
-export function readLog(fs: MetricsStore, log: string, offset: number, ino: number, budget: number, buffer: Uint8Array, decode: (b: Uint8Array, n: number) => string, eat: (text: string) => number, until?: number): { at: number; ino: number } {
+export function readLog(fs: MetricsStore, log: string, offset: number, ino: number, budget: number, buffer: Uint8Array, eat: (b: Uint8Array, n: number) => number, until?: number): { at: number; ino: number; skipped: number } {
   const st = stat(fs, log);
   // Another file (rotated), or a shorter one (truncated): count it from its start.
   let at = st.ino !== ino || st.size < offset ? 0 : offset;
   let left = Math.min(budget, st.size - at);
-  if (left <= 0) return { at: at, ino: st.ino };
+  let skipped = 0;
+  if (left <= 0) return { at: at, ino: st.ino, skipped: 0 };
   const fd = fs.openSync(log, 'r');
   try {
-    let carry = '';
+    let read = at; // the file is read up to here
+    let skipping = false; // inside a line longer than the buffer
+    let skipFrom = 0;
     while (left > 0) {
-      const n = fs.readSync(fd, buffer, 0, Math.min(buffer.length, left), at + carry.length);
+      const from = skipping ? read : at;
+      const n = fs.readSync(fd, buffer, 0, Math.min(buffer.length, left + read - from), from);
       if (n <= 0) break;
-      left -= n;
-      // The log is ASCII (nginx escapes other bytes as \xHH), so characters are bytes.
-      const text = carry + decode(buffer, n);
-      const used = eat(text);
-      at += used;
-      carry = text.slice(used);
+      left -= Math.max(0, from + n - read);
+      read = from + n;
+      if (skipping) {
+        const nl = buffer.indexOf(10);
+        if (nl < 0 || nl >= n) {
+          at = read;
+          continue;
+        }
+        at = from + nl + 1;
+        skipping = false;
+        skipped++;
+        continue;
+      }
+      const used = eat(buffer, n);
+      if (used > 0) at += used;
+      else if (n === buffer.length) {
+        skipping = true;
+        skipFrom = at;
+        at = read;
+      } else break; // the rest is a line nginx is still writing
       // Past `until` (ms): the rest waits for the next count.
       if (until !== undefined && Date.now() >= until) break;
     }
+    // The budget ended inside a long line: the next read skips it from its start.
+    if (skipping) at = skipFrom;
   } finally {
     fs.closeSync(fd);
   }
-  return { at: at, ino: st.ino };
+  return { at: at, ino: st.ino, skipped: skipped };
 }
 
 /**
@@ -177,10 +201,11 @@ export interface Logs {
 
 /**
  * Bring the totals in `dir` up to date with the logs and answer them.
- * `hash` shortens viewer ids (njs's crypto in nginx); `readMs` bounds the
+ * `hash` shortens viewer ids (njs's crypto in nginx); `text` decodes a
+ * line's bytes; `readMs` bounds the
  * time spent reading (a background count: BACKGROUND_COUNT_MS). Never throws.
  */
-export function scrape(fs: MetricsStore, logs: Logs, dir: string, cfg: MetricsConfig, now: number, hash: (s: string) => string, buffer: Uint8Array, decode: (b: Uint8Array, n: number) => string, readMs?: number): Scrape {
+export function scrape(fs: MetricsStore, logs: Logs, dir: string, cfg: MetricsConfig, now: number, hash: (s: string) => string, buffer: Uint8Array, text: (b: LogBytes, start: number, end: number) => string, readMs?: number): Scrape {
   const file = dir + '/totals.json';
   const lock = dir + '/lock';
   const load = () => {
@@ -212,16 +237,18 @@ export function scrape(fs: MetricsStore, logs: Logs, dir: string, cfg: MetricsCo
       }
       return id;
     };
-    const eat = (text: string) => consume(state, text, cfg, salted, ended);
+    const eat = (b: Uint8Array, n: number) => consumeBytes(state, b as unknown as LogBytes, n, text, cfg, salted, ended);
     // The time to read starts once the totals are loaded.
     const until = readMs === undefined ? undefined : Date.now() + readMs;
-    const h = readLog(fs, logs.http, state.offset, state.ino, MAX_READ, buffer, decode, eat, until);
+    const h = readLog(fs, logs.http, state.offset, state.ino, MAX_READ, buffer, eat, until);
     state.offset = h.at;
     state.ino = h.ino;
+    state.unreadable += h.skipped;
     if (logs.rtmp) {
-      const r = readLog(fs, logs.rtmp, state.rtmpOffset, state.rtmpIno, MAX_READ, buffer, decode, eat, until);
+      const r = readLog(fs, logs.rtmp, state.rtmpOffset, state.rtmpIno, MAX_READ, buffer, eat, until);
       state.rtmpOffset = r.at;
       state.rtmpIno = r.ino;
+      state.unreadable += r.skipped;
     }
     prune(state, now, cfg);
     const tmp = file + '.tmp';

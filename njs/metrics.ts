@@ -72,11 +72,29 @@ export function parseSessionLine(line: string): SessionEntry | null {
   return { at: at, decision: dash(f[2]), stream: dash(f[3]), reason: dash(f[4]), received: received >= 0 ? received : 0, id: dash(f[7]) };
 }
 
+const ISO_TIME = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)([+-])(\d\d):(\d\d)$/;
+
+/**
+ * A line's time, ms since the epoch: `$time_iso8601` ("2026-12-03T13:40:05+00:00",
+ * what log_format media_edge_metrics writes: whole seconds, so that a
+ * request repeated within a second writes the same line, which consume
+ * counts once with its number) or `$msec` ("1764769205.123", what it wrote
+ * before; a log kept across an upgrade still counts). NaN for anything
+ * else. By hand: njs 0.7.9's Date.parse answers NaN for an offset.
+ */
+export function logTime(t: string): number {
+  const m = ISO_TIME.exec(t);
+  if (!m) return /^\d+\.\d+$/.test(t) ? Math.round(parseFloat(t) * 1000) : NaN;
+  const utc = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+  const offset = (Number(m[8]) * 60 + Number(m[9])) * 60000;
+  return m[7] === '-' ? utc + offset : utc - offset;
+}
+
 /** A line as nginx wrote it ("-" for an empty variable); null when it is not one of ours. */
 export function parseLine(line: string): Entry | null {
   const f = line.split('\t');
   if (f.length !== FIELDS || (f[0] !== 'v' && f[0] !== 'p')) return null;
-  const at = Math.round(parseFloat(f[1]) * 1000);
+  const at = logTime(f[1]);
   const status = parseInt(f[4], 10);
   if (!(at > 0) || !(status >= 100 && status < 1000)) return null;
   const bytes = parseInt(f[5], 10);
@@ -207,10 +225,10 @@ export const MAX_REASONS = 64;
  * accepted") become N, so that reasons form a small set; past MAX_REASONS
  * distinct ones, "other".
  */
-function bumpReason(o: { [k: string]: number }, prefix: string, reason: string): void {
+function bumpReason(o: { [k: string]: number }, prefix: string, reason: string, n: number): void {
   let k = prefix + '\t' + reason.replace(/[0-9]+/g, 'N').slice(0, 120);
   if (o[k] === undefined && Object.keys(o).length >= MAX_REASONS) k = prefix + '\tother';
-  bump(o, k, 1);
+  bump(o, k, n);
 }
 
 function codeClass(status: number): string {
@@ -248,7 +266,7 @@ function originStats(s: MetricsState, name: string): OriginStats {
  * upstream group and " : " where a request moved to another (error_page to
  * the backup group).
  */
-function countOrigins(s: MetricsState, e: Entry, cfg: MetricsConfig): void {
+function countOrigins(s: MetricsState, e: Entry, cfg: MetricsConfig, n: number): void {
   if (!e.upstreamAddr) return;
   const addrs = e.upstreamAddr.split(/, | : /);
   const statuses = e.upstreamStatus.split(/, | : /);
@@ -257,14 +275,14 @@ function countOrigins(s: MetricsState, e: Entry, cfg: MetricsConfig): void {
     const name = cfg.originNames[addrs[i]];
     if (!name) continue; // the producer's socket, or an address that is no origin
     const o = originStats(s, name);
-    o.requests++;
+    o.requests += n;
     const cause = failureCause(statuses[i] || '');
-    if (cause) bump(o.failures, cause, 1);
+    if (cause) bump(o.failures, cause, n);
     const t = parseFloat(times[i] || '');
     if (t >= 0) {
-      o.sum += t;
-      o.count++;
-      for (let b = 0; b < BUCKETS.length; b++) if (t <= BUCKETS[b]) o.buckets[b]++;
+      o.sum += t * n;
+      o.count += n;
+      for (let b = 0; b < BUCKETS.length; b++) if (t <= BUCKETS[b]) o.buckets[b] += n;
     }
   }
 }
@@ -297,27 +315,32 @@ function streamKey(stream: string): string {
   return p.app + '\t' + p.stream;
 }
 
-/** Add one line to the totals. `hash` makes a viewer id short and anonymous. */
-export function apply(s: MetricsState, e: Entry, cfg: MetricsConfig, hash: (s: string) => string, seen?: Seen): void {
-  s.lines++;
+/**
+ * Add a line to the totals, `times` times (1 when not given: consume
+ * counts a repeated line once, with its number). `hash` makes a viewer id
+ * short and anonymous.
+ */
+export function apply(s: MetricsState, e: Entry, cfg: MetricsConfig, hash: (s: string) => string, seen?: Seen, times?: number): void {
+  const n = times === undefined ? 1 : times;
+  s.lines += n;
   classify(e, cfg, seen || {});
-  countOrigins(s, e, cfg);
+  countOrigins(s, e, cfg, n);
   if (e.source === 'p') {
     // The producer logs its subrequests too (log_subrequest): those are its
     // origin reads (counted above); its own request is the production.
     // Playlists only: the prefetches it logs are segments.
-    if (!e.upstreamAddr && (e.kind === 'master' || e.kind === 'media' || e.kind === 'mpd')) bump(s.productions, codeClass(e.status), 1);
+    if (!e.upstreamAddr && (e.kind === 'master' || e.kind === 'media' || e.kind === 'mpd')) bump(s.productions, codeClass(e.status), n);
     return;
   }
-  bump(s.requests, e.kind + '\t' + e.cache + '\t' + codeClass(e.status), 1);
-  bump(s.bytes, e.kind, e.bytes);
-  if (e.reject) bumpReason(s.refusals, 'gate', e.reject);
-  if (e.denied) bumpReason(s.refusals, 'token', e.denied);
+  bump(s.requests, e.kind + '\t' + e.cache + '\t' + codeClass(e.status), n);
+  bump(s.bytes, e.kind, e.bytes * n);
+  if (e.reject) bumpReason(s.refusals, 'gate', e.reject, n);
+  if (e.denied) bumpReason(s.refusals, 'token', e.denied, n);
   // X-Media-Edge-TTL of a playlist the producer answered (njs/producer.ts):
   // "0; stale-if-error age=N" for its last good copy, "<ttl>; unparsed:<why>"
   // for an origin body it did not understand.
-  if (e.verdict.indexOf('stale-if-error') >= 0) s.staleServed++;
-  else if (e.verdict.indexOf('unparsed:') >= 0) s.unparsed++;
+  if (e.verdict.indexOf('stale-if-error') >= 0) s.staleServed += n;
+  else if (e.verdict.indexOf('unparsed:') >= 0) s.unparsed += n;
   // Viewing is what the cache or the origin served: not a refusal, not a
   // preflight (204: answered by the edge alone, for any name).
   if (!VIEWED_KINDS[e.kind] || e.status >= 400 || e.status === 204 || !e.stream) return;
@@ -335,13 +358,13 @@ export function apply(s: MetricsState, e: Entry, cfg: MetricsConfig, hash: (s: s
       if (key !== OTHER + '\t' + OTHER) s.streamCount++;
     }
   }
-  st.bytes += e.bytes;
+  st.bytes += e.bytes * n;
   if (e.at > st.last) st.last = e.at;
   if (!e.viewer) return;
   const id = hash(e.viewer);
   if (st.viewers[id] === undefined) {
     if (s.viewerCount >= cfg.maxViewers) {
-      s.untrackedViewers++;
+      s.untrackedViewers += n;
       return;
     }
     s.viewerCount++;
@@ -353,7 +376,7 @@ export function apply(s: MetricsState, e: Entry, cfg: MetricsConfig, hash: (s: s
 export function applySession(s: MetricsState, e: SessionEntry, cfg: MetricsConfig): string {
   s.lines++;
   s.sessions++;
-  if (e.decision === 'deny') bumpReason(s.decisions, 'deny', e.reason || 'unknown');
+  if (e.decision === 'deny') bumpReason(s.decisions, 'deny', e.reason || 'unknown', 1);
   else if (e.decision) bump(s.decisions, e.decision + '\t', 1);
   if (e.decision === 'allow' && e.stream) {
     const p = splitStream(e.stream);
@@ -501,27 +524,116 @@ export function render(s: MetricsState, live: Live): string {
 }
 
 /**
- * Count the complete lines of `text` (bytes of the log from the state's
- * offset); returns how many bytes were consumed (up to the last newline,
- * so that a line nginx is still writing is read next time).
+ * Lines alike, counted once with their number: a client asking for one
+ * thing again within the second writes the same line (the time is whole
+ * seconds). Parsing a line costs njs 0.7.9 about 7 us; a repeat costs a
+ * lookup, and a run of repeats (one client's flood) a compare in place:
+ * 2 MB of one line took 3 ms as bytes, where decoding them took 8-15 and
+ * splitting the text into lines 15 more (npm run bench, metrics). Every
+ * count is a sum or a latest time, so the totals are the same.
+ */
+interface Alike {
+  /** Line (without its newline) -> how many times. */
+  times: { [line: string]: number };
+  /** Each line once, in the order first seen (which streams get labels first). */
+  first: string[];
+}
+
+function addLine(g: Alike, line: string, n: number): void {
+  const k = g.times[line];
+  if (k === undefined) {
+    g.times[line] = n;
+    g.first.push(line);
+  } else g.times[line] = k + n;
+}
+
+function countAlike(s: MetricsState, g: Alike, cfg: MetricsConfig, hash: (s: string) => string, ended?: string[]): void {
+  const seen: Seen = {};
+  for (let i = 0; i < g.first.length; i++) {
+    const l = g.first[i];
+    const n = g.times[l];
+    if (l.charAt(0) === 'r') {
+      const r = parseSessionLine(l);
+      if (r) {
+        // A session's line is its own (its id); repeated, it is the same session each time.
+        for (let j = 0; j < n; j++) {
+          const id = applySession(s, r, cfg);
+          if (id && ended) ended.push(id);
+        }
+        continue;
+      }
+    }
+    const e = parseLine(l);
+    if (e) apply(s, e, cfg, hash, seen, n);
+    else if (l !== '') s.unreadable += n;
+  }
+}
+
+/**
+ * Count the complete lines of `text` (the log from the state's offset);
+ * returns how many characters were consumed (up to the last newline, so
+ * that a line nginx is still writing is read next time).
  */
 export function consume(s: MetricsState, text: string, cfg: MetricsConfig, hash: (s: string) => string, ended?: string[]): number {
   const end = text.lastIndexOf('\n');
   if (end < 0) return 0;
-  const lines = text.slice(0, end).split('\n');
-  const seen: Seen = {};
-  for (let i = 0; i < lines.length; i++) {
-    if (lines[i].charAt(0) === 'r') {
-      const r = parseSessionLine(lines[i]);
-      if (r) {
-        const id = applySession(s, r, cfg);
-        if (id && ended) ended.push(id);
-        continue;
-      }
+  const g: Alike = { times: Object.create(null), first: [] };
+  let at = 0;
+  let last = '';
+  let run = 0;
+  while (at <= end) {
+    if (run > 0 && text.startsWith(last, at)) {
+      run++;
+      at += last.length;
+      continue;
     }
-    const e = parseLine(lines[i]);
-    if (e) apply(s, e, cfg, hash, seen);
-    else if (lines[i] !== '') s.unreadable++;
+    if (run > 1) addLine(g, last.slice(0, -1), run - 1);
+    const nl = text.indexOf('\n', at);
+    last = text.slice(at, nl + 1);
+    addLine(g, last.slice(0, -1), 1);
+    run = 1;
+    at = nl + 1;
   }
+  if (run > 1) addLine(g, last.slice(0, -1), run - 1);
+  countAlike(s, g, cfg, hash, ended);
+  return end + 1;
+}
+
+/** The log's bytes as a count reads them: njs's Buffer and Node's alike. */
+export interface LogBytes extends Uint8Array {
+  compare(target: Uint8Array, targetStart: number, targetEnd: number, sourceStart: number, sourceEnd: number): number;
+}
+
+/**
+ * consume over the first `n` bytes of a read buffer, decoding only one
+ * line of each run of alike lines (`text` decodes bytes start..end); the
+ * log is ASCII (nginx escapes other bytes as \xHH). Returns the bytes used.
+ */
+export function consumeBytes(s: MetricsState, b: LogBytes, n: number, text: (b: LogBytes, start: number, end: number) => string, cfg: MetricsConfig, hash: (s: string) => string, ended?: string[]): number {
+  const end = n > 0 ? b.lastIndexOf(10, n - 1) : -1;
+  if (end < 0) return 0;
+  const g: Alike = { times: Object.create(null), first: [] };
+  let at = 0;
+  let lastAt = 0;
+  let lastLen = 0;
+  let last = '';
+  let run = 0;
+  while (at <= end) {
+    if (run > 0 && at + lastLen <= end + 1 && b.compare(b, lastAt, lastAt + lastLen, at, at + lastLen) === 0) {
+      run++;
+      at += lastLen;
+      continue;
+    }
+    if (run > 1) addLine(g, last, run - 1);
+    const nl = b.indexOf(10, at);
+    last = text(b, at, nl);
+    addLine(g, last, 1);
+    lastAt = at;
+    lastLen = nl + 1 - at;
+    run = 1;
+    at = nl + 1;
+  }
+  if (run > 1) addLine(g, last, run - 1);
+  countAlike(s, g, cfg, hash, ended);
   return end + 1;
 }

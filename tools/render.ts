@@ -464,10 +464,9 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     tls_certificate_path: s.tls_certificate ? abs(ctx.baseDir, s.tls_certificate) : '',
     tls_certificate_key_path: s.tls_certificate_key ? abs(ctx.baseDir, s.tls_certificate_key) : '',
     with_stream: withStream ? 'on' : '',
-    metrics_with_auth: s.metrics && Object.keys(s.playback_auth).length ? 'on' : '',
     // The viewer's metrics line (media-edge-http.conf): through a map only where playback auth can name the viewer.
-    metrics_viewer_field: Object.keys(s.playback_auth).length ? '$media_edge_viewer' : 'a:$remote_addr $http_user_agent',
-    metrics_refusal_field: Object.keys(s.playback_auth).length ? '$media_edge_denied' : '-',
+    metrics_with_auth: s.metrics && Object.keys(s.playback_auth).length ? 'on' : '',
+    metrics_without_auth: s.metrics && !Object.keys(s.playback_auth).length ? 'on' : '',
     // Metrics (njs/metrics.ts): the log nginx writes, the totals the workers keep.
     metrics: s.metrics ? 'on' : '',
     metrics_with_router: s.metrics && routerEnabled(s, ctx) ? 'on' : '',

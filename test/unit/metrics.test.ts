@@ -3,8 +3,8 @@ import * as nodeFs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { consume, failureCause, labelValue, MAX_REASONS, newState, parseLine, parseSessionLine, prune, readState, render, splitStream, STREAM_FORGET_MS, OTHER, type MetricsConfig } from '../../njs/metrics.ts';
-import { LOCK_STALE_MS, MAX_READ, PUBLISHER_STALE_MS, scrape, type MetricsStore } from '../../njs/metrics-file.ts';
+import { consume, consumeBytes, failureCause, labelValue, logTime, MAX_REASONS, newState, parseLine, parseSessionLine, prune, readState, render, splitStream, STREAM_FORGET_MS, OTHER, type LogBytes, type MetricsConfig } from '../../njs/metrics.ts';
+import { LOCK_STALE_MS, MAX_READ, PUBLISHER_STALE_MS, readLog, scrape, type MetricsStore } from '../../njs/metrics-file.ts';
 
 const cfg: MetricsConfig = { windowMs: 30000, maxStreams: 100, maxViewers: 1000, originNames: { '127.0.0.1:8088': 'a', '127.0.0.1:8089': 'b' } };
 const id = (v: string) => v;
@@ -108,6 +108,73 @@ describe('the metrics log, counted', () => {
     expect(s.viewerCount).toBe(1);
   });
 
+  it('reads the time nginx writes ($time_iso8601, any offset) and the $msec of logs written before, nothing else', () => {
+    expect(logTime('2027-01-15T08:00:00+00:00')).toBe(Date.UTC(2027, 0, 15, 8, 0, 0));
+    expect(logTime('2027-01-15T09:00:00+01:00')).toBe(Date.UTC(2027, 0, 15, 8, 0, 0));
+    expect(logTime('2027-01-15T02:30:00-05:30')).toBe(Date.UTC(2027, 0, 15, 8, 0, 0));
+    expect(logTime('1800000000.123')).toBe(1800000000123);
+    for (const bad of ['-', '', '1800000000', '2027-01-15 08:00:00+00:00', '2027-01-15T08:00:00Z', '2027-01-15T08:00:00+00:00x', 'x2027-01-15T08:00:00+00:00', '1e9.5'])
+      expect(Number.isNaN(logTime(bad)), bad).toBe(true);
+    expect(parseLine(line({ at: '2027-01-15T09:00:00+01:00' }).trimEnd())).toMatchObject({ at: Date.UTC(2027, 0, 15, 8, 0, 0) });
+  });
+
+  it('counts alike lines once with their number, to the same totals as one by one', () => {
+    // A seeded mix: viewers, producers, origins with failures, refusals,
+    // verdicts, RTMP sessions, unreadable lines; few distinct values so that
+    // lines repeat; caps small enough to fold streams and viewers.
+    let seed = 7;
+    const pick = <T,>(a: T[]): T => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return a[seed % a.length];
+    };
+    const small: MetricsConfig = { ...cfg, maxStreams: 3, maxViewers: 4 };
+    const lines: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const at = `2027-01-15T08:00:0${pick(['0', '1', '2'])}+00:00`;
+      const r = pick([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      if (r === 0) lines.push(session(pick(['allow', 'deny']), pick(['live/a', 'live/b']), pick(['bad key', '-']), pick(['10', '20']), pick(['s1', 's2'])));
+      else if (r === 1) lines.push('garbage\n');
+      else if (r === 2) lines.push(line({ src: 'p', at, kind: pick(['media', 'segment']), ua: pick(['-', '127.0.0.1:8088']), us: pick(['-', '200', '502']), ut: pick(['-', '0.004', '0.300']) }));
+      else
+        lines.push(line({
+          at,
+          kind: '-',
+          stream: pick(['/live/a/chunklist.m3u8', '/live/b/media_1.ts', '/live/c/media_2.ts', '/live/d/media_3.ts', '/vod/x/y.mp4']),
+          cache: pick(['HIT', 'MISS', 'EXPIRED']),
+          status: pick(['200', '200', '404', '403']),
+          bytes: pick(['100', '2000']),
+          reject: pick(['-', '-', 'dot-segment']),
+          denied: pick(['-', '-', 'expired']),
+          ua: pick(['-', '127.0.0.1:8088', '127.0.0.1:8089, 127.0.0.1:8088']),
+          us: pick(['-', '200', '504, 200']),
+          ut: pick(['-', '0.010', '1.000, 0.020']),
+          viewer: pick(['a:10.0.0.1 ua', 'a:10.0.0.2 ua', 't:abc', 't:def', 't:ghi', 'a:10.0.0.3 x']),
+          verdict: pick(['-', '-', '0; stale-if-error age=3', '1; unparsed:no #EXTM3U']),
+        }));
+    }
+    // Runs of one line, as one client's flood writes them (counted in place).
+    for (let i = lines.length - 1; i >= 0; i -= 7) lines.splice(i, 0, ...Array(pick([1, 2, 5])).fill(lines[i]));
+    const together = newState();
+    const endedTogether: string[] = [];
+    consume(together, lines.join(''), small, id, endedTogether);
+    const apart = newState();
+    const endedApart: string[] = [];
+    for (const l of lines) consume(apart, l, small, id, endedApart);
+    // As bytes, the way a count reads the log (and a half-written line left).
+    const bytes = newState();
+    const buf = Buffer.from(lines.join('') + 'v\t2027');
+    const text = (b: LogBytes, start: number, end: number) => (b as unknown as Buffer).toString('utf8', start, end);
+    expect(consumeBytes(bytes, buf, buf.length, text, small, id, [])).toBe(buf.length - 'v\t2027'.length);
+    // Response-time sums differ in the last bits: t * n against t added n times.
+    for (const s of [together, apart, bytes]) for (const o of Object.values(s.origins)) o.sum = Math.round(o.sum * 1e6);
+    expect(together).toEqual(apart);
+    expect(bytes).toEqual(apart);
+    expect([...new Set(endedTogether)].sort()).toEqual([...new Set(endedApart)].sort());
+    // It did repeat: far fewer distinct lines than lines.
+    expect(new Set(lines).size).toBeLessThan(lines.length / 3);
+    expect(together.lines + together.unreadable).toBe(lines.length);
+  });
+
   it('leaves a line nginx is still writing for the next read', () => {
     const s = newState();
     const text = line({}) + 'v\t18000';
@@ -155,7 +222,50 @@ describe('RTMP sessions, counted', () => {
 describe('the files behind /metrics', () => {
   const fs = nodeFs as unknown as MetricsStore;
   const decode = (b: Uint8Array, n: number) => Buffer.from(b.buffer, b.byteOffset, n).toString('utf8');
-  const run = (dir: string, now = Date.now()) => scrape(fs, { http: join(dir, 'metrics.log'), rtmp: join(dir, 'rtmp.log'), publishers: join(dir, 'publishers') }, dir, cfg, now, id, new Uint8Array(4096), decode);
+  const text = (b: LogBytes, start: number, end: number) => (b as unknown as Buffer).toString('utf8', start, end);
+  const run = (dir: string, now = Date.now()) => scrape(fs, { http: join(dir, 'metrics.log'), rtmp: join(dir, 'rtmp.log'), publishers: join(dir, 'publishers') }, dir, cfg, now, id, Buffer.alloc(4096), text);
+
+  it('reads every line once whatever the buffer cuts, within the budget; skips and counts a line longer than the buffer', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'media-edge-metrics-'));
+    try {
+      const log = join(dir, 'metrics.log');
+      const lines: string[] = [];
+      for (let i = 0; i < 60; i++) lines.push('x'.repeat([1, 5, 13, 14, 15, 40, 3][i % 7]) + String(i).padStart(2, '0'));
+      const text = lines.join('\n') + '\n' + 'half-written';
+      writeFileSync(log, text);
+      const ino = nodeFs.statSync(log).ino;
+      // Eats whole lines only, as consumeBytes does.
+      const eater = (into: string[]) => (b: Uint8Array, n: number) => {
+        const t = decode(b, n);
+        const end = t.lastIndexOf('\n');
+        if (end >= 0) into.push(...t.slice(0, end).split('\n'));
+        return end + 1;
+      };
+      for (const size of [16, 17, 64, 4096]) {
+        const got: string[] = [];
+        const r = readLog(fs, log, 0, ino, 1e9, new Uint8Array(size), eater(got));
+        // A line and its newline must fit the buffer; a longer one is skipped, and counted.
+        const fit = lines.filter((l) => l.length + 1 <= size);
+        expect(got, `buffer ${size}`).toEqual(fit);
+        expect(r.skipped, `buffer ${size}`).toBe(lines.length - fit.length);
+        expect(r.at).toBe(text.length - 'half-written'.length);
+        // A budget: no more new bytes than it each time, on from where it stopped.
+        const part: string[] = [];
+        let at = 0;
+        let skipped = 0;
+        for (let k = 0; k < 300 && at < r.at; k++) {
+          const step = readLog(fs, log, at, ino, 50, new Uint8Array(size), eater(part));
+          expect(step.at - at).toBeLessThanOrEqual(50 + size);
+          at = step.at;
+          skipped += step.skipped;
+        }
+        expect(part, `buffer ${size}, budget 50`).toEqual(fit);
+        expect(skipped).toBe(lines.length - fit.length);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('counts each line once over scrapes, starts again on a rotated log, and keeps totals in a file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'media-edge-metrics-'));
@@ -190,7 +300,7 @@ describe('the files behind /metrics', () => {
       const one = line({});
       const n = Math.ceil(20000 / one.length);
       writeFileSync(join(dir, 'metrics.log'), one.repeat(n));
-      const late = scrape(fs, { http: join(dir, 'metrics.log'), rtmp: '', publishers: '' }, dir, cfg, Date.now(), id, new Uint8Array(4096), decode, -1);
+      const late = scrape(fs, { http: join(dir, 'metrics.log'), rtmp: '', publishers: '' }, dir, cfg, Date.now(), id, Buffer.alloc(4096), text, -1);
       expect(late.state.offset).toBeGreaterThan(0);
       expect(late.state.offset).toBeLessThanOrEqual(4096);
       expect(late.lagBytes).toBe(n * one.length - late.state.offset);
