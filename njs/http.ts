@@ -28,7 +28,7 @@ import { MAX_VIEWERS, render, type LogBytes, type MetricsConfig } from './metric
 import { BACKGROUND_COUNT_MS, livePublishers, MAX_READ, readLog, scrape, take, type MetricsStore, type Scrape } from './metrics-file';
 import { consumeEvents, delivered, enqueue, expire, heartbeatBody, keepUrls, readEventsState, type EventsConfig, type EventsState } from './events';
 import { ascii, crc32 } from './ring';
-import { chooseOrigin, memoryUpdate, routeKey, weightedOrder } from './routing';
+import { chooseOrigin, memoryUpdate, retryOrigin, routeKey, weightedOrder } from './routing';
 import { producePlaylist } from './producer';
 import { formatKick, kickFile, kickName, kickTempFile, parseKick, parseKickRequest } from './kick';
 import { takeoverUrl } from './publish';
@@ -273,12 +273,29 @@ function produce(r: NginxHTTPRequest): Promise<void> {
     fs: fs,
     warn: (m: string) => ngx.log(ngx.WARN, m),
     info: (m: string) => ngx.log(ngx.INFO, m),
+    retry: (req, tried) => retryTarget(req.variables, tried),
   }).then(() => {
     // In a timer of its own, after the answer: njs 0.7.9 logs "r.requestBody
     // is deprecated" for an exception caught after an await of the request's
     // handler, and the count catches some (a missing file, a held lock).
     if (counting) setTimeout(() => countIfDue(counting), 0);
   });
+}
+
+/**
+ * The producer's second try at a playlist (njs/producer.ts Host.retry):
+ * the stream's next primary origin not tried yet, as the key its internal
+ * locations put in their path for upstream media_edge_origin_retry to
+ * hash; null when every primary was tried or the config cannot be read.
+ */
+function retryTarget(v: { readonly [name: string]: string | undefined }, tried: string[]): { key: string; origin: string } | null {
+  const cfg = loadConfig(v as NginxHTTPRequest['variables']);
+  if ('error' in cfg) return null;
+  const addresses: string[] = [];
+  for (let i = 0; i < cfg.primaries.length; i++) addresses.push(cfg.origins[cfg.primaries[i]].http);
+  const s = retryOrigin(cfg.ring, addresses, cfg.steer, v.media_edge_stream || '', tried);
+  if (s < 0) return null;
+  return { key: cfg.steer[s], origin: cfg.origins[cfg.primaries[s]].name };
 }
 
 /** What a count reads of the variables, copied while the request is at hand. */

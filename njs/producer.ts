@@ -28,6 +28,7 @@ import {
   type CachePolicy,
   type PlaylistInfo,
 } from './playlist';
+import { attempts } from './routing';
 import { classifyPath, keyPath } from './rules';
 import { keepLastGood, readDisk, readLastGood, saveRun, SLOT_REFRESH_MS, sweepRuns, type Disk, type Store } from './runs';
 import { stateKey } from './state';
@@ -60,6 +61,38 @@ export interface Host {
   warn(message: string): void;
   /** ngx.log(ngx.INFO, ...) */
   info(message: string): void;
+  /**
+   * Where to ask again after an answer that nginx took as a success but
+   * the producer cannot use: the key that sends a request through upstream
+   * media_edge_origin_retry to the next origin not in `tried` (addresses as
+   * $upstream_addr lists them) first, and that origin's name; null when
+   * there is none (njs/http.ts retryTarget).
+   */
+  retry?(r: ProducerRequest, tried: string[]): { key: string; origin: string } | null;
+}
+
+/**
+ * The most second tries of one production at other origins: one bad
+ * origin of several costs a playlist one more origin request, and a
+ * failure everywhere (a stream that only exists as an error page) not more
+ * than two.
+ */
+export const PLAYLIST_RETRIES = 2;
+
+/**
+ * Why an origin's answer cannot be used though nginx took it as a success
+ * ("" when it can): a body shorter than its Content-Length (the origin
+ * closed mid-body: nginx cannot try another origin once the headers are in,
+ * and ends the subrequest as if it were whole, `npm run bench`, faults), or
+ * a playlist that does not parse (junk, an error page sent with 200, a
+ * chunked body cut short). A playlist grown too large is the stream's, not
+ * the origin's.
+ */
+export function unusable(status: number, length: number, declared: string | string[] | undefined, seen: { info: PlaylistInfo } | null): string {
+  if (status !== 200) return '';
+  if (declared !== undefined && Number(declared) > length) return 'origin body cut short (' + length + ' of ' + declared + ' bytes)';
+  if (seen && seen.info.kind === 'invalid' && seen.info.error !== 'too-large') return 'origin playlist not understood (' + seen.info.error + ', ' + length + ' bytes)';
+  return '';
 }
 
 /** The producer's settings (tools/render.ts cachePolicy). */
@@ -134,8 +167,10 @@ async function holdSlot(r: ProducerRequest, host: Host, disk: Disk): Promise<boo
  * subrequests: the playlist answer does not wait for them; they go through
  * the producer's segment location, which is the viewer cache with its keys
  * and its lock, so a viewer asking at the same time shares the one fetch.
+ * `via`: the key of the origin a second try got the playlist from ("" for
+ * the stream's own).
  */
-function prefetch(r: ProducerRequest, uri: string, info: PlaylistInfo, firstNew: number, run: string, limit: number): void {
+function prefetch(r: ProducerRequest, uri: string, info: PlaylistInfo, firstNew: number, run: string, limit: number, via: string): void {
   const wanted: string[] = [];
   for (let i = info.tailParts.length - 1; i >= 0 && wanted.length < limit; i--) wanted.push(info.tailParts[i]);
   for (let i = info.segments.length - 1; i >= firstNew && wanted.length < limit; i--) wanted.push(info.segments[i]);
@@ -146,7 +181,10 @@ function prefetch(r: ProducerRequest, uri: string, info: PlaylistInfo, firstNew:
     const path = q < 0 ? target : target.slice(0, q);
     const kind = classifyPath(path);
     if (kind !== 'segment' && kind !== 'init' && kind !== 'key') continue;
-    r.subrequest(path, { args: q < 0 ? '' : target.slice(q + 1), detached: true });
+    // After a second try, from the origin that answered (upstream
+    // media_edge_origin_retry): the one that failed would cut them too,
+    // and its segments may not be the answer's.
+    r.subrequest(via ? '/_media_edge_prefetch_retry/' + via + path : path, { args: q < 0 ? '' : target.slice(q + 1), detached: true });
   }
 }
 
@@ -238,18 +276,37 @@ export async function producePlaylist(r: ProducerRequest, host: Host): Promise<v
     await lastGoodOr502(r, host, disk, uri, p);
     return;
   }
-  const reply = answer;
+  let reply = answer;
+  let bytes: Uint8Array = reply.responseBuffer ? reply.responseBuffer : new Uint8Array(0);
+  let seen = reply.status === 200 ? inspect(bytes, kind === 'mpd', p.maxBytes) : null;
+  let why = unusable(reply.status, bytes.length, reply.headersOut['Content-Length'], seen);
+  // Another origin, while there is one to ask (not for a blocking reload,
+  // which waits at the origin by design).
+  const tried = attempts(String(reply.variables.upstream_addr || ''));
+  // The origin of a second try that answered: its segments are prefetched from it.
+  let via = '';
+  for (let t = 0; t < PLAYLIST_RETRIES && why !== '' && !blocking && host.retry; t++) {
+    const next = host.retry(r, tried);
+    if (next === null) break;
+    r.warn('media-edge producer: ' + uri + ': ' + why + ' from ' + (tried[tried.length - 1] || 'the origin') + '; asking ' + next.origin);
+    via = next.key;
+    const again = await r.subrequest('/_media_edge_origin_retry/' + next.key + uri, { args: args }).then(
+      (x) => x,
+      () => null,
+    );
+    if (again === null) break;
+    reply = again;
+    bytes = reply.responseBuffer ? reply.responseBuffer : new Uint8Array(0);
+    seen = reply.status === 200 ? inspect(bytes, kind === 'mpd', p.maxBytes) : null;
+    why = unusable(reply.status, bytes.length, reply.headersOut['Content-Length'], seen);
+    const more = attempts(String(reply.variables.upstream_addr || ''));
+    for (let i = 0; i < more.length; i++) tried.push(more[i]);
+  }
   const status = reply.status || 502;
-  const buf = reply.responseBuffer;
-  const bytes: Uint8Array = buf ? buf : new Uint8Array(0);
-  // Fewer bytes than the origin's Content-Length: it closed mid-body. nginx
-  // cannot try another origin once the headers are in, and ends the
-  // subrequest as if it were whole (status 200, the bytes that came; `npm
-  // run bench`, faults), so it is neither parsed, cached nor kept: half a
-  // playlist ends in half a URI, and would replace the last good copy.
-  const declared = reply.headersOut['Content-Length'];
-  if (status === 200 && declared !== undefined && Number(declared) > bytes.length) {
-    r.error('media-edge producer: ' + uri + ': origin body cut short (' + bytes.length + ' of ' + declared + ' bytes)');
+  // Cut short: neither parsed, cached nor kept (half a playlist ends in
+  // half a URI, and would replace the last good copy).
+  if (why.indexOf('cut short') >= 0) {
+    r.error('media-edge producer: ' + uri + ': ' + why);
     await lastGoodOr502(r, host, disk, uri, p);
     return;
   }
@@ -258,8 +315,7 @@ export async function producePlaylist(r: ProducerRequest, host: Host): Promise<v
   // A last good copy is kept where the playlist has a slot (runStep returns
   // null without one).
   let known = true;
-  if (status === 200) {
-    const seen = inspect(bytes, kind === 'mpd', p.maxBytes);
+  if (status === 200 && seen) {
     info = seen.info;
     if (info.kind === 'invalid') {
       // Where a good copy was made seconds ago, a body it cannot read is the
@@ -268,7 +324,7 @@ export async function producePlaylist(r: ProducerRequest, host: Host): Promise<v
       // grace, as for a 5xx. A playlist grown too large is not a failure.
       let served = false;
       if (info.error !== 'too-large') served = await serveLastGood(r, host, disk, uri, p);
-      r.error('media-edge producer: ' + uri + ': origin playlist not understood (' + info.error + ', ' + bytes.length + ' bytes); ' + (served ? 'served its last good copy' : 'passed through unchanged, cached ' + p.fallback + 's'));
+      r.error('media-edge producer: ' + uri + ': origin playlist not understood (' + info.error + ', ' + bytes.length + ' bytes' + (tried.length > 1 ? ', from each of ' + tried.join(', ') : '') + '); ' + (served ? 'served its last good copy' : 'passed through unchanged, cached ' + p.fallback + 's'));
       if (served) return;
     } else if (info.kind === 'live' || info.kind === 'event') {
       const step = await runStep(r, host, disk, uri, info);
@@ -276,7 +332,7 @@ export async function producePlaylist(r: ProducerRequest, host: Host): Promise<v
       out = step ? tagHlsRun(seen.text, step.run) : seen.text;
       // Only for a stream produced before: a flood of names nobody watches
       // costs the origin one request each, not one plus prefetch_limit.
-      if (p.prefetch > 0 && step && step.known) prefetch(r, uri, info, step.firstNew, step.run, p.prefetch);
+      if (p.prefetch > 0 && step && step.known) prefetch(r, uri, info, step.firstNew, step.run, p.prefetch, via);
     } else if (info.kind === 'mpd-dynamic' && info.availabilityStartTime !== '') {
       out = tagMpdRun(seen.text, mpdRun(info.availabilityStartTime));
       known = await holdSlot(r, host, disk);

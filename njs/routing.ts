@@ -12,6 +12,8 @@
  * next origin and failure counting stay nginx's.
  */
 
+import { ascii, ringOrder } from './ring';
+
 /** murmur3's finalizer: a 32-bit mix in which every input bit moves every output bit. */
 function fmix32(h: number): number {
   h ^= h >>> 16;
@@ -96,4 +98,21 @@ export function memoryUpdate(order: number[], addrs: string, statuses: string, h
   const origin = httpAddresses.indexOf(a[a.length - 1]);
   if (origin < 0) return null; // a backup, or a name nginx resolved: nothing to steer to
   return origin === order[0] ? { forget: true } : { set: origin };
+}
+
+/**
+ * The primary to ask after an answer nginx took as a success but the
+ * producer cannot use (njs/producer.ts unusable): the first in the
+ * stream's order on nginx's ring whose address is not in `tried` and that
+ * has a steering key (the key nginx's ring sends to it first); -1 when
+ * there is none. `addresses` are the primaries' as $upstream_addr lists
+ * them, in upstream order.
+ */
+export function retryOrigin(ring: string, addresses: string[], steer: string[], stream: string, tried: string[]): number {
+  const order = ringOrder({ data: ring, servers: addresses.length }, ascii(stream));
+  for (let i = 0; i < order.length; i++) {
+    const s = order[i];
+    if (tried.indexOf(addresses[s]) < 0 && steer[s]) return s;
+  }
+  return -1;
 }

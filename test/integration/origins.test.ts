@@ -64,6 +64,8 @@ describe.each(list)('origin selection on $name', (target) => {
   const all = useEdge(target, () => ({ origins: weighted(), expose_origin: true, origin_cooldown: '3s', origin_connect_timeout: '1s', origin_read_timeout: '1s', prefetch_limit: 0 }));
   // The same edge without the third origin.
   const two = useEdge(target, () => ({ origins: weighted().slice(0, 2), expose_origin: true, prefetch_limit: 0 }));
+  // With prefetch (the default), for the segments of a playlist a second try got.
+  const prefetching = useEdge(target, () => ({ origins: weighted(), expose_origin: true }));
 
   it(target.njsShared
     ? 'splits 3000 streams by weight (1:2:3) exactly, as the router decides'
@@ -162,6 +164,63 @@ describe.each(list)('origin selection on $name', (target) => {
     const later = await get(`${all.edge.url}/live/${stream}/media_b800000_${origins[0].liveEdge()}.ts`);
     expect(later.status).toBe(200);
     expect(originOf(later.headers['x-media-edge-origin'])).toBe(1);
+  });
+
+  it('asks the next origin when one answers a playlist with junk or a body cut short (a success to nginx): the viewer gets a fresh playlist, not a stale copy or an error', async () => {
+    const p = placement(target, origins, WEIGHTS.map((_, i) => `o${i}`), WEIGHTS);
+    for (const [name, fault] of [['junk', { garbage: 2048 }], ['cut', { truncate: 0.5 }]] as const) {
+      const stream = streamOn(p, name, 0);
+      origins[0].faults = [{ match: new RegExp(`/${stream}/.*\\.m3u8$`), ...fault }];
+      try {
+        const r = await get(`${all.edge.url}/live/${stream}/chunklist_b400000.m3u8`);
+        expect(r.status, name).toBe(200);
+        expect(r.body.toString(), name).toMatch(/^#EXTM3U\n[\s\S]*media_b400000_\d+\.ts/);
+        // Produced from the second origin's answer, and stored as a fresh playlist.
+        expect(originOf(r.headers['x-media-edge-origin']), name).not.toBe(0);
+        expect(String(r.headers['x-media-edge-ttl']), name).not.toMatch(/stale|unparsed/);
+        expect(all.edge.errorLog(), name).toMatch(new RegExp(`/live/${stream}/chunklist_b400000\\.m3u8: origin (playlist not understood|body cut short).* from ${origins[0].address.replace(/\./g, '\\.')}; asking o[12]`));
+      } finally {
+        origins[0].faults = [];
+      }
+    }
+  });
+
+  it("prefetches a second try's segments from the origin that answered it: viewers of an origin that cuts every body get whole segments, from the cache", async () => {
+    const p = placement(target, origins, WEIGHTS.map((_, i) => `o${i}`), WEIGHTS);
+    const stream = streamOn(p, 'cutall', 0);
+    const pl = `${prefetching.edge.url}/live/${stream}/chunklist_b400000.m3u8`;
+    // Known to the producer before the fault: prefetch starts from a stream's second production.
+    const before = await get(pl);
+    expect(before.status).toBe(200);
+    const listed = (b: Buffer) => b.toString().split('\n').filter((l) => /\.ts/.test(l)).map((l) => l.split('?')[0]);
+    origins[0].faults = [{ match: new RegExp(`/${stream}/`), truncate: 0.5 }];
+    try {
+      // The live playlist is kept 1 s (2 s segments): a request after that
+      // gets the stored copy while it is produced again (stale-while-revalidate).
+      // What it newly lists is prefetched (at most prefetch_limit, 4): wait
+      // for a production that lists a segment the first did not.
+      const fresh = (b: Buffer) => b.toString().split('\n').filter((l) => /\.ts/.test(l) && !listed(before.body).includes(l.split('?')[0]));
+      await sleep(1100);
+      let r = await get(pl);
+      for (let i = 0; i < 30 && (originOf(r.headers['x-media-edge-origin']) === 0 || fresh(r.body).length === 0); i++) {
+        await sleep(200);
+        r = await get(pl);
+      }
+      expect(r.status).toBe(200);
+      expect(originOf(r.headers['x-media-edge-origin'])).not.toBe(0);
+      const uris = fresh(r.body);
+      expect(uris.length).toBeGreaterThan(0);
+      await sleep(500);
+      for (const u of uris) {
+        const seg = await get(`${prefetching.edge.url}/live/${stream}/${u}`);
+        expect(seg.status, u).toBe(200);
+        expect(seg.body.length, u).toBe(Number(seg.headers['content-length']));
+        expect(seg.headers['x-cache-status'], u).toBe('HIT');
+        expect(originOf(seg.headers['x-media-edge-origin']), u).not.toBe(0);
+      }
+    } finally {
+      origins[0].faults = [];
+    }
   });
 
   // These two leave an origin cooling down: they run after the

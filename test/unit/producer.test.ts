@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { producePlaylist, producerPolicy, type Host, type OriginReply, type ProducerPolicy, type ProducerRequest } from '../../njs/producer.ts';
+import { PLAYLIST_RETRIES, producePlaylist, producerPolicy, type Host, type OriginReply, type ProducerPolicy, type ProducerRequest } from '../../njs/producer.ts';
 import { STATE_FORGET_MS, sweepRuns, writeAtomic } from '../../njs/runs.ts';
 import { formatSlot, parseSlot } from '../../njs/state.ts';
 import { cachePolicy } from '../../tools/render.ts';
@@ -48,7 +48,7 @@ interface Seen {
 }
 
 /** A fake NginxHTTPRequest for one production: `origin` is the reply to the origin subrequest, or the error it fails with. */
-function request(dir: string, policy: ProducerPolicy, origin: OriginReply | Error, args = '', headersIn: Record<string, string> = {}): Seen {
+function request(dir: string, policy: ProducerPolicy, origin: OriginReply | Error | (OriginReply | Error)[], args = '', headersIn: Record<string, string> = {}): Seen {
   const seen: Omit<Seen, 'r'> = { headersOut: {}, returned: [], streamed: [], origin: [], detached: [], log: [] };
   const r = {
     uri: URI,
@@ -69,7 +69,9 @@ function request(dir: string, policy: ProducerPolicy, origin: OriginReply | Erro
         return undefined;
       }
       seen.origin.push({ uri, args: options.args });
-      return origin instanceof Error ? Promise.reject(origin) : Promise.resolve(origin);
+      // A list: one reply per origin subrequest, in turn.
+      const o = Array.isArray(origin) ? origin[seen.origin.length - 1] : origin;
+      return o instanceof Error ? Promise.reject(o) : Promise.resolve(o);
     },
   };
   return { ...seen, r: r as ProducerRequest };
@@ -312,5 +314,102 @@ describe('producer', () => {
     expect(seg.headersOut).toEqual({ 'Cache-Control': 'no-store' });
     expect(seg.origin).toEqual([]);
     expect(producerPolicy('{"fallback":1}')).toBeNull();
+  });
+});
+
+describe('producer: another origin after an answer nginx took as a success', () => {
+  const from = (addr: string, r: OriginReply): OriginReply => ({ ...r, variables: { upstream_addr: addr, upstream_status: String(r.status) } });
+  const good = live(10, 13);
+  const whole = { 'Content-Length': String(Buffer.byteLength(good)) };
+  /** A host whose retry names the next of three origins a, b, c not tried yet. */
+  const retrying = (asked: string[][]): Host => ({
+    ...host(),
+    retry: (_r, tried) => {
+      asked.push([...tried]);
+      const next = ['127.0.0.1:1', '127.0.0.1:2', '127.0.0.1:3'].find((a) => !tried.includes(a));
+      return next ? { key: 'key-' + next.slice(-1), origin: 'o' + next.slice(-1) } : null;
+    },
+  });
+  const run = async (replies: OriginReply[], h: Host, args = '') => {
+    vi.setSystemTime(T0);
+    const seen = request(dir, policy(), replies, args);
+    await producePlaylist(seen.r, h);
+    expect(seen.returned.length).toBe(1);
+    return seen;
+  };
+
+  it('asks the next origin for a playlist it cannot read or that was cut short, and serves that one: no stale copy, no failure', async () => {
+    for (const bad of [reply(200, '<html>busy</html>'), reply(200, good.slice(0, 90), whole), reply(200, '\x00\xff garbage')]) {
+      const asked: string[][] = [];
+      const s = await run([from('127.0.0.1:1', bad), from('127.0.0.1:2', reply(200, good, whole))], retrying(asked));
+      expect(s.origin.map((o) => o.uri)).toEqual([`/_media_edge_origin${URI}`, `/_media_edge_origin_retry/key-2${URI}`]);
+      expect(asked).toEqual([['127.0.0.1:1']]);
+      expect(s.returned[0].status).toBe(200);
+      expect(String(s.returned[0].body)).toContain('media_13.ts');
+      expect(s.headersOut['X-Media-Edge-TTL']).toMatch(/^2; /);
+      expect(s.log).toHaveLength(1);
+      expect(s.log[0]).toMatch(new RegExp(`^warn: media-edge producer: ${URI}: origin (playlist not understood|body cut short).* from 127\\.0\\.0\\.1:1; asking o2$`));
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.mkdirSync(dir);
+    }
+  });
+
+  it(`asks at most ${PLAYLIST_RETRIES} more origins, each one not tried, then does what it did before (the unreadable body passed through)`, async () => {
+    const asked: string[][] = [];
+    const junk = reply(200, 'junk');
+    // nginx's own failover in the first request already went from 1 to 3 (a connect error): neither is asked again.
+    const first: OriginReply = { ...junk, variables: { upstream_addr: '127.0.0.1:1, 127.0.0.1:3', upstream_status: '502, 200' } };
+    const s = await run([first, from('127.0.0.1:2', junk), from('127.0.0.1:9', junk)], retrying(asked));
+    // The second time every origin was tried: none is asked.
+    expect(asked).toEqual([['127.0.0.1:1', '127.0.0.1:3'], ['127.0.0.1:1', '127.0.0.1:3', '127.0.0.1:2']]);
+    expect(s.origin).toHaveLength(2);
+    expect(s.returned[0]).toEqual({ status: 200, body: Buffer.from('junk') });
+    expect(s.log.at(-1)).toContain('from each of 127.0.0.1:1, 127.0.0.1:3, 127.0.0.1:2); passed through unchanged');
+    const many: string[][] = [];
+    const everyone: Host = { ...host(), retry: (_r, tried) => (many.push([...tried]), { key: 'k', origin: 'x' }) };
+    const t = await run([from('127.0.0.1:1', junk), from('127.0.0.1:2', junk), from('127.0.0.1:3', junk), from('127.0.0.1:4', junk)], everyone);
+    expect(t.origin).toHaveLength(1 + PLAYLIST_RETRIES);
+  });
+
+  it('does not ask again for a good answer, an error status (nginx already tried every origin), a playlist too large, or a blocking LL-HLS reload', async () => {
+    const asked: string[][] = [];
+    const h = retrying(asked);
+    await run([from('127.0.0.1:1', reply(200, good, whole))], h);
+    await run([from('127.0.0.1:1', reply(503, 'busy'))], h);
+    await run([from('127.0.0.1:1', reply(404, 'no'))], h);
+    await run([from('127.0.0.1:1', reply(200, good.slice(0, 90), whole))], h, '_HLS_msn=12');
+    vi.setSystemTime(T0);
+    const big = request(dir, policy({ maxBytes: 10 }), [from('127.0.0.1:1', reply(200, good))]);
+    await producePlaylist(big.r, h);
+    expect(big.origin).toHaveLength(1);
+    expect(asked).toEqual([]);
+  });
+
+  it('prefetches what the second try listed from the origin that answered it, and from the stream\'s own again once it answers', async () => {
+    const asked: string[][] = [];
+    await run([from('127.0.0.1:1', reply(200, live(10, 12)))], retrying(asked));
+    vi.setSystemTime(T0 + 2000);
+    const s = request(dir, policy(), [from('127.0.0.1:1', reply(200, 'junk')), from('127.0.0.1:2', reply(200, live(11, 14)))]);
+    await producePlaylist(s.r, retrying(asked));
+    expect(s.detached).toEqual([
+      { uri: '/_media_edge_prefetch_retry/key-2/live/cam1/media_14.ts', args: 'me_run=' + RUN },
+      { uri: '/_media_edge_prefetch_retry/key-2/live/cam1/media_13.ts', args: 'me_run=' + RUN },
+    ]);
+    vi.setSystemTime(T0 + 4000);
+    const t = request(dir, policy(), [from('127.0.0.1:1', reply(200, live(12, 15)))]);
+    await producePlaylist(t.r, retrying(asked));
+    expect(t.detached).toEqual([{ uri: '/live/cam1/media_15.ts', args: 'me_run=' + RUN }]);
+  });
+
+  it('keeps to what it did before when there is no other origin, or the retry itself fails', async () => {
+    const none: Host = { ...host(), retry: () => null };
+    const cut = reply(200, good.slice(0, 90), whole);
+    const s = await run([from('127.0.0.1:1', cut)], none);
+    expect(s.returned).toEqual([{ status: 502, body: undefined }]);
+    expect(s.log).toEqual([`error: media-edge producer: ${URI}: origin body cut short (90 of ${Buffer.byteLength(good)} bytes)`]);
+    const asked: string[][] = [];
+    const t = await run([from('127.0.0.1:1', cut), new Error('subrequest failed') as unknown as OriginReply], retrying(asked));
+    expect(t.origin).toHaveLength(2);
+    expect(t.returned).toEqual([{ status: 502, body: undefined }]);
   });
 });

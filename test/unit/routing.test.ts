@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ascii, buildRing, crc32, encodeRing, ringOrder, steeringKeys } from '../../njs/ring.ts';
-import { attempts, chooseOrigin, memoryUpdate, routeKey, weightedOrder } from '../../njs/routing.ts';
+import { attempts, chooseOrigin, memoryUpdate, retryOrigin, routeKey, weightedOrder } from '../../njs/routing.ts';
 import { statusReport } from '../../njs/origins.ts';
 
 describe('crc32', () => {
@@ -157,5 +157,32 @@ describe('status report', () => {
     expect(r.origins.map((o: any) => o.share)).toEqual([0.25, 0.75, 0]);
     expect(r.origins[0].periodic_probe).toBe('unavailable (njs < 0.8.1)');
     expect(r.remembered_streams).toBeNull();
+  });
+});
+
+describe("the producer's second try (retryOrigin)", () => {
+  const addresses = ['127.0.0.1:8081', '127.0.0.1:8082', '127.0.0.1:8083'];
+  const ring = encodeRing(buildRing(addresses.map((address) => ({ address, weight: 1 }))));
+  const steer = steeringKeys({ data: ring, servers: 3 }, ['a', 'b', 'c']);
+
+  it('is the first origin in the stream\'s ring order not tried, whose steering key sends the request there first', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 30 }), fc.subarray([0, 1, 2]), (stream, triedIdx) => {
+        const tried = triedIdx.map((i) => addresses[i]);
+        const order = ringOrder({ data: ring, servers: 3 }, ascii(stream));
+        const want = order.find((i) => !triedIdx.includes(i));
+        const got = retryOrigin(ring, addresses, steer, stream, tried);
+        expect(got).toBe(want === undefined ? -1 : want);
+        if (got >= 0) expect(ringOrder({ data: ring, servers: 3 }, ascii(steer[got]))[0]).toBe(got);
+      }),
+    );
+  });
+
+  it('skips an origin without a steering key (a ring too large to replicate), and answers -1 with none left', () => {
+    const order = ringOrder({ data: ring, servers: 3 }, ascii('live/cam1'));
+    const noKey = steer.map((k, i) => (i === order[1] ? '' : k));
+    expect(retryOrigin(ring, addresses, noKey, 'live/cam1', [addresses[order[0]]])).toBe(order[2]);
+    expect(retryOrigin(ring, addresses, steer, 'live/cam1', addresses)).toBe(-1);
+    expect(retryOrigin('', [], [], 'live/cam1', [])).toBe(-1);
   });
 });
