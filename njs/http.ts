@@ -288,14 +288,16 @@ function produce(r: NginxHTTPRequest): Promise<void> {
  * locations put in their path for upstream media_edge_origin_retry to
  * hash; null when every primary was tried or the config cannot be read.
  */
-function retryTarget(v: { readonly [name: string]: string | undefined }, tried: string[]): { key: string; origin: string } | null {
+function retryTarget(v: { readonly [name: string]: string | undefined }, tried: string[]): { key: string; origin: string; address: string } | null {
   const cfg = loadConfig(v as NginxHTTPRequest['variables']);
   if ('error' in cfg) return null;
   const addresses: string[] = [];
   for (let i = 0; i < cfg.primaries.length; i++) addresses.push(cfg.origins[cfg.primaries[i]].http);
-  const s = retryOrigin(cfg.ring, addresses, cfg.steer, v.media_edge_stream || '', tried);
+  // Origins the probes have down (njs shared state): not asked.
+  const d = dict();
+  const s = retryOrigin(cfg.ring, addresses, cfg.steer, d ? probedDown(d, cfg) : [], v.media_edge_stream || '', tried);
   if (s < 0) return null;
-  return { key: cfg.steer[s], origin: cfg.origins[cfg.primaries[s]].name };
+  return { key: cfg.steer[s], origin: cfg.origins[cfg.primaries[s]].name, address: addresses[s] };
 }
 
 /** What a count reads of the variables, copied while the request is at hand. */

@@ -127,6 +127,7 @@ export function readLog(fs: MetricsStore, log: string, offset: number, ino: numb
         const nl = buffer.indexOf(10);
         if (nl < 0 || nl >= n) {
           at = read;
+          if (until !== undefined && Date.now() >= until) break;
           continue;
         }
         at = from + nl + 1;
@@ -141,7 +142,8 @@ export function readLog(fs: MetricsStore, log: string, offset: number, ino: numb
         skipFrom = at;
         at = read;
       } else break; // the rest is a line nginx is still writing
-      // Past `until` (ms): the rest waits for the next count.
+      // Past `until` (ms): the rest waits for the next count. Checked after
+      // a buffer, so that each log gains at least one buffer a count.
       if (until !== undefined && Date.now() >= until) break;
     }
     // The budget ended inside a long line: the next read skips it from its start.

@@ -65,17 +65,18 @@ export interface Host {
    * Where to ask again after an answer that nginx took as a success but
    * the producer cannot use: the key that sends a request through upstream
    * media_edge_origin_retry to the next origin not in `tried` (addresses as
-   * $upstream_addr lists them) first, and that origin's name; null when
-   * there is none (njs/http.ts retryTarget).
+   * $upstream_addr lists them) first, that origin's name and address; null
+   * when there is none (njs/http.ts retryTarget).
    */
-  retry?(r: ProducerRequest, tried: string[]): { key: string; origin: string } | null;
+  retry?(r: ProducerRequest, tried: string[]): { key: string; origin: string; address: string } | null;
 }
 
 /**
  * The most second tries of one production at other origins: one bad
- * origin of several costs a playlist one more origin request, and a
- * failure everywhere (a stream that only exists as an error page) not more
- * than two.
+ * origin of several costs a playlist one more try (more origin requests
+ * where the next origins answer 404 and nginx walks on), and a failure
+ * everywhere not more than two. Only for a playlist produced before: a
+ * name nobody publishes, answered with an error page, costs one request.
  */
 export const PLAYLIST_RETRIES = 2;
 
@@ -285,22 +286,28 @@ export async function producePlaylist(r: ProducerRequest, host: Host): Promise<v
   const tried = attempts(String(reply.variables.upstream_addr || ''));
   // The origin of a second try that answered: its segments are prefetched from it.
   let via = '';
-  for (let t = 0; t < PLAYLIST_RETRIES && why !== '' && !blocking && host.retry; t++) {
+  for (let t = 0; t < PLAYLIST_RETRIES && why !== '' && !blocking && disk.own !== null && host.retry; t++) {
     const next = host.retry(r, tried);
     if (next === null) break;
     r.warn('media-edge producer: ' + uri + ': ' + why + ' from ' + (tried[tried.length - 1] || 'the origin') + '; asking ' + next.origin);
-    via = next.key;
     const again = await r.subrequest('/_media_edge_origin_retry/' + next.key + uri, { args: args }).then(
       (x) => x,
       () => null,
     );
     if (again === null) break;
-    reply = again;
-    bytes = reply.responseBuffer ? reply.responseBuffer : new Uint8Array(0);
-    seen = reply.status === 200 ? inspect(bytes, kind === 'mpd', p.maxBytes) : null;
-    why = unusable(reply.status, bytes.length, reply.headersOut['Content-Length'], seen);
-    const more = attempts(String(reply.variables.upstream_addr || ''));
+    const more = attempts(String(again.variables.upstream_addr || ''));
     for (let i = 0; i < more.length; i++) tried.push(more[i]);
+    // Only a whole, readable 200 replaces the first answer: an error status
+    // or another bad body from the retry is no better than what came first.
+    const body: Uint8Array = again.responseBuffer ? again.responseBuffer : new Uint8Array(0);
+    const looked = again.status === 200 ? inspect(body, kind === 'mpd', p.maxBytes) : null;
+    if (again.status !== 200 || unusable(again.status, body.length, again.headersOut['Content-Length'], looked) !== '') continue;
+    reply = again;
+    bytes = body;
+    seen = looked;
+    why = '';
+    // Prefetch from it only where it answered itself (nginx may have walked on).
+    via = more[more.length - 1] === next.address ? next.key : '';
   }
   const status = reply.status || 502;
   // Cut short: neither parsed, cached nor kept (half a playlist ends in

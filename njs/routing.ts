@@ -103,16 +103,20 @@ export function memoryUpdate(order: number[], addrs: string, statuses: string, h
 /**
  * The primary to ask after an answer nginx took as a success but the
  * producer cannot use (njs/producer.ts unusable): the first in the
- * stream's order on nginx's ring whose address is not in `tried` and that
- * has a steering key (the key nginx's ring sends to it first); -1 when
- * there is none. `addresses` are the primaries' as $upstream_addr lists
- * them, in upstream order.
+ * stream's order on nginx's ring whose address is not in `tried`, that the
+ * probes do not have down (`down`, by primary; empty without njs shared
+ * state) and that has a steering key (the key nginx's ring sends to it
+ * first); -1 when there is none, or when an attempt in `tried` is no
+ * primary's address (an origin named by host name: nginx logs the address
+ * it resolved, so which one failed cannot be told). `addresses` are the
+ * primaries' as configured, in upstream order.
  */
-export function retryOrigin(ring: string, addresses: string[], steer: string[], stream: string, tried: string[]): number {
+export function retryOrigin(ring: string, addresses: string[], steer: string[], down: boolean[], stream: string, tried: string[]): number {
+  for (let i = 0; i < tried.length; i++) if (addresses.indexOf(tried[i]) < 0) return -1;
   const order = ringOrder({ data: ring, servers: addresses.length }, ascii(stream));
   for (let i = 0; i < order.length; i++) {
     const s = order[i];
-    if (tried.indexOf(addresses[s]) < 0 && steer[s]) return s;
+    if (tried.indexOf(addresses[s]) < 0 && !down[s] && steer[s]) return s;
   }
   return -1;
 }

@@ -327,10 +327,16 @@ describe('producer: another origin after an answer nginx took as a success', () 
     retry: (_r, tried) => {
       asked.push([...tried]);
       const next = ['127.0.0.1:1', '127.0.0.1:2', '127.0.0.1:3'].find((a) => !tried.includes(a));
-      return next ? { key: 'key-' + next.slice(-1), origin: 'o' + next.slice(-1) } : null;
+      return next ? { key: 'key-' + next.slice(-1), origin: 'o' + next.slice(-1), address: next } : null;
     },
   });
-  const run = async (replies: OriginReply[], h: Host, args = '') => {
+  /** A production at T0 of a playlist produced once 20 s before (past its TTL and grace: no last good copy to serve). */
+  const run = async (replies: OriginReply[], h: Host, args = '', fresh = false) => {
+    if (!fresh) {
+      vi.setSystemTime(T0 - 20000);
+      const prime = request(dir, policy(), [from('127.0.0.1:1', reply(200, live(8, 11)))], args);
+      await producePlaylist(prime.r, host());
+    }
     vi.setSystemTime(T0);
     const seen = request(dir, policy(), replies, args);
     await producePlaylist(seen.r, h);
@@ -366,7 +372,7 @@ describe('producer: another origin after an answer nginx took as a success', () 
     expect(s.returned[0]).toEqual({ status: 200, body: Buffer.from('junk') });
     expect(s.log.at(-1)).toContain('from each of 127.0.0.1:1, 127.0.0.1:3, 127.0.0.1:2); passed through unchanged');
     const many: string[][] = [];
-    const everyone: Host = { ...host(), retry: (_r, tried) => (many.push([...tried]), { key: 'k', origin: 'x' }) };
+    const everyone: Host = { ...host(), retry: (_r, tried) => (many.push([...tried]), { key: 'k', origin: 'x', address: 'x' }) };
     const t = await run([from('127.0.0.1:1', junk), from('127.0.0.1:2', junk), from('127.0.0.1:3', junk), from('127.0.0.1:4', junk)], everyone);
     expect(t.origin).toHaveLength(1 + PLAYLIST_RETRIES);
   });
@@ -387,18 +393,50 @@ describe('producer: another origin after an answer nginx took as a success', () 
 
   it('prefetches what the second try listed from the origin that answered it, and from the stream\'s own again once it answers', async () => {
     const asked: string[][] = [];
+    // The run of the first production (run() primes the playlist 20 s before T0).
+    const PRIMED_RUN = (T0 - 20000).toString(36);
     await run([from('127.0.0.1:1', reply(200, live(10, 12)))], retrying(asked));
     vi.setSystemTime(T0 + 2000);
     const s = request(dir, policy(), [from('127.0.0.1:1', reply(200, 'junk')), from('127.0.0.1:2', reply(200, live(11, 14)))]);
     await producePlaylist(s.r, retrying(asked));
     expect(s.detached).toEqual([
-      { uri: '/_media_edge_prefetch_retry/key-2/live/cam1/media_14.ts', args: 'me_run=' + RUN },
-      { uri: '/_media_edge_prefetch_retry/key-2/live/cam1/media_13.ts', args: 'me_run=' + RUN },
+      { uri: '/_media_edge_prefetch_retry/key-2/live/cam1/media_14.ts', args: 'me_run=' + PRIMED_RUN },
+      { uri: '/_media_edge_prefetch_retry/key-2/live/cam1/media_13.ts', args: 'me_run=' + PRIMED_RUN },
     ]);
     vi.setSystemTime(T0 + 4000);
     const t = request(dir, policy(), [from('127.0.0.1:1', reply(200, live(12, 15)))]);
     await producePlaylist(t.r, retrying(asked));
-    expect(t.detached).toEqual([{ uri: '/live/cam1/media_15.ts', args: 'me_run=' + RUN }]);
+    expect(t.detached).toEqual([{ uri: '/live/cam1/media_15.ts', args: 'me_run=' + PRIMED_RUN }]);
+  });
+
+  it('keeps the first answer when the retry answers an error or another bad body, and does not retry a name never produced', async () => {
+    const asked: string[][] = [];
+    const cut = reply(200, good.slice(0, 90), whole);
+    for (const worse of [reply(404, 'no'), reply(403, 'no'), reply(302, ''), reply(200, 'junk')]) {
+      const s = await run([from('127.0.0.1:1', cut), from('127.0.0.1:2', worse), from('127.0.0.1:3', worse)], retrying(asked));
+      expect(s.origin).toHaveLength(3);
+      // The cut body, as without a retry: no last good copy within the grace, so 502.
+      expect(s.returned, String(worse.status)).toEqual([{ status: 502, body: undefined }]);
+    }
+    // A junk answer stays the one passed through (and not cached as the playlist).
+    const j = await run([from('127.0.0.1:1', reply(200, 'junk-1')), from('127.0.0.1:2', reply(404, 'no')), from('127.0.0.1:3', reply(200, 'junk-3'))], retrying(asked));
+    expect(j.returned).toEqual([{ status: 200, body: Buffer.from('junk-1') }]);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir);
+    const before = asked.length;
+    const fresh = await run([from('127.0.0.1:1', reply(200, 'junk')), from('127.0.0.1:2', reply(200, good, whole))], retrying(asked), '', true);
+    expect(fresh.origin).toHaveLength(1);
+    expect(asked.length).toBe(before);
+  });
+
+  it('prefetches through the default path when the retry was answered by another origin than the one it steered to (nginx walked on)', async () => {
+    const asked: string[][] = [];
+    await run([from('127.0.0.1:1', reply(200, live(10, 12)))], retrying(asked));
+    vi.setSystemTime(T0 + 2000);
+    const walked: OriginReply = { ...reply(200, live(11, 14)), variables: { upstream_addr: '127.0.0.1:2, 127.0.0.1:3', upstream_status: '502, 200' } };
+    const s = request(dir, policy(), [from('127.0.0.1:1', reply(200, 'junk')), walked]);
+    await producePlaylist(s.r, retrying(asked));
+    expect(s.detached.map((d) => d.uri)).toEqual(['/live/cam1/media_14.ts', '/live/cam1/media_13.ts']);
   });
 
   it('keeps to what it did before when there is no other origin, or the retry itself fails', async () => {

@@ -171,7 +171,7 @@ describe("the producer's second try (retryOrigin)", () => {
         const tried = triedIdx.map((i) => addresses[i]);
         const order = ringOrder({ data: ring, servers: 3 }, ascii(stream));
         const want = order.find((i) => !triedIdx.includes(i));
-        const got = retryOrigin(ring, addresses, steer, stream, tried);
+        const got = retryOrigin(ring, addresses, steer, [], stream, tried);
         expect(got).toBe(want === undefined ? -1 : want);
         if (got >= 0) expect(ringOrder({ data: ring, servers: 3 }, ascii(steer[got]))[0]).toBe(got);
       }),
@@ -181,8 +181,16 @@ describe("the producer's second try (retryOrigin)", () => {
   it('skips an origin without a steering key (a ring too large to replicate), and answers -1 with none left', () => {
     const order = ringOrder({ data: ring, servers: 3 }, ascii('live/cam1'));
     const noKey = steer.map((k, i) => (i === order[1] ? '' : k));
-    expect(retryOrigin(ring, addresses, noKey, 'live/cam1', [addresses[order[0]]])).toBe(order[2]);
-    expect(retryOrigin(ring, addresses, steer, 'live/cam1', addresses)).toBe(-1);
-    expect(retryOrigin('', [], [], 'live/cam1', [])).toBe(-1);
+    expect(retryOrigin(ring, addresses, noKey, [], 'live/cam1', [addresses[order[0]]])).toBe(order[2]);
+    expect(retryOrigin(ring, addresses, steer, [], 'live/cam1', addresses)).toBe(-1);
+    expect(retryOrigin('', [], [], [], 'live/cam1', [])).toBe(-1);
+  });
+
+  it('skips an origin the probes have down, and gives up when an attempt is no primary\'s address (a host name nginx resolved)', () => {
+    const order = ringOrder({ data: ring, servers: 3 }, ascii('live/cam1'));
+    const down = [false, false, false];
+    down[order[1]] = true;
+    expect(retryOrigin(ring, addresses, steer, down, 'live/cam1', [addresses[order[0]]])).toBe(order[2]);
+    expect(retryOrigin(ring, addresses, steer, [], 'live/cam1', ['10.9.9.9:8081'])).toBe(-1);
   });
 });
