@@ -570,33 +570,15 @@ function countAlike(s: MetricsState, g: Alike, cfg: MetricsConfig, hash: (s: str
 }
 
 /**
- * Count the complete lines of `text` (the log from the state's offset);
- * returns how many characters were consumed (up to the last newline, so
- * that a line nginx is still writing is read next time).
+ * Count the complete lines of `text` (the log from the state's offset, as
+ * text: the tests and the njs vectors); returns how many characters were
+ * consumed (up to the last newline, so that a line nginx is still writing
+ * is read next time). consumeBytes over its bytes: the log is ASCII, so
+ * characters are bytes.
  */
 export function consume(s: MetricsState, text: string, cfg: MetricsConfig, hash: (s: string) => string, ended?: string[]): number {
-  const end = text.lastIndexOf('\n');
-  if (end < 0) return 0;
-  const g: Alike = { times: Object.create(null), first: [] };
-  let at = 0;
-  let last = '';
-  let run = 0;
-  while (at <= end) {
-    if (run > 0 && text.startsWith(last, at)) {
-      run++;
-      at += last.length;
-      continue;
-    }
-    if (run > 1) addLine(g, last.slice(0, -1), run - 1);
-    const nl = text.indexOf('\n', at);
-    last = text.slice(at, nl + 1);
-    addLine(g, last.slice(0, -1), 1);
-    run = 1;
-    at = nl + 1;
-  }
-  if (run > 1) addLine(g, last.slice(0, -1), run - 1);
-  countAlike(s, g, cfg, hash, ended);
-  return end + 1;
+  const b = Buffer.from(text) as unknown as LogBytes;
+  return consumeBytes(s, b, b.length, (x: LogBytes, start: number, end: number) => (x as unknown as Buffer).toString('utf8', start, end), cfg, hash, ended);
 }
 
 /** The log's bytes as a count reads them: njs's Buffer and Node's alike. */

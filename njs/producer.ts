@@ -89,6 +89,13 @@ export const PLAYLIST_RETRIES = 2;
  * chunked body cut short). A playlist grown too large is the stream's, not
  * the origin's.
  */
+/** An origin's answer as the producer reads it: its body, the parse of a 200, and why it cannot be used ("" when it can). */
+function judge(reply: OriginReply, mpd: boolean, maxBytes: number): { bytes: Uint8Array; seen: { info: PlaylistInfo; text: string } | null; why: string } {
+  const bytes: Uint8Array = reply.responseBuffer ? reply.responseBuffer : new Uint8Array(0);
+  const seen = reply.status === 200 ? inspect(bytes, mpd, maxBytes) : null;
+  return { bytes: bytes, seen: seen, why: unusable(reply.status, bytes.length, reply.headersOut['Content-Length'], seen) };
+}
+
 export function unusable(status: number, length: number, declared: string | string[] | undefined, seen: { info: PlaylistInfo } | null): string {
   if (status !== 200) return '';
   if (declared !== undefined && Number(declared) > length) return 'origin body cut short (' + length + ' of ' + declared + ' bytes)';
@@ -278,18 +285,16 @@ export async function producePlaylist(r: ProducerRequest, host: Host): Promise<v
     return;
   }
   let reply = answer;
-  let bytes: Uint8Array = reply.responseBuffer ? reply.responseBuffer : new Uint8Array(0);
-  let seen = reply.status === 200 ? inspect(bytes, kind === 'mpd', p.maxBytes) : null;
-  let why = unusable(reply.status, bytes.length, reply.headersOut['Content-Length'], seen);
+  let judged = judge(reply, kind === 'mpd', p.maxBytes);
   // Another origin, while there is one to ask (not for a blocking reload,
   // which waits at the origin by design).
   const tried = attempts(String(reply.variables.upstream_addr || ''));
   // The origin of a second try that answered: its segments are prefetched from it.
   let via = '';
-  for (let t = 0; t < PLAYLIST_RETRIES && why !== '' && !blocking && disk.own !== null && host.retry; t++) {
+  for (let t = 0; t < PLAYLIST_RETRIES && judged.why !== '' && !blocking && disk.own !== null && host.retry; t++) {
     const next = host.retry(r, tried);
     if (next === null) break;
-    r.warn('media-edge producer: ' + uri + ': ' + why + ' from ' + (tried[tried.length - 1] || 'the origin') + '; asking ' + next.origin);
+    r.warn('media-edge producer: ' + uri + ': ' + judged.why + ' from ' + (tried[tried.length - 1] || 'the origin') + '; asking ' + next.origin);
     const again = await r.subrequest('/_media_edge_origin_retry/' + next.key + uri, { args: args }).then(
       (x) => x,
       () => null,
@@ -299,17 +304,17 @@ export async function producePlaylist(r: ProducerRequest, host: Host): Promise<v
     for (let i = 0; i < more.length; i++) tried.push(more[i]);
     // Only a whole, readable 200 replaces the first answer: an error status
     // or another bad body from the retry is no better than what came first.
-    const body: Uint8Array = again.responseBuffer ? again.responseBuffer : new Uint8Array(0);
-    const looked = again.status === 200 ? inspect(body, kind === 'mpd', p.maxBytes) : null;
-    if (again.status !== 200 || unusable(again.status, body.length, again.headersOut['Content-Length'], looked) !== '') continue;
+    const second = judge(again, kind === 'mpd', p.maxBytes);
+    if (again.status !== 200 || second.why !== '') continue;
     reply = again;
-    bytes = body;
-    seen = looked;
-    why = '';
+    judged = second;
     // Prefetch from it only where it answered itself (nginx may have walked on).
     via = more[more.length - 1] === next.address ? next.key : '';
   }
   const status = reply.status || 502;
+  const bytes = judged.bytes;
+  const seen = judged.seen;
+  const why = judged.why;
   // Cut short: neither parsed, cached nor kept (half a playlist ends in
   // half a URI, and would replace the last good copy).
   if (why.indexOf('cut short') >= 0) {

@@ -194,6 +194,26 @@ describe.each(list)('origin selection on $name', (target) => {
     }
   });
 
+  it("gives a viewer nothing through the second try's internal paths: no origin is steered, nothing reaches the stream", async () => {
+    const p = placement(target, origins, WEIGHTS.map((_, i) => `o${i}`), WEIGHTS);
+    const stream = streamOn(p, 'steer', 0);
+    // The stream's own paths: what a steered request would have asked for.
+    const own = new RegExp(`^/live/${stream}/`);
+    const before = origins.map((o) => o.count(own));
+    for (const path of [
+      `/_media_edge_origin_retry/media-edge-steer:o1:0/live/${stream}/chunklist_b400000.m3u8`,
+      `/_media_edge_prefetch_retry/media-edge-steer:o1:0/live/${stream}/media_b400000_1.ts`,
+      `/_MEDIA_EDGE_ORIGIN_RETRY/media-edge-steer:o1:0/live/${stream}/chunklist_b400000.m3u8`,
+      `/_media_edge_origin_retry%2Fmedia-edge-steer:o1:0/live/${stream}/chunklist_b400000.m3u8`,
+    ]) {
+      const r = await get(`${all.edge.url}${path}`);
+      expect(r.status, path).toBeGreaterThanOrEqual(400);
+    }
+    // A segment path is proxied as it is (the origin answers 404 for a name it
+    // has not); none reached an origin as the stream's playlist or segment.
+    expect(origins.map((o) => o.count(own))).toEqual(before);
+  });
+
   it("prefetches a second try's segments from the origin that answered it: viewers of an origin that cuts every body get whole segments, from the cache", async () => {
     const p = placement(target, origins, WEIGHTS.map((_, i) => `o${i}`), WEIGHTS);
     const stream = streamOn(p, 'cutall', 0);
