@@ -134,7 +134,7 @@ export function producerPolicy(text: string): ProducerPolicy | null {
 /** No slot for a playlist: logged as often as sweeps run, so a flood of names does not flood the log. */
 function noSlot(r: ProducerRequest, uri: string, p: ProducerPolicy): void {
   if (Math.random() * p.sweepEvery < 1) {
-    r.warn('media-edge producer: ' + uri + ': no state slot free in ' + (r.variables.media_edge_runs_dir || '') + ' (state_max_files ' + p.maxFiles + '): this stream gets no run tag, last good copy or prefetch while the slots are in use');
+    r.warn('media-edge producer: ' + uri + ': no state slot free in ' + (r.variables.media_edge_runs_dir || '') + ' (state_max_files ' + p.maxFiles + '): this stream gets no run tag, last good copy, prefetch or second try while the slots are in use');
   }
 }
 

@@ -19,8 +19,13 @@
  */
 import type { RunState } from './playlist';
 
-/** How many slots one playlist may use. */
-export const CANDIDATES = 4;
+/**
+ * How many slots one playlist may use. A new playlist finds none free with
+ * about (share of slots in use)^CANDIDATES: with 4, one in 125 at a third
+ * in use (3000 playlists of the default 10000 slots), and it then gets no
+ * run, no last good copy and no second try; with 8, one in 15,000.
+ */
+export const CANDIDATES = 8;
 
 /** What a run file holds. */
 export interface SlotState {
@@ -33,14 +38,19 @@ export interface SlotState {
 }
 
 /**
- * The slots a key may use: CANDIDATES numbers in [0, slots), from
- * consecutive 8-hex-digit pieces of its md5 (32 hex digits, so 4 pieces), the
- * same on every worker and every restart. Distinct where slots allows.
+ * The slots a key may use: CANDIDATES numbers in [0, slots), the same on
+ * every worker and every restart, distinct where slots allows. The first 4
+ * are consecutive 8-hex-digit pieces of its md5 (32 hex digits, so 4
+ * pieces), as before there were 8, so that an upgrade finds each
+ * playlist's slot and run again; the others step from the first by the
+ * second (double hashing; below 2^35, exact in a double).
  */
 export function candidateSlots(md5hex: string, slots: number): number[] {
   const out: number[] = [];
+  const first = parseInt(md5hex.slice(0, 8), 16);
+  const step = parseInt(md5hex.slice(8, 16), 16);
   for (let i = 0; i < CANDIDATES; i++) {
-    let n = parseInt(md5hex.slice(i * 8, i * 8 + 8), 16) % slots;
+    let n = (i < 4 ? parseInt(md5hex.slice(i * 8, i * 8 + 8), 16) : first + i * step) % slots;
     // Probe on from a slot already chosen, so the candidates differ.
     for (let tries = 0; out.indexOf(n) >= 0 && tries < slots; tries++) n = (n + 1) % slots;
     if (out.indexOf(n) < 0) out.push(n);

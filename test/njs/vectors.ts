@@ -16,6 +16,7 @@ import { keyPath } from '../../njs/rules';
 import { parseStreamName, signPublish, verifyLocal } from '../../njs/publish';
 import { feedClient, newSession, resume, type Step } from '../../njs/rtmp-session';
 import { sha256Hex } from '../../njs/sign';
+import { candidateSlots, stateKey } from '../../njs/state';
 import { consume, newState, prune, render } from '../../njs/metrics';
 import { formatKick, kickFile, kickLeft, kickName, parseKickRequest } from '../../njs/kick';
 import { backoffMs, consumeEvents, delivered, enqueue, heartbeatBody, newEventsState, startLine } from '../../njs/events';
@@ -252,6 +253,10 @@ export function run(): string {
     metrics: metricsVectors(),
     kick: kickVectors(),
     events: eventsVectors(),
+    // Slots (njs/state.ts): numbers near 2^35, where an engine's integer
+    // arithmetic would differ from a double's.
+    state: [candidateSlots('ffffffffffffffff0123456789abcdef', 5000000), candidateSlots('00000001fffffffe0000000000000000', 10000), candidateSlots('0123456789abcdef0123456789abcdef', 5),
+      stateKey('/live/cam1/chunklist.m3u8', '_HLS_msn=3&wowzasessionid=9&me_run=x&dvr&a=1')],
   });
 }
 

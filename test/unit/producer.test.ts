@@ -297,7 +297,7 @@ describe('producer', () => {
     vi.mocked(Math.random).mockReturnValue(0.0001);
     const s = await produce(policy({ maxFiles: 10 }), reply(200, live(10, 12)), T0 + 1000);
     expect(s.returned[0].body).toBe(live(10, 12));
-    expect(s.log).toEqual(['warn: media-edge producer: ' + URI + ': no state slot free in ' + dir + ' (state_max_files 10): this stream gets no run tag, last good copy or prefetch while the slots are in use']);
+    expect(s.log).toEqual(['warn: media-edge producer: ' + URI + ': no state slot free in ' + dir + ' (state_max_files 10): this stream gets no run tag, last good copy, prefetch or second try while the slots are in use']);
     expect(files()).toEqual(['0.run', '1.run', '2.run', '3.run', '4.run']);
   });
 
