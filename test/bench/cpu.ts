@@ -11,6 +11,7 @@ import { freePort } from '../../tools/demo.ts';
 import { NGINX_BIN, waitHealthy } from '../../tools/nginx.ts';
 import { WowzaOrigin } from '../support/wowza-origin.ts';
 import { pct, playerGet, renderBench, reportBadLines, type Row } from './common.ts';
+import type { RenderedEdge } from '../support/edge.ts';
 
 /**
  * What one cache-hit playlist costs nginx itself, edge vs the plain server,
@@ -23,41 +24,56 @@ import { pct, playerGet, renderBench, reportBadLines, type Row } from './common.
  */
 export async function cpuBench(rows: Row[]): Promise<void> {
   const label = 'cache-hit playlist: instructions per request in nginx (edge vs plain; callgrind)';
-  if (spawnSync('valgrind', ['--version']).error) {
+  if (!hasValgrind()) {
     rows.push([label, 'valgrind missing', '', '', '', '']);
     return;
   }
   const origin = await new WowzaOrigin({ segmentSeconds: 60, window: 4, segmentBytes: 1024, sessions: false }).start();
   const plainPort = await freePort();
-  const r = await renderBench({ origins: [{ name: 'origin', http: origin.address }], live_playlist_ttl_max: '29s' }, { plain: [{ port: plainPort, zone: 'plain', playlistTtl: '30s' }] });
+  const pl = '/live/bench/chunklist_b800000.m3u8';
+  try {
+    const r = await renderBench({ origins: [{ name: 'origin', http: origin.address }], live_playlist_ttl_max: '29s' }, { plain: [{ port: plainPort, zone: 'plain', playlistTtl: '30s' }] });
+    const [e, p] = await instructionsPerRequest(r, [`${r.url}${pl}`, `http://127.0.0.1:${plainPort}${pl}`]);
+    rows.push([label, e.toFixed(0), p.toFixed(0), pct(e / p), '', '']);
+  } finally {
+    await origin.stop();
+  }
+}
+
+export function hasValgrind(): boolean {
+  return !spawnSync('valgrind', ['--version']).error;
+}
+
+/**
+ * Instructions nginx runs per request for each URL in turn, counted by
+ * callgrind in one nginx process (master_process off) of the rendered edge
+ * `r` (removed afterwards): each URL asked 50 times to warm, then N times
+ * counted, each URL's count dumped on its own. Every answer must be 200.
+ */
+export async function instructionsPerRequest(r: RenderedEdge, urls: string[], n = 1000): Promise<number[]> {
   const out = join(r.dir, 'callgrind.out');
   const proc = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, NGINX_BIN, '-p', r.stateDir, '-e', r.errorLog, '-c', r.conf, '-g', 'daemon off; master_process off;'], { stdio: 'ignore' });
   const control = (...args: string[]) => spawnSync('callgrind_control', [...args, String(proc.pid)], { encoding: 'utf8' });
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const hits = async (url: string, n: number) => {
-    for (let i = 0; i < n; i++) if ((await playerGet(agent, url)).status !== 200) throw new Error(`cpu: ${url} did not answer 200`);
+  const hits = async (url: string, k: number) => {
+    for (let i = 0; i < k; i++) if ((await playerGet(agent, url)).status !== 200) throw new Error(`cpu: ${url} did not answer 200`);
   };
-  const N = 1000;
-  const pl = '/live/bench/chunklist_b800000.m3u8';
   try {
     await waitHealthy(`${r.url}/health`, null, r.errorLog, 60000);
-    await hits(`${r.url}${pl}`, 50);
-    await hits(`http://127.0.0.1:${plainPort}${pl}`, 50);
+    for (const u of urls) await hits(u, 50);
     control('-i', 'on');
-    await hits(`${r.url}${pl}`, N);
-    control('-d', 'edge');
-    await hits(`http://127.0.0.1:${plainPort}${pl}`, N);
-    control('-d', 'plain');
-    const total = (f: string) => Number(/^(?:summary|totals): (\d+)/m.exec(readFileSync(f, 'utf8'))?.[1]);
-    const e = total(`${out}.1`) / N;
-    const p = total(`${out}.2`) / N;
-    rows.push([label, e.toFixed(0), p.toFixed(0), pct(e / p), '', '']);
+    const counts: number[] = [];
+    for (let i = 0; i < urls.length; i++) {
+      await hits(urls[i], n);
+      control('-d', `url${i}`);
+      counts.push(Number(/^(?:summary|totals): (\d+)/m.exec(readFileSync(`${out}.${i + 1}`, 'utf8'))?.[1]) / n);
+    }
+    return counts;
   } finally {
     agent.destroy();
     proc.kill('SIGQUIT');
     await new Promise((res) => (proc.exitCode !== null ? res(null) : proc.once('exit', res)));
     reportBadLines(r.dir, readFileSync(r.errorLog, 'utf8'));
-    await origin.stop();
     rmSync(r.dir, { recursive: true, force: true });
   }
 }
