@@ -467,6 +467,44 @@ describe.each(list)('origin memory and probes on $name', (target) => {
   });
 
   it(target.njsShared
+    ? 'asks again past an origin the probes have down, after junk from the first'
+    : 'without njs >= 0.8.1, the second try asks the ring\'s next origin even when it is down, then the one after it (documented fallback)', async () => {
+    // Goes to m0 first; after m0, nginx's ring (the second try's order) has m1 before m2.
+    const r0 = ringOf(origins, [1, 1, 1]);
+    let stream = '';
+    for (let i = 0; !stream; i++) {
+      const name = `pdown${i}`;
+      if (firstOrigin(ring, `live/${name}`) === 0 && ringOrder(r0, Buffer.from(`live/${name}`)).filter((x) => x !== 0)[0] === 1) stream = name;
+    }
+    const pl = `${memory.edge.url}/live/${stream}/chunklist_b400000.m3u8`;
+    expect((await get(pl)).status).toBe(200); // produced once: a second try is for a stream seen before
+    const port = origins[1].port;
+    await origins[1].stop();
+    try {
+      await sleep(1500); // three probe intervals
+      origins[0].faults = [{ match: new RegExp(`/${stream}/.*\\.m3u8$`), garbage: 2048 }];
+      await sleep(1100); // past the copy's 1 s lifetime
+      let r = await get(pl);
+      for (let i = 0; i < 20 && String(r.headers['x-media-edge-origin']).split(', ').pop() !== origins[2].address; i++) {
+        await sleep(200);
+        r = await get(pl);
+      }
+      expect(r.status).toBe(200);
+      expect(r.body.toString()).toMatch(/^#EXTM3U\n[\s\S]*media_b400000_\d+\.ts/);
+      expect(String(r.headers['x-media-edge-origin']).split(', ').pop()).toBe(origins[2].address);
+      const asked = memory.edge.errorLog().split('\n').filter((l) => l.includes(`/live/${stream}/chunklist_b400000.m3u8: origin playlist not understood`) && l.includes('; asking '));
+      expect(asked.length).toBeGreaterThan(0);
+      // With probes the second try skips m1; without, it asks m1 first,
+      // which fails, and then m2, within the same production.
+      if (target.njsShared) for (const l of asked) expect(l).toMatch(/; asking m2(,|$)/);
+      else expect(asked[0]).toMatch(/; asking m1(,|$)/);
+    } finally {
+      origins[0].faults = [];
+      await origins[1].start(port);
+    }
+  });
+
+  it(target.njsShared
     ? 'a probe of an origin that hangs ends before the next one is due, and marks it down'
     : 'without njs >= 0.8.1 there are no probes: the status says so (documented fallback)', async () => {
     // Accepts and never answers: each probe waits for its timeout.
