@@ -13,7 +13,8 @@
  * takes the first that is free, or whose owner was not written for
  * `evictMs`; when every candidate is held by a playlist produced more
  * recently, it gets no state at all (no run tag, no last good copy, no
- * prefetch), as a name nobody watches should.
+ * prefetch, no second try at another origin), as a name nobody watches
+ * should.
  *
  * Pure: njs/runs.ts reads the files and writes them for the producer.
  */
@@ -23,7 +24,10 @@ import type { RunState } from './playlist';
  * How many slots one playlist may use. A new playlist finds none free with
  * about (share of slots in use)^CANDIDATES: with 4, one in 125 at a third
  * in use (3000 playlists of the default 10000 slots), and it then gets no
- * run, no last good copy and no second try; with 8, one in 15,000.
+ * run, no last good copy and no second try; with 8, one in 15,000. (While
+ * a reload replaces workers of a version with 4, the old ones look in only
+ * the first 4: a playlist a new worker placed in another starts a new run
+ * once, at about 0.3^4 of new playlists.)
  */
 export const CANDIDATES = 8;
 

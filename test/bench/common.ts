@@ -40,7 +40,12 @@ export async function wrk(url: string, script?: string): Promise<WrkResult> {
   return { rps, p99ms };
 }
 
-export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** The middle value; for an even count the mean of the two middle ones (not the upper one, which would flatter a ratio). */
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 export const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 export function percentile(xs: number[], q: number): number {

@@ -65,15 +65,21 @@ export async function instructionsPerRequest(r: RenderedEdge, urls: string[], n 
     const counts: number[] = [];
     for (let i = 0; i < urls.length; i++) {
       await hits(urls[i], n);
-      control('-d', `url${i}`);
-      counts.push(Number(/^(?:summary|totals): (\d+)/m.exec(readFileSync(`${out}.${i + 1}`, 'utf8'))?.[1]) / n);
+      const dump = control('-d', `url${i}`);
+      if (dump.status !== 0) throw new Error(`cpu: callgrind_control -d failed: ${dump.stderr || dump.stdout}`);
+      const count = Number(/^(?:summary|totals): (\d+)/m.exec(readFileSync(`${out}.${i + 1}`, 'utf8'))?.[1]) / n;
+      if (!Number.isFinite(count)) throw new Error(`cpu: no instruction count in ${out}.${i + 1}`);
+      counts.push(count);
     }
     return counts;
   } finally {
     agent.destroy();
     proc.kill('SIGQUIT');
     await new Promise((res) => (proc.exitCode !== null ? res(null) : proc.once('exit', res)));
-    reportBadLines(r.dir, readFileSync(r.errorLog, 'utf8'));
-    rmSync(r.dir, { recursive: true, force: true });
+    try {
+      reportBadLines(r.dir, readFileSync(r.errorLog, 'utf8'));
+    } finally {
+      rmSync(r.dir, { recursive: true, force: true });
+    }
   }
 }

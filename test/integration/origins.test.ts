@@ -481,7 +481,13 @@ describe.each(list)('origin memory and probes on $name', (target) => {
     const port = origins[1].port;
     await origins[1].stop();
     try {
-      await sleep(1500); // three probe intervals
+      // Until the probes have m1 down (every 500 ms here), at most 10 s.
+      if (target.njsShared) {
+        const until = Date.now() + 10000;
+        const down = async () => JSON.parse((await get(`${memory.edge.url}/media-edge/status`)).body.toString()).origins[1].periodic_probe === 'down';
+        while (!(await down()) && Date.now() < until) await sleep(200);
+        expect(await down()).toBe(true);
+      }
       origins[0].faults = [{ match: new RegExp(`/${stream}/.*\\.m3u8$`), garbage: 2048 }];
       await sleep(1100); // past the copy's 1 s lifetime
       let r = await get(pl);

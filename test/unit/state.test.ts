@@ -36,24 +36,26 @@ describe('state slots', () => {
     const dir = new Map<number, string>();
     for (let i = 0; i < 3000; i++) produce(dir, `/live/busy${i}/chunklist_b400000.m3u8`, 10000, 1000, 60000);
     let none = 0;
-    for (let i = 0; i < 5000; i++) {
+    for (let i = 0; i < 100000; i++) {
       const key = `/live/new${i}/chunklist_b400000.m3u8`;
       const reads = candidateSlots(md5(key), 10000).map((slot) => ({ slot, text: dir.get(slot) ?? null }));
       if (chooseSlot(key, reads, 2000, 60000).slot < 0) none++;
     }
-    expect(none).toBeLessThanOrEqual(2);
+    // About 0.3^8 of 100,000 is 6.6 (with 4 candidates it was about 800).
+    expect(none).toBeLessThanOrEqual(15);
   });
 
   it('keeps the first four candidates of earlier versions, so an upgrade finds each playlist\'s slot (and its run) again', () => {
-    fc.assert(fc.property(fc.string(), fc.integer({ min: 4, max: 100000 }), (key, slots) => {
+    fc.assert(fc.property(fc.string(), fc.integer({ min: 1, max: 100000 }), (key, slots) => {
       const h = md5(key);
+      // The earlier code, as it was (fewer than 4 where slots is smaller).
       const old: number[] = [];
       for (let i = 0; i < 4; i++) {
         let n = parseInt(h.slice(i * 8, i * 8 + 8), 16) % slots;
         for (let t = 0; old.indexOf(n) >= 0 && t < slots; t++) n = (n + 1) % slots;
-        old.push(n);
+        if (old.indexOf(n) < 0) old.push(n);
       }
-      expect(candidateSlots(h, slots).slice(0, 4)).toEqual(old);
+      expect(candidateSlots(h, slots).slice(0, old.length)).toEqual(old);
     }));
   });
 
