@@ -80,6 +80,19 @@ export interface Host {
  */
 export const PLAYLIST_RETRIES = 2;
 
+/** An origin's answer as the producer reads it: its body, the parse of a 200, whether it was cut short, and why it cannot be used ("" when it can). */
+function judge(reply: OriginReply, mpd: boolean, maxBytes: number): { bytes: Uint8Array; seen: { info: PlaylistInfo; text: string } | null; cut: boolean; why: string } {
+  const bytes: Uint8Array = reply.responseBuffer ? reply.responseBuffer : new Uint8Array(0);
+  const seen = reply.status === 200 ? inspect(bytes, mpd, maxBytes) : null;
+  const declared = reply.headersOut['Content-Length'];
+  return { bytes: bytes, seen: seen, cut: cutShort(reply.status, bytes.length, declared), why: unusable(reply.status, bytes.length, declared, seen) };
+}
+
+/** A 200 with fewer bytes than its Content-Length: the origin closed mid-body. */
+function cutShort(status: number, length: number, declared: string | string[] | undefined): boolean {
+  return status === 200 && declared !== undefined && Number(declared) > length;
+}
+
 /**
  * Why an origin's answer cannot be used though nginx took it as a success
  * ("" when it can): a body shorter than its Content-Length (the origin
@@ -89,16 +102,9 @@ export const PLAYLIST_RETRIES = 2;
  * chunked body cut short). A playlist grown too large is the stream's, not
  * the origin's.
  */
-/** An origin's answer as the producer reads it: its body, the parse of a 200, and why it cannot be used ("" when it can). */
-function judge(reply: OriginReply, mpd: boolean, maxBytes: number): { bytes: Uint8Array; seen: { info: PlaylistInfo; text: string } | null; why: string } {
-  const bytes: Uint8Array = reply.responseBuffer ? reply.responseBuffer : new Uint8Array(0);
-  const seen = reply.status === 200 ? inspect(bytes, mpd, maxBytes) : null;
-  return { bytes: bytes, seen: seen, why: unusable(reply.status, bytes.length, reply.headersOut['Content-Length'], seen) };
-}
-
 export function unusable(status: number, length: number, declared: string | string[] | undefined, seen: { info: PlaylistInfo } | null): string {
   if (status !== 200) return '';
-  if (declared !== undefined && Number(declared) > length) return 'origin body cut short (' + length + ' of ' + declared + ' bytes)';
+  if (cutShort(status, length, declared)) return 'origin body cut short (' + length + ' of ' + declared + ' bytes)';
   if (seen && seen.info.kind === 'invalid' && seen.info.error !== 'too-large') return 'origin playlist not understood (' + seen.info.error + ', ' + length + ' bytes)';
   return '';
 }
@@ -314,11 +320,10 @@ export async function producePlaylist(r: ProducerRequest, host: Host): Promise<v
   const status = reply.status || 502;
   const bytes = judged.bytes;
   const seen = judged.seen;
-  const why = judged.why;
   // Cut short: neither parsed, cached nor kept (half a playlist ends in
   // half a URI, and would replace the last good copy).
-  if (why.indexOf('cut short') >= 0) {
-    r.error('media-edge producer: ' + uri + ': ' + why);
+  if (judged.cut) {
+    r.error('media-edge producer: ' + uri + ': ' + judged.why);
     await lastGoodOr502(r, host, disk, uri, p);
     return;
   }
