@@ -117,6 +117,7 @@ export function readLog(fs: MetricsStore, log: string, offset: number, ino: numb
     let read = at; // the file is read up to here
     let skipping = false; // inside a line longer than the buffer
     let skipFrom = 0;
+    let late = false; // stopped by `until`
     while (left > 0) {
       const from = skipping ? read : at;
       const n = fs.readSync(fd, buffer, 0, Math.min(buffer.length, left + read - from), from);
@@ -127,7 +128,8 @@ export function readLog(fs: MetricsStore, log: string, offset: number, ino: numb
         const nl = buffer.indexOf(10);
         if (nl < 0 || nl >= n) {
           at = read;
-          if (until !== undefined && Date.now() >= until) break;
+          late = until !== undefined && Date.now() >= until;
+          if (late) break;
           continue;
         }
         at = from + nl + 1;
@@ -144,10 +146,14 @@ export function readLog(fs: MetricsStore, log: string, offset: number, ino: numb
       } else break; // the rest is a line nginx is still writing
       // Past `until` (ms): the rest waits for the next count. Checked after
       // a buffer, so that each log gains at least one buffer a count.
-      if (until !== undefined && Date.now() >= until) break;
+      late = until !== undefined && Date.now() >= until;
+      if (late) break;
     }
-    // The budget ended inside a long line: the next read skips it from its start.
-    if (skipping) at = skipFrom;
+    // The budget ended inside a long line: the next read skips it from its
+    // start. Not when the time did: a count that starts late reads one
+    // buffer, and would start that line again each time; it goes on from
+    // the middle instead, whose rest is then counted as one unreadable line.
+    if (skipping && !late) at = skipFrom;
   } finally {
     fs.closeSync(fd);
   }

@@ -267,6 +267,31 @@ describe('the files behind /metrics', () => {
     }
   });
 
+  it('gets past a line longer than the buffer though every count starts late (one buffer each): no count starts it again', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'media-edge-metrics-'));
+    try {
+      const log = join(dir, 'metrics.log');
+      const text = 'x'.repeat(40) + '\na\nbb\n';
+      writeFileSync(log, text);
+      const ino = nodeFs.statSync(log).ino;
+      const got: string[] = [];
+      const eat = (b: Uint8Array, n: number) => {
+        const t = Buffer.from(b.subarray(0, n)).toString('latin1');
+        const end = t.lastIndexOf('\n');
+        if (end >= 0) got.push(...t.slice(0, end).split('\n'));
+        return end + 1;
+      };
+      let at = 0;
+      for (let k = 0; k < 10 && at < text.length; k++) at = readLog(fs, log, at, ino, 1e9, new Uint8Array(16), eat, -1).at;
+      expect(at).toBe(text.length);
+      // The long line's rest came as one line (unreadable to the count), then the others.
+      expect(got.slice(-2)).toEqual(['a', 'bb']);
+      expect(got.length).toBe(3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('counts each line once over scrapes, starts again on a rotated log, and keeps totals in a file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'media-edge-metrics-'));
     try {
