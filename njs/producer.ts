@@ -69,6 +69,13 @@ export interface Host {
    * when there is none (njs/http.ts retryTarget).
    */
   retry?(r: ProducerRequest, tried: string[]): { key: string; origin: string; address: string } | null;
+  /**
+   * True while the cache's disk is full (njs/cache-space.ts, njs/http.ts
+   * cacheSpace): the answer goes out marked X-Media-Edge-No-Cache, which
+   * the viewer-facing location does not store (`proxy_no_cache`), and a
+   * fresh last good copy is answered without asking the origin.
+   */
+  cacheFull?(r: ProducerRequest): boolean;
 }
 
 /**
@@ -230,6 +237,32 @@ async function serveLastGood(r: ProducerRequest, host: Host, disk: Disk, uri: st
   return true;
 }
 
+/**
+ * The cache's disk is full, so nothing the producer answers is stored and
+ * every viewer request comes here: the last good copy while it is fresh
+ * (younger than the TTL the cache would have kept it for; what a cache hit
+ * would have served, with the same Cache-Control and Age), so that the
+ * origin is asked once per TTL as with a cache, not once per viewer. False
+ * when there is none.
+ */
+async function serveFresh(r: ProducerRequest, host: Host, disk: Disk, uri: string): Promise<boolean> {
+  const last = await readLastGood(host.fs, disk);
+  if (last === null || typeof last.cc !== 'string') return false;
+  const age = Date.now() - last.at;
+  if (age < 0 || age >= last.ttl * 1000) return false;
+  r.headersOut['Content-Type'] = last.type;
+  if (last.ttl <= AGE_MAX_TTL) r.headersOut['X-Media-Edge-Produced'] = ageStamp(last.at);
+  if (last.cc !== '') r.headersOut['Cache-Control'] = last.cc;
+  r.headersOut['X-Media-Edge-TTL'] = last.ttl + '; cache-full copy age=' + Math.floor(age / 1000);
+  r.headersOut['X-Media-Edge-No-Cache'] = 'full';
+  try {
+    r.return(200, last.body);
+  } catch (e) {
+    r.warn('media-edge producer: ' + uri + ': answer not sent: ' + String(e));
+  }
+  return true;
+}
+
 /** No usable answer from the origin: the last good copy (serveLastGood), else 502, not stored. */
 async function lastGoodOr502(r: ProducerRequest, host: Host, disk: Disk, uri: string, p: ProducerPolicy): Promise<void> {
   const served = await serveLastGood(r, host, disk, uri, p);
@@ -273,6 +306,12 @@ export async function producePlaylist(r: ProducerRequest, host: Host): Promise<v
     if (removed > 0) host.info('media-edge producer: removed ' + removed + ' state files from ' + dir);
   }
   const disk = readDisk(host.fs, dir, stateKey(keyPath(uri), args), p.maxFiles, Date.now());
+  // Asked before the first await, like the disk (see Disk).
+  const full = host.cacheFull ? host.cacheFull(r) : false;
+  if (full && !blocking && disk.base !== '') {
+    const served = await serveFresh(r, host, disk, uri);
+    if (served) return;
+  }
   // A failure as a value, not a throw after an await (see Disk).
   let failure = '';
   // Two origin locations (media-edge-http.conf): a blocking reload waits at
@@ -349,7 +388,8 @@ export async function producePlaylist(r: ProducerRequest, host: Host): Promise<v
       out = step ? tagHlsRun(seen.text, step.run) : seen.text;
       // Only for a stream produced before: a flood of names nobody watches
       // costs the origin one request each, not one plus prefetch_limit.
-      if (p.prefetch > 0 && step && step.known) prefetch(r, uri, info, step.firstNew, step.run, p.prefetch, via);
+      // Not while the cache is full: a prefetch would fetch a segment only to drop it.
+      if (p.prefetch > 0 && step && step.known && !full) prefetch(r, uri, info, step.firstNew, step.run, p.prefetch, via);
     } else if (info.kind === 'mpd-dynamic' && info.availabilityStartTime !== '') {
       out = tagMpdRun(seen.text, mpdRun(info.availabilityStartTime));
       known = await holdSlot(r, host, disk);
@@ -374,7 +414,7 @@ export async function producePlaylist(r: ProducerRequest, host: Host): Promise<v
   } else if (typeof out === 'string' && d.ttl > 0 && p.grace > 0 && !blocking && known) {
     // The last good answer (see serveLastGood), only in the playlist's own
     // slot (state_max_files bounds them).
-    const failed = await keepLastGood(host.fs, disk, Date.now(), d.ttl, type, out);
+    const failed = await keepLastGood(host.fs, disk, Date.now(), d.ttl, d.cacheControl, type, out);
     if (failed) r.error('media-edge producer: cannot keep the last good copy of ' + uri + ': ' + failed);
   }
   r.headersOut['Content-Type'] = type;
@@ -384,6 +424,7 @@ export async function producePlaylist(r: ProducerRequest, host: Host): Promise<v
   if (d.ttl > 0 && d.ttl <= AGE_MAX_TTL) r.headersOut['X-Media-Edge-Produced'] = ageStamp(Date.now());
   if (d.cacheControl !== '') r.headersOut['Cache-Control'] = d.cacheControl;
   r.headersOut['X-Media-Edge-TTL'] = d.ttl + '; ' + d.reason;
+  if (full) r.headersOut['X-Media-Edge-No-Cache'] = 'full';
   // Which origin answered, for expose_origin (the viewer-facing server only
   // sees the producer as its upstream). Only then: every header stored with
   // a playlist is parsed again on every cache hit.

@@ -133,14 +133,16 @@ export interface LastGood {
   at: number;
   /** How long the cache kept it, seconds. */
   ttl: number;
+  /** The Cache-Control it was answered with (copies kept before it was recorded have none). */
+  cc?: unknown;
   /** Its Content-Type. */
   type: string;
   body: string;
 }
 
 /** Keep the last good answer in the slot: "" or why not. */
-export function keepLastGood(fs: Store, disk: Disk, at: number, ttl: number, type: string, body: string): Promise<string> {
-  return writeAtomic(fs, disk.base + '.last', JSON.stringify({ key: disk.key, at: at, ttl: ttl, type: type, body: body }));
+export function keepLastGood(fs: Store, disk: Disk, at: number, ttl: number, cc: string, type: string, body: string): Promise<string> {
+  return writeAtomic(fs, disk.base + '.last', JSON.stringify({ key: disk.key, at: at, ttl: ttl, cc: cc, type: type, body: body }));
 }
 
 /**

@@ -49,9 +49,9 @@ export const RTMP_AUTH_FILE = 'media-edge-rtmp-auth.json';
 export const EVENTS_FILE = 'media-edge-events.json';
 /** The protected applications' locations (they hold secrets). */
 export const PLAYBACK_AUTH_CONF = 'media-edge-auth.conf';
-/** The directories of state_dir: logs/ and tmp/ (the master's), runs/, metrics/, kicks/ and events/ (the workers' own, WORKERS_DIRS). */
-const WORK_DIRS = ['logs', 'tmp', 'runs', 'metrics', 'metrics/publishers', 'kicks', 'events'];
-const WORKERS_DIRS = ['runs', 'metrics', 'metrics/publishers', 'kicks', 'events'];
+/** The directories of state_dir: logs/ and tmp/ (the master's), runs/, metrics/, kicks/, events/ and space/ (the workers' own, WORKERS_DIRS). */
+const WORK_DIRS = ['logs', 'tmp', 'runs', 'metrics', 'metrics/publishers', 'kicks', 'events', 'space'];
+const WORKERS_DIRS = ['runs', 'metrics', 'metrics/publishers', 'kicks', 'events', 'space'];
 
 /** This package's version (package.json), for media_edge_build_info. */
 const EDGE_VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -418,6 +418,8 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     producer_log: join(stateDir, 'logs', 'producer.log'),
     cache_policy: JSON.stringify(cachePolicy(s)),
     runs_dir: join(stateDir, 'runs'),
+    // The cache-full probe's last answer (njs/cache-space.ts).
+    cache_space_stamp: join(stateDir, 'space', 'cache'),
     producer_buffer_size: String(2 * s.playlist_max_bytes),
     origin_memory_log: routerEnabled(s, ctx) ? join(stateDir, 'logs', 'origin-memory.log') : '',
     session_id_hint: SESSION_ID_HINT,

@@ -21,13 +21,14 @@
  * bind mounts) faults: without it their rows say "not run" and why.
  */
 import { execFile } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Settings } from '../../tools/settings.ts';
 import { defaults } from '../../tools/settings.ts';
 import { nginxSeconds } from '../../tools/units.ts';
+import { fill } from '../support/disk.ts';
 import { sleep } from '../support/http.ts';
 import { WowzaOrigin } from '../support/wowza-origin.ts';
 import { percentile, startBench, type Row, type Running } from './common.ts';
@@ -121,23 +122,6 @@ function workers(master: number): number[] {
     .map(Number);
 }
 
-/** Write zeros into `file` until its file system is full (ENOSPC): large blocks, then pages. */
-function fill(file: string): void {
-  const fd = openSync(file, 'w');
-  try {
-    for (const size of [1 << 20, 4096]) {
-      const block = Buffer.alloc(size);
-      try {
-        for (;;) writeSync(fd, block);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Where the cache-full fault mounted its tmpfs. */
 let tmpfsCache = '';
 
@@ -201,7 +185,7 @@ const SCENARIOS: Scenario[] = [
   },
   {
     name: 'stateunwritable',
-    what: 'state directory unwritable (runs/, metrics/, kicks/, events/ read-only)',
+    what: 'state directory unwritable (runs/, metrics/, kicks/, events/, space/ read-only)',
     oneBad: false,
     start: async ({ edge }) => {
       // Workers run as root here (the harness's `user`), so modes would not
@@ -209,7 +193,7 @@ const SCENARIOS: Scenario[] = [
       // directories does. Files open already (logs) stay writable, as on a
       // disk remounted read-only under a running nginx.
       const state = join(edge.dir, 'state');
-      const dirs = ['runs', 'metrics', 'kicks', 'events'].map((d) => join(state, d)).filter((d) => existsSync(d));
+      const dirs = ['runs', 'metrics', 'kicks', 'events', 'space'].map((d) => join(state, d)).filter((d) => existsSync(d));
       for (const d of dirs) {
         await mount(['--bind', d, d], d);
         await mount(['-o', 'remount,bind,ro', d], d);

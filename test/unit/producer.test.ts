@@ -83,10 +83,10 @@ const host = (): Host => ({ fs, warn: (m) => hostLog.push('warn: ' + m), info: (
 /** The rendered defaults (grace 6 s, prefetch 4, sweeps 1 in 1000), with changes. */
 const policy = (change: Partial<ProducerPolicy> = {}): ProducerPolicy => ({ ...(cachePolicy(defaults()) as unknown as ProducerPolicy), ...change });
 
-async function produce(p: ProducerPolicy, origin: OriginReply | Error, atMs: number, args = ''): Promise<Seen> {
+async function produce(p: ProducerPolicy, origin: OriginReply | Error, atMs: number, args = '', h: Host = host()): Promise<Seen> {
   vi.setSystemTime(atMs);
   const seen = request(dir, p, origin, args);
-  await producePlaylist(seen.r, host());
+  await producePlaylist(seen.r, h);
   expect(seen.streamed).toEqual([]);
   expect(seen.returned.length).toBe(1);
   return seen;
@@ -140,7 +140,7 @@ describe('producer', () => {
     const slot = names[0].replace(/\.last$/, '');
     expect(names).toEqual([slot + '.last', slot + '.run']);
     expect(parseSlot(read(slot + '.run'))).toEqual({ key: URI, at: T0, run: { run: RUN, seq: 10, last: 12, at: T0 } });
-    expect(JSON.parse(read(slot + '.last'))).toEqual({ key: URI, at: T0, ttl: 2, type: 'application/vnd.apple.mpegurl', body: s.returned[0].body });
+    expect(JSON.parse(read(slot + '.last'))).toEqual({ key: URI, at: T0, ttl: 2, cc: 'max-age=2, stale-while-revalidate=2', type: 'application/vnd.apple.mpegurl', body: s.returned[0].body });
     // A name seen once costs the origin one request: no prefetch yet.
     expect(s.detached).toEqual([]);
   });
@@ -314,6 +314,61 @@ describe('producer', () => {
     expect(seg.headersOut).toEqual({ 'Cache-Control': 'no-store' });
     expect(seg.origin).toEqual([]);
     expect(producerPolicy('{"fallback":1}')).toBeNull();
+  });
+});
+
+describe('producer: the cache\'s disk full (njs/cache-space.ts)', () => {
+  const full = (isFull: () => boolean): Host => ({ ...host(), cacheFull: () => isFull() });
+  const produceWith = (h: Host, origin: OriginReply | Error, atMs: number, args = '') => produce(policy(), origin, atMs, args, h);
+
+  it('marks every answer X-Media-Edge-No-Cache while it is full, and starts no prefetch (its segment could not be stored)', async () => {
+    let isFull = false;
+    await produceWith(full(() => isFull), reply(200, live(10, 12)), T0);
+    isFull = true;
+    // The copy of T0 is 2.5 s old: past its TTL of 2 s, so the origin is asked.
+    const s = await produceWith(full(() => isFull), reply(200, live(11, 14)), T0 + 2500);
+    expect(s.origin).toHaveLength(1);
+    expect(s.headersOut['X-Media-Edge-No-Cache']).toBe('full');
+    expect(s.headersOut['Cache-Control']).toBe('max-age=2, stale-while-revalidate=2');
+    expect(s.detached).toEqual([]);
+    // Room again: stored, and the prefetch resumes.
+    isFull = false;
+    const t = await produceWith(full(() => isFull), reply(200, live(12, 15)), T0 + 5000);
+    expect(t.headersOut['X-Media-Edge-No-Cache']).toBeUndefined();
+    expect(t.detached.map((d) => d.uri)).toEqual(['/live/cam1/media_15.ts']);
+  });
+
+  it('answers from the last good copy while it is younger than its TTL, with the Cache-Control and Age a cache hit would have, without asking the origin', async () => {
+    await produceWith(full(() => false), reply(200, live(10, 12)), T0);
+    const s = await produceWith(full(() => true), reply(200, live(11, 13)), T0 + 1999);
+    expect(s.origin).toEqual([]);
+    expect(s.returned[0]).toEqual({ status: 200, body: live(10, 12).replace(/(media_\d+\.ts)/g, '$1?me_run=' + RUN) });
+    expect(s.headersOut).toEqual({
+      'Content-Type': 'application/vnd.apple.mpegurl',
+      'X-Media-Edge-Produced': '00',
+      'Cache-Control': 'max-age=2, stale-while-revalidate=2',
+      'X-Media-Edge-TTL': '2; cache-full copy age=1',
+      'X-Media-Edge-No-Cache': 'full',
+    });
+    // At its TTL: the origin, as a cache would.
+    const due = await produceWith(full(() => true), reply(200, live(11, 13)), T0 + 2000);
+    expect(due.origin).toHaveLength(1);
+    expect(String(due.returned[0].body)).toContain('media_13.ts');
+  });
+
+  it('asks the origin for a blocking reload, or where the copy has no Cache-Control recorded (kept by an older edge) or is another playlist\'s', async () => {
+    await produceWith(full(() => false), reply(200, live(10, 12)), T0);
+    const blocking = await produceWith(full(() => true), reply(200, live(10, 12)), T0 + 500, '_HLS_msn=12');
+    expect(blocking.origin).toHaveLength(1);
+    const last = files().find((n) => n.endsWith('.last')) as string;
+    const copy = JSON.parse(read(last));
+    delete copy.cc;
+    fs.writeFileSync(join(dir, last), JSON.stringify(copy));
+    const old = await produceWith(full(() => true), reply(200, live(10, 12)), T0 + 600);
+    expect(old.origin).toHaveLength(1);
+    fs.writeFileSync(join(dir, last), JSON.stringify({ ...copy, cc: '', key: '/live/other/chunklist.m3u8' }));
+    const other = await produceWith(full(() => true), reply(200, live(10, 12)), T0 + 700);
+    expect(other.origin).toHaveLength(1);
   });
 });
 
