@@ -5,8 +5,9 @@
  * Per-request decisions that nginx can express (URL checks, classification,
  * cache keys, origin choice) are nginx maps and upstream directives rendered
  * from ./rules.ts; an njs handler costs a VM per request, so njs runs only
- * where nginx cannot: /health, /media-edge/status, and on njs >= 0.8.1 the
- * router, which nginx consults on cache misses only.
+ * where nginx cannot: /health, /media-edge/status, the playlist producer,
+ * and on njs >= 0.8.1 the router, which nginx consults on cache misses
+ * only (the cache-full check of segment misses is njs/space.ts).
  *
  * njs 0.7.9 accepts only `export default`; tools/build.mjs rewrites esbuild's
  * `export { x as default }` for it.
@@ -30,7 +31,7 @@ import { consumeEvents, delivered, enqueue, expire, heartbeatBody, keepUrls, rea
 import { ascii, crc32 } from './ring';
 import { chooseOrigin, memoryUpdate, retryOrigin, routeKey, weightedOrder } from './routing';
 import { producePlaylist } from './producer';
-import { cacheFull as probeCache, type SpaceStore } from './cache-space';
+import { askCacheSpace, type SpaceStore } from './cache-space';
 import { formatKick, kickFile, kickName, kickTempFile, parseKick, parseKickRequest } from './kick';
 import { takeoverUrl } from './publish';
 
@@ -275,33 +276,13 @@ function produce(r: NginxHTTPRequest): Promise<void> {
     warn: (m: string) => ngx.log(ngx.WARN, m),
     info: (m: string) => ngx.log(ngx.INFO, m),
     retry: (req, tried) => retryTarget(req.variables, tried),
-    cacheFull: (req) => cacheSpace(req.variables),
+    cacheFull: (req) => askCacheSpace(fs as unknown as SpaceStore, ngx, req.variables, Date.now()),
   }).then(() => {
     // In a timer of its own, after the answer: njs 0.7.9 logs "r.requestBody
     // is deprecated" for an exception caught after an await of the request's
     // handler, and the count catches some (a missing file, a held lock).
     if (counting) setTimeout(() => countIfDue(counting), 0);
   });
-}
-
-/**
- * The cache's disk (njs/cache-space.ts): true while it is full. One line in
- * the error log when it fills and one when it has room again, not one per
- * request; nginx's own `[crit]` lines stop once nothing is stored.
- */
-function cacheSpace(v: { readonly [name: string]: string | undefined }): boolean {
-  const dir = v.media_edge_cache_dir || '';
-  const stamp = v.media_edge_cache_space || '';
-  if (dir === '' || stamp === '') return false;
-  const s = probeCache(fs as unknown as SpaceStore, stamp, dir, Date.now());
-  if (s.changed && s.full) ngx.log(ngx.ERR, 'media-edge: the cache directory ' + dir + ' is full (' + s.why + '): playlists and segments are served without being stored until it has room');
-  if (s.changed && !s.full) ngx.log(ngx.WARN, 'media-edge: the cache directory ' + dir + ' has room again: caching again');
-  return s.full;
-}
-
-/** js_set $media_edge_cache_full (media-edge-segments.conf, proxy_no_cache): "1" while the cache's disk is full. */
-function cacheFull(r: NginxHTTPRequest): string {
-  return cacheSpace(r.variables) ? '1' : '';
 }
 
 /**
@@ -578,4 +559,4 @@ function loadDropUrls(file: string): string[] {
   }
 }
 
-export default { health, status, metrics, count, route, remember, probe, produce, kick, events, cacheFull };
+export default { health, status, metrics, count, route, remember, probe, produce, kick, events };

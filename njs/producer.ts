@@ -300,6 +300,10 @@ export async function producePlaylist(r: ProducerRequest, host: Host): Promise<v
   const marked = r.headersIn['X-Media-Edge-Mark'] === 'query';
   const args = marked ? withoutLink(r.variables.args || '') : r.variables.args || '';
   const blocking = /(^|&)_HLS_(msn|part)=/i.test(args);
+  // An LL-HLS delta update (EXT-X-SKIP) shares the playlist's slot
+  // (stateKey), but is no answer to a request without _HLS_skip: never kept
+  // as the last good copy, which any request for the playlist may get.
+  const delta = /(^|&)_HLS_skip=/i.test(args);
   const dir = r.variables.media_edge_runs_dir || '';
   if (Math.random() * p.sweepEvery < 1) {
     const removed = sweepRuns(host.fs, dir, Date.now());
@@ -411,7 +415,7 @@ export async function producePlaylist(r: ProducerRequest, host: Host): Promise<v
   if (status >= 500) {
     const served = await serveLastGood(r, host, disk, uri, p);
     if (served) return;
-  } else if (typeof out === 'string' && d.ttl > 0 && p.grace > 0 && !blocking && known) {
+  } else if (typeof out === 'string' && d.ttl > 0 && p.grace > 0 && !blocking && !delta && known) {
     // The last good answer (see serveLastGood), only in the playlist's own
     // slot (state_max_files bounds them).
     const failed = await keepLastGood(host.fs, disk, Date.now(), d.ttl, d.cacheControl, type, out);

@@ -10,7 +10,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 cd "$repo"
-for f in dist/cli.mjs dist/media-edge-http.js dist/media-edge-viewer.js dist/media-edge-stream.js dist/media-edge-status.html; do
+for f in dist/cli.mjs dist/media-edge-http.js dist/media-edge-viewer.js dist/media-edge-space.js dist/media-edge-stream.js dist/media-edge-status.html; do
   [ -s "$f" ] || { echo "$f missing: run 'npm run build' first" >&2; exit 1; }
 done
 version=$(node -p 'require("./package.json").version')
@@ -22,7 +22,7 @@ trap 'rm -rf "$root"' EXIT
 share="$root/usr/share/media-edge"
 install -d "$share/dist" "$share/bin" "$share/nginx/examples" "$share/docs" \
   "$root/usr/bin" "$root/etc/media-edge" "$root/usr/share/doc/njs-media-edge" "$root/DEBIAN"
-install -m 0644 dist/cli.mjs dist/media-edge-http.js dist/media-edge-viewer.js dist/media-edge-stream.js dist/media-edge-status.html "$share/dist/"
+install -m 0644 dist/cli.mjs dist/media-edge-http.js dist/media-edge-viewer.js dist/media-edge-space.js dist/media-edge-stream.js dist/media-edge-status.html "$share/dist/"
 install -m 0755 bin/media-edge.mjs "$share/bin/"
 install -m 0644 nginx/*.conf "$share/nginx/"
 install -m 0644 nginx/examples/* "$share/nginx/examples/"

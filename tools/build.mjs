@@ -1,4 +1,4 @@
-// Bundles the njs entries (dist/media-edge-http.js, dist/media-edge-viewer.js, dist/media-edge-stream.js)
+// Bundles the njs entries (dist/media-edge-http.js, dist/media-edge-viewer.js, dist/media-edge-space.js, dist/media-edge-stream.js)
 // and the media-edge command (dist/cli.mjs): what is shipped. `--bench` bundles
 // the benchmark (dist/bench.mjs) instead, for `npm run bench`: test code stays
 // out of the production build.
@@ -36,7 +36,7 @@ const BANNED = [
   [/,\s*await\b/, '`await` as a call argument (SyntaxError before njs 0.9.7): hoist it'],
 ];
 
-export const NJS_ENTRIES = { 'media-edge-http': 'njs/http.ts', 'media-edge-viewer': 'njs/viewer.ts', 'media-edge-stream': 'njs/stream.ts' };
+export const NJS_ENTRIES = { 'media-edge-http': 'njs/http.ts', 'media-edge-viewer': 'njs/viewer.ts', 'media-edge-space': 'njs/space.ts', 'media-edge-stream': 'njs/stream.ts' };
 
 /** Bundle one njs entry to outfile; throws (with file:line) on what njs cannot run. */
 export async function buildNjs(entry, outfile) {

@@ -10,7 +10,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import { join } from 'node:path';
 import { abs, findModulesDir, MODULE_DIRS, PACKAGE_ROOT, TEMPLATE_DIR } from './paths.ts';
 import { fill, type Lists } from './template.ts';
-import { nginxSeconds, parseMs } from './units.ts';
+import { nginxSeconds, parseMs, parseSize } from './units.ts';
 import { GATE_OTHER_METHOD, gateFastRequest, gateRules, KEY_PATH_RULES, KIND_RULES, PLAYLIST_EXTENSIONS, SEGMENT_EXTENSIONS, SESSION_ID_HINT, streamRules, type Rule } from '../njs/rules.ts';
 import { buildRing, encodeRing, steeringKeys } from '../njs/ring.ts';
 import { TK_NAME } from '../njs/auth.ts';
@@ -418,8 +418,10 @@ export function render(s: Settings, ctx: RenderContext): Rendered {
     producer_log: join(stateDir, 'logs', 'producer.log'),
     cache_policy: JSON.stringify(cachePolicy(s)),
     runs_dir: join(stateDir, 'runs'),
-    // The cache-full probe's last answer (njs/cache-space.ts).
+    // The cache-full probe (njs/cache-space.ts): its last answer, and how much it writes.
     cache_space_stamp: join(stateDir, 'space', 'cache'),
+    cache_min_free_bytes: String(parseSize(s.cache_min_free)),
+    cache_space_check: parseSize(s.cache_min_free) > 0 ? 'on' : '',
     producer_buffer_size: String(2 * s.playlist_max_bytes),
     origin_memory_log: routerEnabled(s, ctx) ? join(stateDir, 'logs', 'origin-memory.log') : '',
     session_id_hint: SESSION_ID_HINT,

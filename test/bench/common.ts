@@ -140,8 +140,8 @@ export interface Baselines {
   plain?: PlainServer[];
   /** Ports of fast fixture origins (a small body for every request). */
   fixtureOrigins?: number[];
-  /** The edge stores no response (proxy_no_cache). */
-  noStore?: boolean;
+  /** The fixture origins answer `Vary: *`, which nginx never stores (the edge's own proxy_no_cache is still evaluated). */
+  fixtureNoStore?: boolean;
   /** The edge writes its logs (access log, metrics log): for edge-against-edge comparisons. */
   logs?: boolean;
   /** Stream servers whose njs filter only forwards (test/bench/nginx/forward.js), to `upstream`, reading `bufferSize` at a time. */
@@ -152,7 +152,7 @@ function wrap(b: Baselines): Wrap {
   return {
     templates: join(PACKAGE_ROOT, 'test/bench/nginx'),
     values: (dir) => ({
-      vars: { no_store: b.noStore ? 'on' : '', quiet: b.logs ? '' : 'on', wrap_dir: join(dir, 'wrap') },
+      vars: { quiet: b.logs ? '' : 'on', wrap_dir: join(dir, 'wrap') },
       lists: {
         plain_servers: (b.plain ?? []).map((p) => ({
           port: String(p.port),
@@ -161,7 +161,7 @@ function wrap(b: Baselines): Wrap {
           playlist_ttl: p.playlistTtl ?? '1s',
           sendfile_off: p.sendfileOff ? 'on' : '',
         })),
-        fixture_origins: (b.fixtureOrigins ?? []).map((p) => ({ port: String(p) })),
+        fixture_origins: (b.fixtureOrigins ?? []).map((p) => ({ port: String(p), no_store: b.fixtureNoStore ? 'on' : '' })),
         forward_filters: (b.forward ?? []).map((f) => ({ port: String(f.port), upstream: f.upstream, buffer_size: f.bufferSize })),
       },
     }),

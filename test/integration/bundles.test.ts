@@ -39,7 +39,7 @@ describe('njs bundles', () => {
   const bundles = readdirSync(dist).filter((f) => /^media-edge-.*\.js$/.test(f));
 
   it('are built for both njs modules', () => {
-    expect(bundles.sort()).toEqual(['media-edge-http.js', 'media-edge-stream.js', 'media-edge-viewer.js']);
+    expect(bundles.sort()).toEqual(['media-edge-http.js', 'media-edge-space.js', 'media-edge-stream.js', 'media-edge-viewer.js']);
   });
 
   describe.each(list)('in the njs of $name', (target) => {

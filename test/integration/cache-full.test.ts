@@ -1,7 +1,8 @@
 /**
  * The cache's disk full (njs/cache-space.ts) on every target: the cache
- * directory is a 4 MB tmpfs, and a file fills what is left of it while a
- * viewer watches a live stream. nginx alone aborts every response it cannot
+ * directory is a 16 MB tmpfs, and a file fills what is left of it but 1 MB
+ * (room for a playlist, not for the stream's 2 MB segments, and less than
+ * cache_min_free) while a viewer watches a live stream. nginx alone aborts every response it cannot
  * write to its cache file (a body cut short, a `[crit]` line per write:
  * `npm run bench`, faults: cachefull). With the edge's probe, every
  * playlist and segment is whole and fresh while the disk is full, nothing
@@ -13,7 +14,7 @@
  * Root only (mount): CI runs as root. Containers see the tmpfs through the
  * bind mount of the edge's directory (recursive), mounted before they start.
  */
-import { mkdirSync, unlinkSync } from 'node:fs';
+import { mkdirSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROBE_EVERY_MS } from '../../njs/cache-space.ts';
@@ -24,7 +25,7 @@ import { withEdge } from '../support/use-edge.ts';
 import { WowzaOrigin } from '../support/wowza-origin.ts';
 
 const { targets: list } = targets();
-const SEGMENT_BYTES = 64 * 1024;
+const SEGMENT_BYTES = 2 * 1024 * 1024;
 const PLAYLIST = '/live/full/chunklist_b800000.m3u8';
 const isRoot = process.getuid?.() === 0;
 
@@ -50,7 +51,7 @@ describe.skipIf(!isRoot).each(list)('cache directory full on $name', (target) =>
     let cache = '';
     await withEdge(
       target,
-      { origins: [{ name: 'o1', http: origin.address }], cache_dir: 'cache', cache_max_size: '2m' },
+      { origins: [{ name: 'o1', http: origin.address }], cache_dir: 'cache', cache_max_size: '8m', cache_min_free: '4m' },
       async (edge) => {
         try {
           // Stored while there is room.
@@ -62,17 +63,27 @@ describe.skipIf(!isRoot).each(list)('cache directory full on $name', (target) =>
           expect((await get(edge.url + seg)).headers['x-cache-status']).toBe('HIT');
 
           // Full: the probe's answer of a second ago is stale by then.
-          fill(join(cache, 'filler'));
+          const filler = join(cache, 'filler');
+          fill(filler);
+          truncateSync(filler, statSync(filler).size - 1024 * 1024);
           const filled = Date.now();
           await sleep(PROBE_EVERY_MS + 100);
           const playlistsBefore = origin.count(PLAYLIST);
           const segmentsSeen = new Set<string>();
           let playlistRequests = 0;
+          let fromCopy = 0;
           const until = Date.now() + 5000;
           while (Date.now() < until) {
             const p = await get(edge.url + PLAYLIST);
             playlistRequests++;
             expect(p.status).toBe(200);
+            expect(p.headers['x-media-edge-no-cache']).toBeUndefined();
+            // From the producer's fresh copy: what a hit would have said.
+            if (String(p.headers['x-media-edge-ttl']).includes('cache-full copy')) {
+              fromCopy++;
+              expect(p.headers['cache-control']).toBe('max-age=1, stale-while-revalidate=1');
+              expect(Number(p.headers.age)).toBeLessThanOrEqual(1);
+            }
             // The copy stored before may be a hit for its last second
             // (max-age=1 in nginx's whole seconds); none stored after.
             if (Date.now() - filled > 2500) expect(p.headers['x-cache-status']).not.toBe('HIT');
@@ -100,12 +111,13 @@ describe.skipIf(!isRoot).each(list)('cache directory full on $name', (target) =>
           // once per TTL (1 s for 2 s segments), not once per request.
           const asked = origin.count(PLAYLIST) - playlistsBefore;
           expect(playlistRequests).toBeGreaterThanOrEqual(15);
+          expect(fromCopy).toBeGreaterThan(0);
           expect(asked).toBeLessThanOrEqual(8);
           expect(edge.errorLog().match(/the cache directory \S+ is full \(/g)).toHaveLength(1);
           expect(edge.errorLog()).not.toContain('[crit]');
 
           // Room again: stored again.
-          unlinkSync(join(cache, 'filler'));
+          unlinkSync(filler);
           await sleep(PROBE_EVERY_MS + 100);
           const again = newest((await get(edge.url + PLAYLIST)).body.toString());
           await get(edge.url + again);
@@ -122,7 +134,7 @@ describe.skipIf(!isRoot).each(list)('cache directory full on $name', (target) =>
         prepare: (dir) => {
           cache = join(dir, 'cache');
           mkdirSync(cache);
-          mountTmpfs(cache, '4m');
+          mountTmpfs(cache, '16m');
           mounted.push(cache);
         },
       },

@@ -356,6 +356,16 @@ describe('producer: the cache\'s disk full (njs/cache-space.ts)', () => {
     expect(String(due.returned[0].body)).toContain('media_13.ts');
   });
 
+  it('never keeps an LL-HLS delta update (_HLS_skip) as the last good copy: it shares the slot, and is no answer to a plain request', async () => {
+    await produceWith(full(() => false), reply(200, live(10, 12)), T0);
+    const last = files().find((n) => n.endsWith('.last')) as string;
+    const copy = read(last);
+    await produceWith(full(() => false), reply(200, live(10, 12).replace('#EXT-X-MEDIA-SEQUENCE:10\n', '#EXT-X-MEDIA-SEQUENCE:10\n#EXT-X-SKIP:SKIPPED-SEGMENTS=1\n')), T0 + 500, '_HLS_skip=YES');
+    expect(read(last)).toBe(copy);
+    const plain = await produceWith(full(() => true), reply(200, live(10, 12)), T0 + 600);
+    expect(String(plain.returned[0].body)).not.toContain('EXT-X-SKIP');
+  });
+
   it('asks the origin for a blocking reload, or where the copy has no Cache-Control recorded (kept by an older edge) or is another playlist\'s', async () => {
     await produceWith(full(() => false), reply(200, live(10, 12)), T0);
     const blocking = await produceWith(full(() => true), reply(200, live(10, 12)), T0 + 500, '_HLS_msn=12');

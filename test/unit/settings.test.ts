@@ -231,6 +231,24 @@ describe('rendering', () => {
     expect(out['nginx.conf']).toContain('pid /srv/edge/state/nginx.pid;');
     expect(out['media-edge-http.conf']).toContain('proxy_cache_path /srv/edge/state/cache ');
   });
+
+  it('asks about the cache disk on segment misses unless cache_min_free is 0, which turns the check off', () => {
+    const on = validate({ origins: [{ name: 'o', http: '10.0.0.1:80' }] });
+    const off = validate({ origins: [{ name: 'o', http: '10.0.0.1:80' }], cache_min_free: '0' });
+    if (!on.ok || !off.ok) throw new Error('invalid');
+    const ctx = { baseDir: '/e', confDir: '/e/conf', moduleFiles: [] };
+    const a = render(on.value, ctx);
+    const b = render(off.value, ctx);
+    expect(a['media-edge-segments.conf']).toContain('proxy_no_cache $media_edge_cache_full;');
+    expect(a['media-edge-http.conf']).toContain('min_free=8m ');
+    expect(a['media-edge-http.conf']).toContain('js_var $media_edge_cache_min_free 8388608;');
+    expect(b['media-edge-segments.conf']).not.toContain('$media_edge_cache_full');
+    expect(b['media-edge-http.conf']).toContain('min_free=0 ');
+    expect(b['media-edge-http.conf']).toContain('js_var $media_edge_cache_min_free 0;');
+    // Not stored either way: the producer's mark on playlists, and no temp files.
+    expect(b['media-edge-playlist.conf']).toContain('proxy_no_cache $upstream_http_x_media_edge_no_cache;');
+    expect(b['media-edge-segments.conf']).toContain('proxy_max_temp_file_size 0;');
+  });
 });
 
 describe('the router', () => {
