@@ -79,7 +79,8 @@ export function probeSpace(fs: SpaceStore, dir: string, bytes: number): { full: 
   let why = '';
   try {
     fs.writeFileSync(file, chunk);
-    for (let written = chunk.length; written < bytes; written += chunk.length) fs.appendFileSync(file, chunk);
+    // The last piece only what is left: `bytes` exactly, not rounded up to a piece.
+    for (let written = chunk.length; written < bytes; written += chunk.length) fs.appendFileSync(file, bytes - written < chunk.length ? chunk.slice(0, bytes - written) : chunk);
   } catch (e) {
     full = writeFailure(e);
     why = String(e);

@@ -7,7 +7,7 @@
  * directory. Every field is optional; defaults describe a loopback demo edge.
  */
 
-import { nginxSeconds, parseMs } from './units.ts';
+import { nginxSeconds, parseMs, parseSize } from './units.ts';
 import type { AppAuth, Scheme } from '../njs/auth.ts';
 
 export interface Origin {
@@ -113,6 +113,14 @@ const shortPlaylistSeconds = (zero: boolean): Check<string> => (v, p) => {
 
 const size: Check<string> = (v, p) =>
   isStr(v) && SIZE.test(v) ? null : `${p}: expected an nginx size such as "512k", "10m", "1g" (got ${show(v)})`;
+/**
+ * The cache-full probe's size: it is written inside a request, by the
+ * worker (njs/cache-space.ts), and holds that much of the disk while it
+ * runs, so it stays small.
+ */
+export const MAX_CACHE_MIN_FREE = '64m';
+const cacheMinFree: Check<string> = (v, p) =>
+  size(v, p) ?? (parseSize(v as string) <= parseSize(MAX_CACHE_MIN_FREE) ? null : `${p}: at most ${MAX_CACHE_MIN_FREE} (the probe writes this much inside a request; got ${show(v)})`);
 const path: Check<string> = (v, p) =>
   isStr(v) && v.length > 0 && !/[\s;{}"']/.test(v)
     ? null
@@ -422,8 +430,8 @@ export const SCHEMA = [
     doc: 'The `proxy_cache_path` directory. While its disk has less than `cache_min_free` free, responses are sent without being stored instead of being cut short (README, "Cache disk full").' }),
   setting({ name: 'cache_max_size', syntax: 'size', default: '1g', context: 'http', check: size,
     doc: 'Largest size of the cache on disk (`max_size`); least recently used objects go first. nginx enforces it only at its cache manager\'s runs (every few seconds), so keep it well below the disk.' }),
-  setting({ name: 'cache_min_free', syntax: 'size', default: '8m', context: 'http', check: size,
-    doc: 'Free space the cache\'s disk must keep. nginx\'s cache manager removes the least recently used objects to keep it (`min_free`, at its runs, every few seconds); in between, at most about once a second, the edge writes this much into `cache_dir` and removes it, and while that fails sends playlists and segments without storing them instead of having them cut short (README, "Cache disk full"). Above the largest segment times the segment misses in progress at once; more costs a larger write each second. `0` turns the check off (nginx\'s `min_free` too): for a cache disk of its own with `cache_max_size` well below it; segment misses then run no njs, which on njs 0.7.9 costs each a VM (`npm run bench`, select).' }),
+  setting({ name: 'cache_min_free', syntax: 'size, at most 64m', default: '8m', context: 'http', check: cacheMinFree,
+    doc: 'Free space the cache\'s disk must keep. nginx\'s cache manager removes the least recently used objects to keep it (`min_free`, at its runs, every few seconds; when other files fill the disk, that can be the whole cache); in between, about once a second, a worker writes this much into `cache_dir`, inside a request, and removes it, and while that fails playlists and segments are sent without being stored instead of being cut short (README, "Cache disk full"). Enough for the segment misses in progress at once (the largest segment times those); the write holds that much of the disk while it runs and makes its request wait, hence at most 64m. `0` turns the check off (nginx\'s `min_free` too): for a cache on a disk of its own with `cache_max_size` well below it; without the router (njs 0.7.9, or `njs_shared_state` off) segment misses then run no njs at all (`npm run bench`, select).' }),
   setting({ name: 'cache_inactive', syntax: 'time (seconds)', default: '10m', context: 'http', check: seconds,
     doc: 'Objects not requested for this long are removed, fresh or not (`inactive`); also bounds how long stale copies can be served.' }),
   setting({ name: 'cache_keys_zone_size', syntax: 'size', default: '10m', context: 'http', check: size,

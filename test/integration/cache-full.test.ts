@@ -14,7 +14,7 @@
  * Root only (mount): CI runs as root. Containers see the tmpfs through the
  * bind mount of the edge's directory (recursive), mounted before they start.
  */
-import { mkdirSync, statSync, truncateSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROBE_EVERY_MS } from '../../njs/cache-space.ts';
@@ -139,5 +139,21 @@ describe.skipIf(!isRoot).each(list)('cache directory full on $name', (target) =>
         },
       },
     );
+  });
+
+  it('with cache_min_free 0 (the check off) caches playlists and segments as before and never probes', async () => {
+    await withEdge(target, { origins: [{ name: 'o1', http: origin.address }], cache_min_free: '0' }, async (edge) => {
+      const p = await get(edge.url + PLAYLIST);
+      expect(p.status).toBe(200);
+      expect((await get(edge.url + PLAYLIST)).headers['x-cache-status']).toBe('HIT');
+      const seg = newest(p.body.toString());
+      const miss = await get(edge.url + seg);
+      expect(miss.headers['x-cache-status']).toBe('MISS');
+      expect(miss.body.length).toBe(SEGMENT_BYTES);
+      expect((await get(edge.url + seg)).headers['x-cache-status']).toBe('HIT');
+      // No stamp: neither the producer nor a segment miss asked.
+      expect(existsSync(join(edge.dir, 'state', 'space', 'cache'))).toBe(false);
+      expect(edge.badLogLines()).toEqual([]);
+    });
   });
 });

@@ -5,7 +5,7 @@
  * nginx on a full tmpfs: test/integration/cache-full.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { cacheFull, formatStamp, parseStamp, PROBE_CHUNK, PROBE_EVERY_MS, STAMP_BYTES, writeFailure, type SpaceStore } from '../../njs/cache-space.ts';
+import { askCacheSpace, cacheFull, formatStamp, parseStamp, PROBE_CHUNK, PROBE_EVERY_MS, STAMP_BYTES, writeFailure, type SpaceStore } from '../../njs/cache-space.ts';
 
 const CACHE = '/disk/cache';
 const STAMP = '/disk/state/space/cache';
@@ -87,6 +87,34 @@ describe('cache space', () => {
     expect(d.free()).toBe(100 * MB);
     expect(d.files.get(STAMP)).toHaveLength(STAMP_BYTES);
     expect(parseStamp(d.files.get(STAMP)!)).toEqual({ at: 1000, full: false });
+  });
+
+  it('writes cache_min_free exactly, not rounded up to a whole piece', () => {
+    const d = disk(100 * MB);
+    cacheFull(d.store, STAMP, CACHE, 300 * 1024, 1000);
+    expect(d.seen.probeBytes).toEqual([300 * 1024]);
+  });
+
+  it('askCacheSpace reads its settings from the js_vars and logs each change once, at error when full and warn when not', () => {
+    const d = disk(0);
+    const lines: [number, string][] = [];
+    const log = { ERR: 4, WARN: 5, log: (level: number, m: string) => lines.push([level, m]) };
+    const v = { media_edge_cache_dir: CACHE, media_edge_cache_space: STAMP, media_edge_cache_min_free: String(MB) };
+    expect(askCacheSpace(d.store, log, v, 1000)).toBe(true);
+    expect(askCacheSpace(d.store, log, v, 1000 + PROBE_EVERY_MS)).toBe(true);
+    d.setFree(100 * MB);
+    expect(askCacheSpace(d.store, log, v, 1000 + 2 * PROBE_EVERY_MS)).toBe(false);
+    expect(lines.map((l) => l[0])).toEqual([4, 5]);
+    expect(lines[0][1]).toMatch(/^media-edge: the cache directory \/disk\/cache is full \(cache_min_free 1048576 bytes: .*ENOSPC.*\): playlists and segments are served without being stored until it has room$/);
+    expect(lines[1][1]).toBe('media-edge: the cache directory /disk/cache has room again: caching again');
+    // No directory or stamp (an older config), or the check off: never full, nothing probed.
+    const probes = d.seen.probes;
+    d.setFree(0);
+    for (const w of [{ ...v, media_edge_cache_dir: '' }, { ...v, media_edge_cache_space: undefined }, { ...v, media_edge_cache_min_free: '0' }, { ...v, media_edge_cache_min_free: 'x' }]) {
+      expect(askCacheSpace(d.store, log, w, 9000)).toBe(false);
+    }
+    expect(d.seen.probes).toBe(probes);
+    expect(lines).toHaveLength(2);
   });
 
   it('with cache_min_free 0 (the check off) never probes nor stamps, and says not full', () => {

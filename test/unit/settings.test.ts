@@ -232,7 +232,27 @@ describe('rendering', () => {
     expect(out['media-edge-http.conf']).toContain('proxy_cache_path /srv/edge/state/cache ');
   });
 
+  it('imports media-edge-http.js in no segment location without the router (njs 0.7): a miss builds only the small VM of media-edge-space.js', () => {
+    const v = validate({ origins: [{ name: 'o', http: '10.0.0.1:80' }], playback_auth: { hm: { scheme: 'hmac', keys: { '1': 'k'.repeat(32) } } } });
+    if (!v.ok) throw new Error(v.errors.join());
+    // Each segment location's own lines, up to its first "}" (the js_import comes first).
+    const segmentLocations = (out: Record<string, string>) => Object.values(out).flatMap((text) => text.match(/location ~\* \\\.\([^)]*\|key\)\$ \{[^}]*/g) ?? []);
+    for (const njsShared of [false, true]) {
+      const out = render(v.value, { baseDir: '/e', confDir: '/e/conf', moduleFiles: [], njsShared });
+      const locations = segmentLocations(out);
+      // The viewer-facing one, the protected application's, the producer's prefetch.
+      expect(locations.length, String(njsShared)).toBe(3);
+      for (const l of locations) expect(l.includes('js_import media_edge from media-edge-http.js;'), l).toBe(njsShared);
+    }
+  });
+
   it('asks about the cache disk on segment misses unless cache_min_free is 0, which turns the check off', () => {
+    // The probe is written inside a request: at most 64m.
+    expect(validate({ origins: [{ name: 'o', http: '10.0.0.1:80' }], cache_min_free: '64m' }).ok).toBe(true);
+    const big = validate({ origins: [{ name: 'o', http: '10.0.0.1:80' }], cache_min_free: '65m' });
+    expect(big.ok ? [] : big.errors).toEqual(['cache_min_free: at most 64m (the probe writes this much inside a request; got "65m")']);
+    expect(validate({ origins: [{ name: 'o', http: '10.0.0.1:80' }], cache_min_free: '1g' }).ok).toBe(false);
+    expect(validate({ origins: [{ name: 'o', http: '10.0.0.1:80' }], cache_min_free: '8 m' }).ok).toBe(false);
     const on = validate({ origins: [{ name: 'o', http: '10.0.0.1:80' }] });
     const off = validate({ origins: [{ name: 'o', http: '10.0.0.1:80' }], cache_min_free: '0' });
     if (!on.ok || !off.ok) throw new Error('invalid');
@@ -245,6 +265,8 @@ describe('rendering', () => {
     expect(b['media-edge-segments.conf']).not.toContain('$media_edge_cache_full');
     expect(b['media-edge-http.conf']).toContain('min_free=0 ');
     expect(b['media-edge-http.conf']).toContain('js_var $media_edge_cache_min_free 0;');
+    expect(a['media-edge-segments.conf']).toContain('js_import media_edge_space from media-edge-space.js;');
+    expect(b['media-edge-segments.conf']).not.toContain('js_import');
     // Not stored either way: the producer's mark on playlists, and no temp files.
     expect(b['media-edge-playlist.conf']).toContain('proxy_no_cache $upstream_http_x_media_edge_no_cache;');
     expect(b['media-edge-segments.conf']).toContain('proxy_max_temp_file_size 0;');
