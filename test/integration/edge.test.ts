@@ -60,8 +60,11 @@ describe.each(list)('edge on $name', (target) => {
     const path = `${live}/chunklist_w5_b400000.m3u8`;
     const a = await get(cache.edge.url + path);
     const b = await get(cache.edge.url + path);
-    expect(a.headers['x-cache-status']).toBe('MISS');
-    expect(b.headers['x-cache-status']).toBe('HIT');
+    // What both said, should the second not be a hit (seen once in CI, under
+    // the whole suite's load, on njs 0.7.9; not reproduced alone).
+    const said = JSON.stringify([a, b].map((x) => ({ status: x.headers['x-cache-status'], ttl: x.headers['x-media-edge-ttl'], cc: x.headers['cache-control'], date: x.headers.date })));
+    expect(a.headers['x-cache-status'], said).toBe('MISS');
+    expect(b.headers['x-cache-status'], said).toBe('HIT');
     expect(b.headers['cache-control']).toBe('max-age=1, stale-while-revalidate=1');
     expect(b.body.toString()).toContain('#EXT-X-TARGETDURATION:2');
     expect(origin.count(path)).toBe(1);
