@@ -44,9 +44,7 @@ export const STAMP_BYTES = 64;
 /** The stamp's text: "<ms> <0|1> <why>", padded to STAMP_BYTES. */
 export function formatStamp(at: number, full: boolean, why: string): string {
   const line = (at + ' ' + (full ? '1' : '0') + ' ' + why.replace(/[\r\n]/g, ' ')).slice(0, STAMP_BYTES - 1);
-  let pad = '';
-  for (let i = line.length; i < STAMP_BYTES - 1; i++) pad += ' ';
-  return line + pad + '\n';
+  return line + ' '.repeat(STAMP_BYTES - 1 - line.length) + '\n';
 }
 
 /** A stamp read back: null when there is none, or it is not one (edited, or read while another worker rewrote it). */

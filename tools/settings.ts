@@ -85,7 +85,6 @@ function setting<N extends string, T>(d: SettingDef<N, T>): SettingDef<N, T> {
 // ---- value checks: each returns an error message naming the field, or null.
 
 const TIME = /^(\d+(ms|s|m|h|d|w|M|y)?)+$/;
-const SIZE = /^\d+[kKmMgG]?$/;
 const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)$/;
 
 function isStr(v: unknown): v is string {
@@ -112,7 +111,7 @@ const shortPlaylistSeconds = (zero: boolean): Check<string> => (v, p) => {
 };
 
 const size: Check<string> = (v, p) =>
-  isStr(v) && SIZE.test(v) ? null : `${p}: expected an nginx size such as "512k", "10m", "1g" (got ${show(v)})`;
+  isStr(v) && !Number.isNaN(parseSize(v)) ? null : `${p}: expected an nginx size such as "512k", "10m", "1g" (got ${show(v)})`;
 /**
  * The cache-full probe's size: it is written inside a request, by the
  * worker (njs/cache-space.ts), and holds that much of the disk while it
